@@ -1,0 +1,217 @@
+"""Command line: `python main.py --mode data|train|lora|full|compare|predict|optimize|report ...`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+MODES = ("data", "train", "lora", "full", "compare", "predict", "optimize", "report")
+NOT_YET = {
+    "optimize": "hyperparameter search (--mode optimize) is not available yet",
+    "report": "--mode report is not available yet",
+}
+
+log = logging.getLogger("finetune_compare")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="finetune-compare",
+        description="LoRA or full fine-tuning? Train, compare and report on 3-class sentiment.",
+    )
+    p.add_argument("--mode", choices=MODES, default="compare", help="what to run (default: compare)")
+    p.add_argument("--config", help="YAML config file (keys: see README, Configuration)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key; value parsed as YAML; repeatable")
+    p.add_argument("--method", choices=("lora", "full", "both"), help="method(s) for compare/optimize")
+    p.add_argument("--trials", type=int, help="Optuna trials per method (optimize)")
+    p.add_argument("--output-dir", help="results folder (overrides output_dir)")
+    p.add_argument("--model", help="predict: a folder saved with save_model: true")
+    p.add_argument("--text", action="append", help="predict: a text to classify; repeatable")
+    p.add_argument("--input", help="predict: a .csv (column 'text') or .jsonl (key 'text') file")
+    p.add_argument("--output", help="predict: write predictions to this .csv or .jsonl file")
+    p.add_argument("--results", help="report: a results folder")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    return p
+
+
+def _check_args(args) -> None:
+    if args.method and args.mode in ("lora", "full") and args.method != args.mode:
+        raise UserError(f"--method {args.method} conflicts with --mode {args.mode}; use --mode compare "
+                        f"--method {args.method}, or drop --method")
+    if args.method and args.mode not in ("lora", "full", "compare", "optimize"):
+        raise UserError(f"--method applies to --mode compare, optimize, lora or full, not {args.mode}")
+    if args.trials is not None and args.mode != "optimize":
+        raise UserError("--trials applies to --mode optimize only")
+    if args.trials is not None and args.trials < 1:
+        raise UserError(f"--trials must be >= 1, got {args.trials}")
+    if args.mode == "predict":
+        if not args.model:
+            raise UserError("--mode predict needs --model PATH (a folder saved with save_model: true)")
+        if bool(args.text) == bool(args.input):
+            raise UserError("--mode predict needs exactly one of --text \"...\" or --input FILE")
+    if args.output_dir and Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        raise UserError(f"--output-dir '{args.output_dir}' exists and is a file, not a directory")
+
+
+def _load(args):
+    from .config import load_config
+
+    extra = {"output_dir": args.output_dir}
+    if args.mode in ("lora", "full"):
+        extra["use_lora"] = args.mode == "lora"
+    if args.method:
+        extra["methods"] = ["full", "lora"] if args.method == "both" else [args.method]
+    return load_config(args.config, args.overrides, **extra)
+
+
+def cmd_data(config) -> None:
+    from .data.build import build_data
+    from .data.summary import data_summary, format_summary
+    from .errors import ModelError
+    from .models.hf import build_model_provider, effective_max_length
+    from .utils.io import write_json
+
+    bundle = build_data(config)
+    tokenizer, max_length, note = None, None, ""
+    try:
+        provider = build_model_provider(config)
+        tokenizer = provider.load_tokenizer()
+        max_length = effective_max_length(config, provider, tokenizer)
+    except ModelError as exc:
+        note = f"not reported: the tokenizer of '{config.model_name}' is not available offline ({exc})"
+        log.warning("token lengths skipped: %s", exc)
+    summary = data_summary(bundle, tokenizer, max_length, note)
+    out = Path(config.output_dir)
+    write_json(out / "data_summary.json", summary)
+    print(format_summary(summary))
+    print(f"\nwritten: {out / 'data_summary.json'}")
+
+
+def cmd_single(config) -> None:
+    from .experiments.run import prepare_context, run_dir_for, run_method
+
+    ctx = prepare_context(config)
+    metrics = run_method(ctx, config.method, config.seed)
+    t = metrics["test"]
+    print(f"\n{config.method}: test macro-F1 {t['macro_f1']:.4f}, accuracy {t['accuracy']:.4f}, "
+          f"macro recall {t['macro_recall']:.4f}")
+    print(f"results: {run_dir_for(ctx.output_dir, config.method, config.seed)}")
+
+
+def cmd_compare(config) -> None:
+    from .experiments.compare import ComparisonExperiment, format_table
+
+    result = ComparisonExperiment(config).run_multiple_runs(config)
+    print("\nTest set, mean over seeds" + (" (± std)" if config.num_runs > 1 else "") + "\n")
+    print(format_table(result["summary"]))
+    print(f"\nresults: {Path(config.output_dir) / 'comparison.json'}")
+
+
+def _read_input_texts(path: str) -> list[str]:
+    import csv
+    import json
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"--input '{path}' does not exist")
+    try:
+        if p.suffix == ".csv":
+            with p.open(encoding="utf-8", newline="") as fh:
+                reader = csv.DictReader(fh)
+                if not reader.fieldnames or "text" not in reader.fieldnames:
+                    raise UserError(f"{path}: needs a header with a 'text' column, found {reader.fieldnames}")
+                texts = [row["text"] for row in reader]
+        elif p.suffix == ".jsonl":
+            texts = []
+            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+                if line.strip():
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise UserError(f"{path}:{n}: malformed JSON line ({exc.msg})") from None
+                    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                        raise UserError(f"{path}:{n}: expected an object with a string 'text'")
+                    texts.append(obj["text"])
+        else:
+            raise UserError(f"--input '{path}': expected a .csv or .jsonl file")
+    except UnicodeDecodeError:
+        raise UserError(f"--input '{path}' is not valid UTF-8") from None
+    if not texts:
+        raise UserError(f"--input '{path}' has no texts")
+    return texts
+
+
+def cmd_predict(args) -> None:
+    from .models.saving import load_trained, predict_probabilities, prediction_records
+    from .utils.io import atomic_write_text, write_jsonl
+
+    texts = list(args.text) if args.text else _read_input_texts(args.input)
+    model, tokenizer, meta = load_trained(args.model)
+    records = prediction_records(texts, predict_probabilities(model, tokenizer, texts, meta["max_length"]))
+    if args.output:
+        out = Path(args.output)
+        if out.suffix == ".jsonl":
+            write_jsonl(out, records)
+        elif out.suffix == ".csv":
+            import csv
+            import io
+
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows(records)
+            atomic_write_text(out, buf.getvalue())
+        else:
+            raise UserError(f"--output '{out}': expected a .csv or .jsonl file")
+        print(f"wrote {len(records)} predictions to {out}")
+    else:
+        for r in records:
+            probs = "  ".join(f"{k[2:]}={v:.3f}" for k, v in r.items() if k.startswith("p_"))
+            print(f"{r['label']:<9} {probs}  {r['text'][:80]}")
+
+
+def _quiet_environment() -> None:
+    # Never phone home from a library import; tests and CI machines have no network.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_environment()
+    args = build_parser().parse_args(argv)
+    from .utils.logging import setup_logging
+
+    setup_logging(args.log_level)
+    try:
+        _check_args(args)
+        if args.mode in NOT_YET:
+            raise UserError(NOT_YET[args.mode])
+        if args.mode == "predict":
+            cmd_predict(args)
+            return 0
+        config = _load(args)
+        if args.mode == "data":
+            cmd_data(config)
+        elif args.mode in ("train", "lora", "full"):
+            cmd_single(config)
+        elif args.mode == "compare":
+            cmd_compare(config)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume (finished runs are kept)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

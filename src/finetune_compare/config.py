@@ -1,0 +1,356 @@
+"""The experiment configuration: one frozen, validated dataclass.
+
+Keys are flat so that the seed's YAML files and `Config(use_lora=True, num_epochs=5)`
+keep working. Every field carries its constraints in `metadata`; `validate()` checks
+types and ranges and raises `ConfigError` with the key, the value and what is allowed.
+YAML is read with `yaml.safe_load` only. Unknown keys are errors that name the closest
+valid key, so a typo can never be silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from .errors import ConfigError
+
+METHODS = ("full", "lora", "dora", "head")
+"""Fine-tuning methods known to the method registry (see models/methods.py)."""
+
+
+def _f(default, help: str, **constraints):
+    """A dataclass field with a help text and validation constraints."""
+    if isinstance(default, list):
+        return field(default_factory=lambda d=default: list(d), metadata={"help": help, **constraints})
+    return field(default=default, metadata={"help": help, **constraints})
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- model -----------------------------------------------------------------
+    model_name: str = _f(
+        "cardiffnlp/twitter-roberta-base-sentiment-latest",
+        "Hugging Face hub id, local model directory, or 'embedded-minilm' (offline MiniLM-L6).",
+    )
+    max_length: int = _f(128, "Max tokens per text; capped at the model's position limit.", min=8)
+    trust_remote_code: bool = _f(False, "Allow model code from the hub. Off unless you trust the repo.")
+
+    # --- methods ---------------------------------------------------------------
+    use_lora: bool = _f(True, "Seed key: a single run (`--mode train`) uses LoRA when true, full FT when false.")
+    methods: list[str] = _f(["full", "lora"], "Methods that `--mode compare` runs.", choices=METHODS, nonempty=True)
+    learning_rate: float = _f(2e-5, "Learning rate for full fine-tuning (and head-only).", min=0, exclusive_min=True)
+    lora_learning_rate: float = _f(
+        5e-4, "Learning rate for LoRA/DoRA: adapters need ~10x full FT's rate.", min=0, exclusive_min=True
+    )
+    lora_r: int = _f(8, "LoRA rank.", min=1)
+    lora_alpha: int = _f(16, "LoRA scaling numerator (scale = alpha / r).", min=1)
+    lora_dropout: float = _f(0.1, "Dropout on the LoRA branch.", min=0, max=1, exclusive_max=True)
+    lora_target_modules: list[str] = _f(
+        ["query", "value"], "Module name suffixes that get adapters (never the classification head).", nonempty=True
+    )
+    lora_bias: str = _f("none", "Which biases LoRA trains.", choices=("none", "all", "lora_only"))
+
+    # --- data ------------------------------------------------------------------
+    data_source: str = _f("hub", "Where datasets come from.", choices=("hub", "local", "embedded"))
+    data_dir: Optional[str] = _f(None, "Directory in the layout <name>/<split>.jsonl.gz (data_source=local).")
+    sources: list[str] = _f(
+        ["imdb", "sst5", "tweeteval"], "Datasets to mix.", choices=("imdb", "sst5", "tweeteval"), nonempty=True
+    )
+    samples_per_class: int = _f(15000, "Training examples per class (validation is split from these).", min=1)
+    test_samples_per_class: int = _f(2000, "Test examples per class, from the sources' test splits.", min=1)
+    val_fraction: float = _f(
+        0.1, "Share of the training sample held out for validation.", min=0, max=1, exclusive_min=True,
+        exclusive_max=True,
+    )
+    source_mixing: str = _f(
+        "equal",
+        "How a class quota is shared by sources: 'equal' (as equal as pools allow) or 'proportional' (to pool size).",
+        choices=("equal", "proportional"),
+    )
+    allow_upsampling: bool = _f(False, "Fill a short class by drawing duplicates (otherwise: warn, use all).")
+    clean_text: bool = _f(True, "Source-specific cleaning (IMDB <br />, SST -LRB-, tweet @user/http).")
+    augment: bool = _f(False, "Add word-dropout/swap copies of training examples (train split only).")
+    augment_fraction: float = _f(0.2, "Share of training examples that get one augmented copy.", min=0, max=1)
+
+    # --- training --------------------------------------------------------------
+    num_epochs: int = _f(3, "Maximum training epochs.", min=1)
+    batch_size: int = _f(16, "Per-device training batch size.", min=1)
+    eval_batch_size: int = _f(64, "Per-device evaluation batch size.", min=1)
+    gradient_accumulation_steps: int = _f(1, "Micro-batches per optimizer step.", min=1)
+    warmup_ratio: float = _f(0.06, "Share of steps with linear warmup (then linear decay).", min=0, max=1,
+                             exclusive_max=True)
+    weight_decay: float = _f(0.01, "AdamW weight decay.", min=0)
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 disables).", min=0)
+    patience: int = _f(2, "Early stopping: evaluations without validation macro-F1 gain (0 disables).", min=0)
+    evaluations_per_epoch: int = _f(2, "Validation evaluations per epoch (points on the learning curve).", min=1)
+    batch_grouping: str = _f(
+        "length",
+        "'length': batches of similar length (less padding), in random order; 'random': plain shuffling.",
+        choices=("length", "random"),
+    )
+    mixed_precision: str = _f(
+        "auto", "'auto' = bf16 where the CPU/GPU supports it, fp16 on older GPUs.",
+        choices=("auto", "no", "bf16", "fp16"),
+    )
+    gradient_checkpointing: bool = _f(False, "Trade compute for activation memory.")
+    num_workers: int = _f(0, "DataLoader worker processes.", min=0)
+    num_threads: Optional[int] = _f(None, "torch CPU threads (default: torch's choice).", min=1)
+    device: str = _f("auto", "Training device.", choices=("auto", "cpu", "cuda"))
+
+    # --- experiment ------------------------------------------------------------
+    num_runs: int = _f(3, "Seeds per method in a comparison.", min=1)
+    seed: int = _f(42, "Data seed and first run seed (run k uses seed + k).", min=0)
+    output_dir: str = _f("outputs", "Where results go.")
+    save_model: bool = _f(False, "Save the trained model (LoRA: adapter + head only).")
+    save_merged: bool = _f(False, "LoRA: also save a merged full model.")
+    save_dir: Optional[str] = _f(None, "Where models are saved (default: inside each run folder).")
+    evaluate_base_model: bool = _f(True, "Evaluate the untrained checkpoint when its head already fits.")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # Convenience accessors -------------------------------------------------------
+    @property
+    def method(self) -> str:
+        """The method of a single run, from the seed's `use_lora` switch."""
+        return "lora" if self.use_lora else "full"
+
+    def learning_rate_for(self, method: str) -> float:
+        """Each method gets its own learning rate: one shared rate would bias the comparison."""
+        return self.lora_learning_rate if method in ("lora", "dora") else self.learning_rate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def replace(self, **changes: Any) -> "Config":
+        return from_dict({**self.to_dict(), **changes})
+
+
+# --------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Config)}
+_HINTS = typing.get_type_hints(Config)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in args) + " or null"
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(tp)))
+    return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(tp, str(tp))
+
+
+_FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Return `value` as type `tp`, or raise ConfigError naming key, value and expected type."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _coerce(key, value, inner)
+    bad = ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        if isinstance(value, str):  # `--set lora_target_modules=query` or "query,value"
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        return [_coerce(key, v, inner) for v in value]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, float)):
+            value = float(value)
+        elif isinstance(value, str) and _FLOAT_RE.match(value.strip()):
+            # PyYAML (YAML 1.1) reads `2e-5` as a string; accept it as the number it is.
+            value = float(value)
+        else:
+            raise bad
+        if not math.isfinite(value):
+            raise ConfigError(f"config key '{key}': expected a finite number, got {value!r}")
+        return value
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug, not user input
+
+
+def _check_constraints(key: str, value: Any, meta: dict) -> None:
+    if value is None:
+        return
+    items = value if isinstance(value, list) else [value]
+    if meta.get("nonempty") and isinstance(value, list) and not value:
+        raise ConfigError(f"config key '{key}': must not be empty")
+    if "choices" in meta:
+        for item in items:
+            if item not in meta["choices"]:
+                allowed = ", ".join(map(str, meta["choices"]))
+                raise ConfigError(f"config key '{key}': {item!r} is not allowed; allowed: {allowed}")
+    if isinstance(value, list) and len(set(value)) != len(value):
+        raise ConfigError(f"config key '{key}': duplicate entries in {value!r}")
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None:
+        ok = value > lo if meta.get("exclusive_min") else value >= lo
+        if not ok:
+            rel = ">" if meta.get("exclusive_min") else ">="
+            raise ConfigError(f"config key '{key}': must be {rel} {lo}, got {value!r}")
+    if hi is not None:
+        ok = value < hi if meta.get("exclusive_max") else value <= hi
+        if not ok:
+            rel = "<" if meta.get("exclusive_max") else "<="
+            raise ConfigError(f"config key '{key}': must be {rel} {hi}, got {value!r}")
+
+
+def validate(cfg: Config) -> None:
+    """Coerce every field to its declared type and check its constraints (in place, frozen-safe)."""
+    for name, f in FIELDS.items():
+        value = _coerce(name, getattr(cfg, name), _HINTS[name])
+        _check_constraints(name, value, f.metadata)
+        object.__setattr__(cfg, name, value)
+    if cfg.data_source == "local" and not cfg.data_dir:
+        raise ConfigError("config key 'data_dir': required when data_source is 'local' (e.g. ../shared/data)")
+    if cfg.save_merged and not cfg.save_model:
+        raise ConfigError("config key 'save_merged': needs save_model: true")
+
+
+def unknown_key_error(key: str, where: str = "config") -> ConfigError:
+    close = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(FIELDS))}"
+    return ConfigError(f"unknown {where} key '{key}'{hint}")
+
+
+def from_dict(data: dict[str, Any], where: str = "config") -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys to values, got {type(data).__name__}")
+    for key in data:
+        if key not in FIELDS:
+            raise unknown_key_error(str(key), where)
+    try:
+        return Config(**data)
+    except TypeError as exc:  # pragma: no cover - every key was checked above
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist or is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file '{path}' is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"config file '{path}' is not valid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}': expected a mapping of keys to values, got {type(data).__name__}")
+    return data
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`--set key=value` pairs; values are parsed as YAML so lists and numbers work."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        if key not in FIELDS:
+            raise unknown_key_error(key, "--set")
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            out[key] = raw
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, **extra: Any) -> Config:
+    """Load YAML (if any), apply `--set` overrides and keyword overrides, validate."""
+    data = load_yaml(path) if path else {}
+    where = f"config file '{path}'" if path else "config"
+    for key in data:
+        if key not in FIELDS:
+            raise unknown_key_error(str(key), where)
+    data.update(parse_overrides(overrides or []))
+    data.update({k: v for k, v in extra.items() if v is not None})
+    return from_dict(data, where)
+
+
+# --------------------------------------------------------------------------------------
+# Writing (with secrets removed)
+# --------------------------------------------------------------------------------------
+
+SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD")
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@")
+
+
+def is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    return any(word in upper for word in SECRET_WORDS)
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """Replace secret-looking values: keys naming TOKEN/KEY/SECRET/PASSWORD, URL passwords."""
+    if key and is_secret_name(key) and value not in (None, ""):
+        return "***"
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", value)
+    return value
+
+
+def config_to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(redact(cfg.to_dict()), sort_keys=False, allow_unicode=True)
+
+
+def describe_keys() -> list[tuple[str, str, Any, str]]:
+    """(key, type, default, help) for every key: used by the README's config reference."""
+    rows = []
+    for name, f in FIELDS.items():
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        rows.append((name, _type_name(_HINTS[name]), default, f.metadata.get("help", "")))
+    return rows

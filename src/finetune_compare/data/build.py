@@ -1,0 +1,196 @@
+"""The data pipeline: load -> map labels -> clean -> drop leakage -> balance -> split.
+
+`build_data(config)` returns a `DataBundle` of train / validation / test examples in
+our 3-class scheme plus a report of everything that was dropped, short or mixed, so
+the data summary can make confounds visible (e.g. IMDB has no neutral class).
+The same config and seed always give identical sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..config import Config
+from ..errors import DataError
+from .cleaning import clean_text, normalise
+from .loading import load_split
+from .sampling import allocate, augment_text, draw, stratified_split
+from .sources import CLASS_NAMES, SOURCES
+
+log = logging.getLogger(__name__)
+
+# Separate random streams per purpose, so changing e.g. the test size does not
+# change which training examples are drawn.
+_STREAM_TRAIN, _STREAM_TEST, _STREAM_SPLIT, _STREAM_AUGMENT, _STREAM_ORDER = range(5)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    id: str  # "<source>:<split>:<row>" (stable across builds)
+    text: str
+    label: int  # our class id
+    source: str
+    native_label: int
+
+
+@dataclass
+class DataBundle:
+    train: list[Example]
+    validation: list[Example]
+    test: list[Example]
+    report: dict = field(default_factory=dict)
+
+    def splits(self) -> dict[str, list[Example]]:
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash: identifies the data for caches and resume checks."""
+        h = hashlib.sha256()
+        for name, rows in self.splits().items():
+            h.update(name.encode())
+            for ex in rows:
+                h.update(f"{ex.id}\t{ex.label}\t{ex.text}\n".encode("utf-8"))
+        return h.hexdigest()[:16]
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream])
+
+
+def _load_clean(cfg: Config, report: dict) -> dict[str, dict[str, list[Example]]]:
+    """{source: {split: [Example]}} after label mapping and cleaning."""
+    out: dict[str, dict[str, list[Example]]] = {}
+    for name in cfg.sources:
+        spec = SOURCES[name]
+        out[name] = {}
+        for split in spec.splits:
+            raw = load_split(cfg.data_source, spec, split, cfg.data_dir)
+            rows, empty = [], 0
+            for i, r in enumerate(raw):
+                text = clean_text(r.text, spec.kind, cfg.clean_text)
+                if not text:
+                    empty += 1
+                    continue
+                rows.append(Example(f"{name}:{split}:{i}", text, spec.to_class(r.native_label), name, r.native_label))
+            if not rows:
+                raise DataError(f"source '{name}' split '{split}': every text is empty after cleaning")
+            out[name][split] = rows
+            report["loaded"].setdefault(name, {})[split] = len(raw)
+            report["cleaning"].setdefault(name, {})[split] = {"empty_dropped": empty}
+    return out
+
+
+def _drop_leakage_and_duplicates(data: dict, report: dict) -> tuple[dict, dict]:
+    """Training pools without texts seen in any held-out split; pools deduplicated."""
+    heldout_keys: dict[str, set[str]] = {}
+    for name, splits in data.items():
+        for split, rows in splits.items():
+            if split != "train":
+                heldout_keys.setdefault(split, set()).update(normalise(e.text) for e in rows)
+    train_pool: dict[str, list[Example]] = {}
+    seen: set[str] = set()
+    for name, splits in data.items():
+        by_split = Counter()
+        removed = dup = 0
+        kept = []
+        for ex in splits["train"]:
+            key = normalise(ex.text)
+            hits = [s for s, keys in heldout_keys.items() if key in keys]
+            if hits:
+                removed += 1
+                by_split.update(hits)
+                continue
+            if key in seen:
+                dup += 1
+                continue
+            seen.add(key)
+            kept.append(ex)
+        train_pool[name] = kept
+        report["leakage"][name] = {"train_rows_removed": removed, "matched_in": dict(sorted(by_split.items()))}
+        report["duplicates"][name] = {"train": dup}
+    test_pool: dict[str, list[Example]] = {}
+    seen_test: set[str] = set()
+    for name, splits in data.items():
+        kept, dup = [], 0
+        for ex in splits["test"]:
+            key = normalise(ex.text)
+            if key in seen_test:
+                dup += 1
+                continue
+            seen_test.add(key)
+            kept.append(ex)
+        test_pool[name] = kept
+        report["duplicates"][name]["test"] = dup
+    return train_pool, test_pool
+
+
+def _balanced_sample(
+    pool: dict[str, list[Example]], per_class: int, cfg: Config, rng: np.random.Generator, split: str,
+    report: dict, upsample: bool,
+) -> list[Example]:
+    chosen: list[Example] = []
+    report["allocation"][split] = {}
+    for label, cname in enumerate(CLASS_NAMES):
+        by_source = {s: [e for e in rows if e.label == label] for s, rows in pool.items()}
+        available = {s: len(v) for s, v in by_source.items()}
+        total = sum(available.values())
+        if total == 0:
+            raise DataError(f"{split}: no '{cname}' examples in sources {list(pool)}; add a source that has them")
+        if total < per_class:
+            what = "drawing duplicates to fill it (allow_upsampling)" if upsample else "using all of them"
+            msg = f"{split}: asked for {per_class} '{cname}' examples but only {total} exist; {what}"
+            log.warning(msg)
+            report["shortfalls"].append(msg)
+        if upsample and total < per_class:
+            # shares as if pools were unlimited, drawn with replacement beyond each pool
+            alloc = allocate(per_class, {s: (per_class if n else 0) for s, n in available.items()}, cfg.source_mixing)
+        else:
+            alloc = allocate(per_class, available, cfg.source_mixing)
+        for s in sorted(by_source):
+            chosen.extend(draw(rng, by_source[s], alloc[s], upsample=upsample))
+        report["allocation"][split][cname] = {s: alloc[s] for s in sorted(alloc) if alloc[s]}
+    return chosen
+
+
+def build_data(cfg: Config) -> DataBundle:
+    report: dict = {
+        "data_source": cfg.data_source, "sources": list(cfg.sources), "source_mixing": cfg.source_mixing,
+        "seed": cfg.seed, "clean_text": cfg.clean_text, "loaded": {}, "cleaning": {}, "leakage": {},
+        "duplicates": {}, "allocation": {}, "shortfalls": [], "augmented": 0,
+    }
+    data = _load_clean(cfg, report)
+    train_pool, test_pool = _drop_leakage_and_duplicates(data, report)
+
+    sample = _balanced_sample(
+        train_pool, cfg.samples_per_class, cfg, _rng(cfg.seed, _STREAM_TRAIN), "train", report, cfg.allow_upsampling
+    )
+    test = _balanced_sample(
+        test_pool, cfg.test_samples_per_class, cfg, _rng(cfg.seed, _STREAM_TEST), "test", report, False
+    )
+    train, validation = stratified_split(
+        _rng(cfg.seed, _STREAM_SPLIT), sample, [(e.label, e.source) for e in sample], cfg.val_fraction
+    )
+    if not validation:
+        raise DataError(
+            f"the validation split is empty: samples_per_class={cfg.samples_per_class} x "
+            f"val_fraction={cfg.val_fraction} rounds to 0 per class and source; raise either"
+        )
+    if cfg.augment:
+        rng = _rng(cfg.seed, _STREAM_AUGMENT)
+        picks = [e for e in train if rng.random() < cfg.augment_fraction]
+        extra = [Example(e.id + ":aug", augment_text(rng, e.text), e.label, e.source, e.native_label) for e in picks]
+        train = train + extra
+        report["augmented"] = len(extra)
+    order = _rng(cfg.seed, _STREAM_ORDER)
+    train = [train[i] for i in order.permutation(len(train))]
+    return DataBundle(train=train, validation=validation, test=test, report=report)
+
+
+def example_to_dict(ex: Example) -> dict:
+    return asdict(ex)

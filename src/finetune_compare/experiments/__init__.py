@@ -1,0 +1,1 @@
+"""Experiments: single runs, comparisons, optimisation."""

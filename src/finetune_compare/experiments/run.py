@@ -1,0 +1,259 @@
+"""One run = (method, seed) -> a results folder on disk.
+
+`prepare_context()` does the work shared by every run of an experiment once (data
+build, tokenizer, tokenisation); `run_method()` trains and evaluates one method with
+one seed and writes `OUTPUT_DIR/runs/<method>/seed-<seed>/`:
+config.yaml, metrics.json, history.json, predictions.jsonl (and model/ when saved).
+metrics.json is written last, so its presence marks a complete run.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import set_seed
+
+from ..config import Config, config_to_yaml
+from ..data.build import DataBundle, build_data
+from ..data.sources import CLASS_NAMES
+from ..data.tokenization import TokenizedData, TokenizedSplit, tokenize_bundle
+from ..errors import DataError
+from ..models.accounting import count_parameters
+from ..models.base import BaseModel
+from ..models.hf import build_model_provider, effective_max_length
+from ..models.methods import get_method
+from ..training.metrics import evaluation_metrics, softmax
+from ..training.trainer import BestModelCallback, FiniteLossCallback, build_trainer, build_training_args
+from ..utils.device import resolve_device, resolve_precision
+from ..utils.io import atomic_write_text, read_json, write_json, write_jsonl
+from ..utils.memory import MemoryMonitor, release_memory
+
+log = logging.getLogger(__name__)
+
+BASE_METHOD = "base"  # the untrained checkpoint, evaluated as-is
+
+
+@dataclass
+class RunContext:
+    config: Config
+    provider: BaseModel
+    tokenizer: Any
+    data: DataBundle
+    tokenized: TokenizedData
+    device: str
+    precision: str
+    output_dir: Path
+    environment: dict = field(default_factory=dict)
+
+
+def environment_info(device: str, precision: str) -> dict:
+    import peft
+    import transformers
+
+    info = {
+        "python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
+        "transformers": transformers.__version__, "peft": peft.__version__, "device": device,
+        "precision": precision, "torch_threads": torch.get_num_threads(),
+    }
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def check_data_fits(config: Config, tokenized: TokenizedData) -> None:
+    n_train = len(tokenized.train.examples)
+    if n_train < config.batch_size:
+        raise DataError(
+            f"only {n_train} training examples for batch_size {config.batch_size}: "
+            "raise samples_per_class or lower batch_size"
+        )
+
+
+def prepare_context(config: Config, provider: BaseModel | None = None, output_dir: str | Path | None = None) -> RunContext:
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.mixed_precision, device)
+    provider = provider or build_model_provider(config)  # fails fast on a bad model name
+    tokenizer = provider.load_tokenizer()
+    max_length = effective_max_length(config, provider, tokenizer)
+    data = build_data(config)
+    out = Path(output_dir or config.output_dir)
+    tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=out / "cache")
+    check_data_fits(config, tokenized)
+    return RunContext(config, provider, tokenizer, data, tokenized, device, precision, out,
+                      environment_info(device, precision))
+
+
+def run_dir_for(output_dir: Path, method: str, seed: int) -> Path:
+    return output_dir / "runs" / method / f"seed-{seed}"
+
+
+def load_completed(run_dir: Path) -> dict | None:
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
+def _history(log_history: list[dict]) -> dict:
+    train, evals = [], []
+    for entry in log_history:
+        if "loss" in entry:
+            train.append({k: entry[k] for k in ("step", "epoch", "loss", "learning_rate", "grad_norm") if k in entry})
+        elif "eval_macro_f1" in entry:
+            evals.append({k.removeprefix("eval_"): v for k, v in entry.items()})
+    return {"train": train, "eval": evals}
+
+
+def _predict(trainer, split: TokenizedSplit) -> tuple[np.ndarray, dict, float]:
+    start = time.perf_counter()
+    output = trainer.predict(split.dataset)
+    seconds = time.perf_counter() - start
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    probs = softmax(np.asarray(logits, dtype=np.float64))
+    return probs, output.metrics, seconds
+
+
+def _prediction_rows(split: TokenizedSplit, probs: np.ndarray) -> list[dict]:
+    preds = probs.argmax(axis=-1)
+    return [
+        {
+            "id": ex.id, "source": ex.source, "label": ex.label, "predicted": int(p),
+            "probabilities": {CLASS_NAMES[c]: round(float(probs[i, c]), 6) for c in range(len(CLASS_NAMES))},
+            "text": ex.text,
+        }
+        for i, (ex, p) in enumerate(zip(split.examples, preds))
+    ]
+
+
+def _test_metrics(split: TokenizedSplit, probs: np.ndarray) -> dict:
+    preds = probs.argmax(axis=-1)
+    return evaluation_metrics([e.label for e in split.examples], preds, [e.source for e in split.examples])
+
+
+def _write_run_files(run_dir: Path, ctx: RunContext, metrics: dict, history: dict, rows: list[dict]) -> None:
+    atomic_write_text(run_dir / "config.yaml", config_to_yaml(ctx.config))
+    write_json(run_dir / "history.json", history)
+    write_jsonl(run_dir / "predictions.jsonl", rows)
+    write_json(run_dir / "metrics.json", metrics)  # last: marks the run complete
+
+
+def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> dict:
+    """Train `method` with `seed`, evaluate on the test set, write the run folder; returns metrics."""
+    config = ctx.config
+    run_dir = run_dir_for(ctx.output_dir, method, seed)
+    done = None if force else load_completed(run_dir)
+    if done is not None:
+        log.info("%s seed %d: already complete in %s, skipping", method, seed, run_dir)
+        return done
+    spec = get_method(method)
+    log.info("%s seed %d: training on %d examples (%s, %s)", method, seed, len(ctx.tokenized.train.examples),
+             ctx.device, ctx.precision)
+
+    set_seed(seed)  # the model (new head, LoRA init, dropout) is built after seeding
+    base = ctx.provider.load_model()
+    head = ctx.provider.head_module_names(base)
+    model = spec.apply(base, config, head)
+    params = count_parameters(model, head)
+
+    args = build_training_args(config, method, seed, run_dir, len(ctx.tokenized.train.examples), ctx.precision,
+                               ctx.device)
+    best = BestModelCallback(config.patience)
+    trainer = build_trainer(config, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
+                            [best, FiniteLossCallback()])
+    with MemoryMonitor() as memory:
+        start = time.perf_counter()
+        train_output = trainer.train()
+        wall = time.perf_counter() - start
+        best.restore_best(trainer.model)
+        probs, predict_metrics, predict_seconds = _predict(trainer, ctx.tokenized.test)
+
+    epochs_run = float(trainer.state.epoch or 0.0)
+    train_only = max(wall - best.eval_seconds, 1e-9)  # exclude validation passes from throughput
+    n_train, n_test = len(ctx.tokenized.train.examples), len(ctx.tokenized.test.examples)
+    metrics = {
+        "method": method,
+        "seed": seed,
+        "model_name": config.model_name,
+        "head": ctx.provider.describe().get("head"),
+        "test": _test_metrics(ctx.tokenized.test, probs),
+        "validation": {"best_macro_f1": best.best_value, "best_step": best.best_step},
+        "params": params,
+        "training": {
+            "epochs_run": epochs_run, "steps": trainer.state.global_step, "stopped_early": best.stopped_early,
+            "final_train_loss": train_output.training_loss, "learning_rate": config.learning_rate_for(method),
+        },
+        "timing": {
+            "train_seconds": round(wall, 3),
+            "train_seconds_excluding_eval": round(train_only, 3),
+            "seconds_per_epoch": round(train_only / epochs_run, 3) if epochs_run else None,
+            "train_samples_per_second": round(epochs_run * n_train / train_only, 3),
+            "train_tokens_per_second": round(epochs_run * ctx.tokenized.train.num_tokens / train_only, 1),
+            "eval_seconds": round(predict_seconds, 3),
+            "eval_samples_per_second": round(n_test / predict_seconds, 3),
+            "eval_tokens_per_second": round(ctx.tokenized.test.num_tokens / predict_seconds, 1),
+        },
+        "memory": memory.summary(),
+        "data": {"train": n_train, "validation": len(ctx.tokenized.validation.examples), "test": n_test,
+                 "max_length": ctx.tokenized.max_length, "fingerprint": ctx.data.fingerprint},
+        "environment": ctx.environment,
+    }
+    history = _history(trainer.state.log_history)
+    history["memory_mb"] = memory.series
+    if config.save_model:
+        from ..models.saving import save_trained
+
+        target = Path(config.save_dir) / method / f"seed-{seed}" if config.save_dir else run_dir / "model"
+        sizes = save_trained(trainer.model, ctx.tokenizer, target, method, config, ctx.tokenized.max_length)
+        metrics["saved_model"] = sizes
+    _write_run_files(run_dir, ctx, metrics, history, _prediction_rows(ctx.tokenized.test, probs))
+    log.info("%s seed %d: test macro-F1 %.4f, accuracy %.4f (%.0f s)", method, seed,
+             metrics["test"]["macro_f1"], metrics["test"]["accuracy"], wall)
+    del trainer, model, base, best
+    release_memory()
+    return metrics
+
+
+def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
+    """The untrained checkpoint on the test set, when its head already predicts our classes."""
+    if not ctx.provider.head_fits:
+        log.info("no zero-shot row: %s", getattr(ctx.provider, "head_note", lambda: "head does not fit")())
+        return None
+    run_dir = ctx.output_dir / "runs" / BASE_METHOD
+    done = None if force else load_completed(run_dir)
+    if done is not None:
+        return done
+    config = ctx.config
+    model = ctx.provider.load_model()
+    head = ctx.provider.head_module_names(model)
+    args = build_training_args(config, "full", config.seed, run_dir, len(ctx.tokenized.train.examples),
+                               ctx.precision, ctx.device)
+    trainer = build_trainer(config, model, ctx.tokenizer, args, None, None, [])
+    with MemoryMonitor() as memory:
+        probs, _, seconds = _predict(trainer, ctx.tokenized.test)
+    n_test = len(ctx.tokenized.test.examples)
+    metrics = {
+        "method": BASE_METHOD, "seed": None, "model_name": config.model_name,
+        "head": ctx.provider.describe().get("head"),
+        "test": _test_metrics(ctx.tokenized.test, probs),
+        "params": {**count_parameters(model, head), "trainable": 0, "trainable_ratio": 0.0},
+        "timing": {"eval_seconds": round(seconds, 3), "eval_samples_per_second": round(n_test / seconds, 3),
+                   "eval_tokens_per_second": round(ctx.tokenized.test.num_tokens / seconds, 1)},
+        "memory": memory.summary(),
+        "environment": ctx.environment,
+    }
+    _write_run_files(run_dir, ctx, metrics, {"train": [], "eval": []}, _prediction_rows(ctx.tokenized.test, probs))
+    del trainer, model
+    release_memory()
+    return metrics

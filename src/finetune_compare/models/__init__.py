@@ -1,0 +1,1 @@
+"""Models: checkpoint resolution, the BaseModel interface, the HF implementation, methods."""

@@ -1,0 +1,106 @@
+"""Save and reload trained models, and predict with them.
+
+Full fine-tuning saves the whole model. LoRA/DoRA save only the adapter plus the
+trained head (`modules_to_save`): megabytes instead of the whole encoder. Reloading
+rebuilds the base model from `finetune_compare.json` and applies the adapter.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import Config
+from ..data.sources import CLASS_NAMES
+from ..errors import ModelError
+from ..utils.io import write_json
+from .hf import ID2LABEL, LABEL2ID
+
+log = logging.getLogger(__name__)
+
+META_FILE = "finetune_compare.json"
+
+
+def directory_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def save_trained(model, tokenizer, target: Path, method: str, config: Config, max_length: int) -> dict:
+    """Write the model to `target`; returns sizes in bytes of what was written."""
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    is_peft = hasattr(model, "peft_config")
+    inner = model.get_base_model() if is_peft else model
+    inner.config.id2label, inner.config.label2id = dict(ID2LABEL), dict(LABEL2ID)
+    model.save_pretrained(str(target))
+    tokenizer.save_pretrained(str(target))
+    meta = {
+        "method": method, "peft": is_peft, "base_model": config.model_name, "max_length": max_length,
+        "id2label": {str(k): v for k, v in ID2LABEL.items()}, "trust_remote_code": config.trust_remote_code,
+    }
+    write_json(target / META_FILE, meta)
+    sizes = {"path": str(target), "bytes": directory_size(target)}
+    if is_peft and config.save_merged:
+        merged_dir = target / "merged"
+        merged = copy.deepcopy(model).merge_and_unload()
+        merged.save_pretrained(str(merged_dir))
+        tokenizer.save_pretrained(str(merged_dir))
+        write_json(merged_dir / META_FILE, {**meta, "peft": False, "merged_from": method})
+        sizes["merged_bytes"] = directory_size(merged_dir)
+        sizes["bytes"] -= sizes["merged_bytes"]
+    return sizes
+
+
+def load_trained(path: str | Path):
+    """(model, tokenizer, meta) for a folder written by `save_trained`."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = Path(path)
+    meta_path = path / META_FILE
+    if not meta_path.is_file():
+        raise ModelError(f"'{path}' is not a model saved by finetune-compare (no {META_FILE}); "
+                         "train with save_model: true")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    if meta.get("peft"):
+        from peft import PeftModel
+
+        from .hf import HFModel
+
+        base_cfg = Config(model_name=meta["base_model"], trust_remote_code=meta.get("trust_remote_code", False))
+        base = HFModel(base_cfg).load_model()
+        model = PeftModel.from_pretrained(base, str(path))
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(path), local_files_only=True, trust_remote_code=meta.get("trust_remote_code", False)
+        )
+    model.eval()
+    return model, tokenizer, meta
+
+
+@torch.no_grad()
+def predict_probabilities(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64) -> np.ndarray:
+    device = next(model.parameters()).device
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths per batch
+    out = np.zeros((len(texts), len(CLASS_NAMES)), dtype=np.float64)
+    for start in range(0, len(texts), batch_size):
+        idx = order[start:start + batch_size]
+        batch = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
+                          return_tensors="pt").to(device)
+        logits = model(**batch).logits.float()
+        out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+    return out
+
+
+def prediction_records(texts: list[str], probs: np.ndarray) -> list[dict[str, Any]]:
+    return [
+        {"text": t, "label": CLASS_NAMES[int(p.argmax())],
+         **{f"p_{name}": round(float(p[i]), 6) for i, name in enumerate(CLASS_NAMES)}}
+        for t, p in zip(texts, probs)
+    ]

@@ -1,0 +1,1 @@
+"""Training: one Trainer path for every method (sampler, callbacks, metrics)."""

@@ -1,0 +1,158 @@
+"""Trainer construction: the same path for every method.
+
+transformers' Trainer does the loop (AdamW, warmup + linear decay, clipping,
+accumulation, mixed precision, gradient checkpointing, DDP). We add:
+- the length-grouped shuffled sampler (see sampler.py);
+- early stopping with best-model restore kept *in memory*: the stock
+  EarlyStoppingCallback needs `load_best_model_at_end`, which writes a full checkpoint
+  (weights + optimizer state, ~1.5 GB for RoBERTa-base) at every evaluation; copying
+  only the trainable tensors costs a few MB for LoRA and one model copy for full FT;
+- a guard that stops a run whose loss becomes NaN/inf instead of training on garbage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import torch
+from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
+
+from ..config import Config
+from ..errors import UserError
+from .metrics import trainer_compute_metrics
+from .sampler import LengthGroupedShuffledSampler
+
+log = logging.getLogger(__name__)
+
+BEST_METRIC = "eval_macro_f1"
+
+
+class TrainingDivergedError(UserError):
+    """The loss became NaN or infinite."""
+
+
+class BestModelCallback(TrainerCallback):
+    """Keeps the trainable weights of the best evaluation and stops after `patience` evaluations without gain."""
+
+    def __init__(self, patience: int, metric: str = BEST_METRIC):
+        self.patience = patience
+        self.metric = metric
+        self.best_value: float | None = None
+        self.best_step: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.bad_evaluations = 0
+        self.stopped_early = False
+        self.eval_seconds = 0.0
+
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+        metrics = metrics or {}
+        self.eval_seconds += float(metrics.get("eval_runtime", 0.0))
+        value = metrics.get(self.metric)
+        if value is None or model is None:
+            return
+        if self.best_value is None or value > self.best_value:
+            self.best_value, self.best_step, self.bad_evaluations = float(value), state.global_step, 0
+            self.best_state = {
+                n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad
+            }
+        else:
+            self.bad_evaluations += 1
+            if self.patience and self.bad_evaluations >= self.patience:
+                log.info("early stopping at step %d: no %s gain in %d evaluations (best %.4f at step %d)",
+                         state.global_step, self.metric, self.patience, self.best_value, self.best_step)
+                self.stopped_early = True
+                control.should_training_stop = True
+
+    def restore_best(self, model: torch.nn.Module) -> None:
+        if self.best_state is None:
+            return
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, saved in self.best_state.items():
+                params[name].copy_(saved.to(params[name].device))
+
+
+class FiniteLossCallback(TrainerCallback):
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            raise TrainingDivergedError(
+                f"training loss became {loss} at step {state.global_step}; stopped instead of training on garbage. "
+                "Lower the learning rate, keep max_grad_norm > 0, or use mixed_precision: bf16/no instead of fp16"
+            )
+
+
+class ExperimentTrainer(Trainer):
+    """Trainer with the project's batch sampler."""
+
+    def __init__(self, *args, train_lengths=None, batch_grouping: str = "length", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.train_lengths = train_lengths
+        self.batch_grouping = batch_grouping
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.batch_grouping == "length" and self.train_lengths is not None:
+            return LengthGroupedShuffledSampler(self.train_lengths, self.args.train_batch_size, self.args.seed)
+        return super()._get_train_sampler(train_dataset)
+
+
+def steps_per_epoch(config: Config, n_train: int, world_size: int = 1) -> int:
+    return max(1, math.ceil(n_train / (config.batch_size * config.gradient_accumulation_steps * world_size)))
+
+
+def build_training_args(
+    config: Config, method: str, seed: int, run_dir: Path, n_train: int, precision: str, device: str
+) -> TrainingArguments:
+    per_epoch = steps_per_epoch(config, n_train)
+    eval_steps = max(1, per_epoch // config.evaluations_per_epoch)
+    return TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_train_epochs=config.num_epochs,
+        learning_rate=config.learning_rate_for(method),
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of all steps
+        lr_scheduler_type="linear",
+        eval_strategy="steps",
+        eval_steps=eval_steps,
+        save_strategy="no",
+        logging_strategy="steps",
+        logging_steps=max(1, per_epoch // 10),
+        report_to="none",  # trackers observe our events; the Trainer must not double-log
+        seed=seed,
+        data_seed=seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=device == "cpu",
+        gradient_checkpointing=config.gradient_checkpointing,
+        # LoRA freezes the inputs of checkpointed blocks: reentrant checkpointing would drop their grads
+        gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        dataloader_num_workers=config.num_workers,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        disable_tqdm=True,
+        log_level="error",
+    )
+
+
+def build_trainer(
+    config: Config, model, tokenizer, args: TrainingArguments, train_split, val_split, callbacks
+) -> ExperimentTrainer:
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if args.fp16 or args.bf16 else None)
+    return ExperimentTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_split.dataset if train_split is not None else None,
+        eval_dataset=val_split.dataset if val_split is not None else None,
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=trainer_compute_metrics,
+        callbacks=callbacks,
+        train_lengths=train_split.lengths if train_split is not None else None,
+        batch_grouping=config.batch_grouping,
+    )

@@ -1,0 +1,65 @@
+"""Memory monitoring: peak process RSS (sampled), peak CUDA memory, and release between runs."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+
+import psutil
+import torch
+
+
+class MemoryMonitor:
+    """Samples this process's RSS in a background thread.
+
+    `ru_maxrss` would give the peak of the whole process lifetime, which cannot
+    separate consecutive runs; sampling gives a per-run peak and a time series.
+    """
+
+    def __init__(self, interval_s: float = 0.25):
+        self.interval_s = interval_s
+        self._process = psutil.Process()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0 = 0.0
+        self.peak_rss_bytes = 0
+        self.series: list[tuple[float, float]] = []  # (seconds since start, rss MB)
+
+    def _sample(self) -> None:
+        rss = self._process.memory_info().rss
+        self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
+        self.series.append((round(time.perf_counter() - self._t0, 3), round(rss / 2**20, 1)))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
+
+    def __enter__(self) -> "MemoryMonitor":
+        self._t0 = time.perf_counter()
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        self._sample()
+        self._thread = threading.Thread(target=self._loop, name="memory-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._sample()
+
+    def summary(self) -> dict:
+        peak_cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+        return {
+            "peak_rss_mb": round(self.peak_rss_bytes / 2**20, 1),
+            "peak_cuda_mb": round(peak_cuda, 1) if peak_cuda is not None else None,
+        }
+
+
+def release_memory() -> None:
+    """Free what a finished run left behind (Python garbage, CUDA cache)."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
