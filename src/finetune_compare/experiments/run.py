@@ -142,6 +142,12 @@ def _test_metrics(split: TokenizedSplit, probs: np.ndarray) -> dict:
     return evaluation_metrics([e.label for e in split.examples], preds, [e.source for e in split.examples])
 
 
+def _remove_empty(folder: Path) -> None:
+    # the Trainer creates its output_dir even with save_strategy="no"
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def _write_run_files(run_dir: Path, ctx: RunContext, metrics: dict, history: dict, rows: list[dict]) -> None:
     atomic_write_text(run_dir / "config.yaml", config_to_yaml(ctx.config))
     write_json(run_dir / "history.json", history)
@@ -218,6 +224,7 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
         sizes = save_trained(trainer.model, ctx.tokenizer, target, method, config, ctx.tokenized.max_length)
         metrics["saved_model"] = sizes
     _write_run_files(run_dir, ctx, metrics, history, _prediction_rows(ctx.tokenized.test, probs))
+    _remove_empty(run_dir / "checkpoints")
     log.info("%s seed %d: test macro-F1 %.4f, accuracy %.4f (%.0f s)", method, seed,
              metrics["test"]["macro_f1"], metrics["test"]["accuracy"], wall)
     del trainer, model, base, best
@@ -239,7 +246,7 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
     head = ctx.provider.head_module_names(model)
     args = build_training_args(config, "full", config.seed, run_dir, len(ctx.tokenized.train.examples),
                                ctx.precision, ctx.device)
-    trainer = build_trainer(config, model, ctx.tokenizer, args, None, None, [])
+    trainer = build_trainer(config, model, ctx.tokenizer, args, None, ctx.tokenized.validation, [])
     with MemoryMonitor() as memory:
         probs, _, seconds = _predict(trainer, ctx.tokenized.test)
     n_test = len(ctx.tokenized.test.examples)
@@ -254,6 +261,7 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
         "environment": ctx.environment,
     }
     _write_run_files(run_dir, ctx, metrics, {"train": [], "eval": []}, _prediction_rows(ctx.tokenized.test, probs))
+    _remove_empty(run_dir / "checkpoints")
     del trainer, model
     release_memory()
     return metrics

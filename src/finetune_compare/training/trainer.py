@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..config import Config
 from ..errors import UserError
@@ -89,6 +90,9 @@ class ExperimentTrainer(Trainer):
 
     def __init__(self, *args, train_lengths=None, batch_grouping: str = "length", **kwargs):
         super().__init__(*args, **kwargs)
+        # our own logging reports progress; the Trainer would print every log dict to stdout
+        self.remove_callback(PrinterCallback)
+        self.remove_callback(ProgressCallback)
         self.train_lengths = train_lengths
         self.batch_grouping = batch_grouping
 
@@ -129,9 +133,9 @@ def build_training_args(
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=device == "cpu",
-        gradient_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing=config.gradient_checkpointing,  # transformers 5's name for it
         # LoRA freezes the inputs of checkpointed blocks: reentrant checkpointing would drop their grads
-        gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
         dataloader_num_workers=config.num_workers,
         remove_unused_columns=False,
         label_names=["labels"],

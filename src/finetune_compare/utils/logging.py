@@ -16,6 +16,13 @@ def setup_logging(level: str = "INFO") -> None:
     # transformers/datasets progress bars and info logs drown our own messages.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    try:  # "Loading weights" / "Writing model shards" bars on every model load
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
     for name in ("transformers", "datasets", "peft", "accelerate", "urllib3", "filelock", "httpx", "huggingface_hub"):
         logging.getLogger(name).setLevel(logging.WARNING if level.upper() != "DEBUG" else logging.DEBUG)
-    warnings.filterwarnings("ignore", message=".*TypedStorage is deprecated.*")
+    # peft calls a deprecated transformers property; nothing for a user to act on
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)

@@ -1,0 +1,124 @@
+"""End-to-end runs with tiny random models (seconds each, one thread)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from finetune_compare.errors import DataError, ModelError
+from finetune_compare.experiments.compare import ComparisonExperiment
+from finetune_compare.experiments.run import prepare_context, run_dir_for, run_method
+from finetune_compare.models.saving import load_trained, predict_probabilities
+from finetune_compare.utils.io import read_json, read_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+def _first_last_loss(history):
+    losses = [e["loss"] for e in history["train"]]
+    k = max(2, len(losses) // 4)
+    return float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_train_writes_complete_run(tiny_bert, make_config, method):
+    cfg = make_config(tiny_bert, num_epochs=6)
+    ctx = prepare_context(cfg)
+    metrics = run_method(ctx, method, cfg.seed)
+    run_dir = run_dir_for(ctx.output_dir, method, cfg.seed)
+    on_disk = read_json(run_dir / "metrics.json")
+    assert on_disk["method"] == method and on_disk["seed"] == cfg.seed
+    for key in ("accuracy", "macro_f1", "macro_precision", "macro_recall", "per_class", "per_source",
+                "confusion_matrix"):
+        assert key in on_disk["test"]
+    assert set(on_disk["test"]["per_source"]) == {"imdb", "sst5", "tweeteval"}
+    assert set(on_disk["params"]) >= {"total", "trainable", "adapter", "head"}
+    assert set(on_disk["timing"]) >= {"train_seconds", "train_samples_per_second", "eval_samples_per_second"}
+    assert set(on_disk["memory"]) == {"peak_rss_mb", "peak_cuda_mb"} and on_disk["memory"]["peak_rss_mb"] > 0
+    if method == "lora":
+        assert 0 < on_disk["params"]["adapter"] < on_disk["params"]["trainable"] < on_disk["params"]["total"]
+    else:
+        assert on_disk["params"]["trainable"] == on_disk["params"]["total"]
+    history = read_json(run_dir / "history.json")
+    first, last = _first_last_loss(history)
+    assert last < first, f"loss did not go down: {first:.4f} -> {last:.4f}"
+    assert history["eval"] and "macro_f1" in history["eval"][0] and history["memory_mb"]
+    preds = read_jsonl(run_dir / "predictions.jsonl")
+    assert len(preds) == metrics["data"]["test"] == 60
+    assert set(preds[0]) == {"id", "source", "label", "predicted", "probabilities", "text"}
+    assert sum(preds[0]["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["model_name"] == tiny_bert
+    assert not (run_dir / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_save_reload_gives_identical_predictions(tiny_roberta, make_config, method):
+    cfg = make_config(tiny_roberta, save_model=True, save_merged=method == "lora", num_epochs=1)
+    ctx = prepare_context(cfg)
+    metrics = run_method(ctx, method, cfg.seed)
+    run_dir = run_dir_for(ctx.output_dir, method, cfg.seed)
+    before = read_jsonl(run_dir / "predictions.jsonl")
+    texts = [r["text"] for r in before]
+    expected = np.array([[r["probabilities"][c] for c in ("negative", "neutral", "positive")] for r in before])
+    model, tokenizer, meta = load_trained(run_dir / "model")
+    assert meta["method"] == method and model.config.id2label[1] == "neutral"
+    np.testing.assert_allclose(predict_probabilities(model, tokenizer, texts, meta["max_length"]), expected, atol=1e-4)
+    saved = metrics["saved_model"]["bytes"]
+    if method == "lora":
+        files = {p.name for p in (run_dir / "model").iterdir()}
+        assert "adapter_model.safetensors" in files and "model.safetensors" not in files
+        merged, mtok, _ = load_trained(run_dir / "model" / "merged")
+        np.testing.assert_allclose(predict_probabilities(merged, mtok, texts, meta["max_length"]), expected,
+                                   atol=1e-4)
+        assert saved < metrics["saved_model"]["merged_bytes"]
+
+
+def test_early_stopping_triggers(tiny_bert, make_config):
+    # a learning rate too small to move the metric: no gain after the first evaluation
+    cfg = make_config(tiny_bert, learning_rate=1e-12, patience=1, num_epochs=5, evaluations_per_epoch=2)
+    metrics = run_method(prepare_context(cfg), "full", cfg.seed)
+    assert metrics["training"]["stopped_early"]
+    assert metrics["training"]["epochs_run"] < 2
+    assert metrics["validation"]["best_step"] == metrics["training"]["steps"] // 2
+
+
+def test_same_seed_same_metrics_other_seed_differs(tiny_bert, make_config, tmp_path):
+    runs = []
+    for out, seed in (("a", 7), ("b", 7), ("c", 8)):
+        cfg = make_config(tiny_bert, output_dir=str(tmp_path / out), seed=7)
+        runs.append(run_method(prepare_context(cfg), "lora", seed))
+    a, b, c = runs
+    assert a["test"] == b["test"]
+    assert a["validation"] == b["validation"]
+    preds_a = read_jsonl(tmp_path / "a" / "runs" / "lora" / "seed-7" / "predictions.jsonl")
+    preds_b = read_jsonl(tmp_path / "b" / "runs" / "lora" / "seed-7" / "predictions.jsonl")
+    assert preds_a == preds_b
+    assert c["test"]["confusion_matrix"] != a["test"]["confusion_matrix"] or c["validation"] != a["validation"]
+
+
+def test_compare_runs_both_methods_and_zero_shot_row(tiny_roberta_sentiment, make_config):
+    cfg = make_config(tiny_roberta_sentiment, num_epochs=1)
+    result = ComparisonExperiment(cfg).run_multiple_runs(cfg)
+    assert list(result["summary"]) == ["base", "full", "lora"]
+    assert result["base"]["params"]["trainable"] == 0
+    on_disk = json.loads((Path(cfg.output_dir) / "comparison.json").read_text())
+    assert on_disk["summary"]["lora"]["n_runs"] == 1
+    # rerunning skips completed runs (same metrics object read back from disk)
+    again = ComparisonExperiment(cfg).run_multiple_runs(cfg)
+    assert [r["timing"] for r in again["runs"]] == [r["timing"] for r in result["runs"]]
+
+
+def test_dataset_smaller_than_batch_is_refused(tiny_bert, make_config):
+    cfg = make_config(tiny_bert, samples_per_class=12, val_fraction=0.25, batch_size=64)
+    with pytest.raises(DataError, match=r"only \d+ training examples for batch_size 64: raise samples_per_class"):
+        prepare_context(cfg)
+
+
+def test_bad_target_modules_fail_before_training(tiny_bert, make_config):
+    cfg = make_config(tiny_bert, lora_target_modules=["q_proj"])
+    ctx = prepare_context(cfg)
+    with pytest.raises(ModelError, match="'q_proj' matches no layer"):
+        run_method(ctx, "lora", cfg.seed)
+    assert not (run_dir_for(ctx.output_dir, "lora", cfg.seed) / "metrics.json").exists()

@@ -1,0 +1,106 @@
+import pytest
+import yaml
+
+from finetune_compare import Config, ConfigError
+from finetune_compare.config import config_to_yaml, load_config, parse_overrides, redact
+
+SEED_KEYS = ["model_name", "num_epochs", "batch_size", "learning_rate", "num_runs", "use_lora", "lora_r",
+             "lora_alpha", "lora_dropout", "lora_target_modules", "samples_per_class", "test_samples_per_class",
+             "save_model", "save_dir", "patience", "seed"]
+
+
+def test_seed_api_and_keys():
+    cfg = Config(use_lora=True, num_epochs=5)
+    assert cfg.num_epochs == 5 and cfg.method == "lora"
+    assert Config(use_lora=False).method == "full"
+    for key in SEED_KEYS:
+        assert hasattr(cfg, key), key
+
+
+def test_per_method_learning_rates():
+    cfg = Config(learning_rate=2e-5, lora_learning_rate=5e-4)
+    assert cfg.learning_rate_for("full") == 2e-5
+    assert cfg.learning_rate_for("lora") == 5e-4
+    assert cfg.learning_rate_for("dora") == 5e-4
+
+
+def test_config_is_frozen():
+    with pytest.raises(Exception):
+        Config().num_epochs = 3
+
+
+def test_default_yaml_is_the_seed_experiment(tmp_path):
+    cfg = load_config("configs/default.yaml")
+    assert cfg.model_name == "cardiffnlp/twitter-roberta-base-sentiment-latest"
+    assert (cfg.samples_per_class, cfg.test_samples_per_class, cfg.data_source) == (15000, 2000, "hub")
+    quick = load_config("configs/quickstart.yaml")
+    assert (quick.model_name, quick.data_source) == ("embedded-minilm", "embedded")
+
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ("lora_rank: 8\n", "unknown config file 'CFG' key 'lora_rank'; did you mean 'lora_r'?"),
+    ("learning_rat: 1e-4\n", "unknown config file 'CFG' key 'learning_rat'; did you mean 'learning_rate'?"),
+    ("lora_r: 0\n", "config key 'lora_r': must be >= 1, got 0"),
+    ("learning_rate: -1\n", "config key 'learning_rate': must be > 0, got -1.0"),
+    ("learning_rate: 0\n", "config key 'learning_rate': must be > 0, got 0.0"),
+    ("val_fraction: 1.0\n", "config key 'val_fraction': must be < 1, got 1.0"),
+    ("val_fraction: 0\n", "config key 'val_fraction': must be > 0, got 0.0"),
+    ("data_source: s3\n", "config key 'data_source': 's3' is not allowed; allowed: hub, local, embedded"),
+    ("num_epochs: three\n", "config key 'num_epochs': expected an integer, got 'three' (str)"),
+    ("num_epochs: 2.5\n", "config key 'num_epochs': expected an integer, got 2.5 (float)"),
+    ("use_lora: maybe\n", "config key 'use_lora': expected true/false, got 'maybe' (str)"),
+    ("batch_size: true\n", "config key 'batch_size': expected an integer, got True (bool)"),
+    ("methods: [full, qlora]\n", "config key 'methods': 'qlora' is not allowed; allowed: full, lora, dora, head"),
+    ("data_source: local\n", "config key 'data_dir': required when data_source is 'local' (e.g. ../shared/data)"),
+    ("- a\n- b\n", "config file 'CFG': expected a mapping of keys to values, got list"),
+    ("num_epochs: [1\n", "config file 'CFG' is not valid YAML at line 2, column 1: expected ',' or ']', but got '<stream end>'"),
+])
+def test_bad_yaml_values(tmp_path, yaml_text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == message.replace("CFG", str(path))
+
+
+def test_yaml_scientific_notation_without_dot_is_a_number(tmp_path):
+    # PyYAML reads `2e-5` as a string (YAML 1.1); it must still mean 2e-5.
+    path = tmp_path / "c.yaml"
+    path.write_text("learning_rate: 2e-5\nlora_learning_rate: 5E-4\n")
+    cfg = load_config(path)
+    assert cfg.learning_rate == 2e-5 and cfg.lora_learning_rate == 5e-4
+
+
+def test_missing_and_non_utf8_config(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("model_name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not valid UTF-8"):
+        load_config(bad)
+
+
+def test_set_overrides_are_yaml_and_repeatable():
+    cfg = load_config(None, ["lora_target_modules=[query,key,value]", "lora_r=16", "data_source=embedded",
+                             "lora_r=32", "save_dir=null"])
+    assert cfg.lora_target_modules == ["query", "key", "value"]
+    assert cfg.lora_r == 32 and cfg.save_dir is None
+    with pytest.raises(ConfigError, match="unknown --set key 'lora_rr'; did you mean 'lora_r'"):
+        parse_overrides(["lora_rr=4"])
+    with pytest.raises(ConfigError, match="--set expects key=value"):
+        parse_overrides(["lora_r"])
+
+
+def test_written_config_has_no_secrets():
+    cfg = Config(data_dir="postgresql://alice:hunter2@db.example/x")
+    text = config_to_yaml(cfg)
+    assert "hunter2" not in text and "alice:***@" in text
+    assert yaml.safe_load(text)["lora_r"] == 8
+    assert redact({"HF_TOKEN": "abc", "nested": {"api_key": "k"}, "ok": 1}) == {
+        "HF_TOKEN": "***", "nested": {"api_key": "***"}, "ok": 1}
+
+
+def test_replace_revalidates():
+    with pytest.raises(ConfigError, match="lora_r"):
+        Config().replace(lora_r=-1)
+    assert Config().replace(lora_r=4).lora_r == 4
