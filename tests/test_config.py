@@ -104,3 +104,9 @@ def test_replace_revalidates():
     with pytest.raises(ConfigError, match="lora_r"):
         Config().replace(lora_r=-1)
     assert Config().replace(lora_r=4).lora_r == 4
+
+
+def test_yaml_no_means_the_string_no_for_mixed_precision():
+    assert load_config(None, ["mixed_precision=no"]).mixed_precision == "no"
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        load_config(None, ["mixed_precision=yes"])

@@ -99,7 +99,7 @@ class Config:
     )
     mixed_precision: str = _f(
         "auto", "'auto' = bf16 where the CPU/GPU supports it, fp16 on older GPUs.",
-        choices=("auto", "no", "bf16", "fp16"),
+        choices=("auto", "no", "bf16", "fp16"), bool_alias={False: "no"},
     )
     gradient_checkpointing: bool = _f(False, "Trade compute for activation memory.")
     num_workers: int = _f(0, "DataLoader worker processes.", min=0)
@@ -239,7 +239,10 @@ def _check_constraints(key: str, value: Any, meta: dict) -> None:
 def validate(cfg: Config) -> None:
     """Coerce every field to its declared type and check its constraints (in place, frozen-safe)."""
     for name, f in FIELDS.items():
-        value = _coerce(name, getattr(cfg, name), _HINTS[name])
+        value = getattr(cfg, name)
+        if isinstance(value, bool) and value in f.metadata.get("bool_alias", {}):
+            value = f.metadata["bool_alias"][value]  # YAML 1.1 reads a bare `no` as false
+        value = _coerce(name, value, _HINTS[name])
         _check_constraints(name, value, f.metadata)
         object.__setattr__(cfg, name, value)
     if cfg.data_source == "local" and not cfg.data_dir:

@@ -20,6 +20,9 @@ def setup_logging(level: str = "INFO") -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        if level.upper() != "DEBUG":
+            # the per-load "LOAD REPORT" table; our own log says when a new head is created
+            hf_logging.set_verbosity_error()
     except ImportError:  # pragma: no cover
         pass
     for name in ("transformers", "datasets", "peft", "accelerate", "urllib3", "filelock", "httpx", "huggingface_hub"):

@@ -1,0 +1,23 @@
+"""Print the README's configuration reference table from the Config dataclass.
+
+    python scripts/config_reference.py > /tmp/table.md
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from finetune_compare.config import describe_keys  # noqa: E402
+
+
+def table() -> str:
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for key, type_name, default, help_text in describe_keys():
+        shown = "null" if default is None else str(default).replace("|", "\\|")
+        rows.append(f"| `{key}` | {type_name} | `{shown}` | {help_text.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(table())

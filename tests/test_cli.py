@@ -1,0 +1,96 @@
+"""The command line: each bad input gives one clear message and exit status 2, never a traceback."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from finetune_compare.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--mode", "lora", "--method", "both"], "error: --method both conflicts with --mode lora"),
+    (["--mode", "data", "--config", "nope.yaml"], "error: config file 'nope.yaml' does not exist or is not a file"),
+    (["--mode", "data", "--set", "lora_rank=4"], "error: unknown --set key 'lora_rank'; did you mean 'lora_r'?"),
+    (["--mode", "data", "--set", "batch_size=0"], "error: config key 'batch_size': must be >= 1, got 0"),
+    (["--mode", "optimize", "--trials", "3"], "error: hyperparameter search (--mode optimize) is not available yet"),
+    (["--mode", "data", "--trials", "3"], "error: --trials applies to --mode optimize only"),
+    (["--mode", "predict"], "error: --mode predict needs --model PATH"),
+    (["--mode", "data", "--set", "data_source=local", "--set", "data_dir=/no/such/dir"],
+     "error: data_dir '/no/such/dir' does not exist or is not a directory"),
+    (["--mode", "full", "--set", "model_name=./no/such/model", "--set", "data_source=embedded"],
+     "error: model './no/such/model' is not an existing model directory nor a valid hub id"),
+])
+def test_bad_input_one_message_exit_2(capsys, argv, message):
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert err.startswith(message), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_output_dir_that_is_a_file(capsys, tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    code, _, err = run_cli(capsys, "--mode", "data", "--output-dir", str(target))
+    assert code == 2 and "exists and is a file" in err
+
+
+def test_data_mode_writes_summary(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "--mode", "data", "--config", str(ROOT / "configs/quickstart.yaml"),
+                           "--output-dir", str(tmp_path))
+    assert code == 0
+    summary = json.loads((tmp_path / "data_summary.json").read_text())
+    assert summary["sizes"]["test"] == 600 and summary["token_lengths"]["train"]["imdb"]["p50"] > 100
+    assert "Examples per split x source x label" in out and "Text length in tokens" in out
+
+
+def test_data_mode_without_offline_tokenizer_still_reports(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "--mode", "data", "--set", "data_source=embedded", "--set",
+                           "samples_per_class=50", "--set", "test_samples_per_class=20", "--output-dir", str(tmp_path))
+    assert code == 0
+    summary = json.loads((tmp_path / "data_summary.json").read_text())
+    assert summary["token_lengths"] is None and "not available offline" in summary["token_lengths_note"]
+
+
+@pytest.mark.slow
+def test_train_then_predict(capsys, tmp_path, tiny_bert):
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(capsys, "--mode", "lora", "--output-dir", str(out_dir), "--set", f"model_name={tiny_bert}",
+                             "--set", "data_source=embedded", "--set", "samples_per_class=30", "--set",
+                             "test_samples_per_class=10", "--set", "num_epochs=1", "--set", "save_model=true",
+                             "--set", "mixed_precision=no", "--set", "batch_size=8")
+    assert code == 0, err
+    assert "lora: test macro-F1" in out
+    model_dir = out_dir / "runs" / "lora" / "seed-42" / "model"
+    code, out, _ = run_cli(capsys, "--mode", "predict", "--model", str(model_dir), "--text", "What a great film!")
+    assert code == 0 and out.split()[0] in ("negative", "neutral", "positive") and "positive=" in out
+    inp = tmp_path / "in.csv"
+    inp.write_text("text\nawful\nfine I guess\n")
+    code, out, _ = run_cli(capsys, "--mode", "predict", "--model", str(model_dir), "--input", str(inp),
+                           "--output", str(tmp_path / "pred.jsonl"))
+    rows = [json.loads(line) for line in (tmp_path / "pred.jsonl").read_text().splitlines()]
+    assert code == 0 and [r["text"] for r in rows] == ["awful", "fine I guess"]
+    assert abs(rows[0]["p_negative"] + rows[0]["p_neutral"] + rows[0]["p_positive"] - 1) < 1e-4
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n{oops\n')
+    code, _, err = run_cli(capsys, "--mode", "predict", "--model", str(model_dir), "--input", str(bad))
+    assert code == 2 and f"{bad}:2: malformed JSON line" in err
+    code, _, err = run_cli(capsys, "--mode", "predict", "--model", str(tmp_path), "--text", "x")
+    assert code == 2 and "is not a model saved by finetune-compare" in err
+
+
+def test_main_py_exits_2_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "--mode", "data", "--set", "lora_r=-1"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: config key 'lora_r': must be >= 1, got -1"
