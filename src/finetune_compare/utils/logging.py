@@ -8,6 +8,7 @@ import warnings
 
 
 def setup_logging(level: str = "INFO") -> None:
+    debug = level.upper() == "DEBUG"
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -16,16 +17,17 @@ def setup_logging(level: str = "INFO") -> None:
     # transformers/datasets progress bars and info logs drown our own messages.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    try:  # "Loading weights" / "Writing model shards" bars on every model load
+    for name in ("datasets", "peft", "accelerate", "urllib3", "filelock", "httpx", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
+    try:
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-        if level.upper() != "DEBUG":
-            # the per-load "LOAD REPORT" table; our own log says when a new head is created
+        hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" on every load
+        if not debug:
+            # errors only: the per-load "LOAD REPORT" table is a warning; our own log says
+            # when a new classification head is created
             hf_logging.set_verbosity_error()
     except ImportError:  # pragma: no cover
         pass
-    for name in ("transformers", "datasets", "peft", "accelerate", "urllib3", "filelock", "httpx", "huggingface_hub"):
-        logging.getLogger(name).setLevel(logging.WARNING if level.upper() != "DEBUG" else logging.DEBUG)
     # peft calls a deprecated transformers property; nothing for a user to act on
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)
