@@ -13,7 +13,6 @@ from .errors import UserError
 MODES = ("data", "train", "lora", "full", "compare", "predict", "optimize", "report")
 NOT_YET = {
     "optimize": "hyperparameter search (--mode optimize) is not available yet",
-    "report": "--mode report is not available yet",
 }
 
 log = logging.getLogger("finetune_compare")
@@ -50,6 +49,8 @@ def _check_args(args) -> None:
         raise UserError("--trials applies to --mode optimize only")
     if args.trials is not None and args.trials < 1:
         raise UserError(f"--trials must be >= 1, got {args.trials}")
+    if args.mode == "report" and not args.results:
+        raise UserError("--mode report needs --results DIR (the output folder of a comparison)")
     if args.mode == "predict":
         if not args.model:
             raise UserError("--mode predict needs --model PATH (a folder saved with save_model: true)")
@@ -105,12 +106,30 @@ def cmd_single(config) -> None:
 
 
 def cmd_compare(config) -> None:
-    from .experiments.compare import ComparisonExperiment, format_table
+    from .experiments.compare import ComparisonExperiment
 
     result = ComparisonExperiment(config).run_multiple_runs(config)
-    print("\nTest set, mean over seeds" + (" (± std)" if config.num_runs > 1 else "") + "\n")
-    print(format_table(result["summary"]))
-    print(f"\nresults: {Path(config.output_dir) / 'comparison.json'}")
+    _print_comparison(result, Path(config.output_dir))
+
+
+def _print_comparison(result: dict, output_dir: Path) -> None:
+    from .experiments.compare import format_table
+
+    print("\nTest set, mean over seeds (± std when there are several)\n")
+    print(format_table(result))
+    print("\nVerdict")
+    for line in result["headline"] or ["only one method ran; nothing to compare"]:
+        print(f"  {line}")
+    print(f"\nreport: {output_dir / 'report.html'}  (also report.md, comparison.json, plots/)")
+
+
+def cmd_report(args) -> None:
+    from .analysis.report import build_report
+
+    results = Path(args.results)
+    if not results.is_dir():
+        raise UserError(f"--results '{results}' is not a directory with a comparison's results")
+    _print_comparison(build_report(results), results)
 
 
 def _read_input_texts(path: str) -> list[str]:
@@ -196,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(NOT_YET[args.mode])
         if args.mode == "predict":
             cmd_predict(args)
+            return 0
+        if args.mode == "report":
+            cmd_report(args)
             return 0
         config = _load(args)
         if args.mode == "data":

@@ -1,0 +1,1 @@
+"""Analysis: statistics over runs, plots, and the report."""

@@ -1,0 +1,241 @@
+"""Plots for the comparison (PNG under OUTPUT_DIR/plots/), drawn from the run files only.
+
+Okabe-Ito colours (readable with the common colour-vision deficiencies), titles, axis
+labels with units, legends, and `constrained_layout` so labels do not overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402,F401
+import numpy as np  # noqa: E402
+
+from ..data.sources import CLASS_NAMES, SOURCES  # noqa: E402
+from ..utils.io import read_json, read_jsonl  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+DPI = 110
+
+
+def method_colors(methods: list[str]) -> dict[str, str]:
+    return {m: OKABE_ITO[i % len(OKABE_ITO)] for i, m in enumerate(methods)}
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")  # never leave a half-written image
+    fig.savefig(tmp, dpi=DPI)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _source_label(s: str) -> str:
+    return SOURCES[s].display if s in SOURCES else s
+
+
+def _mean_band(series: list[list[tuple[int, float]]]):
+    """Mean and std over seeds at each step that any seed logged (seeds may stop early)."""
+    by_step: dict[int, list[float]] = {}
+    for run in series:
+        for step, value in run:
+            by_step.setdefault(step, []).append(value)
+    steps = np.array(sorted(by_step))
+    mean = np.array([np.mean(by_step[s]) for s in steps])
+    std = np.array([np.std(by_step[s]) for s in steps])
+    return steps, mean, std
+
+
+def learning_curves(output_dir: Path, methods: list[str], colors: dict, out: Path) -> Path:
+    fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for m in methods:
+        loss_runs, f1_runs = [], []
+        for hist_path in sorted((output_dir / "runs" / m).glob("seed-*/history.json")):
+            h = read_json(hist_path)
+            loss_runs.append([(e["step"], e["loss"]) for e in h["train"]])
+            f1_runs.append([(e["step"], e["macro_f1"]) for e in h["eval"]])
+        n = len(loss_runs)
+        for ax, runs in ((ax_loss, loss_runs), (ax_f1, f1_runs)):
+            if not any(runs):
+                continue
+            steps, mean, std = _mean_band(runs)
+            ax.plot(steps, mean, color=colors[m], label=f"{m} (mean of {n} seed{'s' if n != 1 else ''})",
+                    marker="o" if ax is ax_f1 else None, markersize=3)
+            if n > 1:
+                ax.fill_between(steps, mean - std, mean + std, color=colors[m], alpha=0.2, linewidth=0)
+    ax_loss.set(title="Training loss", xlabel="optimizer step", ylabel="cross-entropy loss (nats)")
+    ax_f1.set(title="Validation macro-F1", xlabel="optimizer step", ylabel="macro-F1")
+    for ax in (ax_loss, ax_f1):
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    fig.suptitle("Learning curves (band: ±1 std over seeds)")
+    return _save(fig, out)
+
+
+def confusion_matrices(output_dir: Path, methods: list[str], out: Path, include_base: bool) -> Path:
+    panels = (["base"] if include_base else []) + methods
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.9 * len(panels), 3.8), constrained_layout=True,
+                             squeeze=False)
+    for ax, m in zip(axes[0], panels):
+        paths = [output_dir / "runs" / "base" / "metrics.json"] if m == "base" else \
+            sorted((output_dir / "runs" / m).glob("seed-*/metrics.json"))
+        counts = sum(np.array(read_json(p)["test"]["confusion_matrix"]) for p in paths)
+        rows = counts.sum(axis=1, keepdims=True)
+        norm = np.divide(counts, rows, out=np.zeros_like(counts, dtype=float), where=rows > 0)
+        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+        for i in range(len(CLASS_NAMES)):
+            for j in range(len(CLASS_NAMES)):
+                ax.text(j, i, f"{norm[i, j]:.2f}\n({int(counts[i, j])})", ha="center", va="center", fontsize=8,
+                        color="white" if norm[i, j] > 0.6 else "black")
+        ax.set_xticks(range(3), CLASS_NAMES, rotation=20)
+        ax.set_yticks(range(3), CLASS_NAMES)
+        ax.set(xlabel="predicted", ylabel="true",
+               title=f"{m} ({len(paths)} run{'s' if len(paths) != 1 else ''})")
+    fig.suptitle("Test confusion matrices, row-normalised (counts summed over seeds)")
+    return _save(fig, out)
+
+
+def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
+    groups = comparison["metric_groups"]
+    methods = comparison["methods"]
+    widths = [len(groups["overall"]), len(groups["per_class"]), len(groups["per_source"])]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), constrained_layout=True,
+                             gridspec_kw={"width_ratios": widths})
+    titles = {"overall": "Overall", "per_class": "F1 per class", "per_source": "Per source"}
+    for ax, (group, keys) in zip(axes, groups.items()):
+        x = np.arange(len(keys))
+        width = 0.8 / max(1, len(methods))
+        for i, m in enumerate(methods):
+            stats = [comparison["per_method"][m][k] for k in keys]
+            means = np.array([s["mean"] if s["mean"] is not None else np.nan for s in stats])
+            lo = np.array([s["mean"] - s["ci_low"] if s["ci_low"] is not None else 0 for s in stats])
+            hi = np.array([s["ci_high"] - s["mean"] if s["ci_high"] is not None else 0 for s in stats])
+            ax.bar(x + (i - (len(methods) - 1) / 2) * width, means, width, yerr=[lo, hi], capsize=3,
+                   color=colors[m], label=m)
+        if comparison.get("base"):
+            base_vals = [comparison["base"]["test"].get(k, np.nan) for k in keys]
+            ax.scatter(x, base_vals, marker="_", s=400, color="black", zorder=3, label="base (untrained)")
+        labels = [k.replace("_", " ") for k in keys]
+        if group == "per_source":
+            labels = [f"{k.rsplit('_', 1)[0].replace('_', ' ')}\n{_source_label(k.rsplit('_', 1)[1])}" for k in keys]
+        ax.set_xticks(x, labels, fontsize=8, rotation=0 if group != "overall" else 15)
+        ax.set(title=titles[group], ylabel="score (0-1)", ylim=(0, 1.05))
+        ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)  # never over bars
+    fig.suptitle("Test metrics: mean over seeds, error bars = 95% bootstrap CI")
+    return _save(fig, out)
+
+
+def efficiency_plot(output_dir: Path, methods: list[str], colors: dict, out: Path) -> Path:
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
+    specs = [
+        ("trainable parameters", lambda r: r["params"]["trainable"], True),
+        ("training time (s)", lambda r: r["timing"]["train_seconds"], False),
+        ("peak memory (MB)", lambda r: r["memory"]["peak_cuda_mb"] or r["memory"]["peak_rss_mb"], False),
+    ]
+    for ax, (label, getter, log_x) in zip(axes, specs):
+        for m in methods:
+            rows = [read_json(p) for p in sorted((output_dir / "runs" / m).glob("seed-*/metrics.json"))]
+            ax.scatter([getter(r) for r in rows], [r["test"]["macro_f1"] for r in rows], color=colors[m], label=m,
+                       s=40, edgecolor="black", linewidth=0.5)
+        if log_x:
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # crowded minor labels overlap
+        ax.margins(x=0.15)
+        ax.set(xlabel=label, ylabel="test macro-F1", title=f"Quality vs {label.split(' (')[0]}")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Efficiency: one point per run (up and to the left is better)")
+    return _save(fig, out)
+
+
+def error_rates_plot(error_analysis: dict, methods: list[str], colors: dict, out: Path) -> Path:
+    sources = error_analysis["sources"]
+    fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
+    x = np.arange(len(sources))
+    bars = methods + (["disagreement"] if error_analysis.get("disagreement_rate") else [])
+    width = 0.8 / len(bars)
+    for i, m in enumerate(bars):
+        if m == "disagreement":
+            vals = [error_analysis["disagreement_rate"].get(s, 0) for s in sources]
+            color, label = "#999999", f"{' vs '.join(error_analysis['pair'])} disagree"
+        else:
+            vals = [error_analysis["error_rate"][m].get(s, 0) for s in sources]
+            color, label = colors[m], f"{m} error rate"
+        ax.bar(x + (i - (len(bars) - 1) / 2) * width, vals, width, color=color, label=label)
+    ax.set_xticks(x, [_source_label(s) for s in sources])
+    ax.set(ylabel="share of test examples", title=f"Errors and disagreements per source (seed {error_analysis['seed']})")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out)
+
+
+def error_analysis(output_dir: Path, methods: list[str], top_k: int = 5) -> dict:
+    """Most confidently wrong test examples per method and source, and method disagreements (first shared seed)."""
+    seeds = [sorted(int(p.name.split("-")[1]) for p in (output_dir / "runs" / m).glob("seed-*")) for m in methods]
+    common = sorted(set(seeds[0]).intersection(*seeds[1:])) if seeds else []
+    if not common:
+        return {}
+    seed = common[0]
+    preds = {m: read_jsonl(output_dir / "runs" / m / f"seed-{seed}" / "predictions.jsonl") for m in methods}
+    sources = sorted({r["source"] for rows in preds.values() for r in rows})
+    wrong: dict = {}
+    error_rate: dict = {}
+    for m, rows in preds.items():
+        wrong[m], error_rate[m] = {}, {}
+        for s in sources:
+            subset = [r for r in rows if r["source"] == s]
+            errors = [r for r in subset if r["predicted"] != r["label"]]
+            error_rate[m][s] = len(errors) / len(subset) if subset else 0.0
+            errors.sort(key=lambda r: -r["probabilities"][CLASS_NAMES[r["predicted"]]])
+            wrong[m][s] = [{"id": r["id"], "text": r["text"], "label": CLASS_NAMES[r["label"]],
+                            "predicted": CLASS_NAMES[r["predicted"]],
+                            "confidence": r["probabilities"][CLASS_NAMES[r["predicted"]]]} for r in errors[:top_k]]
+    result = {"seed": seed, "sources": sources, "most_confident_errors": wrong, "error_rate": error_rate}
+    if len(methods) >= 2:
+        a, b = ("lora", "full") if {"lora", "full"} <= set(methods) else (methods[1], methods[0])
+        by_id = {r["id"]: r for r in preds[b]}
+        disagree = [(r, by_id[r["id"]]) for r in preds[a] if r["id"] in by_id and r["predicted"] != by_id[r["id"]]["predicted"]]
+        result["pair"] = [a, b]
+        result["disagreement_rate"] = {
+            s: sum(1 for ra, _ in disagree if ra["source"] == s) / max(1, sum(1 for r in preds[a] if r["source"] == s))
+            for s in sources
+        }
+        # the disagreements where one of the two is right, most confident first
+        disagree.sort(key=lambda p: -abs(p[0]["probabilities"][CLASS_NAMES[p[0]["predicted"]]]
+                                         - p[1]["probabilities"][CLASS_NAMES[p[0]["predicted"]]]))
+        result["disagreements"] = [
+            {"id": ra["id"], "source": ra["source"], "text": ra["text"], "label": CLASS_NAMES[ra["label"]],
+             a: CLASS_NAMES[ra["predicted"]], b: CLASS_NAMES[rb["predicted"]],
+             f"{a}_confidence": ra["probabilities"][CLASS_NAMES[ra["predicted"]]],
+             f"{b}_confidence": rb["probabilities"][CLASS_NAMES[rb["predicted"]]]}
+            for ra, rb in disagree[: top_k * 3]
+        ]
+        result["n_disagreements"] = len(disagree)
+    return result
+
+
+def make_plots(output_dir: Path, comparison: dict, errors: dict) -> dict[str, Path]:
+    output_dir = Path(output_dir)
+    plots = output_dir / "plots"
+    methods = comparison["methods"]
+    colors = method_colors(methods)
+    made = {
+        "learning_curves": learning_curves(output_dir, methods, colors, plots / "learning_curves.png"),
+        "confusion_matrices": confusion_matrices(output_dir, methods, plots / "confusion_matrices.png",
+                                                 comparison.get("base") is not None),
+        "metric_comparison": metric_comparison(comparison, colors, plots / "metric_comparison.png"),
+        "efficiency": efficiency_plot(output_dir, methods, colors, plots / "efficiency.png"),
+    }
+    if errors:
+        made["errors"] = error_rates_plot(errors, methods, colors, plots / "errors.png")
+    return made

@@ -1,0 +1,312 @@
+"""The report: `report.md` and a self-contained `report.html` (images inlined, no network).
+
+Both are rendered from one list of blocks, so they never disagree. Every input comes from
+files in the results folder, so `--mode report --results DIR` rebuilds it without training.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data.sources import CLASS_NAMES, SOURCES
+from ..utils.io import atomic_write_text, read_json, write_json
+from .aggregate import build_comparison
+from .plots import error_analysis, make_plots
+
+log = logging.getLogger(__name__)
+
+SECTIONS = {
+    "verdict": "Verdict", "setup": "Setup", "results": "Results", "statistics": "Statistics",
+    "efficiency": "Efficiency", "plots": "Plots", "errors": "Error analysis", "reproduce": "Reproduce",
+}
+
+
+@dataclass
+class Block:
+    kind: str  # h2 | p | table | img | code | list
+    content: Any
+    anchor: str | None = None
+    caption: str = ""
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _mean_ci(s: dict) -> str:
+    if s["mean"] is None:
+        return "–"
+    txt = f"{s['mean']:.4f}"
+    if s["std"] is not None:
+        txt += f" ± {s['std']:.4f}"
+    if s["ci_low"] is not None:
+        txt += f" [{s['ci_low']:.4f}, {s['ci_high']:.4f}]"
+    return txt
+
+
+def _label(key: str) -> str:
+    for s, spec in SOURCES.items():
+        if key.endswith("_" + s):
+            return f"{key[: -len(s) - 1].replace('_', ' ')} ({spec.display})"
+    return key.replace("_", " ")
+
+
+def _results_table(cmp: dict, keys: list[str]) -> list[list[str]]:
+    header = ["metric"] + (["base (untrained)"] if cmp.get("base") else []) + cmp["methods"]
+    rows = [header]
+    for k in keys:
+        row = [_label(k)]
+        if cmp.get("base"):
+            row.append(_fmt(cmp["base"]["test"].get(k)))
+        row += [_mean_ci(cmp["per_method"][m][k]) for m in cmp["methods"]]
+        rows.append(row)
+    return rows
+
+
+def _stats_table(by_metric: dict, keys: list[str]) -> list[list[str]]:
+    rows = [["metric", "difference (paired mean)", "95% CI", "Welch p", "ASO eps_min (A>B)", "ASO eps_min (B>A)",
+             "verdict"]]
+    for k in keys:
+        c = by_metric[k]
+        ci = f"[{c['diff_ci_low']:+.4f}, {c['diff_ci_high']:+.4f}]" if c["diff_ci_low"] is not None else "–"
+        rows.append([_label(k), f"{c['diff_mean']:+.4f}", ci, _fmt(c["welch_p"], 3), _fmt(c["aso_eps_min"], 3),
+                     _fmt(c["aso_eps_min_reverse"], 3), c["verdict"]])
+    return rows
+
+
+def _efficiency_table(cmp: dict) -> list[list[str]]:
+    rows = [["", *cmp["methods"]]]
+    eff, per = cmp["efficiency"], cmp["per_method"]
+
+    def row(label, fn):
+        rows.append([label] + [fn(eff[m], m) for m in cmp["methods"]])
+
+    row("trainable / total parameters",
+        lambda e, m: f"{e['trainable_params']:,} / {e['total_params']:,} ({e['trainable_ratio']:.2%})")
+    row("adapter / head parameters", lambda e, m: f"{e['adapter_params']:,} / {e['head_params']:,}")
+    row("training time (s, mean ± std)", lambda e, m: f"{e['train_seconds']['mean']:.1f}"
+        + (f" ± {e['train_seconds']['std']:.1f}" if e["train_seconds"]["std"] is not None else ""))
+    row("time per epoch (s)", lambda e, m: _fmt(e["seconds_per_epoch"], 1))
+    row("epochs run (early stopping)", lambda e, m: _fmt(e["epochs_run"], 2))
+    row("training throughput (samples/s, tokens/s)",
+        lambda e, m: f"{e['train_samples_per_second']:.1f}, {e['train_tokens_per_second']:,.0f}")
+    row("inference throughput (samples/s, tokens/s)",
+        lambda e, m: f"{e['eval_samples_per_second']:.1f}, {e['eval_tokens_per_second']:,.0f}")
+    row("peak memory (RSS MB / CUDA MB)", lambda e, m: f"{_fmt(e['peak_rss_mb'], 0)} / {_fmt(e['peak_cuda_mb'], 0)}")
+    row("saved model size (MB)", lambda e, m: f"{e['saved_bytes'] / 2**20:.2f}"
+        + ("" if e["saved_bytes_measured"] else " (estimated: fp32 trained weights)"))
+    row("test macro-F1 per million trainable parameters",
+        lambda e, m: _fmt(per[m]["macro_f1"]["mean"] / (e["trainable_params"] / 1e6), 3))
+    row("test macro-F1 per training minute",
+        lambda e, m: _fmt(per[m]["macro_f1"]["mean"] / (e["train_seconds"]["mean"] / 60), 4))
+    return rows
+
+
+def _data_table(summary: dict) -> list[list[str]]:
+    rows = [["split", "source", *CLASS_NAMES, "total"]]
+    for split, by_source in summary["counts"].items():
+        for s in [*summary["sources"], "total"]:
+            counts = by_source[s]
+            rows.append([split, SOURCES[s].display if s in SOURCES else "all", *[f"{counts[c]:,}" for c in CLASS_NAMES],
+                         f"{sum(counts.values()):,}"])
+    return rows
+
+
+def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Path]) -> list[Block]:
+    b: list[Block] = []
+    ref = cmp["reference"]
+    b.append(Block("h2", SECTIONS["verdict"], "verdict"))
+    if cmp["too_few_runs"]:
+        b.append(Block("p", f"Too few runs to conclude: {', '.join(f'{m}: {n}' for m, n in cmp['n_runs'].items())} "
+                            f"run(s). Statistics need at least 3 paired seeds per method (num_runs >= 3; 5+ "
+                            "recommended); the numbers below describe these runs only."))
+    for line in cmp["headline"] or [f"Only {', '.join(cmp['methods'])} ran: nothing to compare against {ref}."]:
+        b.append(Block("p", line))
+
+    b.append(Block("h2", SECTIONS["setup"], "setup"))
+    env = cmp.get("environment", {})
+    b.append(Block("list", [
+        f"Model: {cmp['model_name']}",
+        f"Methods: {', '.join(cmp['methods'])} (reference: {ref}); paired seeds: "
+        + ", ".join(f"{m} {n}" for m, n in cmp["n_runs"].items()),
+        "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
+    ]))
+    summary_path = output_dir / "data_summary.json"
+    if summary_path.is_file():
+        summary = read_json(summary_path)
+        b.append(Block("table", _data_table(summary), caption="Data composition (examples per split, source and class)"))
+        if summary.get("confounds"):
+            b.append(Block("list", summary["confounds"], caption="Confounds"))
+    config_path = next(iter(sorted((output_dir / "runs").glob("*/seed-*/config.yaml"))), None)
+    if config_path:
+        b.append(Block("code", config_path.read_text(encoding="utf-8"), caption="Resolved configuration"))
+
+    b.append(Block("h2", SECTIONS["results"], "results"))
+    b.append(Block("p", "Test set. Cells: mean ± std over seeds [95% bootstrap CI of the mean]."))
+    for group, title in (("overall", "Overall"), ("per_class", "Per class (F1)"), ("per_source", "Per source")):
+        b.append(Block("table", _results_table(cmp, cmp["metric_groups"][group]), caption=title))
+
+    b.append(Block("h2", SECTIONS["statistics"], "statistics"))
+    b.append(Block("p", "A minus B over paired seeds. Welch p: two-sided Welch t-test. ASO eps_min < 0.5 means "
+                        "the first method tends to score higher; below 0.2 the evidence is strong (computed from "
+                        "3 paired runs on)."))
+    if not cmp["comparisons"]:
+        b.append(Block("p", f"No comparison: the reference method '{ref}' has no runs."))
+    for key, by_metric in cmp["comparisons"].items():
+        keys = [k for g in cmp["metric_groups"].values() for k in g]
+        b.append(Block("table", _stats_table(by_metric, keys), caption=key.replace("_vs_", " vs ")))
+
+    b.append(Block("h2", SECTIONS["efficiency"], "efficiency"))
+    b.append(Block("table", _efficiency_table(cmp)))
+
+    b.append(Block("h2", SECTIONS["plots"], "plots"))
+    captions = {
+        "metric_comparison": "Test metrics with 95% CIs", "learning_curves": "Learning curves",
+        "confusion_matrices": "Confusion matrices", "efficiency": "Quality vs cost",
+        "errors": "Errors and disagreements per source",
+    }
+    for name, path in plots.items():
+        b.append(Block("img", path, caption=captions.get(name, name)))
+
+    b.append(Block("h2", SECTIONS["errors"], "errors"))
+    if not errors:
+        b.append(Block("p", "No seed shared by every method: nothing to analyse."))
+    else:
+        b.append(Block("p", f"Predictions of seed {errors['seed']}."))
+        for m, by_source in errors["most_confident_errors"].items():
+            rows = [["source", "text", "true", "predicted", "confidence"]]
+            for s, items in by_source.items():
+                rows += [[SOURCES[s].display if s in SOURCES else s, _short(e["text"]), e["label"], e["predicted"],
+                          f"{e['confidence']:.3f}"] for e in items]
+            b.append(Block("table", rows, caption=f"{m}: most confidently wrong test examples per source"))
+        if errors.get("disagreements") is not None:
+            a, bb = errors["pair"]
+            rows = [["source", "text", "true", a, bb]]
+            rows += [[SOURCES[d["source"]].display, _short(d["text"]), d["label"],
+                      f"{d[a]} ({d[a + '_confidence']:.2f})", f"{d[bb]} ({d[bb + '_confidence']:.2f})"]
+                     for d in errors["disagreements"]]
+            b.append(Block("table", rows, caption=f"{a} and {bb} disagree on {errors['n_disagreements']} test examples; "
+                                                  "the most confident ones"))
+
+    b.append(Block("h2", SECTIONS["reproduce"], "reproduce"))
+    b.append(Block("code", f"python main.py --mode compare --config {output_dir}/runs/<method>/seed-<seed>/config.yaml\n"
+                           f"python main.py --mode report --results {output_dir}"))
+    return b
+
+
+def _short(text: str, n: int = 220) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def render_markdown(blocks: list[Block], output_dir: Path) -> str:
+    out = ["# finetune-compare report", ""]
+    for blk in blocks:
+        if blk.kind == "h2":
+            out += [f"## {blk.content}", ""]
+        elif blk.kind == "p":
+            out += [blk.content, ""]
+        elif blk.kind == "list":
+            if blk.caption:
+                out += [f"**{blk.caption}**", ""]
+            out += [f"- {x}" for x in blk.content] + [""]
+        elif blk.kind == "code":
+            if blk.caption:
+                out += [f"**{blk.caption}**", ""]
+            out += ["```", blk.content.rstrip(), "```", ""]
+        elif blk.kind == "table":
+            if blk.caption:
+                out += [f"**{blk.caption}**", ""]
+            rows = [[c.replace("|", "\\|").replace("\n", " ") for c in r] for r in blk.content]
+            out += ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+            out += ["| " + " | ".join(r) + " |" for r in rows[1:]] + [""]
+        elif blk.kind == "img":
+            out += [f"![{blk.caption}]({Path(blk.content).relative_to(output_dir)})", ""]
+    return "\n".join(out)
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1.5em;
+color:#1a1a1a;line-height:1.45}
+h1{border-bottom:3px solid #0072B2;padding-bottom:.3em}h2{margin-top:2em;border-bottom:1px solid #ccc;padding-bottom:.2em}
+nav a{margin-right:1em}table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.88em;width:100%}
+th,td{border:1px solid #ddd;padding:.35em .6em;text-align:left;vertical-align:top}th{background:#f1f5f9}
+tr:nth-child(even) td{background:#fafafa}caption{caption-side:top;text-align:left;font-weight:600;padding:.3em 0}
+figure{margin:1em 0 2em}figure img{max-width:100%;border:1px solid #eee}figcaption{font-weight:600;margin-bottom:.3em}
+pre{background:#f6f8fa;padding:1em;overflow-x:auto;font-size:.85em}.verdict p{font-size:1.05em}
+section#verdict{background:#eef6fb;padding:.2em 1em 1em;border-left:4px solid #0072B2}
+"""
+
+# Lets a headless browser test confirm every inlined image decoded.
+IMAGE_CHECK = ("<script>window.addEventListener('load',function(){var ok=Array.prototype.every.call(document.images,"
+               "function(i){return i.complete&&i.naturalWidth>0});document.body.setAttribute('data-images-ok',"
+               "ok&&document.images.length>0?'true':'false');});</script>")
+
+
+def render_html(blocks: list[Block]) -> str:
+    e = html.escape
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+             f"<title>finetune-compare report</title><style>{CSS}</style>{IMAGE_CHECK}</head><body>",
+             "<h1>finetune-compare report</h1><nav>"
+             + "".join(f"<a href='#{k}'>{e(v)}</a>" for k, v in SECTIONS.items()) + "</nav>"]
+    open_section = False
+    for blk in blocks:
+        if blk.kind == "h2":
+            if open_section:
+                parts.append("</section>")
+            parts.append(f"<section id='{blk.anchor}'><h2>{e(blk.content)}</h2>")
+            open_section = True
+        elif blk.kind == "p":
+            parts.append(f"<p>{e(blk.content)}</p>")
+        elif blk.kind == "list":
+            cap = f"<p><strong>{e(blk.caption)}</strong></p>" if blk.caption else ""
+            parts.append(cap + "<ul>" + "".join(f"<li>{e(x)}</li>" for x in blk.content) + "</ul>")
+        elif blk.kind == "code":
+            if blk.caption:  # long (the resolved config): collapsed until asked for
+                parts.append(f"<details><summary><strong>{e(blk.caption)}</strong></summary>"
+                             f"<pre>{e(blk.content)}</pre></details>")
+            else:
+                parts.append(f"<pre>{e(blk.content)}</pre>")
+        elif blk.kind == "table":
+            rows = blk.content
+            cap = f"<caption>{e(blk.caption)}</caption>" if blk.caption else ""
+            head = "".join(f"<th>{e(c)}</th>" for c in rows[0])
+            body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+            parts.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif blk.kind == "img":
+            data = base64.b64encode(Path(blk.content).read_bytes()).decode("ascii")
+            parts.append(f"<figure><figcaption>{e(blk.caption)}</figcaption>"
+                         f"<img alt='{e(blk.caption)}' src='data:image/png;base64,{data}'></figure>")
+    if open_section:
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def build_report(output_dir: str | Path) -> dict:
+    """Aggregate runs on disk, write comparison.json, plots/, report.md and report.html."""
+    output_dir = Path(output_dir)
+    cmp = build_comparison(output_dir)
+    errors = error_analysis(output_dir, cmp["methods"])
+    cmp["error_analysis"] = errors
+    plots = make_plots(output_dir, cmp, errors)
+    cmp["plots"] = {k: str(v.relative_to(output_dir)) for k, v in plots.items()}
+    write_json(output_dir / "comparison.json", cmp)
+    blocks = build_blocks(output_dir, cmp, errors, plots)
+    atomic_write_text(output_dir / "report.md", render_markdown(blocks, output_dir))
+    atomic_write_text(output_dir / "report.html", render_html(blocks))
+    log.info("report: %s", output_dir / "report.html")
+    return cmp

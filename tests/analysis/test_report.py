@@ -1,0 +1,97 @@
+"""A two-seed comparison on tiny models: every file and plot, resume, rebuild, and a real browser render."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from finetune_compare.cli import main
+from finetune_compare.experiments.compare import ComparisonExperiment
+
+from ..conftest import tiny_config
+
+pytestmark = pytest.mark.slow
+
+PLOTS = ["learning_curves", "confusion_matrices", "metric_comparison", "efficiency", "errors"]
+SECTION_IDS = ["verdict", "setup", "results", "statistics", "efficiency", "plots", "errors", "reproduce"]
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory, tiny_roberta_sentiment):
+    tmp = tmp_path_factory.mktemp("cmp")
+    cfg = tiny_config(tiny_roberta_sentiment, tmp, num_runs=2, num_epochs=1)
+    result = ComparisonExperiment(cfg).run_multiple_runs(cfg)
+    return cfg, Path(cfg.output_dir), result
+
+
+def test_every_file_and_plot(comparison):
+    cfg, out, result = comparison
+    for name in ("comparison.json", "report.html", "report.md", "data_summary.json"):
+        assert (out / name).is_file(), name
+    for plot in PLOTS:
+        assert (out / "plots" / f"{plot}.png").stat().st_size > 10_000, plot
+    for method in ("full", "lora"):
+        for seed in (7, 8):
+            assert (out / "runs" / method / f"seed-{seed}" / "metrics.json").is_file()
+    data = json.loads((out / "comparison.json").read_text())
+    assert data["n_runs"] == {"full": 2, "lora": 2} and data["too_few_runs"]
+    cmp = data["comparisons"]["lora_vs_full"]
+    assert set(cmp) >= {"macro_f1", "f1_neutral", "macro_f1_imdb", "accuracy_tweeteval"}
+    assert cmp["macro_f1"]["verdict"].startswith("Too few runs to conclude (2 paired runs")
+    assert data["per_method"]["lora"]["macro_f1"]["n"] == 2
+    assert data["efficiency"]["lora"]["trainable_params"] < data["efficiency"]["full"]["trainable_params"]
+    assert data["error_analysis"]["pair"] == ["lora", "full"]
+    md = (out / "report.md").read_text()
+    for title in ("## Verdict", "## Setup", "## Results", "## Statistics", "## Efficiency", "## Plots",
+                  "## Error analysis", "Too few runs to conclude"):
+        assert title in md
+
+
+def test_report_mode_rebuilds_from_disk(comparison, capsys):
+    _, out, result = comparison
+    shutil.rmtree(out / "plots")
+    (out / "report.html").unlink()
+    assert main(["--mode", "report", "--results", str(out)]) == 0
+    assert (out / "report.html").is_file() and all((out / "plots" / f"{p}.png").is_file() for p in PLOTS)
+    rebuilt = json.loads((out / "comparison.json").read_text())
+    assert rebuilt["per_method"] == json.loads(json.dumps(result["per_method"]))
+    assert "Verdict" in capsys.readouterr().out
+    assert main(["--mode", "report", "--results", str(out / "nope")]) == 2
+
+
+def test_resume_retrains_only_the_missing_run(comparison):
+    cfg, out, _ = comparison
+    before = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed-*/metrics.json")}
+    shutil.rmtree(out / "runs" / "lora" / "seed-8")
+    ComparisonExperiment(cfg).run_multiple_runs(cfg)
+    after = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed-*/metrics.json")}
+    changed = [p for p in after if after[p] != before.get(p)]
+    assert changed == [out / "runs" / "lora" / "seed-8" / "metrics.json"]
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(not _chromium(), reason="headless Chromium not installed (Debian package 'chromium')")
+def test_report_renders_in_headless_chromium(comparison, tmp_path):
+    _, out, _ = comparison
+    flags = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
+    url = (out / "report.html").resolve().as_uri()
+    dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    for section in SECTION_IDS:
+        assert f'id="{section}"' in dom, f"section {section} missing"
+    assert 'data-images-ok="true"' in dom, "an inlined image did not decode"
+    assert dom.count("<img") == len(PLOTS)
+    shot = tmp_path / "report.png"
+    subprocess.run(flags + ["--hide-scrollbars", "--window-size=1280,2000", f"--screenshot={shot}", url],
+                   capture_output=True, timeout=120)
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(str(shot))
+    assert pixels.shape[0] == 2000 and float(np.std(pixels)) > 0.05  # not a blank page
