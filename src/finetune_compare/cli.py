@@ -11,9 +11,6 @@ from pathlib import Path
 from .errors import UserError
 
 MODES = ("data", "train", "lora", "full", "compare", "predict", "optimize", "report")
-NOT_YET = {
-    "optimize": "hyperparameter search (--mode optimize) is not available yet",
-}
 
 log = logging.getLogger("finetune_compare")
 
@@ -24,11 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="LoRA or full fine-tuning? Train, compare and report on 3-class sentiment.",
     )
     p.add_argument("--mode", choices=MODES, default="compare", help="what to run (default: compare)")
-    p.add_argument("--config", help="YAML config file (keys: see README, Configuration)")
+    p.add_argument("--config", action="append", default=[],
+                   help="YAML config file (keys: see README); repeatable, later files override earlier ones")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key; value parsed as YAML; repeatable")
     p.add_argument("--method", choices=("lora", "full", "both"), help="method(s) for compare/optimize")
-    p.add_argument("--trials", type=int, help="Optuna trials per method (optimize)")
+    p.add_argument("--trials", type=int, help="optimize: trials per method (0: only create the studies)")
+    p.add_argument("--storage", help="optimize: Optuna storage URL (postgresql://, mysql://, sqlite:///) or journal:PATH")
     p.add_argument("--output-dir", help="results folder (overrides output_dir)")
     p.add_argument("--model", help="predict: a folder saved with save_model: true")
     p.add_argument("--text", action="append", help="predict: a text to classify; repeatable")
@@ -47,8 +46,10 @@ def _check_args(args) -> None:
         raise UserError(f"--method applies to --mode compare, optimize, lora or full, not {args.mode}")
     if args.trials is not None and args.mode != "optimize":
         raise UserError("--trials applies to --mode optimize only")
-    if args.trials is not None and args.trials < 1:
-        raise UserError(f"--trials must be >= 1, got {args.trials}")
+    if args.trials is not None and args.trials < 0:
+        raise UserError(f"--trials must be >= 0, got {args.trials}")
+    if args.storage is not None and args.mode != "optimize":
+        raise UserError("--storage applies to --mode optimize only")
     if args.mode == "report" and not args.results:
         raise UserError("--mode report needs --results DIR (the output folder of a comparison)")
     if args.mode == "predict":
@@ -68,7 +69,7 @@ def _load(args):
         extra["use_lora"] = args.mode == "lora"
     if args.method:
         extra["methods"] = ["full", "lora"] if args.method == "both" else [args.method]
-    return load_config(args.config, args.overrides, **extra)
+    return load_config(args.config or None, args.overrides, **extra)
 
 
 def cmd_data(config) -> None:
@@ -121,6 +122,27 @@ def _print_comparison(result: dict, output_dir: Path) -> None:
     for line in result["headline"] or ["only one method ran; nothing to compare"]:
         print(f"  {line}")
     print(f"\nreport: {output_dir / 'report.html'}  (also report.md, comparison.json, plots/)")
+
+
+def cmd_optimize(config, args) -> None:
+    from .experiments.optimize import run_optimization
+
+    out = Path(config.output_dir)
+    summaries = run_optimization(config, list(config.methods), args.trials, args.storage, out)
+    print(f"\n{'method':<8}{'trials':>8}{'complete':>10}{'pruned':>8}{'failed':>8}{'best ' + config.hpo_metric:>16}"
+          f"{'steps saved by pruning':>26}")
+    for method, s in summaries.items():
+        st = s["states"]
+        best = f"{s['best_value']:.4f}" if s["best_value"] is not None else "-"
+        print(f"{method:<8}{s['trials']:>8}{st.get('COMPLETE', 0):>10}{st.get('PRUNED', 0):>8}{st.get('FAIL', 0):>8}"
+              f"{best:>16}{s['pruning']['saved_fraction']:>26.1%}")
+        if s["best_params"]:
+            print(f"  best: {s['best_params']}")
+        for f in s["failures"][:5]:
+            print(f"  trial {f['number']} failed: {f['reason']}")
+    tuned = out / "optimize" / "tuned.yaml"
+    if tuned.is_file():
+        print(f"\ntuned vs tuned: python main.py --mode compare --config BASE.yaml --config {tuned}")
 
 
 def cmd_report(args) -> None:
@@ -211,8 +233,6 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level)
     try:
         _check_args(args)
-        if args.mode in NOT_YET:
-            raise UserError(NOT_YET[args.mode])
         if args.mode == "predict":
             cmd_predict(args)
             return 0
@@ -226,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd_single(config)
         elif args.mode == "compare":
             cmd_compare(config)
+        elif args.mode == "optimize":
+            cmd_optimize(config, args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -29,8 +29,10 @@ METHODS = ("full", "lora", "dora", "head")
 
 def _f(default, help: str, **constraints):
     """A dataclass field with a help text and validation constraints."""
-    if isinstance(default, list):
-        return field(default_factory=lambda d=default: list(d), metadata={"help": help, **constraints})
+    if isinstance(default, (list, dict)):
+        import copy
+
+        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata={"help": help, **constraints})
     return field(default=default, metadata={"help": help, **constraints})
 
 
@@ -114,6 +116,22 @@ class Config:
     save_merged: bool = _f(False, "LoRA: also save a merged full model.")
     save_dir: Optional[str] = _f(None, "Where models are saved (default: inside each run folder).")
     evaluate_base_model: bool = _f(True, "Evaluate the untrained checkpoint when its head already fits.")
+    method_overrides: dict = _f(
+        {}, "Per-method settings, e.g. {lora: {lora_r: 16, batch_size: 32}}; written by --mode optimize as tuned.yaml."
+    )
+
+    # --- hyperparameter search (--mode optimize) -----------------------------------------
+    hpo_trials: int = _f(20, "Optuna trials per method (--trials overrides).", min=0)
+    hpo_metric: str = _f("macro_f1", "Validation metric to maximise.",
+                         choices=("macro_f1", "accuracy", "macro_recall", "macro_precision"))
+    hpo_sampler: str = _f("tpe", "Optuna sampler (seeded with `seed`).", choices=("tpe", "random"))
+    hpo_pruner: str = _f("median", "Stop bad trials early at validation evaluations.",
+                         choices=("median", "hyperband", "none"))
+    hpo_storage: Optional[str] = _f(
+        None, "Optuna storage URL (postgresql://, mysql://, sqlite:///) or journal:PATH; default: SQLite in output_dir."
+    )
+    hpo_study_name: str = _f("finetune-compare", "Study name prefix; the method is appended.")
+    search_space: dict = _f({}, "Per-method search spaces merged over the defaults (see README, Optimize).")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -127,6 +145,11 @@ class Config:
     def learning_rate_for(self, method: str) -> float:
         """Each method gets its own learning rate: one shared rate would bias the comparison."""
         return self.lora_learning_rate if method in ("lora", "dora") else self.learning_rate
+
+    def for_method(self, method: str) -> "Config":
+        """The config a run of `method` uses: `method_overrides[method]` applied."""
+        overrides = self.method_overrides.get(method)
+        return self.replace(**overrides) if overrides else self
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
@@ -144,6 +167,8 @@ _HINTS = typing.get_type_hints(Config)
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
@@ -171,6 +196,10 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
         return _coerce(key, value, inner)
     bad = ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}': expected a mapping, got {value!r} ({type(value).__name__})")
+        return dict(value)
     if origin is list:
         (inner,) = typing.get_args(tp)
         if isinstance(value, str):  # `--set lora_target_modules=query` or "query,value"
@@ -249,6 +278,14 @@ def validate(cfg: Config) -> None:
         raise ConfigError("config key 'data_dir': required when data_source is 'local' (e.g. ../shared/data)")
     if cfg.save_merged and not cfg.save_model:
         raise ConfigError("config key 'save_merged': needs save_model: true")
+    for method, overrides in cfg.method_overrides.items():
+        if method not in METHODS:
+            raise ConfigError(f"config key 'method_overrides': unknown method {method!r}; allowed: {', '.join(METHODS)}")
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"config key 'method_overrides.{method}': expected a mapping of config keys to values")
+        for key in overrides:
+            if key not in FIELDS or key in ("method_overrides", "methods", "search_space"):
+                raise unknown_key_error(str(key), f"method_overrides.{method}")
 
 
 def unknown_key_error(key: str, where: str = "config") -> ConfigError:
@@ -308,13 +345,23 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None, **extra: Any) -> Config:
-    """Load YAML (if any), apply `--set` overrides and keyword overrides, validate."""
-    data = load_yaml(path) if path else {}
-    where = f"config file '{path}'" if path else "config"
-    for key in data:
-        if key not in FIELDS:
-            raise unknown_key_error(str(key), where)
+def load_config(path: str | Path | list | None = None, overrides: list[str] | None = None, **extra: Any) -> Config:
+    """Load YAML file(s) (later files override earlier ones key by key; `method_overrides`
+    is merged per method), apply `--set` overrides and keyword overrides, validate."""
+    paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
+    data: dict[str, Any] = {}
+    for p in paths:
+        layer = load_yaml(p)
+        for key in layer:
+            if key not in FIELDS:
+                raise unknown_key_error(str(key), f"config file '{p}'")
+        if isinstance(layer.get("method_overrides"), dict) and isinstance(data.get("method_overrides"), dict):
+            merged = {m: dict(v) for m, v in data["method_overrides"].items()}
+            for m, v in layer.pop("method_overrides").items():
+                merged[m] = {**merged.get(m, {}), **(v or {})}
+            data["method_overrides"] = merged
+        data.update(layer)
+    where = f"config file '{paths[-1]}'" if paths else "config"
     data.update(parse_overrides(overrides or []))
     data.update({k: v for k, v in extra.items() if v is not None})
     return from_dict(data, where)

@@ -148,44 +148,63 @@ def _remove_empty(folder: Path) -> None:
         folder.rmdir()
 
 
-def _write_run_files(run_dir: Path, ctx: RunContext, metrics: dict, history: dict, rows: list[dict]) -> None:
-    atomic_write_text(run_dir / "config.yaml", config_to_yaml(ctx.config))
+def _write_run_files(run_dir: Path, config: Config, metrics: dict, history: dict, rows: list[dict]) -> None:
+    atomic_write_text(run_dir / "config.yaml", config_to_yaml(config))
     write_json(run_dir / "history.json", history)
     write_jsonl(run_dir / "predictions.jsonl", rows)
     write_json(run_dir / "metrics.json", metrics)  # last: marks the run complete
 
 
-def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> dict:
-    """Train `method` with `seed`, evaluate on the test set, write the run folder; returns metrics."""
-    config = ctx.config
-    run_dir = run_dir_for(ctx.output_dir, method, seed)
-    done = None if force else load_completed(run_dir)
-    if done is not None:
-        log.info("%s seed %d: already complete in %s, skipping", method, seed, run_dir)
-        return done
-    spec = get_method(method)
-    log.info("%s seed %d: training on %d examples (%s, %s)", method, seed, len(ctx.tokenized.train.examples),
-             ctx.device, ctx.precision)
+@dataclass
+class TrainOutcome:
+    trainer: Any
+    best: BestModelCallback
+    params: dict
+    train_output: Any
+    wall_seconds: float
+    memory: MemoryMonitor
 
+
+def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_dir: Path,
+                 extra_callbacks: tuple = ()) -> TrainOutcome:
+    """Build, train and restore the best weights of `method`; shared by runs and search trials."""
+    spec = get_method(method)
     set_seed(seed)  # the model (new head, LoRA init, dropout) is built after seeding
     base = ctx.provider.load_model()
     head = ctx.provider.head_module_names(base)
     model = spec.apply(base, config, head)
     params = count_parameters(model, head)
-
     args = build_training_args(config, method, seed, run_dir, len(ctx.tokenized.train.examples), ctx.precision,
                                ctx.device)
     best = BestModelCallback(config.patience)
     trainer = build_trainer(config, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
-                            [best, FiniteLossCallback()])
+                            [best, FiniteLossCallback(), *extra_callbacks])
     with MemoryMonitor() as memory:
         start = time.perf_counter()
         train_output = trainer.train()
         wall = time.perf_counter() - start
         best.restore_best(trainer.model)
-        probs, predict_metrics, predict_seconds = _predict(trainer, ctx.tokenized.test)
+    _remove_empty(run_dir / "checkpoints")
+    return TrainOutcome(trainer, best, params, train_output, wall, memory)
+
+
+def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> dict:
+    """Train `method` with `seed`, evaluate on the test set, write the run folder; returns metrics."""
+    config = ctx.config.for_method(method)
+    run_dir = run_dir_for(ctx.output_dir, method, seed)
+    done = None if force else load_completed(run_dir)
+    if done is not None:
+        log.info("%s seed %d: already complete in %s, skipping", method, seed, run_dir)
+        return done
+    log.info("%s seed %d: training on %d examples (%s, %s)", method, seed, len(ctx.tokenized.train.examples),
+             ctx.device, ctx.precision)
+    out = train_method(ctx, method, seed, config, run_dir)
+    trainer, best = out.trainer, out.best
+    with out.memory:  # keep sampling through the test pass
+        probs, _, predict_seconds = _predict(trainer, ctx.tokenized.test)
 
     epochs_run = float(trainer.state.epoch or 0.0)
+    wall = out.wall_seconds
     train_only = max(wall - best.eval_seconds, 1e-9)  # exclude validation passes from throughput
     n_train, n_test = len(ctx.tokenized.train.examples), len(ctx.tokenized.test.examples)
     metrics = {
@@ -195,10 +214,10 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
         "head": ctx.provider.describe().get("head"),
         "test": _test_metrics(ctx.tokenized.test, probs),
         "validation": {"best_macro_f1": best.best_value, "best_step": best.best_step},
-        "params": params,
+        "params": out.params,
         "training": {
             "epochs_run": epochs_run, "steps": trainer.state.global_step, "stopped_early": best.stopped_early,
-            "final_train_loss": train_output.training_loss, "learning_rate": config.learning_rate_for(method),
+            "final_train_loss": out.train_output.training_loss, "learning_rate": config.learning_rate_for(method),
         },
         "timing": {
             "train_seconds": round(wall, 3),
@@ -210,24 +229,23 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
             "eval_samples_per_second": round(n_test / predict_seconds, 3),
             "eval_tokens_per_second": round(ctx.tokenized.test.num_tokens / predict_seconds, 1),
         },
-        "memory": memory.summary(),
+        "memory": out.memory.summary(),
         "data": {"train": n_train, "validation": len(ctx.tokenized.validation.examples), "test": n_test,
                  "max_length": ctx.tokenized.max_length, "fingerprint": ctx.data.fingerprint},
         "environment": ctx.environment,
     }
     history = _history(trainer.state.log_history)
-    history["memory_mb"] = memory.series
+    history["memory_mb"] = out.memory.series
     if config.save_model:
         from ..models.saving import save_trained
 
         target = Path(config.save_dir) / method / f"seed-{seed}" if config.save_dir else run_dir / "model"
-        sizes = save_trained(trainer.model, ctx.tokenizer, target, method, config, ctx.tokenized.max_length)
-        metrics["saved_model"] = sizes
-    _write_run_files(run_dir, ctx, metrics, history, _prediction_rows(ctx.tokenized.test, probs))
-    _remove_empty(run_dir / "checkpoints")
+        metrics["saved_model"] = save_trained(trainer.model, ctx.tokenizer, target, method, config,
+                                              ctx.tokenized.max_length)
+    _write_run_files(run_dir, config, metrics, history, _prediction_rows(ctx.tokenized.test, probs))
     log.info("%s seed %d: test macro-F1 %.4f, accuracy %.4f (%.0f s)", method, seed,
              metrics["test"]["macro_f1"], metrics["test"]["accuracy"], wall)
-    del trainer, model, base, best
+    del trainer, best, out
     release_memory()
     return metrics
 
@@ -260,7 +278,7 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
         "memory": memory.summary(),
         "environment": ctx.environment,
     }
-    _write_run_files(run_dir, ctx, metrics, {"train": [], "eval": []}, _prediction_rows(ctx.tokenized.test, probs))
+    _write_run_files(run_dir, config, metrics, {"train": [], "eval": []}, _prediction_rows(ctx.tokenized.test, probs))
     _remove_empty(run_dir / "checkpoints")
     del trainer, model
     release_memory()

@@ -36,9 +36,12 @@ class MemoryMonitor:
             self._sample()
 
     def __enter__(self) -> "MemoryMonitor":
-        self._t0 = time.perf_counter()
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
+        # re-entering (training, then the test pass) continues the same series and peak
+        if not self._t0:
+            self._t0 = time.perf_counter()
+            if torch.cuda.is_available():
+                torch.cuda.reset_peak_memory_stats()
+        self._stop.clear()
         self._sample()
         self._thread = threading.Thread(target=self._loop, name="memory-monitor", daemon=True)
         self._thread.start()

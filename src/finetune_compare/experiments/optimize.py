@@ -1,0 +1,312 @@
+"""Hyperparameter search with Optuna, one study per method, on the validation set only.
+
+Each trial trains through the same path as a run (`train_method`) and reports validation
+metrics at every evaluation, so the pruner can stop bad trials early. A trial that fails
+(NaN loss, out of memory, an invalid combination) is recorded as failed with its reason
+and the study goes on. Studies live in an Optuna storage: by default an SQLite file in
+the output folder (a stopped study resumes with the same command), or any URL / journal
+file given by `hpo_storage` / `--storage`, which several workers can share.
+
+Outputs per method under OUTPUT_DIR/optimize/<method>/: best_params.yaml (a config
+fragment), trials.csv, summary.json and plots; plus OUTPUT_DIR/optimize/tuned.yaml with
+`method_overrides` for a "tuned vs tuned" comparison:
+    python main.py --mode compare --config BASE.yaml --config OUTPUT_DIR/optimize/tuned.yaml
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import psutil
+from transformers import TrainerCallback
+
+from ..config import FIELDS, Config
+from ..errors import ConfigError, UserError
+from ..utils.io import write_json, write_yaml
+from ..utils.memory import release_memory
+from .run import RunContext, prepare_context, train_method
+
+log = logging.getLogger(__name__)
+
+# Ranges that work for RoBERTa-base-sized encoders (LoRA ~10x full FT's learning rate).
+DEFAULT_SEARCH_SPACE: dict[str, dict[str, dict]] = {
+    "lora": {
+        "lora_learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
+        "lora_r": {"type": "categorical", "choices": [4, 8, 16, 32]},
+        "lora_alpha_multiple": {"type": "categorical", "choices": [1, 2, 4]},  # lora_alpha = multiple x r
+        "lora_dropout": {"type": "float", "low": 0.0, "high": 0.2},
+        "lora_target_modules": {"type": "categorical",
+                                "choices": [["query", "value"], ["query", "key", "value"]]},
+    },
+    "full": {
+        "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True},
+        "weight_decay": {"type": "float", "low": 0.0, "high": 0.1},
+        "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2},
+    },
+    # searched for every method with the same ranges: equal budgets
+    "common": {
+        "batch_size": {"type": "categorical", "choices": [16, 32]},
+        "num_epochs": {"type": "int", "low": 1, "high": 3},
+    },
+}
+DEFAULT_SEARCH_SPACE["dora"] = copy.deepcopy(DEFAULT_SEARCH_SPACE["lora"])
+DEFAULT_SEARCH_SPACE["head"] = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}
+DERIVED = {"lora_alpha_multiple"}
+
+
+def search_space_for(config: Config, method: str) -> dict[str, dict]:
+    """Defaults for `method` and `common`, with the config's `search_space` merged over them."""
+    user = config.search_space or {}
+    for section in user:
+        if section not in DEFAULT_SEARCH_SPACE:
+            raise ConfigError(f"search_space: unknown section '{section}'; allowed: {', '.join(DEFAULT_SEARCH_SPACE)}")
+    space = {**DEFAULT_SEARCH_SPACE["common"], **(user.get("common") or {}),
+             **DEFAULT_SEARCH_SPACE.get(method, {}), **(user.get(method) or {})}
+    space = {k: v for k, v in space.items() if v is not None}  # `key: null` removes a default dimension
+    for name, spec in space.items():
+        where = f"search_space.{method}.{name}"
+        if name not in FIELDS and name not in DERIVED:
+            raise ConfigError(f"{where}: not a config key")
+        if not isinstance(spec, dict) or spec.get("type") not in ("float", "int", "categorical"):
+            raise ConfigError(f"{where}: expected {{type: float|int|categorical, ...}}, got {spec!r}")
+        if spec["type"] == "categorical":
+            if not isinstance(spec.get("choices"), list) or not spec["choices"]:
+                raise ConfigError(f"{where}: categorical needs a non-empty 'choices' list")
+        else:
+            low, high = spec.get("low"), spec.get("high")
+            if not isinstance(low, (int, float)) or not isinstance(high, (int, float)) or not low < high:
+                raise ConfigError(f"{where}: needs numbers low < high, got low={low!r} high={high!r}")
+            if spec.get("log") and low <= 0:
+                raise ConfigError(f"{where}: a log scale needs low > 0, got {low}")
+    return space
+
+
+def suggest(trial, space: dict[str, dict]) -> dict[str, Any]:
+    """Config values for one trial. List choices (target modules) are suggested by name."""
+    values: dict[str, Any] = {}
+    for name, spec in space.items():
+        if spec["type"] == "float":
+            values[name] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]), log=bool(spec.get("log")))
+        elif spec["type"] == "int":
+            values[name] = trial.suggest_int(name, int(spec["low"]), int(spec["high"]), log=bool(spec.get("log")))
+        else:
+            choices = spec["choices"]
+            if any(isinstance(c, list) for c in choices):
+                # Optuna's categorical values must be scalars: suggest "query,value" and split it
+                picked = trial.suggest_categorical(name, [",".join(map(str, c)) for c in choices])
+                values[name] = picked.split(",")
+            else:
+                values[name] = trial.suggest_categorical(name, choices)
+    if "lora_alpha_multiple" in values:
+        values["lora_alpha"] = int(values.pop("lora_alpha_multiple") * values.get("lora_r", 8))
+    return values
+
+
+def make_storage(url: str | None, output_dir: Path):
+    import optuna
+
+    if url is None:
+        path = output_dir / "optimize" / "optuna.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path.resolve()}"
+    if url.startswith("journal:"):
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        path = Path(url.removeprefix("journal:"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as exc:
+        raise UserError(f"cannot open Optuna storage {url.split('@')[-1]!r}: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:200]}") from None
+
+
+def make_pruner(name: str):
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner()
+    return optuna.pruners.NopPruner()
+
+
+def create_study(config: Config, method: str, output_dir: Path, storage_url: str | None = None):
+    """Create the study if it does not exist (run once before starting parallel workers)."""
+    import optuna
+
+    sampler = (optuna.samplers.TPESampler(seed=config.seed) if config.hpo_sampler == "tpe"
+               else optuna.samplers.RandomSampler(seed=config.seed))
+    return optuna.create_study(
+        study_name=f"{config.hpo_study_name}-{method}", storage=make_storage(storage_url or config.hpo_storage, output_dir),
+        direction="maximize", sampler=sampler, pruner=make_pruner(config.hpo_pruner), load_if_exists=True,
+    )
+
+
+class PruningCallback(TrainerCallback):
+    """Reports the validation metric to Optuna at every evaluation; raises TrialPruned when told to."""
+
+    def __init__(self, trial, metric: str):
+        self.trial = trial
+        self.metric = metric
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        import optuna
+
+        value = (metrics or {}).get(f"eval_{self.metric}")
+        if value is None:
+            return
+        self.trial.report(float(value), step=state.global_step)
+        self.trial.set_user_attr("steps_run", state.global_step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {state.global_step} ({self.metric}={value:.4f})")
+
+
+def _steps_budget(config: Config, n_train: int) -> int:
+    from ..training.trainer import steps_per_epoch
+
+    return steps_per_epoch(config, n_train) * config.num_epochs
+
+
+def make_objective(ctx: RunContext, method: str, space: dict):
+    metric = ctx.config.hpo_metric
+    n_train = len(ctx.tokenized.train.examples)
+
+    def objective(trial) -> float:
+        base = ctx.config.for_method(method)
+        try:
+            trial_config = base.replace(**suggest(trial, space))
+        except UserError as exc:  # an invalid combination of suggested values
+            trial.set_user_attr("fail_reason", str(exc))
+            log.warning("%s trial %d: invalid parameters (recorded as failed): %s", method, trial.number, exc)
+            raise
+        trial.set_user_attr("steps_budget", _steps_budget(trial_config, n_train))
+        run_dir = ctx.output_dir / "optimize" / method / "trials" / f"trial-{trial.number}"
+        start = time.perf_counter()
+        try:
+            out = train_method(ctx, method, trial_config.seed, trial_config, run_dir,
+                               extra_callbacks=(PruningCallback(trial, metric),))
+            trial.set_user_attr("steps_run", out.trainer.state.global_step)
+            best = out.best
+            history = [e for e in out.trainer.state.log_history if f"eval_{metric}" in e]
+            value = max(e[f"eval_{metric}"] for e in history) if history else float("nan")
+            trial.set_user_attr("train_seconds", round(time.perf_counter() - start, 2))
+            trial.set_user_attr("peak_rss_mb", out.memory.summary()["peak_rss_mb"])
+            del out, best
+            if not math.isfinite(value):
+                raise UserError(f"trial {trial.number}: validation {metric} is not a number")
+            return value
+        except Exception as exc:
+            import optuna
+
+            if not isinstance(exc, optuna.TrialPruned):
+                reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+                trial.set_user_attr("fail_reason", reason)
+                log.warning("%s trial %d failed (recorded; the study goes on): %s", method, trial.number, reason)
+            raise
+        finally:
+            # model, optimizer and caches go before the next trial
+            release_memory()
+            trial.set_user_attr("rss_mb_after", round(psutil.Process().memory_info().rss / 2**20, 1))
+
+    return objective
+
+
+def _write_outputs(study, method: str, space: dict, out_dir: Path) -> dict:
+    import optuna
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trials = study.get_trials(deepcopy=False)
+    states = {s.name: sum(1 for t in trials if t.state == s) for s in optuna.trial.TrialState}
+    df = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
+    tmp = out_dir / ".trials.csv.tmp"
+    df.to_csv(tmp, index=False)
+    tmp.replace(out_dir / "trials.csv")
+    finished = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    run = sum(t.user_attrs.get("steps_run", 0) for t in finished)
+    budget = sum(t.user_attrs.get("steps_budget", 0) for t in finished)
+    summary: dict = {
+        "method": method, "study_name": study.study_name, "trials": len(trials), "states": states,
+        "metric": None, "best_value": None, "best_params": None, "search_space": space,
+        "pruning": {"steps_run": run, "steps_budget_without_pruning": budget,
+                    "saved_fraction": round(1 - run / budget, 4) if budget else 0.0},
+        "failures": [{"number": t.number, "reason": t.user_attrs.get("fail_reason", "unknown")}
+                     for t in trials if t.state == optuna.trial.TrialState.FAIL],
+    }
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if complete:
+        best = study.best_trial
+        params = suggest(optuna.trial.FixedTrial(best.params), space)
+        summary.update(best_value=best.value, best_params=params, best_trial=best.number)
+        write_yaml(out_dir / "best_params.yaml", params)
+    summary["plots"] = _plots(study, out_dir, len(complete))
+    write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def _plots(study, out_dir: Path, n_complete: int) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    made = []
+    for name, fn, needs in (("optimization_history", ovm.plot_optimization_history, 1),
+                            ("param_importances", ovm.plot_param_importances, 2),
+                            ("parallel_coordinate", ovm.plot_parallel_coordinate, 2)):
+        if n_complete < needs:
+            continue
+        try:
+            with warnings.catch_warnings():  # "experimental" notices and flat-axis warnings on small studies
+                warnings.simplefilter("ignore")
+                ax = fn(study)
+            fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
+            fig.set_size_inches(9, 5)
+            fig.tight_layout()
+            fig.savefig(out_dir / f"{name}.png", dpi=100)
+            plt.close(fig)
+            made.append(f"{name}.png")
+        except Exception as exc:  # e.g. importances need varying parameters
+            log.warning("optuna plot %s skipped: %s", name, exc)
+    return made
+
+
+def run_optimization(config: Config, methods: list[str], n_trials: int | None = None,
+                     storage_url: str | None = None, output_dir: Path | None = None) -> dict[str, dict]:
+    """Run (or resume) one study per method up to `n_trials` finished trials each."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # we log failures ourselves, in one line
+    output_dir = Path(output_dir or config.output_dir)
+    n_trials = config.hpo_trials if n_trials is None else n_trials
+    spaces = {m: search_space_for(config, m) for m in methods}  # every error before any training
+    studies = {m: create_study(config, m, output_dir, storage_url) for m in methods}
+    if n_trials == 0:
+        log.info("created %s; no trials requested", ", ".join(s.study_name for s in studies.values()))
+    ctx = prepare_context(config, output_dir=output_dir) if n_trials else None
+    summaries = {}
+    for method, study in studies.items():
+        if n_trials:
+            done = len(study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)))
+            log.info("%s: %d of %d trials finished; running the rest", study.study_name, min(done, n_trials), n_trials)
+            # MaxTrialsCallback counts every worker's trials: the study stops at n_trials overall
+            study.optimize(make_objective(ctx, method, spaces[method]), n_trials=max(0, n_trials - done),
+                           catch=(Exception,), gc_after_trial=True,
+                           callbacks=[MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                                          TrialState.FAIL))])
+        summaries[method] = _write_outputs(study, method, spaces[method], output_dir / "optimize" / method)
+    tuned = {m: s["best_params"] for m, s in summaries.items() if s["best_params"]}
+    if tuned:
+        write_yaml(output_dir / "optimize" / "tuned.yaml", {"method_overrides": tuned})
+    return summaries
