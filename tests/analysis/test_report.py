@@ -16,7 +16,7 @@ from ..conftest import tiny_config
 pytestmark = pytest.mark.slow
 
 PLOTS = ["learning_curves", "confusion_matrices", "metric_comparison", "efficiency", "errors"]
-SECTION_IDS = ["verdict", "setup", "results", "statistics", "efficiency", "plots", "errors", "reproduce"]
+SECTION_IDS = ["verdict", "setup", "results", "statistics", "efficiency", "search", "plots", "errors", "reproduce"]
 
 
 @pytest.fixture(scope="module")

@@ -119,3 +119,13 @@ def test_two_workers_share_a_journal_study(tiny_bert, tmp_path):
     study = optuna.load_study(study_name="finetune-compare-full", storage=JournalStorage(JournalFileBackend(str(journal))))
     numbers = [t.number for t in study.get_trials()]
     assert len(numbers) == len(set(numbers)) and 4 <= len(numbers) <= 5  # each worker checks the cap before a trial
+
+
+def test_memory_does_not_grow_over_trials(tiny_bert, tmp_path):
+    cfg = cfg_for(tiny_bert, tmp_path, hpo_pruner="none")
+    run_optimization(cfg, ["full"], n_trials=10)
+    study = create_study(cfg, "full", Path(cfg.output_dir))
+    rss = [t.user_attrs["rss_mb_after"] for t in sorted(study.get_trials(), key=lambda t: t.number)]
+    assert len(rss) == 10
+    # after warm-up (allocator pools, caches), each trial must give back what it took
+    assert rss[-1] - rss[2] < 40, rss

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 SECTIONS = {
     "verdict": "Verdict", "setup": "Setup", "results": "Results", "statistics": "Statistics",
-    "efficiency": "Efficiency", "plots": "Plots", "errors": "Error analysis", "reproduce": "Reproduce",
+    "efficiency": "Efficiency", "search": "Hyperparameter search", "plots": "Plots", "errors": "Error analysis", "reproduce": "Reproduce",
 }
 
 
@@ -172,6 +172,9 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
     b.append(Block("h2", SECTIONS["efficiency"], "efficiency"))
     b.append(Block("table", _efficiency_table(cmp)))
 
+    b.append(Block("h2", SECTIONS["search"], "search"))
+    b += _search_blocks(output_dir)
+
     b.append(Block("h2", SECTIONS["plots"], "plots"))
     captions = {
         "metric_comparison": "Test metrics with 95% CIs", "learning_curves": "Learning curves",
@@ -205,6 +208,27 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
     b.append(Block("code", f"python main.py --mode compare --config {output_dir}/runs/<method>/seed-<seed>/config.yaml\n"
                            f"python main.py --mode report --results {output_dir}"))
     return b
+
+
+def _search_blocks(output_dir: Path) -> list[Block]:
+    summaries = [read_json(p) for p in sorted((output_dir / "optimize").glob("*/summary.json"))]
+    if not summaries:
+        return [Block("p", "No search in this folder: the runs used the configured hyperparameters "
+                           "(python main.py --mode optimize tunes them).")]
+    rows = [["method", "trials", "complete / pruned / failed", "best validation value", "best parameters",
+             "steps saved by pruning"]]
+    for s in summaries:
+        st = s["states"]
+        rows.append([s["method"], str(s["trials"]), f"{st.get('COMPLETE', 0)} / {st.get('PRUNED', 0)} / {st.get('FAIL', 0)}",
+                     _fmt(s["best_value"]), ", ".join(f"{k}={v}" for k, v in (s["best_params"] or {}).items()) or "–",
+                     f"{s['pruning']['saved_fraction']:.1%}"])
+    blocks = [Block("table", rows, caption="Optuna studies (validation set only)")]
+    for s in summaries:
+        for name in s.get("plots", []):
+            path = output_dir / "optimize" / s["method"] / name
+            if path.is_file():
+                blocks.append(Block("img", path, caption=f"{s['method']}: {name[:-4].replace('_', ' ')}"))
+    return blocks
 
 
 def _short(text: str, n: int = 220) -> str:
