@@ -115,6 +115,7 @@ def tiny_config(model_name: str, tmp_path, **overrides) -> Config:
         val_fraction=0.2, max_length=64, num_epochs=2, batch_size=8, eval_batch_size=32, learning_rate=1e-3,
         lora_learning_rate=3e-3, evaluations_per_epoch=2, patience=0, mixed_precision="no", num_runs=1,
         seed=7, output_dir=str(tmp_path / "out"), num_threads=1,
+        tracking_mlflow=False, tracking_wandb=False,  # tracking has its own tests
     )
     values.update(overrides)
     return Config(**values)

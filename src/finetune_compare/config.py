@@ -120,6 +120,23 @@ class Config:
         {}, "Per-method settings, e.g. {lora: {lora_r: 16, batch_size: 32}}; written by --mode optimize as tuned.yaml."
     )
 
+    # --- tracking (YAML may also nest these under `tracking:`, e.g. tracking: {mlflow_uri: ...}) ---
+    tracking_mlflow: bool = _f(True, "Log to MLflow (default store: SQLite inside output_dir).")
+    tracking_mlflow_uri: Optional[str] = _f(
+        None, "MLflow tracking URI (a server: http://host:5000); default $MLFLOW_TRACKING_URI or output_dir/mlflow.db."
+    )
+    tracking_mlflow_experiment: str = _f("finetune-compare", "MLflow experiment name.")
+    tracking_mlflow_register_model: bool = _f(
+        False, "Register the best method's saved model in the MLflow model registry (needs save_model)."
+    )
+    tracking_wandb: bool = _f(True, "Log to Weights & Biases (offline files under output_dir unless online).")
+    tracking_wandb_mode: str = _f(
+        "auto", "'auto' = online when WANDB_API_KEY is set, else offline (sync later with `wandb sync`).",
+        choices=("auto", "offline", "online"),
+    )
+    tracking_wandb_project: str = _f("finetune-compare", "W&B project.")
+    tracking_wandb_entity: Optional[str] = _f(None, "W&B entity (team or user).")
+
     # --- hyperparameter search (--mode optimize) -----------------------------------------
     hpo_trials: int = _f(20, "Optuna trials per method (--trials overrides).", min=0)
     hpo_metric: str = _f("macro_f1", "Validation metric to maximise.",
@@ -294,9 +311,34 @@ def unknown_key_error(key: str, where: str = "config") -> ConfigError:
     return ConfigError(f"unknown {where} key '{key}'{hint}")
 
 
+SECTIONS = ("tracking",)  # nested YAML sections that map onto flat `<section>_<key>` fields
+
+
+def flatten_sections(data: dict[str, Any], where: str = "config") -> dict[str, Any]:
+    out = {}
+    for key, value in data.items():
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: '{key}' must be a mapping, got {type(value).__name__}")
+            for sub, v in value.items():
+                flat = f"{key}_{sub}"
+                if flat not in FIELDS:
+                    raise unknown_key_error(f"{key}.{sub}", where)
+                out[flat] = v
+        else:
+            out[key] = value
+    return out
+
+
+def _flat_key(key: str) -> str:
+    section, dot, sub = key.partition(".")
+    return f"{section}_{sub}" if dot and section in SECTIONS else key
+
+
 def from_dict(data: dict[str, Any], where: str = "config") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of keys to values, got {type(data).__name__}")
+    data = flatten_sections(data, where)
     for key in data:
         if key not in FIELDS:
             raise unknown_key_error(str(key), where)
@@ -333,7 +375,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
-        key = key.strip()
+        key = _flat_key(key.strip())
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         if key not in FIELDS:
@@ -351,7 +393,7 @@ def load_config(path: str | Path | list | None = None, overrides: list[str] | No
     paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
     data: dict[str, Any] = {}
     for p in paths:
-        layer = load_yaml(p)
+        layer = flatten_sections(load_yaml(p), f"config file '{p}'")
         for key in layer:
             if key not in FIELDS:
                 raise unknown_key_error(str(key), f"config file '{p}'")

@@ -74,8 +74,30 @@ class ComparisonExperiment:
         write_json(self.output_dir / "data_summary.json",
                    data_summary(ctx.data, ctx.tokenizer, ctx.tokenized.max_length))
         methods = methods or list(config.methods)
-        if config.evaluate_base_model:
-            evaluate_base_model(ctx)
-        runs = [run_method(ctx, method, seed) for seed in run_seeds(config) for method in methods]
-        comparison = build_report(self.output_dir)
+        hub = ctx.hub
+        hub.start_parent(f"compare-{self.output_dir.resolve().name}", config,
+                         {"kind": "comparison", "methods": ",".join(methods)})
+        try:
+            if config.evaluate_base_model:
+                evaluate_base_model(ctx)
+            runs = [run_method(ctx, method, seed) for seed in run_seeds(config) for method in methods]
+            comparison = build_report(self.output_dir)
+        except BaseException as exc:
+            hub.end_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
+        if config.tracking_mlflow_register_model:
+            self._register_best(config, comparison, runs)
+        summary = {f"{m}.{k}": v["mean"] for m, per in comparison["per_method"].items() for k, v in per.items()
+                   if v["mean"] is not None}
+        hub.end_parent("FINISHED", summary, [self.output_dir / n for n in (
+            "report.html", "report.md", "comparison.json", "data_summary.json", "plots")])
         return {**comparison, "runs": runs}
+
+    def _register_best(self, config: Config, comparison: dict, runs: list[dict]) -> None:
+        best_method = max(comparison["methods"], key=lambda m: comparison["per_method"][m]["macro_f1"]["mean"])
+        best_run = max((r for r in runs if r["method"] == best_method), key=lambda r: r["test"]["macro_f1"])
+        saved = best_run.get("saved_model")
+        if not saved:
+            log.warning("tracking_mlflow_register_model needs save_model: true; nothing registered")
+            return
+        self.context.hub.register_model(saved["path"], f"{best_method}-seed{best_run['seed']}")

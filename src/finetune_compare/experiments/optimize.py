@@ -191,9 +191,11 @@ def make_objective(ctx: RunContext, method: str, space: dict):
         trial.set_user_attr("steps_budget", _steps_budget(trial_config, n_train))
         run_dir = ctx.output_dir / "optimize" / method / "trials" / f"trial-{trial.number}"
         start = time.perf_counter()
+        ctx.hub.start_run(f"{method}-trial{trial.number}", trial_config, {"method": method, "trial": trial.number})
+        status, final = "FAILED", {}
         try:
             out = train_method(ctx, method, trial_config.seed, trial_config, run_dir,
-                               extra_callbacks=(PruningCallback(trial, metric),))
+                               extra_callbacks=(PruningCallback(trial, metric), ctx.hub.callback()))
             trial.set_user_attr("steps_run", out.trainer.state.global_step)
             best = out.best
             history = [e for e in out.trainer.state.log_history if f"eval_{metric}" in e]
@@ -203,16 +205,23 @@ def make_objective(ctx: RunContext, method: str, space: dict):
             del out, best
             if not math.isfinite(value):
                 raise UserError(f"trial {trial.number}: validation {metric} is not a number")
+            status, final = "FINISHED", {f"best_{metric}": value}
             return value
-        except Exception as exc:
+        except BaseException as exc:
             import optuna
 
-            if not isinstance(exc, optuna.TrialPruned):
+            if isinstance(exc, optuna.TrialPruned):
+                status = "FINISHED"  # pruned is a normal outcome; the tag says so
+                final = {"pruned": 1.0}
+            elif isinstance(exc, KeyboardInterrupt):
+                status = "KILLED"
+            else:
                 reason = f"{type(exc).__name__}: {str(exc)[:300]}"
                 trial.set_user_attr("fail_reason", reason)
                 log.warning("%s trial %d failed (recorded; the study goes on): %s", method, trial.number, reason)
             raise
         finally:
+            ctx.hub.end_run(status, final)
             # model, optimizer and caches go before the next trial
             release_memory()
             trial.set_user_attr("rss_mb_after", round(psutil.Process().memory_info().rss / 2**20, 1))
@@ -300,12 +309,21 @@ def run_optimization(config: Config, methods: list[str], n_trials: int | None = 
         if n_trials:
             done = len(study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)))
             log.info("%s: %d of %d trials finished; running the rest", study.study_name, min(done, n_trials), n_trials)
-            # MaxTrialsCallback counts every worker's trials: the study stops at n_trials overall
-            study.optimize(make_objective(ctx, method, spaces[method]), n_trials=max(0, n_trials - done),
-                           catch=(Exception,), gc_after_trial=True,
-                           callbacks=[MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                                          TrialState.FAIL))])
+            ctx.hub.start_parent(f"study-{study.study_name}", config, {"kind": "study", "method": method})
+            try:
+                # MaxTrialsCallback counts every worker's trials: the study stops at n_trials overall
+                study.optimize(make_objective(ctx, method, spaces[method]), n_trials=max(0, n_trials - done),
+                               catch=(Exception,), gc_after_trial=True,
+                               callbacks=[MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                                              TrialState.FAIL))])
+            except BaseException as exc:
+                ctx.hub.end_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+                raise
         summaries[method] = _write_outputs(study, method, spaces[method], output_dir / "optimize" / method)
+        if n_trials:
+            ctx.hub.end_parent("FINISHED", {"best_value": summaries[method]["best_value"] or 0.0,
+                                            "steps_saved_fraction": summaries[method]["pruning"]["saved_fraction"]},
+                               [output_dir / "optimize" / method])
     tuned = {m: s["best_params"] for m, s in summaries.items() if s["best_params"]}
     if tuned:
         write_yaml(output_dir / "optimize" / "tuned.yaml", {"method_overrides": tuned})

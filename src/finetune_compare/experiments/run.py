@@ -51,6 +51,7 @@ class RunContext:
     precision: str
     output_dir: Path
     environment: dict = field(default_factory=dict)
+    hub: Any = None  # TrackerHub: MLflow / W&B observers
 
 
 def environment_info(device: str, precision: str) -> dict:
@@ -88,8 +89,10 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     out = Path(output_dir or config.output_dir)
     tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=out / "cache")
     check_data_fits(config, tokenized)
+    from ..tracking import build_tracker_hub
+
     return RunContext(config, provider, tokenizer, data, tokenized, device, precision, out,
-                      environment_info(device, precision))
+                      environment_info(device, precision), build_tracker_hub(config, out))
 
 
 def run_dir_for(output_dir: Path, method: str, seed: int) -> Path:
@@ -198,7 +201,19 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
         return done
     log.info("%s seed %d: training on %d examples (%s, %s)", method, seed, len(ctx.tokenized.train.examples),
              ctx.device, ctx.precision)
-    out = train_method(ctx, method, seed, config, run_dir)
+    ctx.hub.start_run(f"{method}-seed{seed}", config, {"method": method, "seed": seed})
+    try:
+        metrics = _train_and_evaluate(ctx, config, method, seed, run_dir)
+    except BaseException as exc:
+        ctx.hub.end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    ctx.hub.end_run("FINISHED", {k: metrics[k] for k in ("test", "params", "timing", "memory")},
+                    [run_dir / n for n in ("config.yaml", "metrics.json", "history.json", "predictions.jsonl")])
+    return metrics
+
+
+def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int, run_dir: Path) -> dict:
+    out = train_method(ctx, method, seed, config, run_dir, extra_callbacks=(ctx.hub.callback(),))
     trainer, best = out.trainer, out.best
     with out.memory:  # keep sampling through the test pass
         probs, _, predict_seconds = _predict(trainer, ctx.tokenized.test)

@@ -17,7 +17,8 @@ def setup_logging(level: str = "INFO") -> None:
     # transformers/datasets progress bars and info logs drown our own messages.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    for name in ("datasets", "peft", "accelerate", "urllib3", "filelock", "httpx", "huggingface_hub"):
+    for name in ("datasets", "peft", "accelerate", "urllib3", "filelock", "httpx", "huggingface_hub", "mlflow",
+                 "alembic", "optuna"):
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
     try:
         from transformers.utils import logging as hf_logging

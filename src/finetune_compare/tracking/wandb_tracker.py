@@ -1,0 +1,68 @@
+"""Weights & Biases: one run per method x seed (grouped per comparison, job_type = method),
+one run per trial in studies.
+
+Offline by default: files under OUTPUT_DIR/wandb (`WANDB_DIR`), to upload later with
+`wandb sync OUTPUT_DIR/wandb/offline-run-*`. Online when `tracking_wandb_mode: online`, or
+with `auto` when `WANDB_API_KEY` is set. Console capture, code/git capture and the
+metadata file (which records the command line) are off, so nothing typed on the
+command line or printed to the terminal ends up in W&B files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..config import Config
+from .hub import Tracker, config_params, numeric_metrics
+
+
+def wandb_mode(config: Config) -> str:
+    if config.tracking_wandb_mode != "auto":
+        return config.tracking_wandb_mode
+    return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+
+
+class WandbTracker(Tracker):
+    name = "W&B"
+
+    def __init__(self, config: Config, output_dir):
+        import wandb  # noqa: F401  (fail here, at set-up, if it is not installed)
+
+        self.dir = Path(output_dir).resolve()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.environ["WANDB_DIR"] = str(self.dir)  # never ./wandb in the working directory
+        os.environ.setdefault("WANDB_SILENT", "true")
+        self.mode = wandb_mode(config)
+        self.project = config.tracking_wandb_project
+        self.entity = config.tracking_wandb_entity
+        self.group: str | None = None
+        self.run = None
+
+    def start_parent(self, name, config, tags):
+        self.group = name  # W&B has no nesting: runs of one comparison share a group
+
+    def end_parent(self, status, metrics, artifacts):
+        self.group = None
+
+    def start_run(self, name, config, tags):
+        import wandb
+
+        settings = wandb.Settings(console="off", disable_code=True, disable_git=True, save_code=False,
+                                  x_disable_meta=True, silent=True)
+        self.run = wandb.init(
+            project=self.project, entity=self.entity, dir=str(self.dir), mode=self.mode, name=name,
+            group=self.group, job_type=str(tags.get("method", "run")), config=config_params(config),
+            tags=[f"{k}={v}" for k, v in tags.items()], settings=settings, reinit="finish_previous",
+        )
+
+    def log_metrics(self, metrics, step):
+        if self.run is not None:
+            self.run.log(metrics, step=step)
+
+    def end_run(self, status, metrics, artifacts):
+        if self.run is None:
+            return
+        self.run.summary.update(numeric_metrics(metrics))
+        self.run.finish(exit_code=0 if status == "FINISHED" else 1)
+        self.run = None

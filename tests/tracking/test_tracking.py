@@ -1,0 +1,137 @@
+"""Tracking against a real MLflow server, offline W&B files, failure isolation, and secrets."""
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from finetune_compare.experiments.compare import ComparisonExperiment
+
+from ..conftest import tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    cmd = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+           "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(root / "art"),
+           "--workers", "1"]
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+        if proc.poll() is not None:
+            pytest.fail(f"mlflow server exited: {proc.stderr.read().decode()[-2000:]}")
+    else:
+        proc.kill()
+        pytest.fail("mlflow server did not start within 90 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_comparison_logged_to_real_mlflow_server(mlflow_server, tiny_bert, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    cfg = tiny_config(tiny_bert, tmp_path, tracking_mlflow=True, tracking_mlflow_uri=mlflow_server,
+                      tracking_mlflow_experiment="itest", num_epochs=1)
+    ComparisonExperiment(cfg).run_multiple_runs(cfg)
+    client = MlflowClient(tracking_uri=mlflow_server)
+    exp = client.get_experiment_by_name("itest")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("role") == "parent"]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.data.tags["method"] for r in children) == ["full", "lora"]
+    assert parent.info.status == "FINISHED" and all(r.info.status == "FINISHED" for r in children)
+    lora = next(r for r in children if r.data.tags["method"] == "lora")
+    assert lora.data.params["lora_r"] == "8" and lora.data.params["model_name"] == tiny_bert
+    assert lora.data.tags["seed"] == "7" and lora.data.tags["model"] == tiny_bert
+    on_disk = json.loads((Path(cfg.output_dir) / "runs/lora/seed-7/metrics.json").read_text())
+    assert lora.data.metrics["test.macro_f1"] == pytest.approx(on_disk["test"]["macro_f1"])
+    assert lora.data.metrics["params.trainable"] == on_disk["params"]["trainable"]
+    history = client.get_metric_history(lora.info.run_id, "loss")
+    assert len(history) > 2 and len({m.step for m in history}) == len(history)
+    assert client.get_metric_history(lora.info.run_id, "eval_macro_f1")
+    child_files = {a.path for a in client.list_artifacts(lora.info.run_id)}
+    assert {"config.yaml", "metrics.json", "history.json", "predictions.jsonl"} <= child_files
+    parent_files = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"report.html", "comparison.json", "plots"} <= parent_files
+    assert parent.data.metrics["lora.macro_f1"] == pytest.approx(on_disk["test"]["macro_f1"])
+
+
+def test_default_local_store_and_offline_wandb(tiny_bert, tmp_path):
+    cfg = tiny_config(tiny_bert, tmp_path, tracking_mlflow=True, tracking_wandb=True, tracking_wandb_mode="offline",
+                      num_epochs=1, save_model=True, tracking_mlflow_register_model=True)
+    result = ComparisonExperiment(cfg).run_multiple_runs(cfg)
+    out = Path(cfg.output_dir)
+    assert (out / "mlflow" / "mlflow.db").is_file() and not Path("mlruns").exists()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow' / 'mlflow.db'}")
+    versions = client.search_model_versions("name='finetune-compare-model'")
+    best = max(result["methods"], key=lambda m: result["per_method"][m]["macro_f1"]["mean"])
+    assert len(versions) == 1
+    assert client.get_run(versions[0].run_id).data.tags["method"] == best
+    run_files = sorted(out.glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(run_files) == 2  # one W&B run per method x seed
+    contents = b"".join(p.read_bytes() for p in run_files)
+    for method in ("full", "lora"):
+        final = json.loads((out / f"runs/{method}/seed-7/metrics.json").read_text())["test"]["macro_f1"]
+        # summary records hold the key and the JSON-encoded value (protobuf keeps strings as bytes)
+        assert json.dumps(final).encode() in contents
+    assert b"test.macro_f1" in contents and b"eval_macro_f1" in contents
+
+
+def test_unreachable_tracking_server_warns_once_and_run_completes(tiny_bert, tmp_path, caplog):
+    cfg = tiny_config(tiny_bert, tmp_path, tracking_mlflow=True, num_epochs=1,
+                      tracking_mlflow_uri=f"http://127.0.0.1:{free_port()}")
+    start = time.time()
+    with caplog.at_level(logging.WARNING):
+        result = ComparisonExperiment(cfg).run_multiple_runs(cfg)
+    warnings = [r for r in caplog.records if "MLflow" in r.getMessage()]
+    assert len(warnings) == 1 and "disabled" in warnings[0].getMessage()
+    assert (Path(cfg.output_dir) / "report.html").is_file() and result["n_runs"] == {"full": 1, "lora": 1}
+    assert time.time() - start < 120
+
+
+SECRETS = {"HF_TOKEN": "hf_FAKEtoken1234567890", "WANDB_API_KEY": "fakewandbkey0987654321abcdef",
+           "MY_SERVICE_SECRET": "s3cr3t-value-xyz", "DB_PASSWORD": "hunter2-pw-abc"}
+
+
+def test_no_secret_is_written_anywhere(tiny_bert, tmp_path, monkeypatch):
+    for k, v in SECRETS.items():
+        monkeypatch.setenv(k, v)
+    cfg = tiny_config(tiny_bert, tmp_path, tracking_mlflow=True, tracking_wandb=True,
+                      tracking_wandb_mode="offline", num_epochs=1, save_model=True,
+                      hpo_storage="postgresql://alice:hunter2-pw-abc@db.internal/optuna")
+    ComparisonExperiment(cfg).run_multiple_runs(cfg)
+    leaks = []
+    for path in Path(cfg.output_dir).rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            leaks += [(str(path), k) for k, v in SECRETS.items() if v.encode() in data]
+    assert not leaks, leaks
