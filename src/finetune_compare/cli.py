@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .errors import UserError
@@ -34,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="predict: a .csv (column 'text') or .jsonl (key 'text') file")
     p.add_argument("--output", help="predict: write predictions to this .csv or .jsonl file")
     p.add_argument("--results", help="report: a results folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete earlier results in --output-dir when they come from a different configuration")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
@@ -95,10 +100,10 @@ def cmd_data(config) -> None:
     print(f"\nwritten: {out / 'data_summary.json'}")
 
 
-def cmd_single(config) -> None:
+def cmd_single(config, overwrite: bool = False) -> None:
     from .experiments.run import prepare_context, run_dir_for, run_method
 
-    ctx = prepare_context(config)
+    ctx = prepare_context(config, overwrite=overwrite)
     metrics = run_method(ctx, config.method, config.seed)
     t = metrics["test"]
     print(f"\n{config.method}: test macro-F1 {t['macro_f1']:.4f}, accuracy {t['accuracy']:.4f}, "
@@ -106,10 +111,10 @@ def cmd_single(config) -> None:
     print(f"results: {run_dir_for(ctx.output_dir, config.method, config.seed)}")
 
 
-def cmd_compare(config) -> None:
+def cmd_compare(config, overwrite: bool = False) -> None:
     from .experiments.compare import ComparisonExperiment
 
-    result = ComparisonExperiment(config).run_multiple_runs(config)
+    result = ComparisonExperiment(config, overwrite=overwrite).run_multiple_runs(config)
     _print_comparison(result, Path(config.output_dir))
 
 
@@ -128,7 +133,7 @@ def cmd_optimize(config, args) -> None:
     from .experiments.optimize import run_optimization
 
     out = Path(config.output_dir)
-    summaries = run_optimization(config, list(config.methods), args.trials, args.storage, out)
+    summaries = run_optimization(config, list(config.methods), args.trials, args.storage, out, args.overwrite)
     print(f"\n{'method':<8}{'trials':>8}{'complete':>10}{'pruned':>8}{'failed':>8}{'best ' + config.hpo_metric:>16}"
           f"{'steps saved by pruning':>26}")
     for method, s in summaries.items():
@@ -227,6 +232,8 @@ def _quiet_environment() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _quiet_environment()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     args = build_parser().parse_args(argv)
     from .utils.logging import setup_logging
 
@@ -243,18 +250,38 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "data":
             cmd_data(config)
         elif args.mode in ("train", "lora", "full"):
-            cmd_single(config)
+            cmd_single(config, args.overwrite)
         elif args.mode == "compare":
-            cmd_compare(config)
+            cmd_compare(config, args.overwrite)
         elif args.mode == "optimize":
             cmd_optimize(config, args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated (SIGTERM); finished runs are kept: rerun the same command to resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume (finished runs are kept)", file=sys.stderr)
+        print("interrupted; finished runs are kept: rerun the same command to resume", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            print(f"error: no space left on the device while writing {exc.filename or 'results'}; free space or "
+                  "choose another --output-dir (finished runs are kept)", file=sys.stderr)
+            return 2
+        if exc.errno in (errno.EACCES, errno.EROFS):
+            print(f"error: cannot write {exc.filename or 'results'}: {exc.strerror}", file=sys.stderr)
+            return 2
+        raise
     return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the current run stops, trackers are closed as killed."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 if __name__ == "__main__":

@@ -107,6 +107,14 @@ class Config:
     num_workers: int = _f(0, "DataLoader worker processes.", min=0)
     num_threads: Optional[int] = _f(None, "torch CPU threads (default: torch's choice).", min=1)
     device: str = _f("auto", "Training device.", choices=("auto", "cpu", "cuda"))
+    gpu_memory_fraction: Optional[float] = _f(
+        None, "Cap this process's CUDA memory (torch.cuda.set_per_process_memory_fraction).", min=0, max=1,
+        exclusive_min=True,
+    )
+    oom_retry: bool = _f(False, "On CUDA out-of-memory, retry with half the batch and double accumulation.")
+    save_checkpoints: bool = _f(
+        False, "Checkpoint at every evaluation so an interrupted run resumes where it stopped (deleted when done)."
+    )
 
     # --- experiment ------------------------------------------------------------
     num_runs: int = _f(3, "Seeds per method in a comparison.", min=1)

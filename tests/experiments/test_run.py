@@ -95,6 +95,9 @@ def test_same_seed_same_metrics_other_seed_differs(tiny_bert, make_config, tmp_p
     preds_a = read_jsonl(tmp_path / "a" / "runs" / "lora" / "seed-7" / "predictions.jsonl")
     preds_b = read_jsonl(tmp_path / "b" / "runs" / "lora" / "seed-7" / "predictions.jsonl")
     assert preds_a == preds_b
+    hist_a, hist_b = (read_json(tmp_path / d / "runs" / "lora" / "seed-7" / "history.json") for d in ("a", "b"))
+    hist_a.pop("memory_mb"), hist_b.pop("memory_mb")  # RSS over time is a measurement, not a result
+    assert hist_a == hist_b
     assert c["test"]["confusion_matrix"] != a["test"]["confusion_matrix"] or c["validation"] != a["validation"]
 
 

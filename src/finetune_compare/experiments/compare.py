@@ -61,7 +61,9 @@ class ComparisonExperiment:
     Returns what the CLI writes to `comparison.json`, plus the per-run metrics under "runs".
     """
 
-    def __init__(self, config: Config, device: str | None = None, output_dir: str | Path | None = None):
+    def __init__(self, config: Config, device: str | None = None, output_dir: str | Path | None = None,
+                 overwrite: bool = False):
+        self.overwrite = overwrite
         if device is not None:
             config = config.replace(device=device)
         self.config = config
@@ -70,7 +72,7 @@ class ComparisonExperiment:
 
     def run_multiple_runs(self, config: Config | None = None, methods: list[str] | None = None) -> dict:
         config = config or self.config
-        ctx = self.context = prepare_context(config, output_dir=self.output_dir)
+        ctx = self.context = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite)
         write_json(self.output_dir / "data_summary.json",
                    data_summary(ctx.data, ctx.tokenizer, ctx.tokenized.max_length))
         methods = methods or list(config.methods)

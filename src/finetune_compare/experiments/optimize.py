@@ -290,7 +290,8 @@ def _plots(study, out_dir: Path, n_complete: int) -> list[str]:
 
 
 def run_optimization(config: Config, methods: list[str], n_trials: int | None = None,
-                     storage_url: str | None = None, output_dir: Path | None = None) -> dict[str, dict]:
+                     storage_url: str | None = None, output_dir: Path | None = None,
+                     overwrite: bool = False) -> dict[str, dict]:
     """Run (or resume) one study per method up to `n_trials` finished trials each."""
     import optuna
     from optuna.study import MaxTrialsCallback
@@ -300,10 +301,13 @@ def run_optimization(config: Config, methods: list[str], n_trials: int | None = 
     output_dir = Path(output_dir or config.output_dir)
     n_trials = config.hpo_trials if n_trials is None else n_trials
     spaces = {m: search_space_for(config, m) for m in methods}  # every error before any training
+    from .outputs import guard_output_dir
+
+    guard_output_dir(config, output_dir, overwrite)
     studies = {m: create_study(config, m, output_dir, storage_url) for m in methods}
     if n_trials == 0:
         log.info("created %s; no trials requested", ", ".join(s.study_name for s in studies.values()))
-    ctx = prepare_context(config, output_dir=output_dir) if n_trials else None
+    ctx = prepare_context(config, output_dir=output_dir, overwrite=False) if n_trials else None
     summaries = {}
     for method, study in studies.items():
         if n_trials:

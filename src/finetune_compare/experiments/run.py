@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,8 @@ from ..utils.memory import MemoryMonitor, release_memory
 
 log = logging.getLogger(__name__)
 
-BASE_METHOD = "base"  # the untrained checkpoint, evaluated as-is
+BASE_METHOD = "base"
+TIMING_SUFFIXES = ("_runtime", "_per_second")  # the untrained checkpoint, evaluated as-is
 
 
 @dataclass
@@ -77,16 +79,22 @@ def check_data_fits(config: Config, tokenized: TokenizedData) -> None:
         )
 
 
-def prepare_context(config: Config, provider: BaseModel | None = None, output_dir: str | Path | None = None) -> RunContext:
+def prepare_context(config: Config, provider: BaseModel | None = None, output_dir: str | Path | None = None,
+                    overwrite: bool = False) -> RunContext:
+    from .outputs import guard_output_dir
+
+    out = Path(output_dir or config.output_dir)
+    guard_output_dir(config, out, overwrite)  # never mix results of two configurations
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device)
+    if device == "cuda" and config.gpu_memory_fraction:
+        torch.cuda.set_per_process_memory_fraction(config.gpu_memory_fraction)
     precision = resolve_precision(config.mixed_precision, device)
     provider = provider or build_model_provider(config)  # fails fast on a bad model name
     tokenizer = provider.load_tokenizer()
     max_length = effective_max_length(config, provider, tokenizer)
     data = build_data(config)
-    out = Path(output_dir or config.output_dir)
     tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=out / "cache")
     check_data_fits(config, tokenized)
     from ..tracking import build_tracker_hub
@@ -115,7 +123,8 @@ def _history(log_history: list[dict]) -> dict:
         if "loss" in entry:
             train.append({k: entry[k] for k in ("step", "epoch", "loss", "learning_rate", "grad_norm") if k in entry})
         elif "eval_macro_f1" in entry:
-            evals.append({k.removeprefix("eval_"): v for k, v in entry.items()})
+            # wall-clock fields would make two identical runs' histories differ; timings are in metrics.json
+            evals.append({k.removeprefix("eval_"): v for k, v in entry.items() if not k.endswith(TIMING_SUFFIXES)})
     return {"train": train, "eval": evals}
 
 
@@ -182,13 +191,34 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
     best = BestModelCallback(config.patience)
     trainer = build_trainer(config, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
                             [best, FiniteLossCallback(), *extra_callbacks])
+    resume = last_checkpoint(run_dir) if config.save_checkpoints else None
+    if resume:
+        log.info("%s seed %d: resuming from %s", method, seed, resume)
+        best.load(resume)
     with MemoryMonitor() as memory:
         start = time.perf_counter()
-        train_output = trainer.train()
+        train_output = trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - start
         best.restore_best(trainer.model)
-    _remove_empty(run_dir / "checkpoints")
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the run is complete: no resume needed
     return TrainOutcome(trainer, best, params, train_output, wall, memory)
+
+
+CHECKPOINT_COMPLETE = ("trainer_state.json", "best_model_callback.pt")  # the last files a save writes
+
+
+def last_checkpoint(run_dir: Path) -> str | None:
+    """The newest *complete* checkpoint: a process killed while saving leaves a partial one behind."""
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
+        return None
+    candidates = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for path in candidates:
+        if all((path / name).is_file() for name in CHECKPOINT_COMPLETE):
+            return str(path)
+        log.warning("ignoring incomplete checkpoint %s (interrupted while saving)", path)
+        shutil.rmtree(path, ignore_errors=True)
+    return None
 
 
 def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> dict:
@@ -203,7 +233,20 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
              ctx.device, ctx.precision)
     ctx.hub.start_run(f"{method}-seed{seed}", config, {"method": method, "seed": seed})
     try:
-        metrics = _train_and_evaluate(ctx, config, method, seed, run_dir)
+        while True:
+            try:
+                metrics = _train_and_evaluate(ctx, config, method, seed, run_dir)
+                break
+            except torch.cuda.OutOfMemoryError:
+                if not config.oom_retry or config.batch_size == 1:
+                    raise
+                release_memory()
+                shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # their batch size no longer applies
+                config = config.replace(batch_size=config.batch_size // 2,
+                                        gradient_accumulation_steps=config.gradient_accumulation_steps * 2)
+                log.warning("%s seed %d: CUDA out of memory; retrying with batch_size %d x accumulation %d "
+                            "(same effective batch)", method, seed, config.batch_size,
+                            config.gradient_accumulation_steps)
     except BaseException as exc:
         ctx.hub.end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
@@ -213,6 +256,7 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
 
 
 def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int, run_dir: Path) -> dict:
+    """Train, test, write the run folder; `config` may differ from ctx.config (OOM retry, overrides)."""
     out = train_method(ctx, method, seed, config, run_dir, extra_callbacks=(ctx.hub.callback(),))
     trainer, best = out.trainer, out.best
     with out.memory:  # keep sampling through the test pass

@@ -66,6 +66,22 @@ class BestModelCallback(TrainerCallback):
                 self.stopped_early = True
                 control.should_training_stop = True
 
+    # Persisted beside each checkpoint, so a resumed run keeps its best weights and patience count.
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if folder.is_dir():
+            torch.save({"best_state": self.best_state, "best_value": self.best_value, "best_step": self.best_step,
+                        "bad_evaluations": self.bad_evaluations, "eval_seconds": self.eval_seconds},
+                       folder / "best_model_callback.pt")
+
+    def load(self, checkpoint: str | Path) -> None:
+        path = Path(checkpoint) / "best_model_callback.pt"
+        if path.is_file():
+            saved = torch.load(path, weights_only=True)
+            self.best_state, self.best_value = saved["best_state"], saved["best_value"]
+            self.best_step, self.bad_evaluations = saved["best_step"], saved["bad_evaluations"]
+            self.eval_seconds = saved["eval_seconds"]
+
     def restore_best(self, model: torch.nn.Module) -> None:
         if self.best_state is None:
             return
@@ -124,9 +140,13 @@ def build_training_args(
         lr_scheduler_type="linear",
         eval_strategy="steps",
         eval_steps=eval_steps,
-        save_strategy="no",
+        # checkpoints only when asked: a full checkpoint of RoBERTa-base with optimizer state is ~1.5 GB
+        save_strategy="steps" if config.save_checkpoints else "no",
+        save_steps=eval_steps,
+        save_total_limit=1 if config.save_checkpoints else None,
         logging_strategy="steps",
         logging_steps=max(1, per_epoch // 10),
+        logging_nan_inf_filter=False,  # the default hides NaN/inf losses from the logs: we must see them to stop
         report_to="none",  # trackers observe our events; the Trainer must not double-log
         seed=seed,
         data_seed=seed,

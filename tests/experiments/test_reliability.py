@@ -1,0 +1,165 @@
+"""Interruptions, resume, output-dir reuse, NaN loss, full disk, OOM retry, memory across runs."""
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+import yaml
+
+from finetune_compare.cli import main
+from finetune_compare.errors import UserError
+from finetune_compare.experiments import run as run_module
+from finetune_compare.experiments.outputs import guard_output_dir
+from finetune_compare.experiments.run import prepare_context, run_dir_for, run_method
+from finetune_compare.utils.io import atomic_write_text, read_json, read_jsonl
+
+from ..conftest import tiny_config
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_output_dir_with_other_config_is_refused(tiny_bert, tmp_path):
+    cfg = tiny_config(tiny_bert, tmp_path)
+    guard_output_dir(cfg, cfg.output_dir)
+    guard_output_dir(cfg.replace(num_runs=5, tracking_wandb=True), cfg.output_dir)  # more runs = a resume
+    with pytest.raises(UserError) as err:
+        guard_output_dir(cfg.replace(learning_rate=0.5), cfg.output_dir)
+    assert str(err.value) == (f"output directory '{cfg.output_dir}' holds results of a different configuration "
+                              "(learning_rate: 0.001 -> 0.5); use another --output-dir, or --overwrite to delete "
+                              "those results")
+    (Path(cfg.output_dir) / "runs" / "full").mkdir(parents=True)
+    guard_output_dir(cfg.replace(learning_rate=0.5), cfg.output_dir, overwrite=True)
+    assert not (Path(cfg.output_dir) / "runs").exists()
+    assert yaml.safe_load((Path(cfg.output_dir) / "experiment.yaml").read_text())["learning_rate"] == 0.5
+
+
+class _InterruptAt(run_module.FiniteLossCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_run_resumes_from_checkpoint_with_identical_results(tiny_bert, tmp_path, monkeypatch):
+    ref_cfg = tiny_config(tiny_bert, tmp_path / "ref", num_epochs=3, patience=3)
+    reference = run_method(prepare_context(ref_cfg), "lora", 7)
+
+    cfg = tiny_config(tiny_bert, tmp_path / "int", num_epochs=3, patience=3, save_checkpoints=True)
+    ctx = prepare_context(cfg)
+    original = run_module.build_trainer
+    monkeypatch.setattr(run_module, "build_trainer", lambda *a, **k: _add(original(*a, **k), _InterruptAt(20)))
+    with pytest.raises(KeyboardInterrupt):
+        run_method(ctx, "lora", 7)
+    run_dir = run_dir_for(ctx.output_dir, "lora", 7)
+    assert not (run_dir / "metrics.json").exists()
+    assert list((run_dir / "checkpoints").glob("checkpoint-18"))  # evaluation (and save) every 6 steps
+    monkeypatch.setattr(run_module, "build_trainer", original)
+    resumed = run_method(ctx, "lora", 7)
+    assert resumed["test"] == reference["test"]
+    assert resumed["validation"] == reference["validation"]
+    assert read_jsonl(run_dir / "predictions.jsonl") == read_jsonl(
+        run_dir_for(Path(ref_cfg.output_dir), "lora", 7) / "predictions.jsonl")
+    assert not (run_dir / "checkpoints").exists()  # removed once the run is complete
+
+
+def _add(trainer, callback):
+    trainer.add_callback(callback)
+    return trainer
+
+
+def test_sigterm_stops_cleanly_and_the_same_command_resumes(tiny_bert, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    values = tiny_config(tiny_bert, tmp_path, num_epochs=40, save_checkpoints=True, tracking_mlflow=True,
+                         methods=["full"], evaluate_base_model=False).to_dict()
+    cfg.write_text(yaml.safe_dump(values))
+    cmd = [sys.executable, str(ROOT / "main.py"), "--mode", "compare", "--config", str(cfg)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoints = Path(values["output_dir"]) / "runs" / "full" / "seed-7" / "checkpoints"
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(checkpoints.glob("checkpoint-*")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "terminated (SIGTERM); finished runs are kept: rerun the same command to resume" in err
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{Path(values['output_dir']) / 'mlflow' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("finetune-compare").experiment_id])
+    assert {r.info.status for r in runs} == {"KILLED"}  # parent and the interrupted run
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resuming from" in done.stderr or "ignoring incomplete checkpoint" in done.stderr
+    assert (Path(values["output_dir"]) / "report.html").is_file()
+
+
+def test_nan_loss_stops_with_a_reason_and_leaves_no_junk(tiny_bert, tmp_path, capsys):
+    args = ["--mode", "full", "--output-dir", str(tmp_path / "o"), "--set", f"model_name={tiny_bert}",
+            "--set", "data_source=embedded", "--set", "samples_per_class=40", "--set", "test_samples_per_class=10",
+            "--set", "batch_size=8", "--set", "mixed_precision=no", "--set", "tracking.mlflow=false",
+            "--set", "tracking.wandb=false", "--set", "num_epochs=1"]
+    assert main(args + ["--set", "learning_rate=1e30", "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: training loss became nan at step") and "Lower the learning rate" in err
+    run_dir = tmp_path / "o" / "runs" / "full" / "seed-42"
+    assert not (run_dir / "metrics.json").exists()
+    assert main(args + ["--overwrite"]) == 0  # the next correct run is not blocked by leftovers
+    assert (run_dir / "metrics.json").is_file()
+
+
+def test_full_disk_gives_one_message_and_no_partial_file(tmp_path, monkeypatch, capsys):
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("finetune_compare.utils.io.os.fsync", no_space)
+    target = tmp_path / "result.json"
+    with pytest.raises(OSError):
+        atomic_write_text(target, "x" * 1000)
+    assert list(tmp_path.iterdir()) == []  # neither the target nor a temporary file is left
+    code = main(["--mode", "data", "--set", "data_source=embedded", "--set", "samples_per_class=30",
+                 "--set", "test_samples_per_class=10", "--output-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: no space left on the device while writing")
+
+
+def test_oom_retry_halves_batch_and_keeps_effective_batch(tiny_bert, tmp_path, monkeypatch):
+    cfg = tiny_config(tiny_bert, tmp_path, oom_retry=True, batch_size=8)
+    ctx = prepare_context(cfg)
+    original = run_module._train_and_evaluate
+    calls = []
+
+    def flaky(ctx_, config, *a):
+        calls.append((config.batch_size, config.gradient_accumulation_steps))
+        if len(calls) == 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return original(ctx_, config, *a)
+
+    monkeypatch.setattr(run_module, "_train_and_evaluate", flaky)
+    run_method(ctx, "full", 7)
+    assert calls == [(8, 1), (4, 2)]
+    written = yaml.safe_load((run_dir_for(ctx.output_dir, "full", 7) / "config.yaml").read_text())
+    assert (written["batch_size"], written["gradient_accumulation_steps"]) == (4, 2)
+    monkeypatch.setattr(run_module, "_train_and_evaluate", lambda *a: (_ for _ in ()).throw(
+        torch.cuda.OutOfMemoryError("simulated")))
+    with pytest.raises(torch.cuda.OutOfMemoryError):  # off by default: the error is not hidden
+        run_method(prepare_context(cfg.replace(oom_retry=False, seed=8), output_dir=tmp_path / "b"), "full", 8)
+
+
+def test_memory_does_not_grow_over_ten_runs(tiny_bert, tmp_path):
+    ctx = prepare_context(tiny_config(tiny_bert, tmp_path, num_epochs=1))
+    rss = []
+    for k in range(10):
+        run_method(ctx, "lora" if k % 2 else "full", 100 + k)
+        rss.append(psutil.Process().memory_info().rss / 2**20)
+    assert rss[-1] - rss[2] < 40, [round(r) for r in rss]
