@@ -33,8 +33,8 @@ def run_cli(capsys, *argv):
     (["--mode", "full", "--set", "model_name=./no/such/model", "--set", "data_source=embedded"],
      "error: model './no/such/model' is not an existing model directory nor a valid hub id"),
 ])
-def test_bad_input_one_message_exit_2(capsys, argv, message):
-    code, _, err = run_cli(capsys, *argv)
+def test_bad_input_one_message_exit_2(capsys, tmp_path, argv, message):
+    code, _, err = run_cli(capsys, *argv, "--output-dir", str(tmp_path / "out"))
     assert code == 2
     assert err.startswith(message), err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1

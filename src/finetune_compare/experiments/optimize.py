@@ -303,7 +303,7 @@ def run_optimization(config: Config, methods: list[str], n_trials: int | None = 
     spaces = {m: search_space_for(config, m) for m in methods}  # every error before any training
     from .outputs import guard_output_dir
 
-    guard_output_dir(config, output_dir, overwrite)
+    guard_output_dir(config, output_dir, overwrite, record=False)
     studies = {m: create_study(config, m, output_dir, storage_url) for m in methods}
     if n_trials == 0:
         log.info("created %s; no trials requested", ", ".join(s.study_name for s in studies.values()))

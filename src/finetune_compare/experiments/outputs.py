@@ -37,7 +37,12 @@ def result_affecting(config: Config) -> dict:
             if k not in NOT_RESULT_AFFECTING and not k.startswith(NOT_RESULT_PREFIXES)}
 
 
-def guard_output_dir(config: Config, output_dir: str | Path, overwrite: bool = False) -> None:
+def guard_output_dir(config: Config, output_dir: str | Path, overwrite: bool = False, record: bool = True) -> None:
+    """Refuse a folder holding another configuration's results (or clear it with `overwrite`).
+
+    With `record=False` it only checks: callers record after everything else was validated,
+    so a command that fails on bad input leaves nothing that blocks the corrected command.
+    """
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"output directory '{out}' exists and is a file, not a directory")
@@ -57,6 +62,8 @@ def guard_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
             clear_results(out)
     elif overwrite:
         clear_results(out)
+    if not record:
+        return
     try:
         write_yaml(guard, current)
     except OSError as exc:

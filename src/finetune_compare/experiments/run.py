@@ -84,7 +84,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     from .outputs import guard_output_dir
 
     out = Path(output_dir or config.output_dir)
-    guard_output_dir(config, out, overwrite)  # never mix results of two configurations
+    guard_output_dir(config, out, overwrite, record=False)  # never mix results of two configurations
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device)
@@ -97,6 +97,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     data = build_data(config)
     tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=out / "cache")
     check_data_fits(config, tokenized)
+    guard_output_dir(config, out, record=True)  # everything validated: claim the folder
     from ..tracking import build_tracker_hub
 
     return RunContext(config, provider, tokenizer, data, tokenized, device, precision, out,

@@ -1,0 +1,141 @@
+"""Bad input as a new user would type it: one line on stderr, exit status 2, nothing left that breaks the next run."""
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+
+from finetune_compare.cli import main
+from finetune_compare.data.loading import EMBEDDED_DIR
+
+
+def _local(tmp_path, rel: str | None = None, raw: bytes | None = None) -> Path:
+    root = tmp_path / "data"
+    shutil.copytree(EMBEDDED_DIR, root)
+    if rel:
+        path = root / rel
+        path.write_bytes(gzip.compress(raw) if path.suffix == ".gz" else raw)
+    return root
+
+
+def _yaml(tmp_path, text: str | bytes) -> str:
+    path = tmp_path / "cfg.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(path)
+
+
+BAD_JSON = b'{"text": "a", "label": 0}\n{bad'
+LATIN1 = '{"text": "caf\xe9", "label": 0}'.encode("latin-1")
+LABEL_7 = b'{"text": "ok", "label": 7}'
+BLANK = b'{"text": "  ", "label": 1}'
+
+
+def _local_dir(t, rel, raw):
+    return "data_dir=" + str(_local(t, rel, raw))
+
+
+SMALL = ["--set", "samples_per_class=30", "--set", "test_samples_per_class=10", "--set", "data_source=embedded"]
+
+# (id, argv builder, exact expected stderr line with {tmp} for tmp_path)
+CASES = [
+    ("malformed-yaml", lambda t, m: ["--mode", "data", "--config", _yaml(t, "lora_r: [8\n")],
+     "error: config file '{tmp}/cfg.yaml' is not valid YAML at line 2, column 1: expected ',' or ']', but got '<stream end>'"),
+    ("unknown-key", lambda t, m: ["--mode", "data", "--config", _yaml(t, "num_epoch: 3\n")],
+     "error: unknown config file '{tmp}/cfg.yaml' key 'num_epoch'; did you mean 'num_epochs'?"),
+    ("wrong-type", lambda t, m: ["--mode", "data", "--config", _yaml(t, "batch_size: sixteen\n")],
+     "error: config key 'batch_size': expected an integer, got 'sixteen' (str)"),
+    ("impossible-rank", lambda t, m: ["--mode", "data", "--set", "lora_r=0"], "error: config key 'lora_r': must be >= 1, got 0"),
+    ("impossible-fraction", lambda t, m: ["--mode", "data", "--set", "val_fraction=1.5"],
+     "error: config key 'val_fraction': must be < 1, got 1.5"),
+    ("negative-lr", lambda t, m: ["--mode", "data", "--set", "lora_learning_rate=-1e-4"],
+     "error: config key 'lora_learning_rate': must be > 0, got -0.0001"),
+    ("unknown-source", lambda t, m: ["--mode", "data", "--set", "sources=[imdb,yelp]"],
+     "error: config key 'sources': 'yelp' is not allowed; allowed: imdb, sst5, tweeteval"),
+    ("conflicting-options", lambda t, m: ["--mode", "lora", "--method", "both"],
+     "error: --method both conflicts with --mode lora; use --mode compare --method both, or drop --method"),
+    ("trials-outside-optimize", lambda t, m: ["--mode", "compare", "--trials", "5"],
+     "error: --trials applies to --mode optimize only"),
+    ("missing-config", lambda t, m: ["--mode", "data", "--config", str(t / "nope.yaml")],
+     "error: config file '{tmp}/nope.yaml' does not exist or is not a file"),
+    ("non-utf8-config", lambda t, m: ["--mode", "data", "--config", _yaml(t, "model_name: caf\xe9\n".encode("latin-1"))],
+     "error: config file '{tmp}/cfg.yaml' is not valid UTF-8 (invalid continuation byte at byte 15)"),
+    ("local-without-dir", lambda t, m: ["--mode", "data", "--set", "data_source=local"],
+     "error: config key 'data_dir': required when data_source is 'local' (e.g. ../shared/data)"),
+    ("missing-data-dir", lambda t, m: ["--mode", "data", "--set", "data_source=local", "--set", f"data_dir={t}/none"],
+     "error: data_dir '{tmp}/none' does not exist or is not a directory; expected layout: <data_dir>/imdb/{{train,test}}.jsonl.gz, sst5/{{train,validation,test}}.jsonl.gz, tweeteval_sentiment/{{train,validation,test}}.jsonl.gz"),
+    ("missing-data-file", lambda t, m: (lambda root: (root / "sst5" / "test.jsonl.gz").unlink() or
+                                        ["--mode", "data", "--set", "data_source=local", "--set", f"data_dir={root}"])(_local(t)),
+     "error: missing file {tmp}/data/sst5/test.jsonl.gz for source 'sst5' split 'test'; expected layout: <data_dir>/sst5/{{train,validation,test}}.jsonl.gz with lines {{\"text\": ..., \"label\": ...}}"),
+    ("malformed-json", lambda t, m: ["--mode", "data", "--set", "data_source=local", "--set",
+                                     _local_dir(t, "imdb/test.jsonl.gz", BAD_JSON)],
+     "error: {tmp}/data/imdb/test.jsonl.gz:2: malformed JSON line (Expecting property name enclosed in double quotes at column 2)"),
+    ("non-utf8-data", lambda t, m: ["--mode", "data", "--set", "data_source=local", "--set",
+                                    _local_dir(t, "imdb/test.jsonl.gz", LATIN1)],
+     "error: {tmp}/data/imdb/test.jsonl.gz: not valid UTF-8 (invalid continuation byte); save the file as UTF-8"),
+    ("label-out-of-range", lambda t, m: ["--mode", "data", "--set", "data_source=local", "--set",
+                                         _local_dir(t, "sst5/train.jsonl.gz", LABEL_7)],
+     "error: {tmp}/data/sst5/train.jsonl.gz:1: label 7 is not in sst5's scheme {{0: very negative, 1: negative, 2: neutral, 3: positive, 4: very positive}}"),
+    ("empty-texts-only", lambda t, m: ["--mode", "data", "--set", "data_source=local", "--set",
+                                       _local_dir(t, "tweeteval_sentiment/test.jsonl.gz", BLANK)],
+     "error: source 'tweeteval' split 'test': every text is empty after cleaning"),
+    ("empty-split", lambda t, m: ["--mode", "data", "--set", "data_source=local", "--set",
+                                  _local_dir(t, "imdb/train.jsonl.gz", b"")],
+     "error: {tmp}/data/imdb/train.jsonl.gz: split 'train' of source 'imdb' has no rows"),
+    ("class-missing-from-sources", lambda t, m: ["--mode", "data", "--set", "sources=[imdb]"] + SMALL,
+     "error: train: no 'neutral' examples in sources ['imdb']; add a source that has them"),
+    ("dataset-smaller-than-batch", lambda t, m: ["--mode", "full", "--set", f"model_name={m}", "--set", "samples_per_class=12",
+                                                 "--set", "test_samples_per_class=5", "--set", "data_source=embedded",
+                                                 "--set", "batch_size=64", "--set", "val_fraction=0.25",
+                                                 "--output-dir", str(t / "o")],
+     "error: only 26 training examples for batch_size 64: raise samples_per_class or lower batch_size"),
+    ("model-path-missing", lambda t, m: ["--mode", "full", "--set", f"model_name={t}/no-model"] + SMALL,
+     "error: model '{tmp}/no-model' is not an existing model directory nor a valid hub id; use a hub id like cardiffnlp/twitter-roberta-base-sentiment-latest, a local directory, or embedded-minilm"),
+    ("model-dir-without-config", lambda t, m: (t / "empty").mkdir() or ["--mode", "full", "--set", f"model_name={t}/empty"] + SMALL,
+     "error: model directory '{tmp}/empty' has no config.json; it is not a saved transformers model"),
+    ("target-modules-match-nothing", lambda t, m: ["--mode", "lora", "--set", f"model_name={m}", "--set",
+                                                   "lora_target_modules=[q_proj]", "--output-dir", str(t / "o")] + SMALL,
+     "error: lora_target_modules entry 'q_proj' matches no layer of the encoder; layer names available: dense, key, position_embeddings, query, token_type_embeddings, value, word_embeddings"),
+    ("output-path-is-a-file", lambda t, m: (t / "f").write_text("x") and ["--mode", "data", "--output-dir", str(t / "f")],
+     "error: --output-dir '{tmp}/f' exists and is a file, not a directory"),
+    ("unknown-set-key", lambda t, m: ["--mode", "data", "--set", "lora_dropuot=0.1"],
+     "error: unknown --set key 'lora_dropuot'; did you mean 'lora_dropout'?"),
+    ("bad-search-space", lambda t, m: ["--mode", "optimize", "--method", "full", "--trials", "1", "--output-dir", str(t / "o"),
+                                       "--set", "search_space={full: {learning_rate: {type: float, low: 1, high: 0}}}"],
+     "error: search_space.full.learning_rate: needs numbers low < high, got low=1 high=0"),
+    ("bad-method-override", lambda t, m: ["--mode", "data", "--set", "method_overrides={lora: {lora_rank: 4}}"],
+     "error: unknown method_overrides.lora key 'lora_rank'; did you mean 'lora_r'?"),
+    ("fp16-on-cpu", lambda t, m: ["--mode", "full", "--set", f"model_name={m}", "--set", "mixed_precision=fp16",
+                                  "--output-dir", str(t / "o")] + SMALL,
+     "error: config key 'mixed_precision': fp16 needs a CUDA GPU; on CPU use bf16, auto or no"),
+    ("predict-without-model", lambda t, m: ["--mode", "predict", "--text", "hi"],
+     "error: --mode predict needs --model PATH (a folder saved with save_model: true)"),
+]
+
+
+@pytest.mark.parametrize("case_id, build, expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(case_id, build, expected, tmp_path, tiny_bert, capsys):
+    import torch
+
+    if case_id == "fp16-on-cpu" and torch.cuda.is_available():
+        pytest.skip("fp16 is valid on this machine")
+    argv = build(tmp_path, tiny_bert)
+    if "--output-dir" not in argv:
+        argv += ["--output-dir", str(tmp_path / "out")]
+    code = main(argv + ["--set", "tracking.mlflow=false", "--set", "tracking.wandb=false"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.splitlines()[-1] == expected.format(tmp=tmp_path), err
+    assert "Traceback" not in err
+
+
+def test_catalogue_is_big_enough():
+    assert len(CASES) >= 25
+
+
+def test_failed_command_does_not_block_the_corrected_one(tmp_path, tiny_bert, capsys):
+    out = str(tmp_path / "o")
+    common = ["--mode", "full", "--output-dir", out, "--set", "num_epochs=1", "--set", "mixed_precision=no",
+              "--set", "tracking.mlflow=false", "--set", "tracking.wandb=false"] + SMALL
+    assert main(common + ["--set", "model_name=./typo/model"]) == 2
+    assert main(common + ["--set", f"model_name={tiny_bert}"]) == 0
