@@ -28,6 +28,7 @@ test: setup
 
 bench: setup
 	FINETUNE_COMPARE_DATA_DIR=$(DATA_DIR) $(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_merged_eval.py
 
 bench-quick: setup
 	FINETUNE_COMPARE_DATA_DIR=$(DATA_DIR) $(PY) benchmarks/bench_training.py --quick

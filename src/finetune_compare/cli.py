@@ -103,8 +103,12 @@ def cmd_data(config) -> None:
 def cmd_single(config, overwrite: bool = False) -> None:
     from .experiments.run import prepare_context, run_dir_for, run_method
 
+    from .utils.distributed import is_main
+
     ctx = prepare_context(config, overwrite=overwrite)
     metrics = run_method(ctx, config.method, config.seed)
+    if not is_main():
+        return
     t = metrics["test"]
     print(f"\n{config.method}: test macro-F1 {t['macro_f1']:.4f}, accuracy {t['accuracy']:.4f}, "
           f"macro recall {t['macro_recall']:.4f}")
@@ -114,8 +118,11 @@ def cmd_single(config, overwrite: bool = False) -> None:
 def cmd_compare(config, overwrite: bool = False) -> None:
     from .experiments.compare import ComparisonExperiment
 
+    from .utils.distributed import is_main
+
     result = ComparisonExperiment(config, overwrite=overwrite).run_multiple_runs(config)
-    _print_comparison(result, Path(config.output_dir))
+    if is_main():
+        _print_comparison(result, Path(config.output_dir))
 
 
 def _print_comparison(result: dict, output_dir: Path) -> None:
@@ -237,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .utils.logging import setup_logging
 
-    setup_logging(args.log_level)
+    from .utils.distributed import is_main
+
+    setup_logging(args.log_level if is_main() else "WARNING")  # one voice under torchrun
     try:
         _check_args(args)
         if args.mode == "predict":

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..analysis.report import build_report
 from ..config import Config
 from ..data.summary import data_summary
+from ..utils.distributed import is_main
 from ..utils.io import write_json
 from .run import RunContext, evaluate_base_model, prepare_context, run_method
 
@@ -73,8 +74,9 @@ class ComparisonExperiment:
     def run_multiple_runs(self, config: Config | None = None, methods: list[str] | None = None) -> dict:
         config = config or self.config
         ctx = self.context = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite)
-        write_json(self.output_dir / "data_summary.json",
-                   data_summary(ctx.data, ctx.tokenizer, ctx.tokenized.max_length))
+        if is_main():
+            write_json(self.output_dir / "data_summary.json",
+                       data_summary(ctx.data, ctx.tokenizer, ctx.tokenized.max_length))
         methods = methods or list(config.methods)
         hub = ctx.hub
         hub.start_parent(f"compare-{self.output_dir.resolve().name}", config,
@@ -83,6 +85,8 @@ class ComparisonExperiment:
             if config.evaluate_base_model:
                 evaluate_base_model(ctx)
             runs = [run_method(ctx, method, seed) for seed in run_seeds(config) for method in methods]
+            if not is_main():
+                return {"runs": runs}  # rank 0 writes the report
             comparison = build_report(self.output_dir)
         except BaseException as exc:
             hub.end_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")

@@ -33,6 +33,7 @@ from ..models.methods import get_method
 from ..training.metrics import evaluation_metrics, softmax
 from ..training.trainer import BestModelCallback, FiniteLossCallback, build_trainer, build_training_args
 from ..utils.device import resolve_device, resolve_precision
+from ..utils.distributed import is_main
 from ..utils.io import atomic_write_text, read_json, write_json, write_jsonl
 from ..utils.memory import MemoryMonitor, release_memory
 
@@ -84,7 +85,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     from .outputs import guard_output_dir
 
     out = Path(output_dir or config.output_dir)
-    guard_output_dir(config, out, overwrite, record=False)  # never mix results of two configurations
+    guard_output_dir(config, out, overwrite and is_main(), record=False)  # never mix results of two configurations
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device)
@@ -95,13 +96,16 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     tokenizer = provider.load_tokenizer()
     max_length = effective_max_length(config, provider, tokenizer)
     data = build_data(config)
-    tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=out / "cache")
+    # one writer for the on-disk cache; other ranks tokenise in memory
+    tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=out / "cache" if is_main() else None)
     check_data_fits(config, tokenized)
-    guard_output_dir(config, out, record=True)  # everything validated: claim the folder
-    from ..tracking import build_tracker_hub
+    from ..tracking import TrackerHub, build_tracker_hub
 
+    if is_main():
+        guard_output_dir(config, out, record=True)  # everything validated: claim the folder
+    hub = build_tracker_hub(config, out) if is_main() else TrackerHub([])
     return RunContext(config, provider, tokenizer, data, tokenized, device, precision, out,
-                      environment_info(device, precision), build_tracker_hub(config, out))
+                      environment_info(device, precision), hub)
 
 
 def run_dir_for(output_dir: Path, method: str, seed: int) -> Path:
@@ -296,6 +300,9 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
     }
     history = _history(trainer.state.log_history)
     history["memory_mb"] = out.memory.series
+    if not is_main():  # every rank trained and evaluated; rank 0 writes
+        release_memory()
+        return metrics
     if config.save_model:
         from ..models.saving import save_trained
 
@@ -338,7 +345,9 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
         "memory": memory.summary(),
         "environment": ctx.environment,
     }
-    _write_run_files(run_dir, config, metrics, {"train": [], "eval": []}, _prediction_rows(ctx.tokenized.test, probs))
+    if is_main():
+        _write_run_files(run_dir, config, metrics, {"train": [], "eval": []},
+                         _prediction_rows(ctx.tokenized.test, probs))
     _remove_empty(run_dir / "checkpoints")
     del trainer, model
     release_memory()

@@ -23,6 +23,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from ..config import Config
 from ..errors import UserError
 from .metrics import trainer_compute_metrics
+from ..utils.distributed import world_size
 from .sampler import LengthGroupedShuffledSampler
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def steps_per_epoch(config: Config, n_train: int, world_size: int = 1) -> int:
 def build_training_args(
     config: Config, method: str, seed: int, run_dir: Path, n_train: int, precision: str, device: str
 ) -> TrainingArguments:
-    per_epoch = steps_per_epoch(config, n_train)
+    per_epoch = steps_per_epoch(config, n_train, world_size())  # each rank takes its share of batches
     eval_steps = max(1, per_epoch // config.evaluations_per_epoch)
     return TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
@@ -157,6 +158,7 @@ def build_training_args(
         # LoRA freezes the inputs of checkpointed blocks: reentrant checkpointing would drop their grads
         activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
         dataloader_num_workers=config.num_workers,
+        ddp_backend="gloo" if device == "cpu" and world_size() > 1 else None,  # torchrun on CPU
         remove_unused_columns=False,
         label_names=["labels"],
         disable_tqdm=True,
@@ -167,7 +169,9 @@ def build_training_args(
 def build_trainer(
     config: Config, model, tokenizer, args: TrainingArguments, train_split, val_split, callbacks
 ) -> ExperimentTrainer:
-    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if args.fp16 or args.bf16 else None)
+    # multiples of 8 feed GPU tensor cores; on CPU they only add padding (measured: 2% -> 7%)
+    on_gpu = (args.fp16 or args.bf16) and not args.use_cpu
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if on_gpu else None)
     return ExperimentTrainer(
         model=model,
         args=args,

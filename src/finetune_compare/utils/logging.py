@@ -21,6 +21,12 @@ def setup_logging(level: str = "INFO") -> None:
                  "alembic", "optuna"):
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
     try:
+        import datasets
+
+        datasets.disable_progress_bars()  # "Map: 100%" on every tokenisation
+    except ImportError:  # pragma: no cover
+        pass
+    try:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # "Loading weights" / "Writing model shards" on every load
