@@ -86,6 +86,17 @@ def _load_clean(cfg: Config, report: dict) -> dict[str, dict[str, list[Example]]
     return out
 
 
+def _deduplicate(rows: list[Example], seen: set[str]) -> tuple[list[Example], int]:
+    """Rows whose normalised text is not in `seen` (which it extends), and how many were dropped."""
+    kept = []
+    for ex in rows:
+        key = normalise(ex.text)
+        if key not in seen:
+            seen.add(key)
+            kept.append(ex)
+    return kept, len(rows) - len(kept)
+
+
 def _drop_leakage_and_duplicates(data: dict, report: dict) -> tuple[dict, dict]:
     """Training pools without texts seen in any held-out split; pools deduplicated."""
     heldout_keys: dict[str, set[str]] = {}
@@ -97,36 +108,20 @@ def _drop_leakage_and_duplicates(data: dict, report: dict) -> tuple[dict, dict]:
     seen: set[str] = set()
     for name, splits in data.items():
         by_split = Counter()
-        removed = dup = 0
-        kept = []
+        clean = []
         for ex in splits["train"]:
-            key = normalise(ex.text)
-            hits = [s for s, keys in heldout_keys.items() if key in keys]
-            if hits:
-                removed += 1
-                by_split.update(hits)
-                continue
-            if key in seen:
-                dup += 1
-                continue
-            seen.add(key)
-            kept.append(ex)
-        train_pool[name] = kept
+            hits = [s for s, keys in heldout_keys.items() if normalise(ex.text) in keys]
+            by_split.update(hits)
+            if not hits:
+                clean.append(ex)
+        train_pool[name], dup = _deduplicate(clean, seen)
+        removed = len(splits["train"]) - len(clean)
         report["leakage"][name] = {"train_rows_removed": removed, "matched_in": dict(sorted(by_split.items()))}
         report["duplicates"][name] = {"train": dup}
     test_pool: dict[str, list[Example]] = {}
     seen_test: set[str] = set()
     for name, splits in data.items():
-        kept, dup = [], 0
-        for ex in splits["test"]:
-            key = normalise(ex.text)
-            if key in seen_test:
-                dup += 1
-                continue
-            seen_test.add(key)
-            kept.append(ex)
-        test_pool[name] = kept
-        report["duplicates"][name]["test"] = dup
+        test_pool[name], report["duplicates"][name]["test"] = _deduplicate(splits["test"], seen_test)
     return train_pool, test_pool
 
 
