@@ -18,7 +18,7 @@ from finetune_compare.errors import UserError
 from finetune_compare.experiments import run as run_module
 from finetune_compare.experiments.outputs import guard_output_dir
 from finetune_compare.experiments.run import prepare_context, run_dir_for, run_method
-from finetune_compare.utils.io import atomic_write_text, read_json, read_jsonl
+from finetune_compare.utils.io import atomic_write_text, read_jsonl
 
 from ..conftest import tiny_config
 

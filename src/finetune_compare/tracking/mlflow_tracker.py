@@ -93,11 +93,14 @@ class MlflowTracker(Tracker):
     def start_parent(self, name, config, tags):
         self.parent_id = self._create(name, config, {**tags, "role": "parent"}, None)
 
+    def _finish(self, run_id: str, status: str, metrics: dict, artifacts: list) -> None:
+        self._log(run_id, numeric_metrics(metrics), 0)
+        self._artifacts(run_id, artifacts)
+        self.client.set_terminated(run_id, status=status)
+
     def end_parent(self, status, metrics, artifacts):
         if self.parent_id:
-            self._log(self.parent_id, numeric_metrics(metrics), 0)
-            self._artifacts(self.parent_id, artifacts)
-            self.client.set_terminated(self.parent_id, status=status)
+            self._finish(self.parent_id, status, metrics, artifacts)
             self.parent_id = None
 
     def start_run(self, name, config, tags):
@@ -109,9 +112,7 @@ class MlflowTracker(Tracker):
 
     def end_run(self, status, metrics, artifacts):
         if self.run_id:
-            self._log(self.run_id, numeric_metrics(metrics), 0)
-            self._artifacts(self.run_id, artifacts)
-            self.client.set_terminated(self.run_id, status=status)
+            self._finish(self.run_id, status, metrics, artifacts)
             self.run_id = None
 
     def register_model(self, path, run_name):
