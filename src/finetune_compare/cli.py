@@ -6,12 +6,12 @@ import argparse
 import errno
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from .errors import UserError
+from .utils import signals
+from .utils.signals import Terminated
 
 MODES = ("data", "train", "lora", "full", "compare", "predict", "optimize", "report")
 
@@ -240,8 +240,7 @@ def _quiet_environment() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _quiet_environment()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    signals.install()  # Ctrl-C / SIGTERM stop between training steps
     args = build_parser().parse_args(argv)
     from .utils.logging import setup_logging
 
@@ -286,12 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: the current run stops, trackers are closed as killed."""
 
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from ..training.metrics import evaluation_metrics, softmax
 from ..training.trainer import BestModelCallback, FiniteLossCallback, build_trainer, build_training_args
 from ..utils.device import resolve_device, resolve_precision
 from ..utils.distributed import is_main
+from ..utils.signals import StopOnSignal, training_section
 from ..utils.io import atomic_write_text, read_json, write_json, write_jsonl
 from ..utils.memory import MemoryMonitor, release_memory
 
@@ -195,12 +196,12 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
                                ctx.device)
     best = BestModelCallback(config.patience)
     trainer = build_trainer(config, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
-                            [best, FiniteLossCallback(), *extra_callbacks])
+                            [best, FiniteLossCallback(), StopOnSignal(), *extra_callbacks])
     resume = last_checkpoint(run_dir) if config.save_checkpoints else None
     if resume:
         log.info("%s seed %d: resuming from %s", method, seed, resume)
         best.load(resume)
-    with MemoryMonitor() as memory:
+    with MemoryMonitor() as memory, training_section():
         start = time.perf_counter()
         train_output = trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - start

@@ -1,0 +1,69 @@
+"""Ctrl-C and SIGTERM that stop a run between training steps, never inside a library call.
+
+Raised at an arbitrary point, the interrupt can land inside a tracker's database write or a
+checkpoint save and leave them half done. While a Trainer runs, the first signal only sets a
+flag; `StopOnSignal` raises at the next step boundary (seconds later). A second signal, or
+any signal outside training, raises at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from contextlib import contextmanager
+
+from transformers import TrainerCallback
+
+log = logging.getLogger(__name__)
+
+_pending: type[BaseException] | None = None
+_training_depth = 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the current run stops, trackers are closed as killed."""
+
+
+def _handler(signum, frame):
+    global _pending
+    exc = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+    if _training_depth and _pending is None:
+        _pending = exc
+        log.warning("stopping after the current training step (signal again to stop at once)")
+        return
+    _pending = None  # a second signal: stop now, nothing left pending
+    raise exc()
+
+
+def install() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _handler)
+        signal.signal(signal.SIGINT, _handler)
+
+
+def raise_if_requested() -> None:
+    global _pending
+    if _pending is not None:
+        exc, _pending = _pending, None
+        raise exc()
+
+
+@contextmanager
+def training_section():
+    """Inside: signals are deferred to the next step boundary. On leaving: a pending one is raised."""
+    global _training_depth
+    _training_depth += 1
+    try:
+        yield
+    finally:
+        _training_depth -= 1
+    raise_if_requested()
+
+
+class StopOnSignal(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        raise_if_requested()
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        raise_if_requested()
