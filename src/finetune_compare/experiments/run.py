@@ -40,8 +40,8 @@ from ..utils.memory import MemoryMonitor, release_memory
 
 log = logging.getLogger(__name__)
 
-BASE_METHOD = "base"
-TIMING_SUFFIXES = ("_runtime", "_per_second")  # the untrained checkpoint, evaluated as-is
+BASE_METHOD = "base"  # the untrained checkpoint, evaluated as-is
+TIMING_SUFFIXES = ("_runtime", "_per_second")  # wall-clock fields kept out of history.json
 
 
 @dataclass
