@@ -38,7 +38,7 @@ def _embedded_texts() -> list[str]:
     return [r.text for s in SOURCES.values() for r in read_embedded(s, "train")]
 
 
-def make_tiny_bert(path, with_head_labels: dict | None = None, max_positions: int = 128):
+def make_tiny_bert(path, with_head_labels: dict | None = None, max_positions: int = 128, dropout: float = 0.1):
     """A 2-layer BERT encoder (no classification head) with MiniLM's real tokenizer."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -47,7 +47,8 @@ def make_tiny_bert(path, with_head_labels: dict | None = None, max_positions: in
     tokenizer = AutoTokenizer.from_pretrained(str(embedded_minilm_path()))
     cfg = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                      intermediate_size=64, max_position_embeddings=max_positions,
-                     initializer_range=INIT_RANGE)
+                     initializer_range=INIT_RANGE, hidden_dropout_prob=dropout,
+                     attention_probs_dropout_prob=dropout)
     torch.manual_seed(0)
     BertModel(cfg).save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
