@@ -31,6 +31,11 @@ LABEL_7 = b'{"text": "ok", "label": 7}'
 BLANK = b'{"text": "  ", "label": 1}'
 
 
+def _file(t) -> Path:
+    (t / "f").write_text("x")
+    return t / "f"
+
+
 def _local_dir(t, rel, raw):
     return "data_dir=" + str(_local(t, rel, raw))
 
@@ -105,6 +110,17 @@ CASES = [
      "error: search_space.full.learning_rate: needs numbers low < high, got low=1 high=0"),
     ("bad-method-override", lambda t, m: ["--mode", "data", "--set", "method_overrides={lora: {lora_rank: 4}}"],
      "error: unknown method_overrides.lora key 'lora_rank'; did you mean 'lora_r'?"),
+    ("method-override-data-key", lambda t, m: ["--mode", "data", "--set",
+                                                "method_overrides={lora: {samples_per_class: 100}}"],
+     "error: config key 'method_overrides.lora.samples_per_class': 'samples_per_class' cannot differ between methods "
+     "(data, model, output and experiment keys are shared by every method of a comparison, so the runs stay paired); "
+     "allowed per method: batch_grouping, batch_size, eval_batch_size, evaluations_per_epoch, gradient_accumulation_steps, "
+     "gradient_checkpointing, learning_rate, lora_alpha, lora_bias, lora_dropout, lora_learning_rate, lora_r, "
+     "lora_target_modules, max_grad_norm, mixed_precision, num_epochs, patience, warmup_ratio, weight_decay"),
+    ("empty-output-dir", lambda t, m: ["--mode", "data", "--output-dir", ""],
+     "error: config key 'output_dir': must not be empty"),
+    ("output-dir-under-a-file", lambda t, m: ["--mode", "data", "--output-dir", str(_file(t) / "sub")],
+     "error: output directory '{tmp}/f/sub' cannot be created: '{tmp}/f' is a file"),
     ("fp16-on-cpu", lambda t, m: ["--mode", "full", "--set", f"model_name={m}", "--set", "mixed_precision=fp16",
                                   "--output-dir", str(t / "o")] + SMALL,
      "error: config key 'mixed_precision': fp16 needs a CUDA GPU; on CPU use bf16, auto or no"),
@@ -139,3 +155,42 @@ def test_failed_command_does_not_block_the_corrected_one(tmp_path, tiny_bert, ca
               "--set", "tracking.mlflow=false", "--set", "tracking.wandb=false"] + SMALL
     assert main(common + ["--set", "model_name=./typo/model"]) == 2
     assert main(common + ["--set", f"model_name={tiny_bert}"]) == 0
+
+
+def _foreign_folder(root: Path) -> dict[Path, bytes]:
+    """Another tool's files under the names our results use, plus one of its own."""
+    files = {root / "runs" / "tensorboard" / "events.out": b"tb", root / "plots" / "figure1.png": b"png",
+             root / "optimize" / "notes.md": b"notes", root / "report.md": b"# theirs", root / "cache" / "x": b"c",
+             root / "keep.txt": b"k"}
+    for path, data in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return files
+
+
+@pytest.mark.parametrize("model_name", ["./typo-model", None])
+def test_overwrite_never_deletes_foreign_files(tmp_path, tiny_bert, capsys, model_name):
+    """Whether the command would otherwise fail (bad model) or succeed: foreign files survive, exit 2."""
+    out = tmp_path / "theirs"
+    files = _foreign_folder(out)
+    argv = ["--mode", "full", "--output-dir", str(out), "--overwrite", "--set", f"model_name={model_name or tiny_bert}",
+            "--set", "num_epochs=1", "--set", "tracking.mlflow=false", "--set", "tracking.wandb=false"] + SMALL
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    if model_name is None:
+        assert err == (f"error: output directory '{out}' already holds 'runs', 'plots', 'optimize', 'cache', "
+                       "'report.md' without an experiment.yaml: they were not written by finetune-compare, so it will "
+                       "neither use nor delete them (--overwrite included); choose a new or empty --output-dir")
+    assert {p: p.read_bytes() for p in files} == files
+    assert not (out / "experiment.yaml").exists()
+
+
+def test_overwrite_deletes_only_after_validation(tmp_path, tiny_bert, capsys):
+    out = tmp_path / "o"
+    common = ["--mode", "full", "--output-dir", str(out), "--set", "num_epochs=1", "--set", "mixed_precision=no",
+              "--set", "tracking.mlflow=false", "--set", "tracking.wandb=false"] + SMALL
+    assert main(common + ["--set", f"model_name={tiny_bert}"]) == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    # a different config with --overwrite, failing validation: our own results are kept too
+    assert main(common + ["--overwrite", "--set", "model_name=./typo-model"]) == 2
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before

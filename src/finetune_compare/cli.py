@@ -77,13 +77,16 @@ def _load(args):
     return load_config(args.config or None, args.overrides, **extra)
 
 
-def cmd_data(config) -> None:
+def cmd_data(config, overwrite: bool = False) -> None:
     from .data.build import build_data
+    from .experiments.outputs import check_output_dir, claim_output_dir, release_output_dir
     from .data.summary import data_summary, format_summary
     from .errors import ModelError
     from .models.hf import build_model_provider, effective_max_length
     from .utils.io import write_json
 
+    out = Path(config.output_dir)
+    check_output_dir(config, out, overwrite)
     bundle = build_data(config)
     tokenizer, max_length, note = None, None, ""
     try:
@@ -94,8 +97,11 @@ def cmd_data(config) -> None:
         note = f"not reported: the tokenizer of '{config.model_name}' is not available offline ({exc})"
         log.warning("token lengths skipped: %s", exc)
     summary = data_summary(bundle, tokenizer, max_length, note)
-    out = Path(config.output_dir)
-    write_json(out / "data_summary.json", summary)
+    claim_output_dir(config, out, overwrite)
+    try:
+        write_json(out / "data_summary.json", summary)
+    finally:
+        release_output_dir(out)
     print(format_summary(summary))
     print(f"\nwritten: {out / 'data_summary.json'}")
 
@@ -105,8 +111,13 @@ def cmd_single(config, overwrite: bool = False) -> None:
 
     from .utils.distributed import is_main
 
-    ctx = prepare_context(config, overwrite=overwrite)
-    metrics = run_method(ctx, config.method, config.seed)
+    from .experiments.outputs import release_output_dir
+
+    try:
+        ctx = prepare_context(config, overwrite=overwrite)
+        metrics = run_method(ctx, config.method, config.seed)
+    finally:
+        release_output_dir(config.output_dir)
     if not is_main():
         return
     t = metrics["test"]
@@ -257,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         config = _load(args)
         if args.mode == "data":
-            cmd_data(config)
+            cmd_data(config, args.overwrite)
         elif args.mode in ("train", "lora", "full"):
             cmd_single(config, args.overwrite)
         elif args.mode == "compare":

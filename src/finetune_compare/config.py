@@ -119,7 +119,7 @@ class Config:
     # --- experiment ------------------------------------------------------------
     num_runs: int = _f(3, "Seeds per method in a comparison.", min=1)
     seed: int = _f(42, "Data seed and first run seed (run k uses seed + k).", min=0)
-    output_dir: str = _f("outputs", "Where results go.")
+    output_dir: str = _f("outputs", "Where results go.", nonempty=True)
     save_model: bool = _f(False, "Save the trained model (LoRA: adapter + head only).")
     save_merged: bool = _f(False, "LoRA: also save a merged full model.")
     save_dir: Optional[str] = _f(None, "Where models are saved (default: inside each run folder).")
@@ -268,7 +268,7 @@ def _check_constraints(key: str, value: Any, meta: dict) -> None:
     if value is None:
         return
     items = value if isinstance(value, list) else [value]
-    if meta.get("nonempty") and isinstance(value, list) and not value:
+    if meta.get("nonempty") and (not value.strip() if isinstance(value, str) else not value):
         raise ConfigError(f"config key '{key}': must not be empty")
     if "choices" in meta:
         for item in items:
@@ -309,8 +309,15 @@ def validate(cfg: Config) -> None:
         if not isinstance(overrides, dict):
             raise ConfigError(f"config key 'method_overrides.{method}': expected a mapping of config keys to values")
         for key in overrides:
-            if key not in FIELDS or key in ("method_overrides", "methods", "search_space"):
+            if key not in FIELDS:
                 raise unknown_key_error(str(key), f"method_overrides.{method}")
+            if key not in METHOD_OVERRIDE_KEYS:
+                # the data, the model and the folder are built once per comparison, so a per-method value
+                # here would be recorded in that method's results without having been used
+                raise ConfigError(
+                    f"config key 'method_overrides.{method}.{key}': '{key}' cannot differ between methods (data, "
+                    "model, output and experiment keys are shared by every method of a comparison, so the runs "
+                    f"stay paired); allowed per method: {', '.join(sorted(METHOD_OVERRIDE_KEYS))}")
 
 
 def unknown_key_error(key: str, where: str = "config") -> ConfigError:
@@ -318,6 +325,14 @@ def unknown_key_error(key: str, where: str = "config") -> ConfigError:
     hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(FIELDS))}"
     return ConfigError(f"unknown {where} key '{key}'{hint}")
 
+
+# Keys that may differ per method (`method_overrides`): how the method adapts the model and how it is trained.
+METHOD_OVERRIDE_KEYS = frozenset({
+    "learning_rate", "lora_learning_rate", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_bias",
+    "num_epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "warmup_ratio", "weight_decay",
+    "max_grad_norm", "patience", "evaluations_per_epoch", "batch_grouping", "mixed_precision",
+    "gradient_checkpointing",
+})
 
 SECTIONS = ("tracking",)  # nested YAML sections that map onto flat `<section>_<key>` fields
 

@@ -163,3 +163,35 @@ def test_memory_does_not_grow_over_ten_runs(tiny_bert, tmp_path):
         run_method(ctx, "lora" if k % 2 else "full", 100 + k)
         rss.append(psutil.Process().memory_info().rss / 2**20)
     assert rss[-1] - rss[2] < 40, [round(r) for r in rss]
+
+
+def test_two_commands_on_one_folder_one_is_refused(tiny_bert, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    values = tiny_config(tiny_bert, tmp_path, num_epochs=3, methods=["full"], evaluate_base_model=False).to_dict()
+    cfg.write_text(yaml.safe_dump(values))
+    cmd = [sys.executable, str(ROOT / "main.py"), "--mode", "compare", "--config", str(cfg)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [(p.wait(timeout=600), p.communicate()[1]) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    refused = next(err for code, err in results if code == 2).strip().splitlines()[-1]
+    assert refused.startswith(f"error: output directory '{values['output_dir']}' is in use by pid "), refused
+    assert refused.endswith("wait for it to finish, or use another --output-dir")
+    assert len(list((Path(values["output_dir"]) / "runs" / "full").glob("seed-*/metrics.json"))) == 1
+
+
+def test_lock_of_a_dead_process_is_taken_over(tiny_bert, tmp_path):
+    cfg = tiny_config(tiny_bert, tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from finetune_compare import Config; "
+        "from finetune_compare.experiments.outputs import claim_output_dir; "
+        f"claim_output_dir(Config(**{cfg.to_dict()!r}), {cfg.output_dir!r}); print('held', flush=True); "
+        "time.sleep(600)")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(UserError, match=f"is in use by pid {holder.pid} on "):
+        guard_output_dir(cfg, cfg.output_dir)
+    holder.kill()
+    holder.wait()
+    guard_output_dir(cfg, cfg.output_dir)  # the OS released the dead holder's lock

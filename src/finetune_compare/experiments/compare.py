@@ -16,6 +16,7 @@ from ..config import Config
 from ..data.summary import data_summary
 from ..utils.distributed import is_main
 from ..utils.io import write_json
+from .outputs import release_output_dir
 from .run import RunContext, evaluate_base_model, prepare_context, run_method
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,12 @@ class ComparisonExperiment:
 
     def run_multiple_runs(self, config: Config | None = None, methods: list[str] | None = None) -> dict:
         config = config or self.config
+        try:
+            return self._run(config, methods)
+        finally:
+            release_output_dir(self.output_dir)
+
+    def _run(self, config: Config, methods: list[str] | None) -> dict:
         ctx = self.context = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite)
         if is_main():
             write_json(self.output_dir / "data_summary.json",

@@ -293,6 +293,16 @@ def run_optimization(config: Config, methods: list[str], n_trials: int | None = 
                      storage_url: str | None = None, output_dir: Path | None = None,
                      overwrite: bool = False) -> dict[str, dict]:
     """Run (or resume) one study per method up to `n_trials` finished trials each."""
+    from .outputs import release_output_dir
+
+    try:
+        return _run_optimization(config, methods, n_trials, storage_url, output_dir, overwrite)
+    finally:
+        release_output_dir(Path(output_dir or config.output_dir))
+
+
+def _run_optimization(config: Config, methods: list[str], n_trials: int | None, storage_url: str | None,
+                      output_dir: Path | None, overwrite: bool) -> dict[str, dict]:
     import optuna
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
@@ -301,13 +311,16 @@ def run_optimization(config: Config, methods: list[str], n_trials: int | None = 
     output_dir = Path(output_dir or config.output_dir)
     n_trials = config.hpo_trials if n_trials is None else n_trials
     spaces = {m: search_space_for(config, m) for m in methods}  # every error before any training
-    from .outputs import guard_output_dir
+    from .outputs import check_output_dir, claim_output_dir
 
-    guard_output_dir(config, output_dir, overwrite, record=False)
+    check_output_dir(config, output_dir, overwrite)
+    # the folder is claimed (and cleared with --overwrite) only after model and data were validated
+    ctx = prepare_context(config, output_dir=output_dir, overwrite=overwrite) if n_trials else None
+    if not n_trials:
+        claim_output_dir(config, output_dir, overwrite)
     studies = {m: create_study(config, m, output_dir, storage_url) for m in methods}
     if n_trials == 0:
         log.info("created %s; no trials requested", ", ".join(s.study_name for s in studies.values()))
-    ctx = prepare_context(config, output_dir=output_dir, overwrite=False) if n_trials else None
     summaries = {}
     for method, study in studies.items():
         if n_trials:

@@ -1,16 +1,30 @@
-"""Guard an output folder against mixing results of two configurations.
+"""Own an output folder safely: never mix two configurations, never delete what we did not write.
 
 The first experiment in a folder writes `experiment.yaml`: every config key that can
-change a result. A later command in the same folder must match it (so resuming is safe)
-or stop with a message naming the differing keys; `--overwrite` deletes the old results.
+change a result. That file is also our ownership marker. A folder is claimed only if it
+is new, or empty of our result names, or already marked by us; so inside a marked folder
+every result entry (RESULT_ENTRIES) was written by this project, and `--overwrite`
+deletes those entries and nothing else. A folder that holds result-named entries of
+another tool (no marker) is refused, with or without `--overwrite`.
+
+Two phases, so that a command failing on bad input changes nothing on disk:
+- `check_output_dir` (no side effects) runs before anything expensive;
+- `claim_output_dir` runs after config, model and data were validated: it takes an
+  exclusive lock (a second command on the same folder is refused, naming the holder; the
+  OS drops the lock of a dead process, so a stale lock never blocks), clears the old
+  results when `--overwrite` asks for it, then writes the marker.
+
 Keys that only say how much to run or where to log (num_runs, methods, tracking, search
 settings, threads) may differ: adding seeds or a method to a comparison is a resume.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import shutil
+import socket
 from pathlib import Path
 
 import yaml
@@ -22,14 +36,18 @@ from ..utils.io import write_yaml
 log = logging.getLogger(__name__)
 
 GUARD_FILE = "experiment.yaml"
+LOCK_FILE = ".finetune-compare.lock"
 NOT_RESULT_AFFECTING = {
     "num_runs", "methods", "output_dir", "evaluate_base_model", "num_workers", "num_threads", "save_model",
     "save_merged", "save_dir", "save_checkpoints", "use_lora", "search_space", "device", "gpu_memory_fraction",
     "oom_retry",
 }
 NOT_RESULT_PREFIXES = ("tracking_", "hpo_")
+# What `--overwrite` may delete, and only inside a folder that holds our marker.
 RESULT_ENTRIES = ("runs", "plots", "optimize", "cache", "report.html", "report.md", "comparison.json",
                   "data_summary.json", GUARD_FILE)
+
+_held_locks: dict[Path, int] = {}  # folder -> open file descriptor holding its flock
 
 
 def result_affecting(config: Config) -> dict:
@@ -37,44 +55,122 @@ def result_affecting(config: Config) -> dict:
             if k not in NOT_RESULT_AFFECTING and not k.startswith(NOT_RESULT_PREFIXES)}
 
 
-def guard_output_dir(config: Config, output_dir: str | Path, overwrite: bool = False, record: bool = True) -> None:
-    """Refuse a folder holding another configuration's results (or clear it with `overwrite`).
+def _read_marker(guard: Path) -> dict:
+    try:
+        data = yaml.safe_load(guard.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"'{guard}' is unreadable or corrupt ({type(exc).__name__}); it marks the folder's "
+                        "results: restore it, or delete the folder's results and run again") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"'{guard}' is corrupt (expected a mapping of config keys, got {type(data).__name__}); "
+                        "restore it, or delete the folder's results and run again")
+    return data
 
-    With `record=False` it only checks: callers record after everything else was validated,
-    so a command that fails on bad input leaves nothing that blocks the corrected command.
-    """
+
+def _foreign_entries(out: Path) -> list[str]:
+    return [name for name in RESULT_ENTRIES if name != GUARD_FILE and (out / name).exists()]
+
+
+def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = False) -> str:
+    """Validate the folder without touching it: 'new', 'resume' or 'replace' (overwrite needed and given)."""
+    if str(output_dir).strip() == "":
+        raise UserError("output directory is empty: give a folder name with --output-dir or output_dir")
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"output directory '{out}' exists and is a file, not a directory")
-    current = result_affecting(config)
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"output directory '{out}' cannot be created: '{parent}' is a file")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise UserError(f"output directory '{out}' cannot be created: '{parent}' is not writable")
+            break
     guard = out / GUARD_FILE
-    if guard.is_file():
-        previous = yaml.safe_load(guard.read_text(encoding="utf-8")) or {}
-        diff = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
-        if diff and not overwrite:
-            shown = "; ".join(f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in diff[:6])
-            more = f" (and {len(diff) - 6} more)" if len(diff) > 6 else ""
+    if not guard.is_file():
+        foreign = _foreign_entries(out)
+        if foreign:
             raise UserError(
-                f"output directory '{out}' holds results of a different configuration ({shown}{more}); "
-                "use another --output-dir, or --overwrite to delete those results"
+                f"output directory '{out}' already holds {', '.join(repr(f) for f in foreign)} without an "
+                f"{GUARD_FILE}: they were not written by finetune-compare, so it will neither use nor delete them "
+                "(--overwrite included); choose a new or empty --output-dir"
             )
-        if diff and overwrite:
-            clear_results(out)
-    elif overwrite:
-        clear_results(out)
-    if not record:
+        return "new"
+    previous, current = _read_marker(guard), result_affecting(config)
+    diff = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+    if not diff:
+        return "resume"
+    if not overwrite:
+        shown = "; ".join(f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in diff[:6])
+        more = f" (and {len(diff) - 6} more)" if len(diff) > 6 else ""
+        raise UserError(
+            f"output directory '{out}' holds results of a different configuration ({shown}{more}); "
+            "use another --output-dir, or --overwrite to delete those results"
+        )
+    return "replace"
+
+
+def _lock(out: Path) -> None:
+    key = out.resolve()
+    if key in _held_locks:
         return
+    path = out / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        write_yaml(guard, current)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+        os.close(fd)
+        raise UserError(f"output directory '{out}' is in use by {holder}; wait for it to finish, "
+                        "or use another --output-dir") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+    _held_locks[key] = fd
+
+
+def release_output_dir(output_dir: str | Path) -> None:
+    """Drop this process's lock on the folder (the OS drops it anyway when the process ends)."""
+    fd = _held_locks.pop(Path(output_dir).resolve(), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def claim_output_dir(config: Config, output_dir: str | Path, overwrite: bool = False) -> None:
+    """Lock the folder, clear our old results if `overwrite` is needed, and write the marker."""
+    out = Path(output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _lock(out)
     except OSError as exc:
         raise UserError(f"cannot write to output directory '{out}': {exc.strerror or exc}") from None
+    try:
+        if check_output_dir(config, out, overwrite) == "replace":
+            clear_results(out)
+        write_yaml(out / GUARD_FILE, result_affecting(config))
+    except OSError as exc:
+        release_output_dir(out)
+        raise UserError(f"cannot write to output directory '{out}': {exc.strerror or exc}") from None
+    except BaseException:
+        release_output_dir(out)
+        raise
+
+
+def guard_output_dir(config: Config, output_dir: str | Path, overwrite: bool = False, record: bool = True) -> None:
+    """`check_output_dir`, then `claim_output_dir` when `record` (callers claim after validating)."""
+    check_output_dir(config, output_dir, overwrite)
+    if record:
+        claim_output_dir(config, output_dir, overwrite)
 
 
 def clear_results(out: Path) -> None:
+    """Delete our result entries; only called for a folder that holds our marker."""
+    if not (out / GUARD_FILE).is_file():  # never reached through check_output_dir; a last line of defence
+        raise UserError(f"refusing to delete results in '{out}': it has no {GUARD_FILE}")
     for name in RESULT_ENTRIES:
         path = out / name
-        if path.is_dir():
+        if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
-        elif path.exists():
+        elif path.exists() or path.is_symlink():
             path.unlink()
-    log.warning("--overwrite: removed earlier results in %s", out)
+    log.warning("--overwrite: removed earlier results of finetune-compare in %s", out)

@@ -72,8 +72,8 @@ def environment_info(device: str, precision: str) -> dict:
     return info
 
 
-def check_data_fits(config: Config, tokenized: TokenizedData) -> None:
-    n_train = len(tokenized.train.examples)
+def check_data_fits(config: Config, data: DataBundle) -> None:
+    n_train = len(data.train)
     if n_train < config.batch_size:
         raise DataError(
             f"only {n_train} training examples for batch_size {config.batch_size}: "
@@ -83,10 +83,15 @@ def check_data_fits(config: Config, tokenized: TokenizedData) -> None:
 
 def prepare_context(config: Config, provider: BaseModel | None = None, output_dir: str | Path | None = None,
                     overwrite: bool = False) -> RunContext:
-    from .outputs import guard_output_dir
+    """Validate everything that needs no training, then claim the output folder, then tokenise.
+
+    Nothing is written (and nothing is deleted by --overwrite) before the config, the model and
+    the data have been checked, so a failing command never blocks or damages the folder.
+    """
+    from .outputs import check_output_dir, claim_output_dir
 
     out = Path(output_dir or config.output_dir)
-    guard_output_dir(config, out, overwrite and is_main(), record=False)  # never mix results of two configurations
+    check_output_dir(config, out, overwrite and is_main())  # never mix results of two configurations
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device)
@@ -97,13 +102,13 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     tokenizer = provider.load_tokenizer()
     max_length = effective_max_length(config, provider, tokenizer)
     data = build_data(config)
+    check_data_fits(config, data)
+    if is_main():
+        claim_output_dir(config, out, overwrite)  # everything validated: lock, clear if asked, mark
     # one writer for the on-disk cache; other ranks tokenise in memory
     tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=out / "cache" if is_main() else None)
-    check_data_fits(config, tokenized)
     from ..tracking import TrackerHub, build_tracker_hub
 
-    if is_main():
-        guard_output_dir(config, out, record=True)  # everything validated: claim the folder
     hub = build_tracker_hub(config, out) if is_main() else TrackerHub([])
     return RunContext(config, provider, tokenizer, data, tokenized, device, precision, out,
                       environment_info(device, precision), hub)
