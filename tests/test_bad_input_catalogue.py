@@ -40,7 +40,7 @@ def _local_dir(t, rel, raw):
     return "data_dir=" + str(_local(t, rel, raw))
 
 
-SMALL = ["--set", "samples_per_class=30", "--set", "test_samples_per_class=10", "--set", "data_source=embedded"]
+SMALL = ["--set", "samples_per_class=70", "--set", "test_samples_per_class=10", "--set", "data_source=embedded"]
 
 # (id, argv builder, exact expected stderr line with {tmp} for tmp_path)
 CASES = [
@@ -89,11 +89,11 @@ CASES = [
      "error: {tmp}/data/imdb/train.jsonl.gz: split 'train' of source 'imdb' has no rows"),
     ("class-missing-from-sources", lambda t, m: ["--mode", "data", "--set", "sources=[imdb]"] + SMALL,
      "error: train: no 'neutral' examples in sources ['imdb']; add a source that has them"),
-    ("dataset-smaller-than-batch", lambda t, m: ["--mode", "full", "--set", f"model_name={m}", "--set", "samples_per_class=12",
+    ("dataset-smaller-than-batch", lambda t, m: ["--mode", "full", "--set", f"model_name={m}", "--set", "samples_per_class=40",
                                                  "--set", "test_samples_per_class=5", "--set", "data_source=embedded",
-                                                 "--set", "batch_size=64", "--set", "val_fraction=0.25",
+                                                 "--set", "batch_size=128", "--set", "val_fraction=0.25",
                                                  "--output-dir", str(t / "o")],
-     "error: only 26 training examples for batch_size 64: raise samples_per_class or lower batch_size"),
+     "error: only 90 training examples for batch_size 128: raise samples_per_class or lower batch_size"),
     ("model-path-missing", lambda t, m: ["--mode", "full", "--set", f"model_name={t}/no-model"] + SMALL,
      "error: model '{tmp}/no-model' is not an existing model directory nor a valid hub id; use a hub id like cardiffnlp/twitter-roberta-base-sentiment-latest, a local directory, or embedded-minilm"),
     ("model-dir-without-config", lambda t, m: (t / "empty").mkdir() or ["--mode", "full", "--set", f"model_name={t}/empty"] + SMALL,

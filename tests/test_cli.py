@@ -58,7 +58,7 @@ def test_data_mode_writes_summary(capsys, tmp_path):
 
 def test_data_mode_without_offline_tokenizer_still_reports(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "--mode", "data", "--set", "data_source=embedded", "--set",
-                           "samples_per_class=50", "--set", "test_samples_per_class=20", "--output-dir", str(tmp_path))
+                           "samples_per_class=70", "--set", "test_samples_per_class=20", "--output-dir", str(tmp_path))
     assert code == 0
     summary = json.loads((tmp_path / "data_summary.json").read_text())
     assert summary["token_lengths"] is None and "not available offline" in summary["token_lengths_note"]
@@ -68,7 +68,7 @@ def test_data_mode_without_offline_tokenizer_still_reports(capsys, tmp_path):
 def test_train_then_predict(capsys, tmp_path, tiny_bert):
     out_dir = tmp_path / "out"
     code, out, err = run_cli(capsys, "--mode", "lora", "--output-dir", str(out_dir), "--set", f"model_name={tiny_bert}",
-                             "--set", "data_source=embedded", "--set", "samples_per_class=30", "--set",
+                             "--set", "data_source=embedded", "--set", "samples_per_class=70", "--set",
                              "test_samples_per_class=10", "--set", "num_epochs=1", "--set", "save_model=true",
                              "--set", "mixed_precision=no", "--set", "batch_size=8")
     assert code == 0, err

@@ -53,6 +53,10 @@ class Config:
     lora_learning_rate: float = _f(
         5e-4, "Learning rate for LoRA/DoRA: adapters need ~10x full FT's rate.", min=0, exclusive_min=True
     )
+    head_learning_rate: Optional[float] = _f(
+        None, "Learning rate of the classification head under every method (default: learning_rate, full FT's), "
+        "so head and method effects are not confounded.", min=0, exclusive_min=True,
+    )
     lora_r: int = _f(8, "LoRA rank.", min=1)
     lora_alpha: int = _f(16, "LoRA scaling numerator (scale = alpha / r).", min=1)
     lora_dropout: float = _f(0.1, "Dropout on the LoRA branch.", min=0, max=1, exclusive_max=True)
@@ -117,7 +121,17 @@ class Config:
     )
 
     # --- experiment ------------------------------------------------------------
-    num_runs: int = _f(3, "Seeds per method in a comparison.", min=1)
+    num_runs: int = _f(3, "Seeds per method in a comparison.", min=1, max=10000)
+    resample_data_per_run: bool = _f(
+        True, "Pair k draws its training sample and validation split with seed + k (both methods of the pair share "
+        "it; the test set stays fixed), so the intervals cover data variance too.",
+    )
+    primary_metric: str = _f("macro_f1", "The one test metric that decides the verdict; the others get Holm-adjusted "
+                             "p-values.", choices=("macro_f1", "accuracy", "macro_precision", "macro_recall"))
+    equivalence_margin: Optional[float] = _f(
+        0.01, "Declared margin on the primary metric: 'equivalent' only when a TOST test shows the difference within "
+        "+-margin (null: never claim equivalence).", min=0, exclusive_min=True,
+    )
     seed: int = _f(42, "Data seed and first run seed (run k uses seed + k).", min=0)
     output_dir: str = _f("outputs", "Where results go.", nonempty=True)
     save_model: bool = _f(False, "Save the trained model (LoRA: adapter + head only).")
@@ -206,7 +220,8 @@ def _type_name(tp: Any) -> str:
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
     if origin is Literal:
         return "one of " + ", ".join(map(repr, typing.get_args(tp)))
-    return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(tp, str(tp))
+    return {int: "an integer", float: "a number", bool: "true/false", str: "a string",
+            dict: "a mapping"}.get(tp, str(tp))
 
 
 _FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")

@@ -1,4 +1,4 @@
-"""A two-seed comparison on tiny models: every file and plot, resume, rebuild, and a real browser render."""
+"""A three-seed comparison on tiny models: every file and plot, resume, rebuild, and a real browser render."""
 
 import json
 import shutil
@@ -22,7 +22,7 @@ SECTION_IDS = ["verdict", "setup", "results", "statistics", "efficiency", "searc
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory, tiny_roberta_sentiment):
     tmp = tmp_path_factory.mktemp("cmp")
-    cfg = tiny_config(tiny_roberta_sentiment, tmp, num_runs=2, num_epochs=1)
+    cfg = tiny_config(tiny_roberta_sentiment, tmp, num_runs=3, num_epochs=3)
     result = ComparisonExperiment(cfg).run_multiple_runs(cfg)
     return cfg, Path(cfg.output_dir), result
 
@@ -34,19 +34,32 @@ def test_every_file_and_plot(comparison):
     for plot in PLOTS:
         assert (out / "plots" / f"{plot}.png").stat().st_size > 10_000, plot
     for method in ("full", "lora"):
-        for seed in (7, 8):
+        for seed in (7, 8, 9):
             assert (out / "runs" / method / f"seed-{seed}" / "metrics.json").is_file()
     data = json.loads((out / "comparison.json").read_text())
-    assert data["n_runs"] == {"full": 2, "lora": 2} and data["too_few_runs"]
+    assert data["n_runs"] == {"full": 3, "lora": 3} and not data["too_few_runs"]
+    assert data["primary_metric"] == "macro_f1" and data["base_is_classifier"]
     cmp = data["comparisons"]["lora_vs_full"]
-    assert set(cmp) >= {"macro_f1", "f1_neutral", "macro_f1_imdb", "accuracy_tweeteval"}
-    assert cmp["macro_f1"]["verdict"].startswith("Too few runs to conclude (2 paired runs")
-    assert data["per_method"]["lora"]["macro_f1"]["n"] == 2
+    prim = cmp["primary"]
+    assert prim["n_pairs"] == 3 and len(prim["diffs"]) == 3
+    verdict = prim["verdict"]
+    assert verdict["kind"] in ("better", "worse", "equivalent", "inconclusive")
+    assert verdict["ci_low"] <= prim["diff_mean"] <= verdict["ci_high"] and verdict["se_test"] > 0
+    if verdict["kind"] == "inconclusive":
+        assert verdict["text"].startswith("Inconclusive on macro_f1: lora - full = ")
+    tl = prim["test_level"]
+    assert [s["seed"] for s in tl["per_seed"]] == [7, 8, 9] and all(0 <= s["mcnemar_p"] <= 1 for s in tl["per_seed"])
+    assert prim["aso"]["iterations"] == 1000 and prim["aso"]["eps_min"] is not None
+    assert set(cmp["secondary"]) >= {"accuracy", "f1_neutral", "macro_f1_imdb", "accuracy_tweeteval"}
+    assert "macro_f1" not in cmp["secondary"] and all("p_holm" in v for v in cmp["secondary"].values())
+    assert data["headline"][0].startswith(verdict["text"])
+    assert data["per_method"]["lora"]["macro_f1"]["n"] == 3 and data["per_method"]["lora"]["macro_f1"]["ci_method"] == "t"
     assert data["efficiency"]["lora"]["trainable_params"] < data["efficiency"]["full"]["trainable_params"]
     assert data["error_analysis"]["pair"] == ["lora", "full"]
     md = (out / "report.md").read_text()
     for title in ("## Verdict", "## Setup", "## Results", "## Statistics", "## Efficiency", "## Plots",
-                  "## Error analysis", "Too few runs to conclude"):
+                  "## Error analysis", "Declared primary metric: macro_f1", "Holm-adjusted p", "McNemar exact p",
+                  "is already a classifier for these labels"):
         assert title in md
 
 
@@ -70,6 +83,17 @@ def test_resume_retrains_only_the_missing_run(comparison):
     after = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed-*/metrics.json")}
     changed = [p for p in after if after[p] != before.get(p)]
     assert changed == [out / "runs" / "lora" / "seed-8" / "metrics.json"]
+
+
+def test_each_pair_draws_its_own_training_data_on_one_test_set(comparison):
+    _, out, _ = comparison
+    fingerprint = {(m, s): json.loads((out / "runs" / m / f"seed-{s}" / "metrics.json").read_text())["data"]["fingerprint"]
+                   for m in ("full", "lora") for s in (7, 8, 9)}
+    assert all(fingerprint[("full", s)] == fingerprint[("lora", s)] for s in (7, 8, 9))  # paired: same draw
+    assert len({fingerprint[("full", s)] for s in (7, 8, 9)}) == 3  # resample_data_per_run: a draw per pair
+    ids = {s: [json.loads(line)["id"] for line in (out / "runs" / "full" / f"seed-{s}" / "predictions.jsonl").open()]
+           for s in (7, 8, 9)}
+    assert ids[7] == ids[8] == ids[9]
 
 
 def _chromium():

@@ -73,8 +73,19 @@ def test_single_source_without_a_class_is_an_error():
 
 
 def test_tiny_validation_is_an_error():
-    with pytest.raises(DataError, match="validation split is empty"):
+    with pytest.raises(DataError, match="validation split is too small to select a model on \\(0 examples"):
         build_data(Config(data_source="embedded", samples_per_class=3, test_samples_per_class=5, val_fraction=0.01))
+    # the review's case: 15 per class gave a 2-example, one-class validation set that early stopping trusted
+    with pytest.raises(DataError, match="needs >= 2 per class and >= 20 in all: raise samples_per_class \\(now 15\\)"):
+        build_data(Config(data_source="embedded", samples_per_class=15, test_samples_per_class=5))
+
+
+def test_data_seed_redraws_training_but_keeps_the_test_set():
+    cfg = Config(data_source="embedded", samples_per_class=100, test_samples_per_class=10)
+    a, b = build_data(cfg), build_data(cfg, data_seed=cfg.seed + 1)
+    assert [e.id for e in a.test] == [e.id for e in b.test]
+    assert {e.id for e in a.train} != {e.id for e in b.train}
+    assert [e.id for e in build_data(cfg, data_seed=cfg.seed + 1).train] == [e.id for e in b.train]
 
 
 def test_summary_reports_counts_lengths_drops_and_confounds():

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from finetune_compare import ConfigError
+from finetune_compare.experiments.outputs import guard_output_dir
 from finetune_compare.experiments.optimize import create_study, run_optimization, search_space_for
 
 from ..conftest import tiny_config
@@ -64,6 +65,7 @@ def test_pruner_stops_a_bad_trial(tiny_bert, tmp_path):
     space = {"common": FAST["common"], "full": {"learning_rate": {"type": "categorical", "choices": [1e-12]},
                                                 "weight_decay": None, "warmup_ratio": None}}
     cfg = cfg_for(tiny_bert, tmp_path, search_space=space, evaluations_per_epoch=4)
+    guard_output_dir(cfg, cfg.output_dir)  # as `--trials 0` does: claim, then create the study
     study = create_study(cfg, "full", Path(cfg.output_dir))
     dists = {"learning_rate": optuna.distributions.CategoricalDistribution([1e-12]),
              "batch_size": optuna.distributions.CategoricalDistribution([8]),
@@ -124,6 +126,7 @@ def test_two_workers_share_a_journal_study(tiny_bert, tmp_path):
 def test_memory_does_not_grow_over_trials(tiny_bert, tmp_path):
     cfg = cfg_for(tiny_bert, tmp_path, hpo_pruner="none")
     run_optimization(cfg, ["full"], n_trials=10)
+    guard_output_dir(cfg, cfg.output_dir)  # as `--trials 0` does: claim, then create the study
     study = create_study(cfg, "full", Path(cfg.output_dir))
     rss = [t.user_attrs["rss_mb_after"] for t in sorted(study.get_trials(), key=lambda t: t.number)]
     assert len(rss) == 10

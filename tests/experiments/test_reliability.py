@@ -106,7 +106,7 @@ def test_sigterm_stops_cleanly_and_the_same_command_resumes(tiny_bert, tmp_path)
 
 def test_nan_loss_stops_with_a_reason_and_leaves_no_junk(tiny_bert, tmp_path, capsys):
     args = ["--mode", "full", "--output-dir", str(tmp_path / "o"), "--set", f"model_name={tiny_bert}",
-            "--set", "data_source=embedded", "--set", "samples_per_class=40", "--set", "test_samples_per_class=10",
+            "--set", "data_source=embedded", "--set", "samples_per_class=70", "--set", "test_samples_per_class=10",
             "--set", "batch_size=8", "--set", "mixed_precision=no", "--set", "tracking.mlflow=false",
             "--set", "tracking.wandb=false", "--set", "num_epochs=1"]
     assert main(args + ["--set", "learning_rate=1e30", "--overwrite"]) == 2
@@ -127,7 +127,7 @@ def test_full_disk_gives_one_message_and_no_partial_file(tmp_path, monkeypatch, 
     with pytest.raises(OSError):
         atomic_write_text(target, "x" * 1000)
     assert list(tmp_path.iterdir()) == []  # neither the target nor a temporary file is left
-    code = main(["--mode", "data", "--set", "data_source=embedded", "--set", "samples_per_class=30",
+    code = main(["--mode", "data", "--set", "data_source=embedded", "--set", "samples_per_class=70",
                  "--set", "test_samples_per_class=10", "--output-dir", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: no space left on the device while writing")

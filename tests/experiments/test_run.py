@@ -115,8 +115,8 @@ def test_compare_runs_both_methods_and_zero_shot_row(tiny_roberta_sentiment, mak
 
 
 def test_dataset_smaller_than_batch_is_refused(tiny_bert, make_config):
-    cfg = make_config(tiny_bert, samples_per_class=12, val_fraction=0.25, batch_size=64)
-    with pytest.raises(DataError, match=r"only \d+ training examples for batch_size 64: raise samples_per_class"):
+    cfg = make_config(tiny_bert, samples_per_class=40, val_fraction=0.25, batch_size=128)
+    with pytest.raises(DataError, match=r"only \d+ training examples for batch_size 128: raise samples_per_class"):
         prepare_context(cfg)
 
 

@@ -56,7 +56,7 @@ def test_comparison_logged_to_real_mlflow_server(mlflow_server, tiny_bert, tmp_p
     from mlflow.tracking import MlflowClient
 
     cfg = tiny_config(tiny_bert, tmp_path, tracking_mlflow=True, tracking_mlflow_uri=mlflow_server,
-                      tracking_mlflow_experiment="itest", num_epochs=1)
+                      tracking_mlflow_experiment="itest", num_epochs=3)
     ComparisonExperiment(cfg).run_multiple_runs(cfg)
     client = MlflowClient(tracking_uri=mlflow_server)
     exp = client.get_experiment_by_name("itest")
@@ -85,7 +85,7 @@ def test_comparison_logged_to_real_mlflow_server(mlflow_server, tiny_bert, tmp_p
 
 def test_default_local_store_and_offline_wandb(tiny_bert, tmp_path):
     cfg = tiny_config(tiny_bert, tmp_path, tracking_mlflow=True, tracking_wandb=True, tracking_wandb_mode="offline",
-                      num_epochs=1, save_model=True, tracking_mlflow_register_model=True)
+                      num_epochs=3, save_model=True, tracking_mlflow_register_model=True)
     result = ComparisonExperiment(cfg).run_multiple_runs(cfg)
     out = Path(cfg.output_dir)
     assert (out / "mlflow" / "mlflow.db").is_file() and not Path("mlruns").exists()
@@ -93,7 +93,9 @@ def test_default_local_store_and_offline_wandb(tiny_bert, tmp_path):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow' / 'mlflow.db'}")
     versions = client.search_model_versions("name='finetune-compare-model'")
-    best = max(result["methods"], key=lambda m: result["per_method"][m]["macro_f1"]["mean"])
+    # chosen on validation, never on test
+    best = max(result["methods"], key=lambda m: sum(r["validation"]["best_macro_f1"] for r in result["runs"]
+                                                    if r["method"] == m))
     assert len(versions) == 1
     assert client.get_run(versions[0].run_id).data.tags["method"] == best
     run_files = sorted(out.glob("wandb/offline-run-*/run-*.wandb"))
@@ -107,7 +109,7 @@ def test_default_local_store_and_offline_wandb(tiny_bert, tmp_path):
 
 
 def test_unreachable_tracking_server_warns_once_and_run_completes(tiny_bert, tmp_path, caplog):
-    cfg = tiny_config(tiny_bert, tmp_path, tracking_mlflow=True, num_epochs=1,
+    cfg = tiny_config(tiny_bert, tmp_path, tracking_mlflow=True, num_epochs=3,
                       tracking_mlflow_uri=f"http://127.0.0.1:{free_port()}")
     start = time.time()
     with caplog.at_level(logging.WARNING):

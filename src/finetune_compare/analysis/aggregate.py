@@ -10,15 +10,19 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from ..data.sources import CLASS_NAMES
 from ..errors import UserError
-from ..utils.io import read_json
-from .statistics import MIN_RUNS_TO_CONCLUDE, compare_paired, describe
+from ..utils.io import read_json, read_jsonl
+from .statistics import (ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, decide, describe,
+                         holm, paired)
 
 log = logging.getLogger(__name__)
 
 REFERENCE = "full"
+DEFAULT_PRIMARY = "macro_f1"
+DEFAULT_MARGIN = 0.01
 OVERALL = ("macro_f1", "accuracy", "macro_precision", "macro_recall")
 
 
@@ -78,6 +82,8 @@ def efficiency(runs: dict[int, dict]) -> dict:
         "train_seconds": describe([x["train_seconds"] for x in t]),
         "seconds_per_epoch": _mean(x.get("seconds_per_epoch") for x in t),
         "epochs_run": _mean(r["training"]["epochs_run"] for r in rows),
+        "steps": _mean(r["training"].get("steps") for r in rows),
+        "max_epochs": _mean(r["training"].get("max_epochs") for r in rows),
         "train_samples_per_second": _mean(x["train_samples_per_second"] for x in t),
         "train_tokens_per_second": _mean(x["train_tokens_per_second"] for x in t),
         "eval_samples_per_second": _mean(x["eval_samples_per_second"] for x in t),
@@ -89,50 +95,127 @@ def efficiency(runs: dict[int, dict]) -> dict:
     }
 
 
-def headline(per_method: dict, comparisons: dict, eff: dict) -> list[str]:
+def is_collapsed(test: dict) -> bool:
+    """One class predicted for every test example (macro-F1 1/3 of one class's F1): not a real model."""
+    cm = np.asarray(test.get("confusion_matrix") or [[0]])
+    return int((cm.sum(axis=0) > 0).sum()) <= 1
+
+
+def _predictions(output_dir: Path, method: str, seed: int) -> dict[str, tuple[int, int, str]] | None:
+    path = Path(output_dir) / "runs" / method / f"seed-{seed}" / "predictions.jsonl"
+    if not path.is_file():
+        return None
+    try:
+        return {str(r["id"]): (int(r["label"]), int(r["predicted"]), str(r.get("source", ""))) for r in read_jsonl(path)}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"'{path}' is corrupt ({type(exc).__name__}: {exc}); delete that run folder and rerun "
+                        "the comparison to retrain it") from None
+
+
+def test_set_evidence(output_dir: Path, a: str, b: str, seeds: list[int], metric: str, seed: int) -> dict | None:
+    """Test-level bootstrap and McNemar from the runs' predictions; None when they are missing or misaligned."""
+    if metric not in TEST_LEVEL_METRICS or not seeds:
+        return None
+    rows = {(m, s): _predictions(output_dir, m, s) for m in (a, b) for s in seeds}
+    if any(r is None for r in rows.values()):
+        return None
+    ids = sorted(rows[(a, seeds[0])])
+    if any(sorted(r) != ids for r in rows.values()):
+        log.warning("test sets differ between runs of %s and %s: no test-level statistics", a, b)
+        return None
+    first = rows[(a, seeds[0])]
+    y = np.array([first[i][0] for i in ids])
+    strata = [f"{first[i][2]}|{first[i][0]}" for i in ids]  # stratified by source x label
+    preds = {m: {s: np.array([rows[(m, s)][i][1] for i in ids]) for s in seeds} for m in (a, b)}
+    return bootstrap_test_set(y, preds[a], preds[b], strata, metric, seed=seed)
+
+
+def compare_methods(output_dir: Path, a: str, b: str, flat: dict, keys: list[str], primary: str,
+                    margin: float | None, num_comparisons: int, seed: int) -> dict:
+    """A minus B: the primary metric decides; the other metrics get paired tests with Holm-adjusted p."""
+    def scores(m, k):
+        return {s: v[k] for s, v in flat[m].items() if k in v}
+
+    prim = paired(scores(a, primary), scores(b, primary))
+    tl = test_set_evidence(output_dir, a, b, prim["seeds"], primary, seed) if prim["n_pairs"] >= 2 else None
+    verdict = decide(a, b, primary, prim, tl["se_test"] if tl else None, margin)
+    aso_ab = aso_ba = None
+    if prim["n_pairs"] >= MIN_PAIRS:
+        va, vb = [flat[a][s][primary] for s in prim["seeds"]], [flat[b][s][primary] for s in prim["seeds"]]
+        aso_ab, aso_ba = aso(va, vb, num_comparisons, seed), aso(vb, va, num_comparisons, seed)
+    secondary = {k: paired(scores(a, k), scores(b, k)) for k in keys if k != primary}
+    adjusted = holm({k: v["t_p"] for k, v in secondary.items()})
+    for k, v in secondary.items():
+        v["p_holm"] = adjusted[k]
+    return {
+        "a": a, "b": b, "primary_metric": primary,
+        "primary": {**prim, "test_level": tl, "verdict": verdict,
+                    "aso": {"eps_min": aso_ab, "eps_min_reverse": aso_ba, "num_comparisons": num_comparisons,
+                            "iterations": ASO_ITERATIONS}},
+        "secondary": secondary,
+    }
+
+
+def headline(comparisons: dict, eff: dict) -> list[str]:
     lines = []
-    for key, by_metric in comparisons.items():
-        cmp = by_metric["macro_f1"]
+    for cmp in comparisons.values():
         a, b = cmp["a"], cmp["b"]
         ea, eb = eff[a], eff[b]
         cost = (f"{a} trains {ea['trainable_params']:,} parameters ({ea['trainable_ratio']:.2%} of the model) vs "
                 f"{eb['trainable_params']:,}; training time {ea['train_seconds']['mean'] / eb['train_seconds']['mean']:.2f}x, "
                 f"peak memory {ea['peak_rss_mb'] / eb['peak_rss_mb']:.2f}x, saved size "
                 f"{ea['saved_bytes'] / eb['saved_bytes']:.3f}x of {b}'s.")
-        lines.append(cmp["verdict"] + " " + cost)
+        lines.append(cmp["primary"]["verdict"]["text"] + " " + cost)
     return lines
+
+
+def _experiment_settings(runs: dict[str, dict[int, dict]], output_dir: Path) -> dict:
+    """primary_metric and equivalence_margin as the runs recorded them (results are files first)."""
+    for path in sorted((Path(output_dir) / "runs").glob("*/seed-*/config.yaml")):
+        try:
+            cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(cfg, dict):
+            return {"primary_metric": cfg.get("primary_metric", DEFAULT_PRIMARY),
+                    "equivalence_margin": cfg.get("equivalence_margin", DEFAULT_MARGIN)}
+    return {"primary_metric": DEFAULT_PRIMARY, "equivalence_margin": DEFAULT_MARGIN}
 
 
 def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: int = 0) -> dict:
     runs, base = load_runs(output_dir)
+    settings = _experiment_settings(runs, Path(output_dir))
+    primary, margin = settings["primary_metric"], settings["equivalence_margin"]
+    collapsed = [{"method": m, "seed": s} for m, by_seed in sorted(runs.items()) for s, r in sorted(by_seed.items())
+                 if is_collapsed(r["test"])]
+    for c in collapsed:
+        log.warning("%s seed %d predicts one class for every test example: excluded from the statistics",
+                    c["method"], c["seed"])
+    bad = {(c["method"], c["seed"]) for c in collapsed}
+    valid = {m: {s: r for s, r in by_seed.items() if (m, s) not in bad} for m, by_seed in runs.items()}
     methods = sorted(runs, key=lambda m: (m != reference, m))
     sources = sorted({s for by_seed in runs.values() for r in by_seed.values() for s in r["test"]["per_source"]})
     groups = metric_groups(sources)
     keys = [k for g in groups.values() for k in g]
-    flat = {m: {s: flat_metrics(r["test"]) for s, r in by_seed.items()} for m, by_seed in runs.items()}
+    flat = {m: {s: flat_metrics(r["test"]) for s, r in by_seed.items()} for m, by_seed in valid.items()}
     per_method = {
         m: {k: describe([flat[m][s][k] for s in sorted(flat[m]) if k in flat[m][s]], seed) for k in keys}
         for m in methods
     }
-    comparisons = {}
-    if reference in runs:
-        for m in methods:
-            if m == reference:
-                continue
-            comparisons[f"{m}_vs_{reference}"] = {
-                k: compare_paired({s: v[k] for s, v in flat[m].items() if k in v},
-                                  {s: v[k] for s, v in flat[reference].items() if k in v}, m, reference, k, seed)
-                for k in keys
-            }
+    others = [m for m in methods if m != reference] if reference in runs else []
+    comparisons = {f"{m}_vs_{reference}": compare_methods(Path(output_dir), m, reference, flat, keys, primary, margin,
+                                                          len(others), seed) for m in others}
     eff = {m: efficiency(runs[m]) for m in methods}
-    n_runs = {m: len(runs[m]) for m in methods}
-    result = {
-        "methods": methods, "reference": reference, "n_runs": n_runs, "sources": sources, "metric_groups": groups,
+    n_runs = {m: len(valid[m]) for m in methods}
+    first = next(iter(next(iter(runs.values())).values()))
+    return {
+        "methods": methods, "reference": reference, "primary_metric": primary, "equivalence_margin": margin,
+        "n_runs": n_runs, "collapsed_runs": collapsed, "sources": sources, "metric_groups": groups,
         "per_method": per_method, "comparisons": comparisons, "efficiency": eff,
         "base": {"test": flat_metrics(base["test"]), "params": base["params"]} if base else None,
-        "headline": headline(per_method, comparisons, eff),
-        "too_few_runs": any(n < MIN_RUNS_TO_CONCLUDE for n in n_runs.values()),
-        "model_name": next(iter(next(iter(runs.values())).values()))["model_name"],
-        "environment": next(iter(next(iter(runs.values())).values())).get("environment", {}),
+        "headline": headline(comparisons, eff),
+        "too_few_runs": any(n < MIN_PAIRS for n in n_runs.values()),
+        "model_name": first["model_name"],
+        "base_is_classifier": bool(base),
+        "environment": first.get("environment", {}),
     }
-    return result

@@ -106,10 +106,11 @@ def confusion_matrices(output_dir: Path, methods: list[str], out: Path, include_
 def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
     groups = comparison["metric_groups"]
     methods = comparison["methods"]
-    widths = [len(groups["overall"]), len(groups["per_class"]), len(groups["per_source"])]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), constrained_layout=True,
+    widths = [len(groups["overall"]), len(groups["per_class"]), len(groups["per_source"]), 2.5]
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.4), constrained_layout=True,
                              gridspec_kw={"width_ratios": widths})
     titles = {"overall": "Overall", "per_class": "F1 per class", "per_source": "Per source"}
+    paired_differences(comparison, colors, axes[3])
     for ax, (group, keys) in zip(axes, groups.items()):
         x = np.arange(len(keys))
         width = 0.8 / max(1, len(methods))
@@ -118,8 +119,9 @@ def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
             means = np.array([s["mean"] if s["mean"] is not None else np.nan for s in stats])
             lo = np.array([s["mean"] - s["ci_low"] if s["ci_low"] is not None else 0 for s in stats])
             hi = np.array([s["ci_high"] - s["mean"] if s["ci_high"] is not None else 0 for s in stats])
-            ax.bar(x + (i - (len(methods) - 1) / 2) * width, means, width, yerr=[lo, hi], capsize=3,
-                   color=colors[m], label=m)
+            has_ci = any(s["ci_low"] is not None for s in stats)  # one run: no bars that suggest an interval
+            ax.bar(x + (i - (len(methods) - 1) / 2) * width, means, width, yerr=[lo, hi] if has_ci else None,
+                   capsize=3, color=colors[m], label=m)
         if comparison.get("base"):
             base_vals = [comparison["base"]["test"].get(k, np.nan) for k in keys]
             ax.scatter(x, base_vals, marker="_", s=400, color="black", zorder=3, label="base (untrained)")
@@ -131,8 +133,29 @@ def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)  # never over bars
-    fig.suptitle("Test metrics: mean over seeds, error bars = 95% bootstrap CI")
+    n = min(comparison["n_runs"].values()) if comparison["n_runs"] else 0
+    fig.suptitle("Test metrics: mean over seeds" + (", error bars = 95% t-interval of the mean" if n > 1 else
+                                                     " (one run: no error bars)"))
     return _save(fig, out)
+
+
+def paired_differences(comparison: dict, colors: dict, ax) -> None:
+    """Primary metric: each seed's paired difference (dots) and the verdict's interval (seed + test noise)."""
+    metric = comparison.get("primary_metric", "macro_f1")
+    for i, c in enumerate(comparison["comparisons"].values()):
+        p, v = c["primary"], c["primary"]["verdict"]
+        ax.scatter(np.full(len(p["diffs"]), i), p["diffs"], color=colors.get(c["a"], "C0"), zorder=3,
+                   label="per-seed difference" if i == 0 else None)
+        if v["ci_low"] is not None:
+            ax.errorbar([i + 0.15], [p["diff_mean"]], yerr=[[p["diff_mean"] - v["ci_low"]], [v["ci_high"] - p["diff_mean"]]],
+                        fmt="D", color="black", capsize=4, label="mean, 95% CI (seed + test noise)" if i == 0 else None)
+    ax.axhline(0, color="grey", lw=1)
+    keys = list(comparison["comparisons"].values())
+    ax.set_xticks(range(len(keys)), [f"{c['a']} - {c['b']}" for c in keys], fontsize=8)
+    ax.set_xlim(-0.6, max(len(keys), 1) - 0.4)
+    ax.set(title=f"Paired differences, {metric.replace('_', ' ')}", ylabel="difference")
+    if keys:
+        ax.legend(fontsize=7, loc="best")
 
 
 def efficiency_plot(output_dir: Path, methods: list[str], colors: dict, out: Path) -> Path:

@@ -8,6 +8,7 @@ The same config and seed always give identical sets.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 from collections import Counter
@@ -153,7 +154,15 @@ def _balanced_sample(
     return chosen
 
 
-def build_data(cfg: Config) -> DataBundle:
+@dataclass
+class DataPools:
+    """Cleaned, leakage-free pools: loaded once, drawn from once per data seed."""
+    train: list[Example]
+    test: list[Example]
+    report: dict
+
+
+def load_pools(cfg: Config) -> DataPools:
     report: dict = {
         "data_source": cfg.data_source, "sources": list(cfg.sources), "source_mixing": cfg.source_mixing,
         "seed": cfg.seed, "clean_text": cfg.clean_text, "loaded": {}, "cleaning": {}, "leakage": {},
@@ -161,30 +170,52 @@ def build_data(cfg: Config) -> DataBundle:
     }
     data = _load_clean(cfg, report)
     train_pool, test_pool = _drop_leakage_and_duplicates(data, report)
+    return DataPools(train_pool, test_pool, report)
 
+
+def build_data(cfg: Config, data_seed: int | None = None, pools: DataPools | None = None) -> DataBundle:
+    """Training sample, validation split and test set. `data_seed` (default: cfg.seed) draws the training sample,
+    the validation split, augmentation and order; the test set is always drawn with cfg.seed, so every pair of a
+    comparison is scored on the same test set."""
+    pools = pools or load_pools(cfg)
+    seed = cfg.seed if data_seed is None else data_seed
+    report = {**copy.deepcopy(pools.report), "data_seed": seed, "allocation": {}, "shortfalls": []}
     sample = _balanced_sample(
-        train_pool, cfg.samples_per_class, cfg, _rng(cfg.seed, _STREAM_TRAIN), "train", report, cfg.allow_upsampling
+        pools.train, cfg.samples_per_class, cfg, _rng(seed, _STREAM_TRAIN), "train", report, cfg.allow_upsampling
     )
     test = _balanced_sample(
-        test_pool, cfg.test_samples_per_class, cfg, _rng(cfg.seed, _STREAM_TEST), "test", report, False
+        pools.test, cfg.test_samples_per_class, cfg, _rng(cfg.seed, _STREAM_TEST), "test", report, False
     )
     train, validation = stratified_split(
-        _rng(cfg.seed, _STREAM_SPLIT), sample, [(e.label, e.source) for e in sample], cfg.val_fraction
+        _rng(seed, _STREAM_SPLIT), sample, [(e.label, e.source) for e in sample], cfg.val_fraction
     )
-    if not validation:
-        raise DataError(
-            f"the validation split is empty: samples_per_class={cfg.samples_per_class} x "
-            f"val_fraction={cfg.val_fraction} rounds to 0 per class and source; raise either"
-        )
+    check_validation_split(cfg, validation)
     if cfg.augment:
-        rng = _rng(cfg.seed, _STREAM_AUGMENT)
+        rng = _rng(seed, _STREAM_AUGMENT)
         picks = [e for e in train if rng.random() < cfg.augment_fraction]
         extra = [Example(e.id + ":aug", augment_text(rng, e.text), e.label, e.source, e.native_label) for e in picks]
         train = train + extra
         report["augmented"] = len(extra)
-    order = _rng(cfg.seed, _STREAM_ORDER)
+    order = _rng(seed, _STREAM_ORDER)
     train = [train[i] for i in order.permutation(len(train))]
     return DataBundle(train=train, validation=validation, test=test, report=report)
+
+
+MIN_VALIDATION_PER_CLASS = 2
+MIN_VALIDATION_TOTAL = 20
+
+
+def check_validation_split(cfg: Config, validation: list[Example]) -> None:
+    """Early stopping and model selection need a validation set that can tell models apart."""
+    counts = {c: sum(e.label == i for e in validation) for i, c in enumerate(CLASS_NAMES)}
+    short = [f"{c}: {n}" for c, n in counts.items() if n < MIN_VALIDATION_PER_CLASS]
+    if short or len(validation) < MIN_VALIDATION_TOTAL:
+        raise DataError(
+            f"the validation split is too small to select a model on ({len(validation)} examples; "
+            f"{', '.join(f'{c}: {n}' for c, n in counts.items())}); it needs >= {MIN_VALIDATION_PER_CLASS} per class "
+            f"and >= {MIN_VALIDATION_TOTAL} in all: raise samples_per_class (now {cfg.samples_per_class}) or "
+            f"val_fraction (now {cfg.val_fraction})"
+        )
 
 
 def example_to_dict(ex: Example) -> dict:

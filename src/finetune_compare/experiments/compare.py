@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from ..analysis.report import build_report
 from ..config import Config
 from ..data.summary import data_summary
 from ..utils.distributed import is_main
 from ..utils.io import write_json
 from .outputs import release_output_dir
-from .run import RunContext, evaluate_base_model, prepare_context, run_method
+from .run import (RunContext, context_for_pair, evaluate_base_model, load_completed, prepare_context, run_dir_for,
+                  run_method)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +94,11 @@ class ComparisonExperiment:
         try:
             if config.evaluate_base_model:
                 evaluate_base_model(ctx)
-            runs = [run_method(ctx, method, seed) for seed in run_seeds(config) for method in methods]
+            runs = []
+            for k, seed in enumerate(run_seeds(config)):  # seed-major: an interruption leaves complete pairs
+                pair_ctx = context_for_pair(ctx, k) if any(
+                    load_completed(run_dir_for(ctx.output_dir, m, seed)) is None for m in methods) else ctx
+                runs += [run_method(pair_ctx, method, seed) for method in methods]
             if not is_main():
                 return {"runs": runs}  # rank 0 writes the report
             comparison = build_report(self.output_dir)
@@ -107,8 +114,13 @@ class ComparisonExperiment:
         return {**comparison, "runs": runs}
 
     def _register_best(self, config: Config, comparison: dict, runs: list[dict]) -> None:
-        best_method = max(comparison["methods"], key=lambda m: comparison["per_method"][m]["macro_f1"]["mean"])
-        best_run = max((r for r in runs if r["method"] == best_method), key=lambda r: r["test"]["macro_f1"])
+        # chosen on validation: picking by test score would make the registered model's test score optimistic
+        def val(r):
+            return r["validation"]["best_macro_f1"] or 0.0
+
+        best_method = max(comparison["methods"],
+                          key=lambda m: float(np.mean([val(r) for r in runs if r["method"] == m])))
+        best_run = max((r for r in runs if r["method"] == best_method), key=val)
         saved = best_run.get("saved_model")
         if not saved:
             log.warning("tracking_mlflow_register_model needs save_model: true; nothing registered")

@@ -49,14 +49,18 @@ DEFAULT_SEARCH_SPACE: dict[str, dict[str, dict]] = {
         "weight_decay": {"type": "float", "low": 0.0, "high": 0.1},
         "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2},
     },
-    # searched for every method with the same ranges: equal budgets
+    # searched for every method with the same ranges (equal trial budgets per method)
     "common": {
         "batch_size": {"type": "categorical", "choices": [16, 32]},
-        "num_epochs": {"type": "int", "low": 1, "high": 3},
     },
 }
+# Epochs are per method: adapters learn from fewer trainable weights and need longer (the LoRA paper trained
+# RoBERTa-base LoRA for tens of epochs); a shared cap of 3 would handicap them.
+DEFAULT_SEARCH_SPACE["full"]["num_epochs"] = {"type": "int", "low": 1, "high": 5}
+DEFAULT_SEARCH_SPACE["lora"]["num_epochs"] = {"type": "int", "low": 3, "high": 15}
 DEFAULT_SEARCH_SPACE["dora"] = copy.deepcopy(DEFAULT_SEARCH_SPACE["lora"])
-DEFAULT_SEARCH_SPACE["head"] = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}
+DEFAULT_SEARCH_SPACE["head"] = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+                                "num_epochs": {"type": "int", "low": 3, "high": 15}}
 DERIVED = {"lora_alpha_multiple"}
 
 

@@ -20,6 +20,7 @@ settings, threads) may differ: adding seeds or a method to a comparison is a res
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -143,6 +144,8 @@ def claim_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
         out.mkdir(parents=True, exist_ok=True)
         _lock(out)
     except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise  # the CLI's one message for a full disk
         raise UserError(f"cannot write to output directory '{out}': {exc.strerror or exc}") from None
     try:
         if check_output_dir(config, out, overwrite) == "replace":
@@ -150,6 +153,8 @@ def claim_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
         write_yaml(out / GUARD_FILE, result_affecting(config))
     except OSError as exc:
         release_output_dir(out)
+        if exc.errno == errno.ENOSPC:
+            raise
         raise UserError(f"cannot write to output directory '{out}': {exc.strerror or exc}") from None
     except BaseException:
         release_output_dir(out)

@@ -9,6 +9,7 @@ metrics.json is written last, so its presence marks a complete run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 import shutil
@@ -22,7 +23,7 @@ import torch
 from transformers import set_seed
 
 from ..config import Config, config_to_yaml
-from ..data.build import DataBundle, build_data
+from ..data.build import DataBundle, DataPools, build_data, load_pools
 from ..data.sources import CLASS_NAMES
 from ..data.tokenization import TokenizedData, TokenizedSplit, tokenize_bundle
 from ..errors import DataError
@@ -56,6 +57,19 @@ class RunContext:
     output_dir: Path
     environment: dict = field(default_factory=dict)
     hub: Any = None  # TrackerHub: MLflow / W&B observers
+    pools: DataPools | None = None  # cleaned pools, for drawing another training sample per pair
+
+
+def context_for_pair(ctx: RunContext, k: int) -> RunContext:
+    """Pair k's data: with resample_data_per_run, its own training sample and validation split (seed + k),
+    shared by every method of the pair; the test set is the same for all pairs. Pair 0 uses the base draw."""
+    if not ctx.config.resample_data_per_run or k == 0 or ctx.pools is None:
+        return ctx
+    data = build_data(ctx.config, data_seed=ctx.config.seed + k, pools=ctx.pools)
+    check_data_fits(ctx.config, data)
+    tokenized = tokenize_bundle(data, ctx.tokenizer, ctx.tokenized.max_length,
+                                cache_dir=ctx.output_dir / "cache" if is_main() else None)
+    return dataclasses.replace(ctx, data=data, tokenized=tokenized)
 
 
 def environment_info(device: str, precision: str) -> dict:
@@ -101,7 +115,8 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     provider = provider or build_model_provider(config)  # fails fast on a bad model name
     tokenizer = provider.load_tokenizer()
     max_length = effective_max_length(config, provider, tokenizer)
-    data = build_data(config)
+    pools = load_pools(config)
+    data = build_data(config, pools=pools)
     check_data_fits(config, data)
     if is_main():
         claim_output_dir(config, out, overwrite)  # everything validated: lock, clear if asked, mark
@@ -111,7 +126,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
 
     hub = build_tracker_hub(config, out) if is_main() else TrackerHub([])
     return RunContext(config, provider, tokenizer, data, tokenized, device, precision, out,
-                      environment_info(device, precision), hub)
+                      environment_info(device, precision), hub, pools)
 
 
 def run_dir_for(output_dir: Path, method: str, seed: int) -> Path:
@@ -165,6 +180,22 @@ def _test_metrics(split: TokenizedSplit, probs: np.ndarray) -> dict:
     return evaluation_metrics([e.label for e in split.examples], preds, [e.source for e in split.examples])
 
 
+def run_health(test: dict, history: dict) -> dict:
+    """Flags for a run that finished but did not learn: one predicted class, or a loss far above its start."""
+    cm = np.asarray(test["confusion_matrix"])
+    collapsed = int((cm.sum(axis=0) > 0).sum()) <= 1
+    losses = [e["loss"] for e in history["train"] if "loss" in e]
+    diverged = len(losses) >= 3 and losses[-1] > 2 * losses[0]
+    problems = []
+    if collapsed:
+        problems.append("predicts one class for every test example (collapsed); it is excluded from the "
+                        "comparison's statistics: check the learning rate")
+    if diverged:
+        problems.append(f"training loss rose from {losses[0]:.3f} to {losses[-1]:.3f} (diverged): lower the "
+                        "learning rate")
+    return {"collapsed": collapsed, "diverged": diverged, "problems": problems}
+
+
 def _remove_empty(folder: Path) -> None:
     # the Trainer creates its output_dir even with save_strategy="no"
     if folder.is_dir() and not any(folder.iterdir()):
@@ -201,7 +232,7 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
                                ctx.device)
     best = BestModelCallback(config.patience)
     trainer = build_trainer(config, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
-                            [best, FiniteLossCallback(), StopOnSignal(), *extra_callbacks])
+                            [best, FiniteLossCallback(), StopOnSignal(), *extra_callbacks], head_modules=head)
     resume = last_checkpoint(run_dir) if config.save_checkpoints else None
     if resume:
         log.info("%s seed %d: resuming from %s", method, seed, resume)
@@ -288,6 +319,8 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
         "training": {
             "epochs_run": epochs_run, "steps": trainer.state.global_step, "stopped_early": best.stopped_early,
             "final_train_loss": out.train_output.training_loss, "learning_rate": config.learning_rate_for(method),
+            "head_learning_rate": config.head_learning_rate or config.learning_rate,
+            "max_epochs": config.num_epochs, "patience": config.patience,
         },
         "timing": {
             "train_seconds": round(wall, 3),
@@ -306,6 +339,9 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
     }
     history = _history(trainer.state.log_history)
     history["memory_mb"] = out.memory.series
+    metrics["health"] = run_health(metrics["test"], history)
+    for problem in metrics["health"]["problems"]:
+        log.warning("%s seed %d: %s", method, seed, problem)
     if not is_main():  # every rank trained and evaluated; rank 0 writes
         release_memory()
         return metrics

@@ -12,6 +12,7 @@ accumulation, mixed precision, gradient checkpointing, DDP). We add:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from pathlib import Path
@@ -105,18 +106,45 @@ class FiniteLossCallback(TrainerCallback):
 class ExperimentTrainer(Trainer):
     """Trainer with the project's batch sampler."""
 
-    def __init__(self, *args, train_lengths=None, batch_grouping: str = "length", **kwargs):
+    def __init__(self, *args, train_lengths=None, batch_grouping: str = "length", head_modules=(),
+                 head_learning_rate: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.head_modules = tuple(head_modules)
+        self.head_learning_rate = head_learning_rate
         # our own logging reports progress; the Trainer would print every log dict to stdout
         self.remove_callback(PrinterCallback)
         self.remove_callback(ProgressCallback)
         self.train_lengths = train_lengths
         self.batch_grouping = batch_grouping
 
+    def create_optimizer(self, model=None):
+        """The Trainer's AdamW groups (decay / no decay), each split so the head gets `head_learning_rate`."""
+        optimizer = super().create_optimizer(model)
+        if self.head_learning_rate is None or self.head_learning_rate == self.args.learning_rate:
+            return optimizer
+        model = self.model if model is None else model
+        head_ids = {id(p) for n, p in model.named_parameters() if is_head_parameter(n, self.head_modules)}
+        groups = []
+        for group in optimizer.param_groups:
+            rest = {k: v for k, v in group.items() if k != "params"}
+            for in_head in (False, True):
+                params = [p for p in group["params"] if (id(p) in head_ids) == in_head]
+                if params:
+                    groups.append({**rest, "params": params, **({"lr": self.head_learning_rate} if in_head else {})})
+        accepted = inspect.signature(type(optimizer).__init__).parameters  # defaults hold derived keys too
+        self.optimizer = type(optimizer)(groups, **{k: v for k, v in optimizer.defaults.items() if k in accepted})
+        return self.optimizer
+
     def _get_train_sampler(self, train_dataset=None):
         if self.batch_grouping == "length" and self.train_lengths is not None:
             return LengthGroupedShuffledSampler(self.train_lengths, self.args.train_batch_size, self.args.seed)
         return super()._get_train_sampler(train_dataset)
+
+
+def is_head_parameter(name: str, head_modules) -> bool:
+    """`classifier.dense.weight`, or under peft `base_model.model.classifier.modules_to_save.default.dense.weight`."""
+    dotted = f".{name}."
+    return any(name.startswith(f"{h}.") or f".{h}." in dotted for h in head_modules)
 
 
 def classification_loss(outputs, labels, num_items_in_batch=None):
@@ -184,7 +212,7 @@ def build_training_args(
 
 
 def build_trainer(
-    config: Config, model, tokenizer, args: TrainingArguments, train_split, val_split, callbacks
+    config: Config, model, tokenizer, args: TrainingArguments, train_split, val_split, callbacks, head_modules=()
 ) -> ExperimentTrainer:
     # multiples of 8 feed GPU tensor cores; on CPU they only add padding (measured: 2% -> 7%)
     on_gpu = (args.fp16 or args.bf16) and not args.use_cpu
@@ -201,4 +229,7 @@ def build_trainer(
         callbacks=callbacks,
         train_lengths=train_split.lengths if train_split is not None else None,
         batch_grouping=config.batch_grouping,
+        head_modules=head_modules,
+        # one rate for the head under every method: otherwise LoRA's 25x higher rate also trains the head
+        head_learning_rate=config.head_learning_rate or config.learning_rate,
     )
