@@ -163,6 +163,8 @@ def cmd_optimize(config, args) -> None:
             print(f"  best: {s['best_params']}")
         for f in s["failures"][:5]:
             print(f"  trial {f['number']} failed: {f['reason']}")
+        if st.get("INTERRUPTED"):
+            print(f"  {st['INTERRUPTED']} interrupted trial(s) (Ctrl-C, kill): not counted; rerun to complete the study")
     tuned = out / "optimize" / "tuned.yaml"
     if tuned.is_file():
         print(f"\ntuned vs tuned: python main.py --mode compare --config BASE.yaml --config {tuned}")

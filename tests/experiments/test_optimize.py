@@ -132,3 +132,23 @@ def test_memory_does_not_grow_over_trials(tiny_bert, tmp_path):
     assert len(rss) == 10
     # after warm-up (allocator pools, caches), each trial must give back what it took
     assert rss[-1] - rss[2] < 40, rss
+
+
+def test_interrupted_trials_are_not_counted_and_orphans_are_failed(tiny_bert, tmp_path):
+    """Ctrl-C (Optuna marks FAIL) and kill -9 (left RUNNING) are accounted the same: interrupted, not counted."""
+    from finetune_compare.experiments import optimize as opt
+
+    cfg = cfg_for(tiny_bert, tmp_path, hpo_pruner="none")
+    guard_output_dir(cfg, cfg.output_dir)
+    study = create_study(cfg, "full", Path(cfg.output_dir))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = study.ask()  # a trial whose process was killed -9: RUNNING forever
+    study._storage.set_trial_user_attr(orphan._trial_id, "worker", f"{opt.socket.gethostname()}:{dead.pid}")
+    ctrl_c = study.ask()  # what Optuna leaves after Ctrl-C: FAIL, with our reason
+    study._storage.set_trial_user_attr(ctrl_c._trial_id, "fail_reason", opt.INTERRUPTED)
+    study.tell(ctrl_c, state=optuna.trial.TrialState.FAIL)
+    summary = run_optimization(cfg, ["full"], n_trials=2)["full"]
+    assert summary["states"]["INTERRUPTED"] == 2 and summary["states"]["RUNNING"] == 0
+    assert summary["states"]["COMPLETE"] == 2  # both interrupted trials were made up for
+    assert summary["failures"] == []

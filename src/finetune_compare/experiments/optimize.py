@@ -18,6 +18,8 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
+import socket
 import time
 import warnings
 from pathlib import Path
@@ -70,8 +72,9 @@ def search_space_for(config: Config, method: str) -> dict[str, dict]:
     for section in user:
         if section not in DEFAULT_SEARCH_SPACE:
             raise ConfigError(f"search_space: unknown section '{section}'; allowed: {', '.join(DEFAULT_SEARCH_SPACE)}")
-    space = {**DEFAULT_SEARCH_SPACE["common"], **(user.get("common") or {}),
-             **DEFAULT_SEARCH_SPACE.get(method, {}), **(user.get(method) or {})}
+    # defaults first (common, then the method's), then the user's sections, which win over any default
+    space = {**DEFAULT_SEARCH_SPACE["common"], **DEFAULT_SEARCH_SPACE.get(method, {}),
+             **(user.get("common") or {}), **(user.get(method) or {})}
     space = {k: v for k, v in space.items() if v is not None}  # `key: null` removes a default dimension
     for name, spec in space.items():
         where = f"search_space.{method}.{name}"
@@ -185,6 +188,7 @@ def make_objective(ctx: RunContext, method: str, space: dict):
     n_train = len(ctx.tokenized.train.examples)
 
     def objective(trial) -> float:
+        trial.set_user_attr("worker", worker_id())  # lets a later start recognise a trial whose process died
         base = ctx.config.for_method(method)
         try:
             trial_config = base.replace(**suggest(trial, space))
@@ -219,6 +223,7 @@ def make_objective(ctx: RunContext, method: str, space: dict):
                 final = {"pruned": 1.0}
             elif isinstance(exc, KeyboardInterrupt):
                 status = "KILLED"
+                trial.set_user_attr("fail_reason", INTERRUPTED)  # Optuna marks it FAIL; it is not counted
             else:
                 reason = f"{type(exc).__name__}: {str(exc)[:300]}"
                 trial.set_user_attr("fail_reason", reason)
@@ -233,12 +238,67 @@ def make_objective(ctx: RunContext, method: str, space: dict):
     return objective
 
 
+INTERRUPTED = "interrupted"
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def is_interrupted(trial) -> bool:
+    return trial.user_attrs.get("fail_reason") == INTERRUPTED
+
+
+def counted_trials(study) -> int:
+    """Trials that count toward --trials: complete, pruned, or failed for a reason of their own (not interrupted)."""
+    from optuna.trial import TrialState
+
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               or (t.state == TrialState.FAIL and not is_interrupted(t)))
+
+
+def fail_orphaned_trials(study) -> int:
+    """Mark RUNNING trials whose process (on this host) is gone as FAIL 'interrupted' (kill -9, power loss).
+
+    Trials of live processes, or of other hosts sharing the storage, are left alone.
+    """
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    orphaned = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker_host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+        if worker_host != host or not pid.isdigit() or psutil.pid_exists(int(pid)):
+            continue
+        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED)
+        study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        orphaned += 1
+    if orphaned:
+        log.warning("%s: %d trial(s) left running by a process that died marked as failed (interrupted); "
+                    "they do not count toward --trials", study.study_name, orphaned)
+    return orphaned
+
+
+class StopAtCountedTrials:
+    """Optuna callback: stop once `n` trials count (every worker's; interrupted ones do not)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __call__(self, study, trial) -> None:
+        if counted_trials(study) >= self.n:
+            study.stop()
+
+
 def _write_outputs(study, method: str, space: dict, out_dir: Path) -> dict:
     import optuna
 
     out_dir.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
     states = {s.name: sum(1 for t in trials if t.state == s) for s in optuna.trial.TrialState}
+    states["INTERRUPTED"] = sum(1 for t in trials if t.state == optuna.trial.TrialState.FAIL and is_interrupted(t))
+    states["FAIL"] -= states["INTERRUPTED"]
     df = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
     tmp = out_dir / ".trials.csv.tmp"
     df.to_csv(tmp, index=False)
@@ -252,7 +312,7 @@ def _write_outputs(study, method: str, space: dict, out_dir: Path) -> dict:
         "pruning": {"steps_run": run, "steps_budget_without_pruning": budget,
                     "saved_fraction": round(1 - run / budget, 4) if budget else 0.0},
         "failures": [{"number": t.number, "reason": t.user_attrs.get("fail_reason", "unknown")}
-                     for t in trials if t.state == optuna.trial.TrialState.FAIL],
+                     for t in trials if t.state == optuna.trial.TrialState.FAIL and not is_interrupted(t)],
     }
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if complete:
@@ -308,9 +368,6 @@ def run_optimization(config: Config, methods: list[str], n_trials: int | None = 
 def _run_optimization(config: Config, methods: list[str], n_trials: int | None, storage_url: str | None,
                       output_dir: Path | None, overwrite: bool) -> dict[str, dict]:
     import optuna
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
-
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # we log failures ourselves, in one line
     output_dir = Path(output_dir or config.output_dir)
     n_trials = config.hpo_trials if n_trials is None else n_trials
@@ -327,16 +384,15 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
         log.info("created %s; no trials requested", ", ".join(s.study_name for s in studies.values()))
     summaries = {}
     for method, study in studies.items():
+        fail_orphaned_trials(study)
         if n_trials:
-            done = len(study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)))
+            done = counted_trials(study)
             log.info("%s: %d of %d trials finished; running the rest", study.study_name, min(done, n_trials), n_trials)
             ctx.hub.start_parent(f"study-{study.study_name}", config, {"kind": "study", "method": method})
             try:
-                # MaxTrialsCallback counts every worker's trials: the study stops at n_trials overall
+                # the callback counts every worker's trials: the study stops at n_trials overall
                 study.optimize(make_objective(ctx, method, spaces[method]), n_trials=max(0, n_trials - done),
-                               catch=(Exception,), gc_after_trial=True,
-                               callbacks=[MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                                              TrialState.FAIL))])
+                               catch=(Exception,), gc_after_trial=True, callbacks=[StopAtCountedTrials(n_trials)])
             except BaseException as exc:
                 ctx.hub.end_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
                 raise
