@@ -137,3 +137,28 @@ def test_no_secret_is_written_anywhere(tiny_bert, tmp_path, monkeypatch):
             data = path.read_bytes()
             leaks += [(str(path), k) for k, v in SECRETS.items() if v.encode() in data]
     assert not leaks, leaks
+
+
+def test_runs_left_running_by_a_dead_process_are_killed_and_the_parent_is_reused(tiny_bert, tmp_path):
+    """kill -9 leaves MLflow runs RUNNING; the next start marks them KILLED and resumes the same parent."""
+    import subprocess
+    import sys
+
+    from finetune_compare.tracking.mlflow_tracker import MlflowTracker
+
+    cfg = tiny_config(tiny_bert, tmp_path, tracking_mlflow=True)
+    first = MlflowTracker(cfg, cfg.output_dir)
+    first.start_parent("compare-out", cfg, {"kind": "comparison"})
+    first.start_run("full-seed7", cfg, {"method": "full", "seed": 7})
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for run_id in (first.parent_id, first.run_id):  # as if that process had been killed -9
+        first.client.set_tag(run_id, "worker", f"{first.host}:{dead.pid}")
+    second = MlflowTracker(cfg, cfg.output_dir)
+    second.start_parent("compare-out", cfg, {"kind": "comparison"})
+    client = second.client
+    assert second.parent_id == first.parent_id and client.get_run(second.parent_id).info.status == "RUNNING"
+    assert client.get_run(first.run_id).info.status == "KILLED"
+    second.end_parent("FINISHED", {}, [])
+    parents = [r for r in client.search_runs([second.experiment_id]) if r.data.tags.get("role") == "parent"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"

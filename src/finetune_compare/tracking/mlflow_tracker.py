@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from pathlib import Path
+
+import psutil
 
 from ..config import Config
 from .hub import Tracker, config_params, git_commit, numeric_metrics
@@ -55,9 +58,12 @@ class MlflowTracker(Tracker):
         self.run_ids: dict[str, str] = {}  # run name -> id, to register the best run's model
         self.commit = git_commit()
         self.register_name = f"{config.tracking_mlflow_experiment}-model"
+        self.output_key = str(Path(output_dir).resolve())
+        self.host = socket.gethostname()
 
     def _tags(self, config: Config, tags: dict) -> dict[str, str]:
-        out = {"model": config.model_name, **{k: str(v) for k, v in tags.items()}}
+        out = {"model": config.model_name, "output_dir": self.output_key, "worker": f"{self.host}:{os.getpid()}",
+               **{k: str(v) for k, v in tags.items()}}
         if self.commit:
             out["git_commit"] = self.commit
         return out
@@ -90,7 +96,32 @@ class MlflowTracker(Tracker):
             elif path.is_file():
                 self.client.log_artifact(run_id, str(path))
 
+    def _runs_of_this_folder(self, status: str | None = None) -> list:
+        where = "tags.role = 'parent'" if status is None else f"attributes.status = '{status}'"
+        runs = self.client.search_runs([self.experiment_id], filter_string=where, max_results=5000)
+        return [r for r in runs if r.data.tags.get("output_dir") == self.output_key]
+
+    def mark_orphans_killed(self) -> int:
+        """Runs of this folder left RUNNING by a process of this host that no longer exists (kill -9) -> KILLED."""
+        killed = 0
+        for run in self._runs_of_this_folder("RUNNING"):
+            host, _, pid = run.data.tags.get("worker", "").rpartition(":")
+            if host == self.host and pid.isdigit() and not psutil.pid_exists(int(pid)):
+                self.client.set_terminated(run.info.run_id, status="KILLED")
+                killed += 1
+        if killed:
+            log.warning("MLflow: %d run(s) left running by a process that died marked KILLED", killed)
+        return killed
+
     def start_parent(self, name, config, tags):
+        """Reuse this folder's parent run of the same name (a resumed comparison is one MLflow run)."""
+        self.mark_orphans_killed()
+        previous = [r for r in self._runs_of_this_folder() if r.info.run_name == name]
+        if previous:
+            self.parent_id = previous[0].info.run_id
+            self.client.update_run(self.parent_id, status="RUNNING")
+            self.client.set_tag(self.parent_id, "worker", f"{self.host}:{os.getpid()}")
+            return
         self.parent_id = self._create(name, config, {**tags, "role": "parent"}, None)
 
     def _finish(self, run_id: str, status: str, metrics: dict, artifacts: list) -> None:
