@@ -110,3 +110,18 @@ def test_yaml_no_means_the_string_no_for_mixed_precision():
     assert load_config(None, ["mixed_precision=no"]).mixed_precision == "no"
     with pytest.raises(ConfigError, match="mixed_precision"):
         load_config(None, ["mixed_precision=yes"])
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("postgresql://user:pa/ss0rd@db.host/optuna", "postgresql://user:***@db.host/optuna"),
+    ("mysql://user:p@ssw0rd@db.host:3306/x", "mysql://user:***@db.host:3306/x"),
+    ("http://:s3cr3t@host/api", "http://:***@host/api"),
+    ("http://user:pw123@127.0.0.1:1/api/2.0/runs", "http://user:***@127.0.0.1:1/api/2.0/runs"),
+    ("https://host/x?token=abc123&page=2", "https://host/x?token=***&page=2"),
+    ("https://host/x?a=1&API_KEY=zz9&sig=q", "https://host/x?a=1&API_KEY=***&sig=***"),
+    ("no secret here: http://host:5000/x", "no secret here: http://host:5000/x"),
+])
+def test_redaction_covers_the_review_cases(raw, clean):
+    from finetune_compare.redaction import redact_text
+
+    assert redact_text(raw) == clean

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .errors import UserError
+from .redaction import redact_text
 from .utils import signals
 from .utils.signals import Terminated
 
@@ -278,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.mode == "optimize":
             cmd_optimize(config, args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     except Terminated:
         print("terminated (SIGTERM); finished runs are kept: rerun the same command to resume", file=sys.stderr)

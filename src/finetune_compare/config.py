@@ -22,6 +22,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from .errors import ConfigError
+from .redaction import redact
 
 METHODS = ("full", "lora", "dora", "head")
 """Fine-tuning methods known to the method registry (see models/methods.py)."""
@@ -450,28 +451,6 @@ def load_config(path: str | Path | list | None = None, overrides: list[str] | No
 # --------------------------------------------------------------------------------------
 # Writing (with secrets removed)
 # --------------------------------------------------------------------------------------
-
-SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD")
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@")
-
-
-def is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    return any(word in upper for word in SECRET_WORDS)
-
-
-def redact(value: Any, key: str = "") -> Any:
-    """Replace secret-looking values: keys naming TOKEN/KEY/SECRET/PASSWORD, URL passwords."""
-    if key and is_secret_name(key) and value not in (None, ""):
-        return "***"
-    if isinstance(value, dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    if isinstance(value, str):
-        return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", value)
-    return value
-
 
 def config_to_yaml(cfg: Config) -> str:
     return yaml.safe_dump(redact(cfg.to_dict()), sort_keys=False, allow_unicode=True)

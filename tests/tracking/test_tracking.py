@@ -162,3 +162,24 @@ def test_runs_left_running_by_a_dead_process_are_killed_and_the_parent_is_reused
     second.end_parent("FINISHED", {}, [])
     parents = [r for r in client.search_runs([second.experiment_id]) if r.data.tags.get("role") == "parent"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+
+
+def test_a_failing_mlflow_uri_with_a_password_leaks_it_nowhere(tiny_bert, tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out"
+    uri = f"http://user:pw123-s3cr3t@127.0.0.1:{free_port()}/?token=tok-abc-987"
+    proc = subprocess.run(
+        [sys.executable, str(root / "main.py"), "--mode", "full", "--output-dir", str(out),
+         "--set", f"model_name={tiny_bert}", "--set", "data_source=embedded", "--set", "samples_per_class=70",
+         "--set", "test_samples_per_class=10", "--set", "num_epochs=1", "--set", "mixed_precision=no",
+         "--set", "tracking.wandb=false", "--set", f"tracking.mlflow_uri={uri}", "--set", "num_threads=1"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "MLflow" in proc.stderr and "user:***@127.0.0.1" in proc.stderr  # the warning is there, masked
+    for secret in ("pw123-s3cr3t", "tok-abc-987"):
+        assert secret not in proc.stdout + proc.stderr
+        leaks = [p for p in out.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+        assert not leaks, leaks

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import yaml
 
-from ..config import Config, redact
+from ..config import Config
+from ..redaction import redact
 from ..errors import UserError
 from ..utils.io import write_yaml
 

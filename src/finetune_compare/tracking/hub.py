@@ -13,7 +13,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from ..config import Config, redact
+from ..config import Config
+from ..redaction import redact, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ class TrackerHub:
                 getattr(tracker, event)(*args, **kwargs)
             except Exception as exc:  # a tracker must never stop a run
                 log.warning("%s tracking disabled for the rest of this process: %s failed: %s: %s",
-                            tracker.name, event, type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+                            tracker.name, event, type(exc).__name__,
+                            redact_text(str(exc).splitlines()[0][:200]) if str(exc) else "")
                 self.trackers.remove(tracker)
 
     def start_parent(self, name, config, tags=None):
@@ -129,12 +131,12 @@ def build_tracker_hub(config: Config, output_dir) -> TrackerHub:
 
             trackers.append(MlflowTracker(config, output_dir))
         except Exception as exc:
-            log.warning("MLflow tracking disabled: %s: %s", type(exc).__name__, exc)
+            log.warning("MLflow tracking disabled: %s: %s", type(exc).__name__, redact_text(str(exc)))
     if config.tracking_wandb:
         try:
             from .wandb_tracker import WandbTracker
 
             trackers.append(WandbTracker(config, output_dir))
         except Exception as exc:
-            log.warning("W&B tracking disabled: %s: %s", type(exc).__name__, exc)
+            log.warning("W&B tracking disabled: %s: %s", type(exc).__name__, redact_text(str(exc)))
     return TrackerHub(trackers)

@@ -14,6 +14,7 @@ def setup_logging(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    install_redaction()
     # transformers/datasets progress bars and info logs drown our own messages.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
@@ -38,3 +39,12 @@ def setup_logging(level: str = "INFO") -> None:
         pass
     # peft calls a deprecated transformers property; nothing for a user to act on
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*is deprecated", category=FutureWarning)
+
+
+def install_redaction() -> None:
+    """Mask secrets (URL passwords, token query values) in every record any handler of the root logger writes."""
+    from ..redaction import RedactingFilter
+
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
