@@ -36,6 +36,12 @@ def _file(t) -> Path:
     return t / "f"
 
 
+def _marker(t, text: str) -> Path:
+    (t / "o").mkdir()
+    (t / "o" / "experiment.yaml").write_text(text)
+    return t / "o"
+
+
 def _local_dir(t, rel, raw):
     return "data_dir=" + str(_local(t, rel, raw))
 
@@ -121,6 +127,37 @@ CASES = [
      "error: config key 'output_dir': must not be empty"),
     ("output-dir-under-a-file", lambda t, m: ["--mode", "data", "--output-dir", str(_file(t) / "sub")],
      "error: output directory '{tmp}/f/sub' cannot be created: '{tmp}/f' is a file"),
+    ("target-matches-nothing", lambda t, m: ["--mode", "lora", "--set", f"model_name={m}", "--set",
+                                             "lora_target_modules=[q_proj]"] + SMALL,
+     "error: lora_target_modules entry 'q_proj' matches no layer of the encoder; layer names available: dense, key, "
+     "position_embeddings, query, token_type_embeddings, value, word_embeddings"),
+    ("lora-r-too-large", lambda t, m: ["--mode", "lora", "--set", f"model_name={m}", "--set", "lora_r=4096"] + SMALL,
+     "error: lora_r 4096 is larger than layer 'bert.encoder.layer.0.attention.self.query' (32 wide): a low-rank update "
+     "cannot have a higher rank than the layer; use lora_r <= 32"),
+    ("bad-override-value", lambda t, m: ["--mode", "data", "--set", "method_overrides={lora: {lora_r: 0}}"],
+     "error: method_overrides.lora: config key 'lora_r': must be >= 1, got 0"),
+    ("seed-out-of-range", lambda t, m: ["--mode", "data", "--set", "seed=4294967296"],
+     "error: config key 'seed': seed + num_runs - 1 = 4294967298 must be < 2^32 (numpy's seed range)"),
+    ("num-runs-huge", lambda t, m: ["--mode", "data", "--set", "num_runs=1000000000000"],
+     "error: config key 'num_runs': must be <= 10000, got 1000000000000"),
+    ("trials-huge", lambda t, m: ["--mode", "optimize", "--trials", "1000000000"],
+     "error: --trials must be between 0 and 100,000, got 1000000000"),
+    ("save-dir-is-a-file", lambda t, m: ["--mode", "full", "--set", f"model_name={m}", "--set", "save_model=true",
+                                         "--set", f"save_dir={_file(t)}"] + SMALL,
+     "error: config key 'save_dir': '{tmp}/f' is a file, not a folder"),
+    ("validation-too-small", lambda t, m: ["--mode", "data", "--set", "data_source=embedded",
+                                           "--set", "samples_per_class=15"],
+     "error: the validation split is too small to select a model on (2 examples; negative: 0, neutral: 2, positive: 0); "
+     "it needs >= 2 per class and >= 20 in all: raise samples_per_class (now 15) or val_fraction (now 0.1)"),
+    ("corrupt-experiment-yaml", lambda t, m: ["--mode", "data", "--output-dir", str(_marker(t, "a: [1"))] + SMALL,
+     "error: '{tmp}/o/experiment.yaml' is unreadable or corrupt (ParserError); it marks the folder's results: "
+     "restore it, or delete the folder's results and run again"),
+    ("non-mapping-experiment-yaml", lambda t, m: ["--mode", "data", "--output-dir", str(_marker(t, "- 1\n- 2\n"))]
+     + SMALL, "error: '{tmp}/o/experiment.yaml' is corrupt (expected a mapping of config keys, got list); restore "
+              "it, or delete the folder's results and run again"),
+    ("journal-folder-not-creatable", lambda t, m: ["--mode", "optimize", "--trials", "0", "--storage",
+                                                   f"journal:{_file(t)}/j.log"],
+     "error: cannot use journal storage '{tmp}/f/j.log': File exists"),
     ("fp16-on-cpu", lambda t, m: ["--mode", "full", "--set", f"model_name={m}", "--set", "mixed_precision=fp16",
                                   "--output-dir", str(t / "o")] + SMALL,
      "error: config key 'mixed_precision': fp16 needs a CUDA GPU; on CPU use bf16, auto or no"),

@@ -23,7 +23,7 @@ def run_cli(capsys, *argv):
     (["--mode", "data", "--config", "nope.yaml"], "error: config file 'nope.yaml' does not exist or is not a file"),
     (["--mode", "data", "--set", "lora_rank=4"], "error: unknown --set key 'lora_rank'; did you mean 'lora_r'?"),
     (["--mode", "data", "--set", "batch_size=0"], "error: config key 'batch_size': must be >= 1, got 0"),
-    (["--mode", "optimize", "--trials", "-1"], "error: --trials must be >= 0, got -1"),
+    (["--mode", "optimize", "--trials", "-1"], "error: --trials must be between 0 and 100,000, got -1"),
     (["--mode", "data", "--storage", "sqlite:///x.db"], "error: --storage applies to --mode optimize only"),
     (["--mode", "report"], "error: --mode report needs --results DIR"),
     (["--mode", "data", "--trials", "3"], "error: --trials applies to --mode optimize only"),
@@ -89,6 +89,59 @@ def test_train_then_predict(capsys, tmp_path, tiny_bert):
     assert code == 2 and f"{bad}:2: malformed JSON line" in err
     code, _, err = run_cli(capsys, "--mode", "predict", "--model", str(tmp_path), "--text", "x")
     assert code == 2 and "is not a model saved by finetune-compare" in err
+
+    # every input column is kept, a BOM is accepted, a field over csv's 131,072-character default is read
+    inp.write_text("\ufeffid,text,label\n7,awful,negative\n8," + "long " * 30000 + ",positive\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "--mode", "predict", "--model", str(model_dir), "--input", str(inp),
+                           "--output", str(tmp_path / "pred.csv"))
+    assert code == 0, err
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "pred.csv").open()))
+    assert [r["id"] for r in rows] == ["7", "8"] and rows[0]["label"] == "negative"
+    assert rows[0]["predicted_label"] in ("negative", "neutral", "positive") and "p_positive" in rows[0]
+
+
+def _predict_error(capsys, model_dir, *args) -> str:
+    code, _, err = run_cli(capsys, "--mode", "predict", "--model", str(model_dir), *args)
+    assert code == 2 and "Traceback" not in err, err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_predict_bad_input_gives_one_line(capsys, tmp_path, tiny_bert):
+    import shutil
+
+    out_dir = tmp_path / "out"
+    code, _, err = run_cli(capsys, "--mode", "full", "--output-dir", str(out_dir), "--set", f"model_name={tiny_bert}",
+                           "--set", "data_source=embedded", "--set", "samples_per_class=70", "--set",
+                           "test_samples_per_class=10", "--set", "num_epochs=1", "--set", "save_model=true",
+                           "--set", "mixed_precision=no", "--set", "tracking.mlflow=false", "--set", "tracking.wandb=false")
+    assert code == 0, err
+    model = out_dir / "runs" / "full" / "seed-42" / "model"
+    short = tmp_path / "short.csv"
+    short.write_text("id,text\n1\n")
+    assert _predict_error(capsys, model, "--input", str(short)) == \
+        f"error: {short}:2: the row has no 'text' value (fewer cells than the header)"
+    assert _predict_error(capsys, model, "--text", "x", "--output", str(tmp_path)) == \
+        f"error: --output '{tmp_path}' is a folder; give a file name ending in .csv or .jsonl"
+    assert _predict_error(capsys, model, "--text", "x", "--output", str(tmp_path / "no" / "p.csv")) == \
+        f"error: --output '{tmp_path / 'no' / 'p.csv'}': folder '{tmp_path / 'no'}' does not exist"
+    broken = tmp_path / "broken"
+    shutil.copytree(model, broken)
+    (broken / "finetune_compare.json").write_text('{"max_len')
+    assert _predict_error(capsys, broken, "--text", "x").startswith(f"error: '{broken / 'finetune_compare.json'}' is corrupt")
+    shutil.rmtree(broken)
+    shutil.copytree(model, broken)
+    (broken / "model.safetensors").unlink()
+    assert _predict_error(capsys, broken, "--text", "x") == (
+        f"error: '{broken}' has no weights file (model.safetensors or pytorch_model.bin or "
+        "model.safetensors.index.json); the save was incomplete: save the model again")
+    weights = model / "model.safetensors"
+    shutil.rmtree(broken)
+    shutil.copytree(model, broken)
+    (broken / "model.safetensors").write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    assert _predict_error(capsys, broken, "--text", "x").startswith(f"error: cannot load the model saved in '{broken}'")
 
 
 def test_main_py_exits_2_without_traceback(tmp_path):

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+MAX_TRIALS = 100_000
+
+
 def _check_args(args) -> None:
     if args.method and args.mode in ("lora", "full") and args.method != args.mode:
         raise UserError(f"--method {args.method} conflicts with --mode {args.mode}; use --mode compare "
@@ -52,8 +55,8 @@ def _check_args(args) -> None:
         raise UserError(f"--method applies to --mode compare, optimize, lora or full, not {args.mode}")
     if args.trials is not None and args.mode != "optimize":
         raise UserError("--trials applies to --mode optimize only")
-    if args.trials is not None and args.trials < 0:
-        raise UserError(f"--trials must be >= 0, got {args.trials}")
+    if args.trials is not None and not 0 <= args.trials <= MAX_TRIALS:
+        raise UserError(f"--trials must be between 0 and {MAX_TRIALS:,}, got {args.trials}")
     if args.storage is not None and args.mode != "optimize":
         raise UserError("--storage applies to --mode optimize only")
     if args.mode == "report" and not args.results:
@@ -115,7 +118,7 @@ def cmd_single(config, overwrite: bool = False) -> None:
     from .experiments.outputs import release_output_dir
 
     try:
-        ctx = prepare_context(config, overwrite=overwrite)
+        ctx = prepare_context(config, overwrite=overwrite, methods=[config.method])
         metrics = run_method(ctx, config.method, config.seed)
     finally:
         release_output_dir(config.output_dir)
@@ -180,23 +183,33 @@ def cmd_report(args) -> None:
     _print_comparison(build_report(results), results)
 
 
-def _read_input_texts(path: str) -> list[str]:
+def _read_input_rows(path: str) -> list[dict]:
+    """Rows of a .csv (header with a 'text' column) or .jsonl (objects with 'text'); every column is kept.
+
+    'utf-8-sig' accepts files that start with a byte-order mark (Excel writes one).
+    """
     import csv
     import json
 
     p = Path(path)
+    if p.is_dir():
+        raise UserError(f"--input '{path}' is a folder; give a .csv or .jsonl file")
     if not p.is_file():
         raise UserError(f"--input '{path}' does not exist")
+    rows: list[dict] = []
     try:
         if p.suffix == ".csv":
-            with p.open(encoding="utf-8", newline="") as fh:
+            csv.field_size_limit(sys.maxsize)  # long reviews: the default limit is 131,072 characters
+            with p.open(encoding="utf-8-sig", newline="") as fh:
                 reader = csv.DictReader(fh)
                 if not reader.fieldnames or "text" not in reader.fieldnames:
                     raise UserError(f"{path}: needs a header with a 'text' column, found {reader.fieldnames}")
-                texts = [row["text"] for row in reader]
+                for n, row in enumerate(reader, 2):
+                    if not isinstance(row.get("text"), str):
+                        raise UserError(f"{path}:{n}: the row has no 'text' value (fewer cells than the header)")
+                    rows.append({k: v for k, v in row.items() if k is not None})
         elif p.suffix == ".jsonl":
-            texts = []
-            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            for n, line in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), 1):
                 if line.strip():
                     try:
                         obj = json.loads(line)
@@ -204,28 +217,51 @@ def _read_input_texts(path: str) -> list[str]:
                         raise UserError(f"{path}:{n}: malformed JSON line ({exc.msg})") from None
                     if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                         raise UserError(f"{path}:{n}: expected an object with a string 'text'")
-                    texts.append(obj["text"])
+                    rows.append(obj)
         else:
             raise UserError(f"--input '{path}': expected a .csv or .jsonl file")
     except UnicodeDecodeError:
         raise UserError(f"--input '{path}' is not valid UTF-8") from None
-    if not texts:
+    except csv.Error as exc:
+        raise UserError(f"{path}: malformed CSV ({exc})") from None
+    except PermissionError:
+        raise UserError(f"--input '{path}' cannot be read (permission denied)") from None
+    if not rows:
         raise UserError(f"--input '{path}' has no texts")
-    return texts
+    return rows
+
+
+def _check_output_file(path: str) -> Path:
+    out = Path(path)
+    if out.is_dir():
+        raise UserError(f"--output '{out}' is a folder; give a file name ending in .csv or .jsonl")
+    if out.suffix not in (".csv", ".jsonl"):
+        raise UserError(f"--output '{out}': expected a .csv or .jsonl file")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"--output '{out}': folder '{parent}' does not exist")
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UserError(f"--output '{out}' is not writable")
+    return out
 
 
 def cmd_predict(args) -> None:
     from .models.saving import load_trained, predict_probabilities, prediction_records
     from .utils.io import atomic_write_text, write_jsonl
 
-    texts = list(args.text) if args.text else _read_input_texts(args.input)
+    out = _check_output_file(args.output) if args.output else None
+    rows = [{"text": t} for t in args.text] if args.text else _read_input_rows(args.input)
+    texts = [r["text"] for r in rows]
     model, tokenizer, meta = load_trained(args.model)
-    records = prediction_records(texts, predict_probabilities(model, tokenizer, texts, meta["max_length"]))
-    if args.output:
-        out = Path(args.output)
+    predictions = prediction_records(texts, predict_probabilities(model, tokenizer, texts, meta["max_length"]))
+    # every input column is kept (an id can be joined back); a gold 'label' column would clash: 'predicted_label'
+    key = "predicted_label" if any("label" in r for r in rows) else "label"
+    records = [{**row, key: p["label"], **{k: v for k, v in p.items() if k.startswith("p_")}}
+               for row, p in zip(rows, predictions)]
+    if out:
         if out.suffix == ".jsonl":
             write_jsonl(out, records)
-        elif out.suffix == ".csv":
+        else:
             import csv
             import io
 
@@ -234,13 +270,11 @@ def cmd_predict(args) -> None:
             writer.writeheader()
             writer.writerows(records)
             atomic_write_text(out, buf.getvalue())
-        else:
-            raise UserError(f"--output '{out}': expected a .csv or .jsonl file")
         print(f"wrote {len(records)} predictions to {out}")
     else:
         for r in records:
             probs = "  ".join(f"{k[2:]}={v:.3f}" for k, v in r.items() if k.startswith("p_"))
-            print(f"{r['label']:<9} {probs}  {r['text'][:80]}")
+            print(f"{r[key]:<9} {probs}  {r['text'][:80]}")
 
 
 def _quiet_environment() -> None:

@@ -161,7 +161,7 @@ class Config:
     tracking_wandb_entity: Optional[str] = _f(None, "W&B entity (team or user).")
 
     # --- hyperparameter search (--mode optimize) -----------------------------------------
-    hpo_trials: int = _f(20, "Optuna trials per method (--trials overrides).", min=0)
+    hpo_trials: int = _f(20, "Optuna trials per method (--trials overrides).", min=0, max=100000)
     hpo_metric: str = _f("macro_f1", "Validation metric to maximise.",
                          choices=("macro_f1", "accuracy", "macro_recall", "macro_precision"))
     hpo_sampler: str = _f("tpe", "Optuna sampler (seeded with `seed`).", choices=("tpe", "random"))
@@ -334,6 +334,14 @@ def validate(cfg: Config) -> None:
                     f"config key 'method_overrides.{method}.{key}': '{key}' cannot differ between methods (data, "
                     "model, output and experiment keys are shared by every method of a comparison, so the runs "
                     f"stay paired); allowed per method: {', '.join(sorted(METHOD_OVERRIDE_KEYS))}")
+        # the values too, now: a bad one must fail before any folder is claimed or any run trains
+        try:
+            from_dict({**cfg.to_dict(), **overrides, "method_overrides": {}})
+        except ConfigError as exc:
+            raise ConfigError(f"method_overrides.{method}: {exc}") from None
+    last_seed = cfg.seed + cfg.num_runs - 1
+    if last_seed >= 2 ** 32:
+        raise ConfigError(f"config key 'seed': seed + num_runs - 1 = {last_seed} must be < 2^32 (numpy's seed range)")
 
 
 def unknown_key_error(key: str, where: str = "config") -> ConfigError:

@@ -119,3 +119,23 @@ def test_report_renders_in_headless_chromium(comparison, tmp_path):
 
     pixels = mpimg.imread(str(shot))
     assert pixels.shape[0] == 2000 and float(np.std(pixels)) > 0.05  # not a blank page
+
+
+@pytest.mark.parametrize("rel, content, why", [
+    ("runs/lora/seed-8/metrics.json", b'{"method": "lora", "te', "JSONDecodeError"),
+    ("runs/lora/seed-8/metrics.json", b"{}", "missing or wrong type: method, test, params, timing, memory"),
+    ("runs/lora/seed-8/metrics.json", b"\x89PNG\x00\xff", "UnicodeDecodeError"),
+    ("runs/lora/seed-8/metrics.json", b'{"method": "lora", "seed": 8, "test": {"macro_f1": "high"}, "params": {}, '
+                                      b'"timing": {}, "memory": {}}', "test metrics incomplete: macro_f1"),
+    ("runs/full/seed-7/history.json", b'{"train": [', "JSONDecodeError"),
+    ("runs/full/seed-7/predictions.jsonl", b'{"id": "a", "label": 0, "pre', "JSONDecodeError"),
+])
+def test_report_over_a_damaged_run_file_is_one_clear_error(comparison, tmp_path, capsys, rel, content, why):
+    _, out, _ = comparison
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / rel).write_bytes(content)
+    assert main(["--mode", "report", "--results", str(copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: '{copy / rel}' is corrupt (") and why in err, err
+    assert err.endswith("delete that run's folder and rerun the same command to retrain it, then rebuild the report")

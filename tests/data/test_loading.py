@@ -99,3 +99,11 @@ def test_plain_jsonl_is_accepted(tmp_path):
     path.parent.mkdir()
     path.write_text('{"text": "fine", "label": 1}\n')
     assert read_local(tmp_path, SOURCES["imdb"], "train")[0].native_label == 1
+
+
+def test_byte_order_mark_is_accepted(local_copy):
+    path = local_copy / "sst5" / "test.jsonl.gz"
+    raw = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(b"\xef\xbb\xbf" + raw))  # as Windows editors save UTF-8
+    rows = read_local(local_copy, SOURCES["sst5"], "test")
+    assert len(rows) == len(raw.decode().strip().splitlines())

@@ -183,3 +183,16 @@ def test_a_failing_mlflow_uri_with_a_password_leaks_it_nowhere(tiny_bert, tmp_pa
         assert secret not in proc.stdout + proc.stderr
         leaks = [p for p in out.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
         assert not leaks, leaks
+
+
+def test_online_wandb_without_network_falls_back_to_offline_at_once(tiny_bert, tmp_path, monkeypatch, caplog):
+    from finetune_compare.tracking.wandb_tracker import WandbTracker
+
+    monkeypatch.setenv("WANDB_API_KEY", "fakewandbkey0987654321abcdef")
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{free_port()}")
+    cfg = tiny_config(tiny_bert, tmp_path, tracking_wandb=True, tracking_wandb_mode="auto")
+    start = time.time()
+    with caplog.at_level(logging.WARNING):
+        tracker = WandbTracker(cfg, tmp_path / "out")
+    assert tracker.mode == "offline" and time.time() - start < 10
+    assert any("is unreachable; logging offline" in r.getMessage() for r in caplog.records)

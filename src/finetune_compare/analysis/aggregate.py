@@ -14,7 +14,7 @@ import yaml
 
 from ..data.sources import CLASS_NAMES
 from ..errors import UserError
-from ..utils.io import read_json, read_jsonl
+from .run_files import read_jsonl, read_metrics
 from .statistics import (ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, decide, describe,
                          holm, paired)
 
@@ -33,10 +33,10 @@ def load_runs(output_dir: str | Path) -> tuple[dict[str, dict[int, dict]], dict 
         raise UserError(f"no results in '{output_dir}': expected {root}/<method>/seed-<seed>/metrics.json")
     runs: dict[str, dict[int, dict]] = {}
     for path in sorted(root.glob("*/seed-*/metrics.json")):
-        m = read_json(path)
+        m = read_metrics(path)
         runs.setdefault(m["method"], {})[int(m["seed"])] = m
     base_path = root / "base" / "metrics.json"
-    base = read_json(base_path) if base_path.is_file() else None
+    base = read_metrics(base_path) if base_path.is_file() else None
     if not runs:
         raise UserError(f"no complete runs under {root} (a run is complete when its metrics.json exists)")
     return runs, base

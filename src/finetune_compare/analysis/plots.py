@@ -17,7 +17,7 @@ import matplotlib.ticker  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
 from ..data.sources import CLASS_NAMES, SOURCES  # noqa: E402
-from ..utils.io import read_json, read_jsonl  # noqa: E402
+from .run_files import read_history, read_json, read_jsonl  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def learning_curves(output_dir: Path, methods: list[str], colors: dict, out: Pat
     for m in methods:
         loss_runs, f1_runs = [], []
         for hist_path in sorted((output_dir / "runs" / m).glob("seed-*/history.json")):
-            h = read_json(hist_path)
+            h = read_history(hist_path)
             loss_runs.append([(e["step"], e["loss"]) for e in h["train"]])
             f1_runs.append([(e["step"], e["macro_f1"]) for e in h["eval"]])
         n = len(loss_runs)

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..data.sources import CLASS_NAMES, SOURCES
-from ..utils.io import atomic_write_text, read_json, write_json
+from ..utils.io import atomic_write_text, write_json
+from .run_files import read_json
 from .aggregate import build_comparison
 from .plots import error_analysis, make_plots
 

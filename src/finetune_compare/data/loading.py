@@ -62,7 +62,7 @@ def read_jsonl_split(root: Path, spec: SourceSpec, split: str) -> list[RawRow]:
     rows: list[RawRow] = []
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as fh:
+        with opener(path, "rt", encoding="utf-8-sig") as fh:  # -sig: a byte-order mark is accepted
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
@@ -81,6 +81,8 @@ def read_jsonl_split(root: Path, spec: SourceSpec, split: str) -> list[RawRow]:
         raise DataError(f"{path}: not valid UTF-8 ({exc.reason}); save the file as UTF-8") from None
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: not a readable gzip file ({exc})") from None
+    except (PermissionError, IsADirectoryError) as exc:
+        raise DataError(f"cannot read data file {path}: {exc.strerror}") from None
     if not rows:
         raise DataError(f"{path}: split '{split}' of source '{spec.name}' has no rows")
     return rows

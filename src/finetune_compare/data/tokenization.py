@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,13 +69,21 @@ def tokenize_bundle(bundle: DataBundle, tokenizer, max_length: int, cache_dir: s
     cached = Path(cache_dir) / f"tokenized-{key}" if cache_dir else None
     splits: dict[str, TokenizedSplit] = {}
     if cached is not None and (cached / "order.json").is_file():
-        order = json.loads((cached / "order.json").read_text())
-        for name, rows in split_examples.items():
-            ds = datasets.load_from_disk(str(cached / name))
-            examples = [rows[i] for i in order[name]]
-            splits[name] = TokenizedSplit(ds, examples, [len(x) for x in ds["input_ids"]])
-        log.info("loaded tokenised data from %s", cached)
-    else:
+        try:
+            order = json.loads((cached / "order.json").read_text())
+            for name, rows in split_examples.items():
+                ds = datasets.load_from_disk(str(cached / name))
+                examples = [rows[i] for i in order[name]]
+                if len(examples) != len(ds):
+                    raise ValueError(f"{name}: {len(ds)} rows for {len(examples)} examples")
+                splits[name] = TokenizedSplit(ds, examples, [len(x) for x in ds["input_ids"]])
+            log.info("loaded tokenised data from %s", cached)
+        except Exception as exc:  # a damaged cache is only a cache: rebuild it
+            log.warning("tokenised cache %s is unreadable (%s: %s); rebuilding it", cached, type(exc).__name__,
+                        str(exc)[:120])
+            shutil.rmtree(cached, ignore_errors=True)
+            splits = {}
+    if not splits:
         order: dict[str, list[int]] = {}
         for name, rows in split_examples.items():
             ds = _tokenize(rows, tokenizer, max_length)
@@ -88,11 +97,14 @@ def tokenize_bundle(bundle: DataBundle, tokenizer, max_length: int, cache_dir: s
             splits[name] = TokenizedSplit(ds, [rows[i] for i in idx], lengths)
         if cached is not None:
             tmp = cached.with_name(cached.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)  # left by a process killed while writing
             for name, split in splits.items():
                 split.dataset.save_to_disk(str(tmp / name))
             (tmp / "order.json").write_text(json.dumps(order))
             if not cached.exists():
                 tmp.rename(cached)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
     data = TokenizedData(splits["train"], splits["validation"], splits["test"], max_length, key)
     _MEMO[key] = data
     return data

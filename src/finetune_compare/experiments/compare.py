@@ -83,7 +83,8 @@ class ComparisonExperiment:
             release_output_dir(self.output_dir)
 
     def _run(self, config: Config, methods: list[str] | None) -> dict:
-        ctx = self.context = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite)
+        ctx = self.context = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite,
+                                             methods=methods or list(config.methods))
         if is_main():
             write_json(self.output_dir / "data_summary.json",
                        data_summary(ctx.data, ctx.tokenizer, ctx.tokenized.max_length))

@@ -30,6 +30,7 @@ from transformers import TrainerCallback
 
 from ..config import FIELDS, Config
 from ..errors import ConfigError, UserError
+from ..redaction import redact_text
 from ..utils.io import write_json, write_yaml
 from ..utils.memory import release_memory
 from .run import RunContext, prepare_context, train_method
@@ -127,8 +128,11 @@ def make_storage(url: str | None, output_dir: Path):
         from optuna.storages.journal import JournalFileBackend
 
         path = Path(url.removeprefix("journal:"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(path)))
+        except OSError as exc:
+            raise UserError(f"cannot use journal storage '{path}': {exc.strerror or exc}") from None
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as exc:
@@ -152,10 +156,17 @@ def create_study(config: Config, method: str, output_dir: Path, storage_url: str
 
     sampler = (optuna.samplers.TPESampler(seed=config.seed) if config.hpo_sampler == "tpe"
                else optuna.samplers.RandomSampler(seed=config.seed))
-    return optuna.create_study(
-        study_name=f"{config.hpo_study_name}-{method}", storage=make_storage(storage_url or config.hpo_storage, output_dir),
-        direction="maximize", sampler=sampler, pruner=make_pruner(config.hpo_pruner), load_if_exists=True,
-    )
+    storage = make_storage(storage_url or config.hpo_storage, output_dir)
+    try:
+        return optuna.create_study(
+            study_name=f"{config.hpo_study_name}-{method}", storage=storage,
+            direction="maximize", sampler=sampler, pruner=make_pruner(config.hpo_pruner), load_if_exists=True,
+        )
+    except Exception as exc:  # SQLAlchemy / journal errors on a damaged database
+        where = storage if isinstance(storage, str) else (storage_url or config.hpo_storage)
+        raise UserError(f"cannot open the Optuna study in {redact_text(str(where))} ({type(exc).__name__}: "
+                        f"{redact_text(str(exc).splitlines()[0][:160])}); if that database is damaged, delete it "
+                        "(its trials are lost) or choose another --storage") from None
 
 
 class PruningCallback(TrainerCallback):
@@ -376,7 +387,7 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
 
     check_output_dir(config, output_dir, overwrite)
     # the folder is claimed (and cleared with --overwrite) only after model and data were validated
-    ctx = prepare_context(config, output_dir=output_dir, overwrite=overwrite) if n_trials else None
+    ctx = prepare_context(config, output_dir=output_dir, overwrite=overwrite, methods=methods) if n_trials else None
     if not n_trials:
         claim_output_dir(config, output_dir, overwrite)
     studies = {m: create_study(config, m, output_dir, storage_url) for m in methods}

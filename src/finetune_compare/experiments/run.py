@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import platform
 import shutil
 import time
@@ -30,7 +31,7 @@ from ..errors import DataError
 from ..models.accounting import count_parameters
 from ..models.base import BaseModel
 from ..models.hf import build_model_provider, effective_max_length
-from ..models.methods import get_method
+from ..models.methods import check_method, get_method
 from ..training.metrics import evaluation_metrics, softmax
 from ..training.trainer import BestModelCallback, FiniteLossCallback, build_trainer, build_training_args
 from ..utils.device import resolve_device, resolve_precision
@@ -95,8 +96,30 @@ def check_data_fits(config: Config, data: DataBundle) -> None:
         )
 
 
+def check_methods(config: Config, provider: BaseModel, methods: list[str]) -> None:
+    """Every method this command will run, with its overrides, checked on the real model before claiming."""
+    model = provider.load_model()
+    head = provider.head_module_names(model)
+    for method in methods:
+        check_method(model, config.for_method(method), head, method)
+    del model
+
+
+def check_save_dir(config: Config) -> None:
+    if not (config.save_model and config.save_dir):
+        return
+    target = Path(config.save_dir)
+    for folder in (target, *target.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise DataError(f"config key 'save_dir': '{folder}' is a file, not a folder")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise DataError(f"config key 'save_dir': '{folder}' is not writable")
+            return
+
+
 def prepare_context(config: Config, provider: BaseModel | None = None, output_dir: str | Path | None = None,
-                    overwrite: bool = False) -> RunContext:
+                    overwrite: bool = False, methods: list[str] | None = None) -> RunContext:
     """Validate everything that needs no training, then claim the output folder, then tokenise.
 
     Nothing is written (and nothing is deleted by --overwrite) before the config, the model and
@@ -113,6 +136,8 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
         torch.cuda.set_per_process_memory_fraction(config.gpu_memory_fraction)
     precision = resolve_precision(config.mixed_precision, device)
     provider = provider or build_model_provider(config)  # fails fast on a bad model name
+    check_methods(config, provider, list(methods or config.methods))
+    check_save_dir(config)
     tokenizer = provider.load_tokenizer()
     max_length = effective_max_length(config, provider, tokenizer)
     pools = load_pools(config)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import socket
-from urllib.parse import urlparse
+
+from ..utils.network import tcp_reachable
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,7 @@ def is_offline() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def hub_reachable(timeout_s: float = 3.0) -> bool:
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    parsed = urlparse(endpoint)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
+    return tcp_reachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"), timeout_s)
 
 
 def prepare_hub_access() -> None:

@@ -107,6 +107,21 @@ METHODS: dict[str, Method] = {
 }
 
 
+def check_method(model: torch.nn.Module, config: Config, head: list[str], method: str) -> None:
+    """What `apply` would reject, found before any folder is claimed or any run trains."""
+    get_method(method)
+    if method not in ("lora", "dora"):
+        return
+    modules = dict(model.named_modules())
+    for name in resolve_target_modules(model, config.lora_target_modules, head):
+        layer = modules[name]
+        width = min(getattr(layer, "in_features", 0) or getattr(layer, "num_embeddings", 0),
+                    getattr(layer, "out_features", 0) or getattr(layer, "embedding_dim", 0))
+        if width and config.lora_r > width:
+            raise ModelError(f"lora_r {config.lora_r} is larger than layer '{name}' ({width} wide): a low-rank "
+                             f"update cannot have a higher rank than the layer; use lora_r <= {width}")
+
+
 def get_method(name: str) -> Method:
     try:
         return METHODS[name]

@@ -66,20 +66,37 @@ def load_trained(path: str | Path):
     if not meta_path.is_file():
         raise ModelError(f"'{path}' is not a model saved by finetune-compare (no {META_FILE}); "
                          "train with save_model: true")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    if meta.get("peft"):
-        from peft import PeftModel
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or "max_length" not in meta:
+            raise ValueError("not a mapping with max_length")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"'{meta_path}' is corrupt ({exc}); save the model again (save_model: true)") from None
+    weights = ("adapter_model.safetensors", "adapter_model.bin") if meta.get("peft") else (
+        "model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+    if not any((path / w).is_file() for w in weights):
+        raise ModelError(f"'{path}' has no weights file ({' or '.join(weights)}); the save was incomplete: "
+                         "save the model again")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        if meta.get("peft"):
+            from peft import PeftModel
 
-        from .hf import HFModel
+            from .hf import HFModel
 
-        base_cfg = Config(model_name=meta["base_model"], trust_remote_code=meta.get("trust_remote_code", False))
-        base = HFModel(base_cfg).load_model()
-        model = PeftModel.from_pretrained(base, str(path))
-    else:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(path), local_files_only=True, trust_remote_code=meta.get("trust_remote_code", False)
-        )
+            base_cfg = Config(model_name=meta["base_model"], trust_remote_code=meta.get("trust_remote_code", False))
+            base = HFModel(base_cfg).load_model()
+            model = PeftModel.from_pretrained(base, str(path), is_trainable=False)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(path), local_files_only=True, trust_remote_code=meta.get("trust_remote_code", False)
+            )
+    except ModelError:
+        raise
+    except Exception as exc:  # safetensors, torch and peft each raise their own types for a damaged file
+        first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise ModelError(f"cannot load the model saved in '{path}' ({type(exc).__name__}: {first}); the files "
+                         "may be truncated or from another version: save the model again") from None
     model.eval()
     return model, tokenizer, meta
 

@@ -10,11 +10,15 @@ command line or printed to the terminal ends up in W&B files.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from ..config import Config
+from ..utils.network import tcp_reachable
 from .hub import Tracker, config_params, numeric_metrics
+
+log = logging.getLogger(__name__)
 
 
 def wandb_mode(config: Config) -> str:
@@ -34,6 +38,12 @@ class WandbTracker(Tracker):
         os.environ["WANDB_DIR"] = str(self.dir)  # never ./wandb in the working directory
         os.environ.setdefault("WANDB_SILENT", "true")
         self.mode = wandb_mode(config)
+        base_url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+        if self.mode == "online" and not tcp_reachable(base_url):
+            # wandb.init would retry for ~90 s per run; offline files can be uploaded later with `wandb sync`
+            log.warning("W&B: %s is unreachable; logging offline under %s (upload later with `wandb sync`)",
+                        base_url, self.dir / "wandb")
+            self.mode = "offline"
         self.project = config.tracking_wandb_project
         self.entity = config.tracking_wandb_entity
         self.group: str | None = None
