@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import __version__
 from .errors import UserError
 from .redaction import redact_text
 from .utils import signals
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="delete earlier results in --output-dir when they come from a different configuration")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--quiet", action="store_true", help="no progress bars and warnings only (same as --log-level WARNING)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
 
@@ -149,6 +152,19 @@ def _print_comparison(result: dict, output_dir: Path) -> None:
     for line in result["headline"] or ["only one method ran; nothing to compare"]:
         print(f"  {line}")
     print(f"\nreport: {output_dir / 'report.html'}  (also report.md, comparison.json, plots/)")
+    for line in _tracker_hints(output_dir):
+        print(line)
+
+
+def _tracker_hints(output_dir: Path) -> list[str]:
+    """How to open what the trackers wrote locally (nothing for a remote MLflow server or online W&B)."""
+    lines = []
+    db = output_dir / "mlflow" / "mlflow.db"
+    if db.is_file():
+        lines.append(f"MLflow:  mlflow ui --backend-store-uri sqlite:///{db.resolve()}")
+    if any((output_dir / "wandb").glob("offline-run-*")):
+        lines.append(f"W&B:     wandb sync {output_dir / 'wandb'}/offline-run-*   (uploads the offline runs)")
+    return lines
 
 
 def cmd_optimize(config, args) -> None:
@@ -294,7 +310,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from .utils.distributed import is_main
 
-    setup_logging(args.log_level if is_main() else "WARNING")  # one voice under torchrun
+    if args.quiet:
+        from .training import progress
+
+        progress.QUIET = True
+    setup_logging(("WARNING" if args.quiet else args.log_level) if is_main() else "WARNING")  # one voice under torchrun
     try:
         _check_args(args)
         if args.mode == "predict":

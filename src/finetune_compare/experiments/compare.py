@@ -18,6 +18,7 @@ from ..config import Config
 from ..data.summary import data_summary
 from ..utils.distributed import is_main
 from ..utils.io import write_json
+from ..utils.logging import ensure_api_logging
 from .outputs import release_output_dir
 from .run import (RunContext, context_for_pair, evaluate_base_model, load_completed, prepare_context, run_dir_for,
                   run_method)
@@ -69,6 +70,7 @@ class ComparisonExperiment:
     def __init__(self, config: Config, device: str | None = None, output_dir: str | Path | None = None,
                  overwrite: bool = False):
         self.overwrite = overwrite
+        ensure_api_logging()
         if device is not None:
             config = config.replace(device=device)
         self.config = config

@@ -214,7 +214,8 @@ def make_objective(ctx: RunContext, method: str, space: dict):
         status, final = "FAILED", {}
         try:
             out = train_method(ctx, method, trial_config.seed, trial_config, run_dir,
-                               extra_callbacks=(PruningCallback(trial, metric), ctx.hub.callback()))
+                               extra_callbacks=(PruningCallback(trial, metric), ctx.hub.callback()),
+                               label=f"{method} trial {trial.number}")
             trial.set_user_attr("steps_run", out.trainer.state.global_step)
             best = out.best
             history = [e for e in out.trainer.state.log_history if f"eval_{metric}" in e]
@@ -225,6 +226,8 @@ def make_objective(ctx: RunContext, method: str, space: dict):
             if not math.isfinite(value):
                 raise UserError(f"trial {trial.number}: validation {metric} is not a number")
             status, final = "FINISHED", {f"best_{metric}": value}
+            log.info("%s trial %d: complete, best validation %s %.4f (%s)", method, trial.number, metric, value,
+                     ", ".join(f"{k}={v}" for k, v in trial.params.items()))
             return value
         except BaseException as exc:
             import optuna
@@ -232,6 +235,8 @@ def make_objective(ctx: RunContext, method: str, space: dict):
             if isinstance(exc, optuna.TrialPruned):
                 status = "FINISHED"  # pruned is a normal outcome; the tag says so
                 final = {"pruned": 1.0}
+                log.info("%s trial %d: pruned (%s) (%s)", method, trial.number, exc,
+                         ", ".join(f"{k}={v}" for k, v in trial.params.items()))
             elif isinstance(exc, KeyboardInterrupt):
                 status = "KILLED"
                 trial.set_user_attr("fail_reason", INTERRUPTED)  # Optuna marks it FAIL; it is not counted

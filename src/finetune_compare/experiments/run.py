@@ -33,6 +33,7 @@ from ..models.base import BaseModel
 from ..models.hf import build_model_provider, effective_max_length
 from ..models.methods import check_method, get_method
 from ..training.metrics import evaluation_metrics, softmax
+from ..training.progress import ProgressReporter, progress_logging
 from ..training.trainer import BestModelCallback, FiniteLossCallback, build_trainer, build_training_args
 from ..utils.device import resolve_device, resolve_precision
 from ..utils.distributed import is_main
@@ -245,7 +246,7 @@ class TrainOutcome:
 
 
 def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_dir: Path,
-                 extra_callbacks: tuple = ()) -> TrainOutcome:
+                 extra_callbacks: tuple = (), label: str | None = None) -> TrainOutcome:
     """Build, train and restore the best weights of `method`; shared by runs and search trials."""
     spec = get_method(method)
     set_seed(seed)  # the model (new head, LoRA init, dropout) is built after seeding
@@ -255,14 +256,16 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
     params = count_parameters(model, head)
     args = build_training_args(config, method, seed, run_dir, len(ctx.tokenized.train.examples), ctx.precision,
                                ctx.device)
-    best = BestModelCallback(config.patience)
+    label = label or f"{method} seed {seed}"
+    best = BestModelCallback(config.patience, label=label)
     trainer = build_trainer(config, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
-                            [best, FiniteLossCallback(), StopOnSignal(), *extra_callbacks], head_modules=head)
+                            [best, FiniteLossCallback(), StopOnSignal(), ProgressReporter(label),
+                             *extra_callbacks], head_modules=head)
     resume = last_checkpoint(run_dir) if config.save_checkpoints else None
     if resume:
         log.info("%s seed %d: resuming from %s", method, seed, resume)
         best.load(resume)
-    with MemoryMonitor() as memory, training_section():
+    with MemoryMonitor() as memory, training_section(), progress_logging():
         start = time.perf_counter()
         train_output = trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - start

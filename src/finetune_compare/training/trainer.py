@@ -39,8 +39,9 @@ class TrainingDivergedError(UserError):
 class BestModelCallback(TrainerCallback):
     """Keeps the trainable weights of the best evaluation and stops after `patience` evaluations without gain."""
 
-    def __init__(self, patience: int, metric: str = BEST_METRIC):
+    def __init__(self, patience: int, metric: str = BEST_METRIC, label: str = "run"):
         self.patience = patience
+        self.label = label
         self.metric = metric
         self.best_value: float | None = None
         self.best_step: int | None = None
@@ -63,8 +64,8 @@ class BestModelCallback(TrainerCallback):
         else:
             self.bad_evaluations += 1
             if self.patience and self.bad_evaluations >= self.patience:
-                log.info("early stopping at step %d: no %s gain in %d evaluations (best %.4f at step %d)",
-                         state.global_step, self.metric, self.patience, self.best_value, self.best_step)
+                log.info("%s: early stopping at step %d: no %s gain in %d evaluations (best %.4f at step %d)",
+                         self.label, state.global_step, self.metric, self.patience, self.best_value, self.best_step)
                 self.stopped_early = True
                 control.should_training_stop = True
 

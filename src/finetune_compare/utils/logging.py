@@ -48,3 +48,17 @@ def install_redaction() -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+def ensure_api_logging() -> None:
+    """Python API: progress at INFO on stderr, unless the caller configured logging (then theirs applies)."""
+    root, ours = logging.getLogger(), logging.getLogger("finetune_compare")
+    if root.handlers or ours.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    from ..redaction import RedactingFilter
+
+    handler.addFilter(RedactingFilter())
+    ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
