@@ -30,12 +30,14 @@ def test_output_dir_with_other_config_is_refused(tiny_bert, tmp_path):
     cfg = tiny_config(tiny_bert, tmp_path)
     guard_output_dir(cfg, cfg.output_dir)
     guard_output_dir(cfg.replace(num_runs=5, tracking_wandb=True), cfg.output_dir)  # more runs = a resume
+    finished = Path(cfg.output_dir) / "runs" / "full" / "seed-7"
+    finished.mkdir(parents=True)
+    (finished / "metrics.json").write_text("{}")  # a finished run: now a different config must not take over
     with pytest.raises(UserError) as err:
         guard_output_dir(cfg.replace(learning_rate=0.5), cfg.output_dir)
     assert str(err.value) == (f"output directory '{cfg.output_dir}' holds results of a different configuration "
                               "(learning_rate: 0.001 -> 0.5); use another --output-dir, or --overwrite to delete "
                               "those results")
-    (Path(cfg.output_dir) / "runs" / "full").mkdir(parents=True)
     guard_output_dir(cfg.replace(learning_rate=0.5), cfg.output_dir, overwrite=True)
     assert not (Path(cfg.output_dir) / "runs").exists()
     assert yaml.safe_load((Path(cfg.output_dir) / "experiment.yaml").read_text())["learning_rate"] == 0.5
@@ -114,7 +116,7 @@ def test_nan_loss_stops_with_a_reason_and_leaves_no_junk(tiny_bert, tmp_path, ca
     assert err.startswith("error: training loss became nan at step") and "Lower the learning rate" in err
     run_dir = tmp_path / "o" / "runs" / "full" / "seed-42"
     assert not (run_dir / "metrics.json").exists()
-    assert main(args + ["--overwrite"]) == 0  # the next correct run is not blocked by leftovers
+    assert main(args) == 0  # the corrected run is not blocked by the failed one's marker (no finished run)
     assert (run_dir / "metrics.json").is_file()
 
 
@@ -195,3 +197,28 @@ def test_lock_of_a_dead_process_is_taken_over(tiny_bert, tmp_path):
     holder.kill()
     holder.wait()
     guard_output_dir(cfg, cfg.output_dir)  # the OS released the dead holder's lock
+
+
+def test_diverging_or_collapsed_run_is_flagged():
+    from finetune_compare.experiments.run import run_health
+
+    healthy = {"confusion_matrix": [[5, 1, 0], [1, 4, 1], [0, 2, 6]]}
+    history = {"train": [{"loss": 1.1}, {"loss": 0.9}, {"loss": 0.7}]}
+    assert run_health(healthy, history) == {"collapsed": False, "diverged": False, "problems": []}
+    collapsed = {"confusion_matrix": [[6, 0, 0], [6, 0, 0], [8, 0, 0]]}
+    rising = {"train": [{"loss": 1.1}, {"loss": 39.0}, {"loss": 1267.0}, {"loss": 2088.0}]}  # the review's lr=10 run
+    health = run_health(collapsed, rising)
+    assert health["collapsed"] and health["diverged"]
+    assert health["problems"] == [
+        "predicts one class for every test example (collapsed); it is excluded from the comparison's statistics: "
+        "check the learning rate",
+        "training loss rose from 1.100 to 2088.000 (diverged): lower the learning rate"]
+
+
+def test_ctrl_c_while_starting_exits_130_quietly(tmp_path):
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--mode", "data", "--output-dir",
+                             str(tmp_path / "o")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # still importing
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err

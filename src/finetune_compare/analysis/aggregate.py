@@ -210,7 +210,10 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
     first = next(iter(next(iter(runs.values())).values()))
     return {
         "methods": methods, "reference": reference, "primary_metric": primary, "equivalence_margin": margin,
-        "n_runs": n_runs, "collapsed_runs": collapsed, "sources": sources, "metric_groups": groups,
+        "n_runs": n_runs, "collapsed_runs": collapsed,
+        "flagged_runs": [{"method": m, "seed": s, "problems": r["health"]["problems"]}
+                         for m, by_seed in sorted(runs.items()) for s, r in sorted(by_seed.items())
+                         if (r.get("health") or {}).get("problems")], "sources": sources, "metric_groups": groups,
         "per_method": per_method, "comparisons": comparisons, "efficiency": eff,
         "base": {"test": flat_metrics(base["test"]), "params": base["params"]} if base else None,
         "headline": headline(comparisons, eff),

@@ -186,6 +186,8 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
     b.append(Block("h2", SECTIONS["verdict"], "verdict"))
     for line in cmp["headline"] or [f"Only {', '.join(cmp['methods'])} ran: nothing to compare against {ref}."]:
         b.append(Block("p", line))
+    for f in cmp.get("flagged_runs", []):
+        b.append(Block("p", f"Warning: {f['method']} seed {f['seed']} " + "; ".join(f["problems"]) + "."))
     if cmp.get("collapsed_runs"):
         b.append(Block("p", f"{len(cmp['collapsed_runs'])} run(s) predicted one class for every test example and are "
                             "excluded from every statistic: " + ", ".join(f"{c['method']} seed {c['seed']}"

@@ -103,6 +103,11 @@ def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
     diff = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
     if not diff:
         return "resume"
+    if not has_results(out):
+        # a command that failed after claiming (NaN loss, Ctrl-C in the first run) left only our marker and
+        # caches: nothing to protect, so the corrected command takes the folder without --overwrite
+        log.info("%s holds no finished run of its earlier configuration; replacing it", out)
+        return "replace"
     if not overwrite:
         shown = "; ".join(f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in diff[:6])
         more = f" (and {len(diff) - 6} more)" if len(diff) > 6 else ""
@@ -111,6 +116,13 @@ def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
             "use another --output-dir, or --overwrite to delete those results"
         )
     return "replace"
+
+
+def has_results(out: Path) -> bool:
+    """A finished run, a report or a search trial: something a user would not want silently replaced."""
+    return (any(out.glob("runs/*/metrics.json")) or any(out.glob("runs/*/seed-*/metrics.json"))
+            or (out / "comparison.json").exists() or any(out.glob("optimize/*/summary.json"))
+            or (out / "optimize" / "optuna.db").exists())
 
 
 def _lock(out: Path) -> None:
