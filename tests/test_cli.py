@@ -19,25 +19,59 @@ def run_cli(capsys, *argv):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--mode", "lora", "--method", "both"], "error: --method both conflicts with --mode lora"),
+    (["--mode", "lora", "--method", "both"], "error: lora does not take --method both (see: finetune-compare lora --help)"),
     (["--mode", "data", "--config", "nope.yaml"], "error: config file 'nope.yaml' does not exist or is not a file"),
     (["--mode", "data", "--set", "lora_rank=4"], "error: unknown --set key 'lora_rank'; did you mean 'lora_r'?"),
     (["--mode", "data", "--set", "batch_size=0"], "error: config key 'batch_size': must be >= 1, got 0"),
     (["--mode", "optimize", "--trials", "-1"], "error: --trials must be between 0 and 100,000, got -1"),
-    (["--mode", "data", "--storage", "sqlite:///x.db"], "error: --storage applies to --mode optimize only"),
-    (["--mode", "report"], "error: --mode report needs --results DIR"),
-    (["--mode", "data", "--trials", "3"], "error: --trials applies to --mode optimize only"),
-    (["--mode", "predict"], "error: --mode predict needs --model PATH"),
+    (["--mode", "data", "--storage", "sqlite:///x.db"],
+     "error: data does not take --storage sqlite:///x.db (see: finetune-compare data --help)"),
+    (["--mode", "report"], "error: the following arguments are required: --results (see: finetune-compare report --help)"),
+    (["data", "--trials", "3"], "error: data does not take --trials 3 (see: finetune-compare data --help)"),
+    (["--mode", "predict"], "error: the following arguments are required: --model"),
     (["--mode", "data", "--set", "data_source=local", "--set", "data_dir=/no/such/dir"],
      "error: data_dir '/no/such/dir' does not exist or is not a directory"),
     (["--mode", "full", "--set", "model_name=./no/such/model", "--set", "data_source=embedded"],
      "error: model './no/such/model' is not an existing model directory nor a valid hub id"),
+    (["nosuchmode"], "error: argument COMMAND: invalid choice: 'nosuchmode'"),
 ])
 def test_bad_input_one_message_exit_2(capsys, tmp_path, argv, message):
-    code, _, err = run_cli(capsys, *argv, "--output-dir", str(tmp_path / "out"))
+    extra = [] if argv[-1] in ("report", "predict") or argv[0] == "nosuchmode" else ["--output-dir", str(tmp_path / "out")]
+    try:
+        code = main([*argv, *extra])
+    except SystemExit as exc:  # argparse's own errors exit through our one-line error()
+        code = exc.code
+    err = capsys.readouterr().err
     assert code == 2
     assert err.startswith(message), err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_help_is_per_command_and_fast():
+    import time
+
+    start = time.perf_counter()
+    top = subprocess.run([sys.executable, str(ROOT / "main.py"), "--help"], capture_output=True, text=True)
+    assert time.perf_counter() - start < 5 and top.returncode == 0  # no torch/transformers before parsing
+    for mode in ("compare", "optimize", "predict", "report", "config", "data"):
+        assert mode in top.stdout
+    pred = subprocess.run([sys.executable, str(ROOT / "main.py"), "--mode", "predict", "--help"],
+                          capture_output=True, text=True).stdout
+    assert "--model" in pred and "--trials" not in pred and "examples:" in pred
+    opt = subprocess.run([sys.executable, str(ROOT / "main.py"), "optimize", "--help"], capture_output=True,
+                         text=True).stdout
+    assert "--trials" in opt and "--model" not in opt
+    version = subprocess.run([sys.executable, str(ROOT / "main.py"), "--version"], capture_output=True, text=True)
+    assert version.stdout.startswith("finetune-compare 0.")
+
+
+def test_config_command_lists_keys_and_shows_the_resolved_config(capsys):
+    code, out, _ = run_cli(capsys, "config", "--list")
+    assert code == 0 and "lora_r  (an integer; default: 8)" in out and "primary_metric" in out
+    code, out, _ = run_cli(capsys, "config", "--config", str(ROOT / "configs/quickstart.yaml"), "--set", "lora_r=16",
+                           "--set", "tracking.mlflow_uri=http://u:secretpw@h:5000")
+    assert code == 0 and "lora_r: 16" in out and "model_name: embedded-minilm" in out
+    assert "secretpw" not in out and "u:***@h:5000" in out
 
 
 def test_output_dir_that_is_a_file(capsys, tmp_path):

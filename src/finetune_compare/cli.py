@@ -15,71 +15,119 @@ from .redaction import redact_text
 from .utils import signals
 from .utils.signals import Terminated
 
-MODES = ("data", "train", "lora", "full", "compare", "predict", "optimize", "report")
 
 log = logging.getLogger("finetune_compare")
 
 
+MODE_HELP = {
+    "compare": ("LoRA vs full fine-tuning over paired seeds: statistics, verdict, report (the main job)",
+                "finetune-compare compare --config configs/quickstart.yaml\n"
+                "finetune-compare compare --config configs/default.yaml --set data_source=local --set data_dir=DATA\n"
+                "(rerunning the same command resumes: finished runs are kept)"),
+    "train": ("one run of the method chosen by use_lora (the seed's switch)",
+              "finetune-compare train --config configs/quickstart.yaml --set use_lora=false"),
+    "lora": ("one LoRA run (seed: seed)", "finetune-compare lora --config configs/quickstart.yaml"),
+    "full": ("one full fine-tuning run (seed: seed)", "finetune-compare full --config configs/quickstart.yaml"),
+    "data": ("build train/validation/test and print counts, lengths, drops and confounds; writes data_summary.json",
+             "finetune-compare data --config configs/quickstart.yaml"),
+    "optimize": ("Optuna search per method on the validation set; writes optimize/tuned.yaml",
+                 "finetune-compare optimize --config configs/quickstart.yaml --trials 10\n"
+                 "finetune-compare compare --config configs/quickstart.yaml --config OUT/optimize/tuned.yaml"),
+    "predict": ("labels and probabilities from a saved model (save_model: true)",
+                "finetune-compare predict --model OUT/runs/lora/seed-42/model --text \"what a film\"\n"
+                "finetune-compare predict --model MODEL --input texts.csv --output predictions.csv"),
+    "report": ("rebuild statistics, plots and the report from a results folder, without training",
+               "finetune-compare report --results outputs/quickstart"),
+    "config": ("list every config key (type, default, meaning) or show the resolved config",
+               "finetune-compare config --list\n"
+               "finetune-compare config --config configs/quickstart.yaml --set lora_r=16"),
+}
+MODES = tuple(MODE_HELP)
+CONFIG_MODES = ("compare", "train", "lora", "full", "data", "optimize")
+
+
+class _Parser(argparse.ArgumentParser):
+    """One line on stderr and exit status 2 for a bad command line, like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="finetune-compare",
         description="LoRA or full fine-tuning? Train, compare and report on 3-class sentiment.",
+        epilog="Run `finetune-compare COMMAND --help` for a command's options and examples. "
+               "`python main.py --mode COMMAND ...` works too.",
     )
-    p.add_argument("--mode", choices=MODES, default="compare", help="what to run (default: compare)")
-    p.add_argument("--config", action="append", default=[],
-                   help="YAML config file (keys: see README); repeatable, later files override earlier ones")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key; value parsed as YAML; repeatable")
-    p.add_argument("--method", choices=("lora", "full", "both"), help="method(s) for compare/optimize")
-    p.add_argument("--trials", type=int, help="optimize: trials per method (0: only create the studies)")
-    p.add_argument("--storage", help="optimize: Optuna storage URL (postgresql://, mysql://, sqlite:///) or journal:PATH")
-    p.add_argument("--output-dir", help="results folder (overrides output_dir)")
-    p.add_argument("--model", help="predict: a folder saved with save_model: true")
-    p.add_argument("--text", action="append", help="predict: a text to classify; repeatable")
-    p.add_argument("--input", help="predict: a .csv (column 'text') or .jsonl (key 'text') file")
-    p.add_argument("--output", help="predict: write predictions to this .csv or .jsonl file")
-    p.add_argument("--results", help="report: a results folder")
-    p.add_argument("--overwrite", action="store_true",
-                   help="delete earlier results in --output-dir when they come from a different configuration")
-    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    p.add_argument("--quiet", action="store_true", help="no progress bars and warnings only (same as --log-level WARNING)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="mode", metavar="COMMAND", parser_class=_Parser)
+    for mode, (summary, examples) in MODE_HELP.items():
+        m = sub.add_parser(mode, help=summary, description=summary, epilog="examples:\n" + examples,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        if mode in CONFIG_MODES or mode == "config":
+            m.add_argument("--config", action="append", default=[],
+                           help="YAML config file; repeatable, later files override earlier ones")
+            m.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                           help="override a config key (value parsed as YAML); repeatable; "
+                                "`finetune-compare config --list` lists the keys")
+        if mode in CONFIG_MODES:
+            m.add_argument("--output-dir", help="results folder (overrides output_dir)")
+            m.add_argument("--overwrite", action="store_true",
+                           help="delete this project's earlier results in --output-dir when they come from a "
+                                "different configuration (never anything else)")
+        if mode in ("compare", "optimize"):
+            m.add_argument("--method", choices=("lora", "full", "both"), help="method(s) to run (default: methods)")
+        if mode == "optimize":
+            m.add_argument("--trials", type=int, help="trials per method (0: only create the studies)")
+            m.add_argument("--storage", help="Optuna storage URL (postgresql://, mysql://, sqlite:///) or journal:PATH")
+        if mode == "predict":
+            m.add_argument("--model", required=True, help="a folder saved with save_model: true")
+            m.add_argument("--text", action="append", help="a text to classify; repeatable")
+            m.add_argument("--input", help="a .csv (column 'text') or .jsonl (key 'text') file; other columns are kept")
+            m.add_argument("--output", help="write predictions to this .csv or .jsonl file")
+        if mode == "report":
+            m.add_argument("--results", required=True, help="a results folder (of compare)")
+        if mode == "config":
+            m.add_argument("--list", action="store_true", help="list every key with type, default and meaning")
+        m.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+        m.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
     return p
+
+
+def normalise_argv(argv: list[str]) -> list[str]:
+    """The seed's `--mode X` (or `--mode=X`) becomes the subcommand X; no command at all means compare."""
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg == "--mode" and i + 1 < len(argv):
+            return [argv[i + 1], *argv[:i], *argv[i + 2:]]
+        if arg.startswith("--mode="):
+            return [arg.split("=", 1)[1], *argv[:i], *argv[i + 1:]]
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        return ["compare", *argv]
+    return argv
 
 
 MAX_TRIALS = 100_000
 
 
 def _check_args(args) -> None:
-    if args.method and args.mode in ("lora", "full") and args.method != args.mode:
-        raise UserError(f"--method {args.method} conflicts with --mode {args.mode}; use --mode compare "
-                        f"--method {args.method}, or drop --method")
-    if args.method and args.mode not in ("lora", "full", "compare", "optimize"):
-        raise UserError(f"--method applies to --mode compare, optimize, lora or full, not {args.mode}")
-    if args.trials is not None and args.mode != "optimize":
-        raise UserError("--trials applies to --mode optimize only")
-    if args.trials is not None and not 0 <= args.trials <= MAX_TRIALS:
+    if getattr(args, "trials", None) is not None and not 0 <= args.trials <= MAX_TRIALS:
         raise UserError(f"--trials must be between 0 and {MAX_TRIALS:,}, got {args.trials}")
-    if args.storage is not None and args.mode != "optimize":
-        raise UserError("--storage applies to --mode optimize only")
-    if args.mode == "report" and not args.results:
-        raise UserError("--mode report needs --results DIR (the output folder of a comparison)")
-    if args.mode == "predict":
-        if not args.model:
-            raise UserError("--mode predict needs --model PATH (a folder saved with save_model: true)")
-        if bool(args.text) == bool(args.input):
-            raise UserError("--mode predict needs exactly one of --text \"...\" or --input FILE")
-    if args.output_dir and Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
-        raise UserError(f"--output-dir '{args.output_dir}' exists and is a file, not a directory")
+    if args.mode == "predict" and bool(args.text) == bool(args.input):
+        raise UserError("predict needs exactly one of --text \"...\" or --input FILE")
+    out = getattr(args, "output_dir", None)
+    if out and Path(out).exists() and not Path(out).is_dir():
+        raise UserError(f"--output-dir '{out}' exists and is a file, not a directory")
 
 
 def _load(args):
     from .config import load_config
 
-    extra = {"output_dir": args.output_dir}
+    extra = {"output_dir": getattr(args, "output_dir", None)}
     if args.mode in ("lora", "full"):
         extra["use_lora"] = args.mode == "lora"
-    if args.method:
+    if getattr(args, "method", None):
         extra["methods"] = ["full", "lora"] if args.method == "both" else [args.method]
     return load_config(args.config or None, args.overrides, **extra)
 
@@ -188,6 +236,17 @@ def cmd_optimize(config, args) -> None:
     tuned = out / "optimize" / "tuned.yaml"
     if tuned.is_file():
         print(f"\ntuned vs tuned: python main.py --mode compare --config BASE.yaml --config {tuned}")
+
+
+def cmd_config(config, args) -> None:
+    """`--list`: every key with type, default and meaning; otherwise the resolved config (secrets masked)."""
+    from .config import config_to_yaml, describe_keys
+
+    if not args.list:
+        print(config_to_yaml(config), end="")
+        return
+    for key, type_name, default, help_text in describe_keys():
+        print(f"{key}  ({type_name}; default: {'null' if default is None else default})\n    {help_text}")
 
 
 def cmd_report(args) -> None:
@@ -305,7 +364,14 @@ def _quiet_environment() -> None:
 def main(argv: list[str] | None = None) -> int:
     _quiet_environment()
     signals.install()  # Ctrl-C / SIGTERM stop between training steps
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(normalise_argv(sys.argv[1:] if argv is None else argv))
+    if unknown:  # name the command: "--trials" is fine for optimize, not for data
+        print(f"error: {args.mode} does not take {' '.join(unknown)} (see: finetune-compare {args.mode} --help)",
+              file=sys.stderr)
+        return 2
+    if args.mode is None:
+        print("error: no command given (see: finetune-compare --help)", file=sys.stderr)
+        return 2
     from .utils.logging import setup_logging
 
     from .utils.distributed import is_main
@@ -324,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
             cmd_report(args)
             return 0
         config = _load(args)
-        if args.mode == "data":
+        if args.mode == "config":
+            cmd_config(config, args)
+        elif args.mode == "data":
             cmd_data(config, args.overwrite)
         elif args.mode in ("train", "lora", "full"):
             cmd_single(config, args.overwrite)

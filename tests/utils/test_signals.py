@@ -2,6 +2,7 @@ import signal
 
 import pytest
 
+from finetune_compare.training.trainer import StopOnSignal
 from finetune_compare.utils import signals
 
 
@@ -9,7 +10,7 @@ def test_signal_during_training_waits_for_the_step_boundary():
     with pytest.raises(signals.Terminated):
         with signals.training_section():
             signals._handler(signal.SIGTERM, None)  # deferred: no exception inside a library call
-            callback = signals.StopOnSignal()
+            callback = StopOnSignal()
             with pytest.raises(signals.Terminated):
                 callback.on_step_end(None, None, None)  # raised here, between steps
             signals._handler(signal.SIGTERM, None)

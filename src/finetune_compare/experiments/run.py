@@ -34,10 +34,11 @@ from ..models.hf import build_model_provider, effective_max_length
 from ..models.methods import check_method, get_method
 from ..training.metrics import evaluation_metrics, softmax
 from ..training.progress import ProgressReporter, progress_logging
-from ..training.trainer import BestModelCallback, FiniteLossCallback, build_trainer, build_training_args
+from ..training.trainer import (BestModelCallback, FiniteLossCallback, StopOnSignal, build_trainer,
+                                build_training_args)
 from ..utils.device import resolve_device, resolve_precision
 from ..utils.distributed import is_main
-from ..utils.signals import StopOnSignal, training_section
+from ..utils.signals import training_section
 from ..utils.io import atomic_write_text, read_json, write_json, write_jsonl
 from ..utils.memory import MemoryMonitor, release_memory
 

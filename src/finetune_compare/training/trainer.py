@@ -25,6 +25,7 @@ from ..config import Config
 from ..errors import UserError
 from .metrics import trainer_compute_metrics
 from ..utils.distributed import world_size
+from ..utils.signals import raise_if_requested
 from .sampler import LengthGroupedShuffledSampler
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,16 @@ class FiniteLossCallback(TrainerCallback):
                 f"training loss became {loss} at step {state.global_step}; stopped instead of training on garbage. "
                 "Lower the learning rate, keep max_grad_norm > 0, or use mixed_precision: bf16/no instead of fp16"
             )
+
+
+class StopOnSignal(TrainerCallback):
+    """Raises a deferred Ctrl-C / SIGTERM at a step boundary (see utils/signals.py)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        raise_if_requested()
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        raise_if_requested()
 
 
 class ExperimentTrainer(Trainer):

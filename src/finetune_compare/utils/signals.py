@@ -2,7 +2,7 @@
 
 Raised at an arbitrary point, the interrupt can land inside a tracker's database write or a
 checkpoint save and leave them half done. While a Trainer runs, the first signal only sets a
-flag; `StopOnSignal` raises at the next step boundary (seconds later). A second signal, or
+flag; `training.trainer.StopOnSignal` raises at the next step boundary (seconds later). A second signal, or
 any signal outside training, raises at once.
 """
 
@@ -12,8 +12,6 @@ import logging
 import signal
 import threading
 from contextlib import contextmanager
-
-from transformers import TrainerCallback
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +57,3 @@ def training_section():
     finally:
         _training_depth -= 1
     raise_if_requested()
-
-
-class StopOnSignal(TrainerCallback):
-    def on_step_end(self, args, state, control, **kwargs):
-        raise_if_requested()
-
-    def on_evaluate(self, args, state, control, **kwargs):
-        raise_if_requested()
