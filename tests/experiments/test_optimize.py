@@ -30,6 +30,8 @@ def cfg_for(model, tmp_path, **kw):
 def test_three_trials_per_method_write_outputs(tiny_bert, tmp_path):
     cfg = cfg_for(tiny_bert, tmp_path)
     summaries = run_optimization(cfg, ["full", "lora"], n_trials=3)
+    empty = [d for d in Path(cfg.output_dir).rglob("*") if d.is_dir() and not any(d.iterdir())]
+    assert not empty, empty  # no trials/trial-N or checkpoints/ husks
     out = Path(cfg.output_dir) / "optimize"
     for method in ("full", "lora"):
         s = summaries[method]
@@ -152,3 +154,15 @@ def test_interrupted_trials_are_not_counted_and_orphans_are_failed(tiny_bert, tm
     assert summary["states"]["INTERRUPTED"] == 2 and summary["states"]["RUNNING"] == 0
     assert summary["states"]["COMPLETE"] == 2  # both interrupted trials were made up for
     assert summary["failures"] == []
+
+
+def test_a_set_value_replaced_by_the_search_space_is_warned_about(tiny_bert, tmp_path):
+    from finetune_compare.experiments.optimize import warn_searched_settings
+
+    cfg = cfg_for(tiny_bert, tmp_path, num_epochs=1)
+    spaces = {m: search_space_for(cfg, m) for m in ("full", "lora")}
+    warned = warn_searched_settings(cfg, spaces)
+    assert any(w.startswith("full: num_epochs=1 is searched by Optuna and replaced in every trial") for w in warned)
+    kept = cfg.replace(search_space={"full": {"num_epochs": None}, "lora": {"num_epochs": None}})
+    assert not any("num_epochs" in w for w in warn_searched_settings(kept, {m: search_space_for(kept, m)
+                                                                            for m in ("full", "lora")}))

@@ -54,7 +54,7 @@ def test_train_writes_complete_run(tiny_bert, make_config, method):
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
-def test_save_reload_gives_identical_predictions(tiny_roberta, make_config, method):
+def test_save_reload_gives_identical_predictions(tiny_roberta, make_config, method, monkeypatch):
     cfg = make_config(tiny_roberta, save_model=True, save_merged=method == "lora", num_epochs=1)
     ctx = prepare_context(cfg)
     metrics = run_method(ctx, method, cfg.seed)
@@ -73,6 +73,24 @@ def test_save_reload_gives_identical_predictions(tiny_roberta, make_config, meth
         np.testing.assert_allclose(predict_probabilities(merged, mtok, texts, meta["max_length"]), expected,
                                    atol=1e-4)
         assert saved < metrics["saved_model"]["merged_bytes"]
+        # plain peft, no finetune-compare code: the base path is relative to the save folder (never a venv path)
+        # and the labels are in finetune_compare.json
+        import json
+        import os
+
+        from peft import AutoPeftModelForSequenceClassification
+
+        model_dir = run_dir / "model"
+        adapter = json.loads((model_dir / "adapter_config.json").read_text())
+        assert adapter["base_model_name_or_path"] == os.path.relpath(tiny_roberta, model_dir.resolve())
+        labels = json.loads((model_dir / "finetune_compare.json").read_text())
+        monkeypatch.chdir(model_dir)
+        plain = AutoPeftModelForSequenceClassification.from_pretrained(
+            ".", num_labels=labels["num_labels"], id2label={int(k): v for k, v in labels["id2label"].items()},
+            label2id=labels["label2id"])
+        assert plain.config.id2label[2] == "positive"
+        np.testing.assert_allclose(predict_probabilities(plain.eval(), tokenizer, texts, meta["max_length"]), expected,
+                                   atol=1e-4)
 
 
 def test_early_stopping_triggers(tiny_bert, make_config):
@@ -122,7 +140,6 @@ def test_dataset_smaller_than_batch_is_refused(tiny_bert, make_config):
 
 def test_bad_target_modules_fail_before_training(tiny_bert, make_config):
     cfg = make_config(tiny_bert, lora_target_modules=["q_proj"])
-    ctx = prepare_context(cfg)
     with pytest.raises(ModelError, match="'q_proj' matches no layer"):
-        run_method(ctx, "lora", cfg.seed)
-    assert not (run_dir_for(ctx.output_dir, "lora", cfg.seed) / "metrics.json").exists()
+        prepare_context(cfg)  # checked on the real model before the folder is claimed
+    assert not (Path(cfg.output_dir) / "experiment.yaml").exists()

@@ -273,9 +273,20 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
                                                   "the most confident ones"))
 
     b.append(Block("h2", SECTIONS["reproduce"], "reproduce"))
-    b.append(Block("code", f"python main.py --mode compare --config {output_dir}/runs/<method>/seed-<seed>/config.yaml\n"
-                           f"python main.py --mode report --results {output_dir}"))
+    b.append(Block("p", "These commands rebuild these results: the first retrains (it resumes, skipping finished "
+                        "runs, in the same folder; use another --output-dir to retrain from scratch), the second "
+                        "rebuilds this report from the files."))
+    b.append(Block("code", reproduce_commands(output_dir, cmp)))
     return b
+
+
+def reproduce_commands(output_dir: Path, cmp: dict) -> str:
+    """The exact commands: OUTPUT_DIR/config.yaml is the whole resolved config of the command that ran."""
+    lines = []
+    if (output_dir / "config.yaml").is_file():
+        lines.append(f"finetune-compare compare --config {output_dir / 'config.yaml'} --output-dir {output_dir}")
+    lines.append(f"finetune-compare report --results {output_dir}")
+    return "\n".join(lines)
 
 
 def _search_blocks(output_dir: Path) -> list[Block]:

@@ -16,6 +16,7 @@ fragment), trials.csv, summary.json and plots; plus OUTPUT_DIR/optimize/tuned.ya
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import os
@@ -93,6 +94,25 @@ def search_space_for(config: Config, method: str) -> dict[str, dict]:
             if spec.get("log") and low <= 0:
                 raise ConfigError(f"{where}: a log scale needs low > 0, got {low}")
     return space
+
+
+def warn_searched_settings(config: Config, spaces: dict[str, dict]) -> list[str]:
+    """A value the user set (differs from the default) that the search space will replace in every trial."""
+    warnings_ = []
+    for method, space in spaces.items():
+        method_config = config.for_method(method)
+        for key in space:
+            if key not in FIELDS:
+                continue
+            field = FIELDS[key]
+            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+            if getattr(method_config, key) != default:
+                warnings_.append(f"{method}: {key}={getattr(method_config, key)!r} is searched by Optuna and replaced in "
+                                 f"every trial; to keep it fixed, set search_space: {{{method}: {{{key}: null}}}} "
+                                 "(or common: for a shared dimension)")
+    for w in warnings_:
+        log.warning(w)
+    return warnings_
 
 
 def suggest(trial, space: dict[str, dict]) -> dict[str, Any]:
@@ -247,6 +267,9 @@ def make_objective(ctx: RunContext, method: str, space: dict):
             raise
         finally:
             ctx.hub.end_run(status, final)
+            for folder in (run_dir, run_dir.parent):  # trial-N/ and trials/ hold nothing once checkpoints are gone
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
             # model, optimizer and caches go before the next trial
             release_memory()
             trial.set_user_attr("rss_mb_after", round(psutil.Process().memory_info().rss / 2**20, 1))
@@ -320,8 +343,10 @@ def _write_outputs(study, method: str, space: dict, out_dir: Path) -> dict:
     df.to_csv(tmp, index=False)
     tmp.replace(out_dir / "trials.csv")
     finished = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
-    run = sum(t.user_attrs.get("steps_run", 0) for t in finished)
+    pruned = [t for t in finished if t.state == optuna.trial.TrialState.PRUNED]
+    # savings from pruning only: a complete trial that stopped early saved steps through early stopping
     budget = sum(t.user_attrs.get("steps_budget", 0) for t in finished)
+    run = budget - sum(t.user_attrs.get("steps_budget", 0) - t.user_attrs.get("steps_run", 0) for t in pruned)
     summary: dict = {
         "method": method, "study_name": study.study_name, "trials": len(trials), "states": states,
         "metric": None, "best_value": None, "best_params": None, "search_space": space,
@@ -388,6 +413,7 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
     output_dir = Path(output_dir or config.output_dir)
     n_trials = config.hpo_trials if n_trials is None else n_trials
     spaces = {m: search_space_for(config, m) for m in methods}  # every error before any training
+    warn_searched_settings(config, spaces)
     from .outputs import check_output_dir, claim_output_dir
 
     check_output_dir(config, output_dir, overwrite)

@@ -30,14 +30,15 @@ from pathlib import Path
 
 import yaml
 
-from ..config import Config
+from ..config import Config, config_to_yaml
 from ..redaction import redact
 from ..errors import UserError
-from ..utils.io import write_yaml
+from ..utils.io import atomic_write_text, write_yaml
 
 log = logging.getLogger(__name__)
 
 GUARD_FILE = "experiment.yaml"
+CONFIG_FILE = "config.yaml"
 LOCK_FILE = ".finetune-compare.lock"
 NOT_RESULT_AFFECTING = {
     "num_runs", "methods", "output_dir", "evaluate_base_model", "num_workers", "num_threads", "save_model",
@@ -47,7 +48,7 @@ NOT_RESULT_AFFECTING = {
 NOT_RESULT_PREFIXES = ("tracking_", "hpo_")
 # What `--overwrite` may delete, and only inside a folder that holds our marker.
 RESULT_ENTRIES = ("runs", "plots", "optimize", "cache", "report.html", "report.md", "comparison.json",
-                  "data_summary.json", GUARD_FILE)
+                  "data_summary.json", CONFIG_FILE, GUARD_FILE)
 
 _held_locks: dict[Path, int] = {}  # folder -> open file descriptor holding its flock
 
@@ -164,6 +165,8 @@ def claim_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
         if check_output_dir(config, out, overwrite) == "replace":
             clear_results(out)
         write_yaml(out / GUARD_FILE, result_affecting(config))
+        # the whole resolved config of the latest command (secrets masked): the report's "Reproduce" command
+        atomic_write_text(out / CONFIG_FILE, config_to_yaml(config))
     except OSError as exc:
         release_output_dir(out)
         if exc.errno == errno.ENOSPC:

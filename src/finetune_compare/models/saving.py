@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,18 @@ def save_trained(model, tokenizer, target: Path, method: str, config: Config, ma
     inner.config.id2label, inner.config.label2id = dict(ID2LABEL), dict(LABEL2ID)
     model.save_pretrained(str(target))
     tokenizer.save_pretrained(str(target))
+    base = portable_base(config.model_name, target)
+    if is_peft:
+        # peft records the absolute path it loaded from (for the embedded model: inside a virtual environment)
+        adapter_config = target / "adapter_config.json"
+        data = json.loads(adapter_config.read_text(encoding="utf-8"))
+        data["base_model_name_or_path"] = base
+        write_json(adapter_config, data)
     meta = {
-        "method": method, "peft": is_peft, "base_model": config.model_name, "max_length": max_length,
-        "id2label": {str(k): v for k, v in ID2LABEL.items()}, "trust_remote_code": config.trust_remote_code,
+        "method": method, "peft": is_peft, "base_model": config.model_name, "base_model_portable": base,
+        "max_length": max_length, "num_labels": len(ID2LABEL),
+        "id2label": {str(k): v for k, v in ID2LABEL.items()}, "label2id": dict(LABEL2ID),
+        "trust_remote_code": config.trust_remote_code,
     }
     write_json(target / META_FILE, meta)
     sizes = {"path": str(target), "bytes": directory_size(target)}
@@ -55,6 +65,38 @@ def save_trained(model, tokenizer, target: Path, method: str, config: Config, ma
         sizes["merged_bytes"] = directory_size(merged_dir)
         sizes["bytes"] -= sizes["merged_bytes"]
     return sizes
+
+
+# the embedded package ships these weights: the hub id lets plain peft find them on another machine
+EMBEDDED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def portable_base(model_name: str, target: Path) -> str:
+    """The base as a hub id, or a local folder as a path relative to the save folder (never a venv path)."""
+    from .resolve import EMBEDDED_MINILM
+
+    if model_name == EMBEDDED_MINILM:
+        return EMBEDDED_HUB_ID
+    local = Path(model_name)
+    if local.is_dir():
+        return os.path.relpath(local.resolve(), Path(target).resolve())
+    return model_name
+
+
+def _base_for_loading(meta: dict, path: Path) -> str:
+    """Our own loader: the recorded name; a relative local base is resolved against the save folder."""
+    from .resolve import EMBEDDED_MINILM
+
+    name = meta["base_model"]
+    if name == EMBEDDED_MINILM or Path(name).is_dir():
+        return name
+    portable = meta.get("base_model_portable")
+    if portable and (path / portable).is_dir():
+        return str((path / portable).resolve())
+    if Path(name).is_absolute() or name.startswith("."):
+        raise ModelError(f"the base model of the adapter in '{path}' was '{name}', which does not exist here; "
+                         "copy that model folder back, or keep it at the same place relative to the adapter")
+    return name
 
 
 def load_trained(path: str | Path):
@@ -84,7 +126,8 @@ def load_trained(path: str | Path):
 
             from .hf import HFModel
 
-            base_cfg = Config(model_name=meta["base_model"], trust_remote_code=meta.get("trust_remote_code", False))
+            base_cfg = Config(model_name=_base_for_loading(meta, path),
+                              trust_remote_code=meta.get("trust_remote_code", False))
             base = HFModel(base_cfg).load_model()
             model = PeftModel.from_pretrained(base, str(path), is_trainable=False)
         else:
