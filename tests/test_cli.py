@@ -183,3 +183,15 @@ def test_main_py_exits_2_without_traceback(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: config key 'lora_r': must be >= 1, got -1"
+
+
+def test_end_of_run_says_how_to_open_tracker_output(tmp_path):
+    from finetune_compare.cli import _tracker_hints
+
+    (tmp_path / "mlflow").mkdir()
+    (tmp_path / "mlflow" / "mlflow.db").write_bytes(b"")
+    (tmp_path / "wandb" / "offline-run-1").mkdir(parents=True)
+    hints = _tracker_hints(tmp_path)
+    assert hints[0] == f"MLflow:  mlflow ui --backend-store-uri sqlite:///{(tmp_path / 'mlflow' / 'mlflow.db').resolve()}"
+    assert hints[1].startswith(f"W&B:     wandb sync {tmp_path / 'wandb'}/offline-run-*")
+    assert _tracker_hints(tmp_path / "nothing") == []

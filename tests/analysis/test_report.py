@@ -53,6 +53,9 @@ def test_every_file_and_plot(comparison):
     assert set(cmp["secondary"]) >= {"accuracy", "f1_neutral", "macro_f1_imdb", "accuracy_tweeteval"}
     assert "macro_f1" not in cmp["secondary"] and all("p_holm" in v for v in cmp["secondary"].values())
     assert data["headline"][0].startswith(verdict["text"])
+    # the Reproduce block holds the exact commands, runnable as written
+    assert f"finetune-compare compare --config {out}/config.yaml --output-dir {out}" in (out / "report.md").read_text()
+    assert (out / "config.yaml").is_file()
     assert data["per_method"]["lora"]["macro_f1"]["n"] == 3 and data["per_method"]["lora"]["macro_f1"]["ci_method"] == "t"
     assert data["efficiency"]["lora"]["trainable_params"] < data["efficiency"]["full"]["trainable_params"]
     assert data["error_analysis"]["pair"] == ["lora", "full"]
@@ -139,3 +142,30 @@ def test_report_over_a_damaged_run_file_is_one_clear_error(comparison, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: '{copy / rel}' is corrupt (") and why in err, err
     assert err.endswith("delete that run's folder and rerun the same command to retrain it, then rebuild the report")
+
+
+def test_one_run_report_is_one_line_without_error_bars(comparison, tmp_path, capsys, monkeypatch):
+    """Too few runs: the statistics section is one line, bars carry no error bars, efficiency axes start at 0."""
+    from matplotlib.container import ErrorbarContainer
+
+    from finetune_compare.analysis import plots
+
+    _, out, _ = comparison
+    copy = tmp_path / "one"
+    shutil.copytree(out, copy)
+    for method in ("full", "lora"):
+        for seed in (8, 9):
+            shutil.rmtree(copy / "runs" / method / f"seed-{seed}")
+    figures = {}
+    original = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.setdefault(path.stem, fig) and original(fig, path))
+    assert main(["report", "--results", str(copy)]) == 0
+    md = (copy / "report.md").read_text()
+    stats = md.split("## Statistics")[1].split("## Efficiency")[0]
+    assert "Too few paired runs for statistics" in stats and "|" not in stats  # one line, no table
+    assert "per million trainable parameters" not in md
+    bars = figures["metric_comparison"].axes[0]
+    assert not [c for c in bars.containers if isinstance(c, ErrorbarContainer)]
+    assert "one run: no error bars" in figures["metric_comparison"]._suptitle.get_text()
+    time_ax, memory_ax = figures["efficiency"].axes[1:3]
+    assert time_ax.get_xlim()[0] == 0 and memory_ax.get_xlim()[0] == 0 and "(axis from 0)" in memory_ax.get_title()

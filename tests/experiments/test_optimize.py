@@ -127,7 +127,8 @@ def test_two_workers_share_a_journal_study(tiny_bert, tmp_path):
 
 def test_memory_does_not_grow_over_trials(tiny_bert, tmp_path):
     cfg = cfg_for(tiny_bert, tmp_path, hpo_pruner="none")
-    run_optimization(cfg, ["full"], n_trials=10)
+    summary = run_optimization(cfg, ["full"], n_trials=10)["full"]
+    assert summary["pruning"]["saved_fraction"] == 0.0  # nothing pruned: early stopping is not a pruning saving
     guard_output_dir(cfg, cfg.output_dir)  # as `--trials 0` does: claim, then create the study
     study = create_study(cfg, "full", Path(cfg.output_dir))
     rss = [t.user_attrs["rss_mb_after"] for t in sorted(study.get_trials(), key=lambda t: t.number)]

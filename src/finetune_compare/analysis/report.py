@@ -402,6 +402,7 @@ def render_html(blocks: list[Block]) -> str:
 def build_report(output_dir: str | Path) -> dict:
     """Aggregate runs on disk, write comparison.json, plots/, report.md and report.html."""
     output_dir = Path(output_dir)
+    log.info("statistics, plots and report for %s (test-set bootstrap and ASO take a few seconds)", output_dir)
     cmp = build_comparison(output_dir)
     errors = error_analysis(output_dir, cmp["methods"])
     cmp["error_analysis"] = errors
