@@ -158,6 +158,10 @@ CASES = [
     ("journal-folder-not-creatable", lambda t, m: ["--mode", "optimize", "--trials", "0", "--storage",
                                                    f"journal:{_file(t)}/j.log"],
      "error: cannot use journal storage '{tmp}/f/j.log': File exists"),
+    ("bf16-base-without-bf16-compute", lambda t, m: ["--mode", "lora", "--set", f"model_name={m}", "--set",
+                                                     "mixed_precision=no", "--set", "base_weights_dtype=bf16"] + SMALL,
+     "error: base_weights_dtype bf16 needs bf16 compute, but training runs in fp32: set mixed_precision: bf16 (or auto "
+     "on a CPU/GPU with bf16), or base_weights_dtype: fp32"),
     ("fp16-on-cpu", lambda t, m: ["--mode", "full", "--set", f"model_name={m}", "--set", "mixed_precision=fp16",
                                   "--output-dir", str(t / "o")] + SMALL,
      "error: config key 'mixed_precision': fp16 needs a CUDA GPU; on CPU use bf16, auto or no"),

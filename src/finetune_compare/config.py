@@ -109,6 +109,11 @@ class Config:
         choices=("auto", "no", "bf16", "fp16"), bool_alias={False: "no"},
     )
     gradient_checkpointing: bool = _f(False, "Trade compute for activation memory.")
+    base_weights_dtype: str = _f(
+        "auto", "Storage of the frozen base under parameter-efficient methods (LoRA, DoRA, head): 'auto' = bf16 where "
+        "training runs in bf16, else fp32. Adapters, head and optimizer state stay fp32; full fine-tuning always "
+        "keeps fp32 master weights. The value used is recorded per run.", choices=("auto", "fp32", "bf16"),
+    )
     num_workers: int = _f(0, "DataLoader worker processes.", min=0)
     num_threads: Optional[int] = _f(None, "torch CPU threads (default: torch's choice).", min=1)
     device: str = _f("auto", "Training device.", choices=("auto", "cpu", "cuda"))
@@ -355,7 +360,7 @@ METHOD_OVERRIDE_KEYS = frozenset({
     "learning_rate", "lora_learning_rate", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_bias",
     "num_epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "warmup_ratio", "weight_decay",
     "max_grad_norm", "patience", "evaluations_per_epoch", "batch_grouping", "mixed_precision",
-    "gradient_checkpointing",
+    "gradient_checkpointing", "base_weights_dtype",
 })
 
 SECTIONS = ("tracking",)  # nested YAML sections that map onto flat `<section>_<key>` fields

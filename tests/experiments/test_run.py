@@ -36,7 +36,10 @@ def test_train_writes_complete_run(tiny_bert, make_config, method):
     assert set(on_disk["test"]["per_source"]) == {"imdb", "sst5", "tweeteval"}
     assert set(on_disk["params"]) >= {"total", "trainable", "adapter", "head"}
     assert set(on_disk["timing"]) >= {"train_seconds", "train_samples_per_second", "eval_samples_per_second"}
-    assert set(on_disk["memory"]) == {"peak_rss_mb", "peak_cuda_mb"} and on_disk["memory"]["peak_rss_mb"] > 0
+    memory = on_disk["memory"]
+    assert set(memory) == {"peak_rss_mb", "peak_cuda_mb", "baseline_rss_mb", "peak_rss_above_baseline_mb"}
+    assert 0 < memory["peak_rss_above_baseline_mb"] < memory["peak_rss_mb"]
+    assert on_disk["params"]["base_weights_dtype"] == "fp32"  # tiny_config trains in fp32
     if method == "lora":
         assert 0 < on_disk["params"]["adapter"] < on_disk["params"]["trainable"] < on_disk["params"]["total"]
     else:
@@ -143,3 +146,27 @@ def test_bad_target_modules_fail_before_training(tiny_bert, make_config):
     with pytest.raises(ModelError, match="'q_proj' matches no layer"):
         prepare_context(cfg)  # checked on the real model before the folder is claimed
     assert not (Path(cfg.output_dir) / "experiment.yaml").exists()
+
+
+def test_lora_stores_its_frozen_base_in_bf16_and_exports_fp32(tiny_roberta, make_config, monkeypatch):
+    """Under bf16 compute: frozen base bf16, adapters and head fp32; the merged export back in fp32."""
+    import torch
+
+    from finetune_compare.experiments import run as run_module
+    from finetune_compare.utils.device import resolve_precision
+
+    if resolve_precision("auto", "cpu") != "bf16":
+        pytest.skip("this CPU has no native bf16")
+    cfg = make_config(tiny_roberta, mixed_precision="bf16", save_model=True, save_merged=True, num_epochs=1)
+    seen = {}
+    original = run_module.build_trainer
+    monkeypatch.setattr(run_module, "build_trainer", lambda config, model, *a, **k: seen.setdefault("model", model)
+                        and original(config, model, *a, **k))
+    metrics = run_method(prepare_context(cfg), "lora", cfg.seed)
+    assert metrics["params"]["base_weights_dtype"] == "bf16"
+    dtypes = {(p.requires_grad, p.dtype) for p in seen["model"].parameters()}
+    assert dtypes == {(False, torch.bfloat16), (True, torch.float32)}
+    merged, _, _ = load_trained(run_dir_for(Path(cfg.output_dir), "lora", cfg.seed) / "model" / "merged")
+    assert {p.dtype for p in merged.parameters()} == {torch.float32}
+    full = run_method(prepare_context(cfg.replace(output_dir=cfg.output_dir + "-full")), "full", cfg.seed)
+    assert full["params"]["base_weights_dtype"] == "fp32"  # full fine-tuning keeps fp32 master weights

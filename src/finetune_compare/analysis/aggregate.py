@@ -89,6 +89,8 @@ def efficiency(runs: dict[int, dict]) -> dict:
         "eval_samples_per_second": _mean(x["eval_samples_per_second"] for x in t),
         "eval_tokens_per_second": _mean(x["eval_tokens_per_second"] for x in t),
         "peak_rss_mb": _mean(r["memory"]["peak_rss_mb"] for r in rows),
+        "peak_rss_above_baseline_mb": _mean(r["memory"].get("peak_rss_above_baseline_mb") for r in rows),
+        "base_weights_dtype": params.get("base_weights_dtype"),
         "peak_cuda_mb": _mean(r["memory"].get("peak_cuda_mb") for r in rows),
         "saved_bytes": _mean(saved) if saved else estimate,
         "saved_bytes_measured": bool(saved),
@@ -163,7 +165,10 @@ def headline(comparisons: dict, eff: dict) -> list[str]:
         ea, eb = eff[a], eff[b]
         cost = (f"{a} trains {ea['trainable_params']:,} parameters ({ea['trainable_ratio']:.2%} of the model) vs "
                 f"{eb['trainable_params']:,}; training time {ea['train_seconds']['mean'] / eb['train_seconds']['mean']:.2f}x, "
-                f"peak memory {ea['peak_rss_mb'] / eb['peak_rss_mb']:.2f}x, saved size "
+                f"peak memory {ea['peak_rss_mb'] / eb['peak_rss_mb']:.2f}x"
+                + (f" (above the process baseline: {ea['peak_rss_above_baseline_mb'] / eb['peak_rss_above_baseline_mb']:.2f}x)"
+                   if ea.get("peak_rss_above_baseline_mb") and eb.get("peak_rss_above_baseline_mb") else "")
+                + ", saved size "
                 f"{ea['saved_bytes'] / eb['saved_bytes']:.3f}x of {b}'s.")
         lines.append(cmp["primary"]["verdict"]["text"] + " " + cost)
     return lines

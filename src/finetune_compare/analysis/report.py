@@ -161,6 +161,9 @@ def _efficiency_table(cmp: dict) -> list[list[str]]:
     row("inference throughput (samples/s, tokens/s)",
         lambda e, m: f"{e['eval_samples_per_second']:.1f}, {e['eval_tokens_per_second']:,.0f}")
     row("peak memory (RSS MB / CUDA MB)", lambda e, m: f"{_fmt(e['peak_rss_mb'], 0)} / {_fmt(e['peak_cuda_mb'], 0)}")
+    row("peak RSS above the process baseline (MB): what training costs",
+        lambda e, m: _fmt(e.get("peak_rss_above_baseline_mb"), 0))
+    row("frozen base stored in", lambda e, m: e.get("base_weights_dtype") or "–")
     row("saved model size (MB)", lambda e, m: f"{e['saved_bytes'] / 2**20:.2f}"
         + ("" if e["saved_bytes_measured"] else " (estimated: fp32 trained weights)"))
     # (a "per million trainable parameters" ratio was dropped: 0.03 vs 7.7 suggested a 276x advantage that means nothing)

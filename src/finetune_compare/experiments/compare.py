@@ -52,7 +52,9 @@ def format_table(comparison: dict) -> str:
     eff = comparison["efficiency"]
     extra = [("trainable params", lambda e: f"{e['trainable_params']:,}"),
              ("train seconds", lambda e: f"{e['train_seconds']['mean']:.1f}"),
-             ("peak RSS MB", lambda e: f"{e['peak_rss_mb']:.0f}")]
+             ("peak RSS MB", lambda e: f"{e['peak_rss_mb']:.0f}"),
+             ("RSS above baseline MB", lambda e: f"{e['peak_rss_above_baseline_mb']:.0f}"
+              if e.get("peak_rss_above_baseline_mb") is not None else "-")]
     for label, fmt in extra:
         lines.append(f"{label:<22}" + ("" if not comparison.get("base") else f"{'-':>{width}}")
                      + "".join(f"{fmt(eff[m]):>{width}}" for m in methods))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import torch
 from transformers import set_seed
 
@@ -31,7 +32,7 @@ from ..errors import DataError
 from ..models.accounting import count_parameters
 from ..models.base import BaseModel
 from ..models.hf import build_model_provider, effective_max_length
-from ..models.methods import check_method, get_method
+from ..models.methods import check_method, frozen_weights_dtype, get_method, store_frozen_weights
 from ..training.metrics import evaluation_metrics, softmax
 from ..training.progress import ProgressReporter, progress_logging
 from ..training.trainer import (BestModelCallback, FiniteLossCallback, StopOnSignal, build_trainer,
@@ -98,12 +99,14 @@ def check_data_fits(config: Config, data: DataBundle) -> None:
         )
 
 
-def check_methods(config: Config, provider: BaseModel, methods: list[str]) -> None:
+def check_methods(config: Config, provider: BaseModel, methods: list[str], precision: str) -> None:
     """Every method this command will run, with its overrides, checked on the real model before claiming."""
     model = provider.load_model()
     head = provider.head_module_names(model)
     for method in methods:
-        check_method(model, config.for_method(method), head, method)
+        method_config = config.for_method(method)
+        check_method(model, method_config, head, method)
+        frozen_weights_dtype(method_config.base_weights_dtype, method, precision)
     del model
 
 
@@ -138,7 +141,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
         torch.cuda.set_per_process_memory_fraction(config.gpu_memory_fraction)
     precision = resolve_precision(config.mixed_precision, device)
     provider = provider or build_model_provider(config)  # fails fast on a bad model name
-    check_methods(config, provider, list(methods or config.methods))
+    check_methods(config, provider, list(methods or config.methods), precision)
     check_save_dir(config)
     tokenizer = provider.load_tokenizer()
     max_length = effective_max_length(config, provider, tokenizer)
@@ -250,11 +253,14 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
                  extra_callbacks: tuple = (), label: str | None = None) -> TrainOutcome:
     """Build, train and restore the best weights of `method`; shared by runs and search trials."""
     spec = get_method(method)
+    baseline_rss = psutil.Process().memory_info().rss  # before the model: what the run itself costs is above this
     set_seed(seed)  # the model (new head, LoRA init, dropout) is built after seeding
     base = ctx.provider.load_model()
     head = ctx.provider.head_module_names(base)
     model = spec.apply(base, config, head)
     params = count_parameters(model, head)
+    params["base_weights_dtype"] = frozen_weights_dtype(config.base_weights_dtype, method, ctx.precision)
+    store_frozen_weights(model, params["base_weights_dtype"])
     args = build_training_args(config, method, seed, run_dir, len(ctx.tokenized.train.examples), ctx.precision,
                                ctx.device)
     label = label or f"{method} seed {seed}"
@@ -266,7 +272,7 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
     if resume:
         log.info("%s seed %d: resuming from %s", method, seed, resume)
         best.load(resume)
-    with MemoryMonitor() as memory, training_section(), progress_logging():
+    with MemoryMonitor(baseline_bytes=baseline_rss) as memory, training_section(), progress_logging():
         start = time.perf_counter()
         train_output = trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - start

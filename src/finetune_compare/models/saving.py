@@ -7,7 +7,6 @@ rebuilds the base model from `finetune_compare.json` and applies the adapter.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -58,7 +57,9 @@ def save_trained(model, tokenizer, target: Path, method: str, config: Config, ma
     sizes = {"path": str(target), "bytes": directory_size(target)}
     if is_peft and config.save_merged:
         merged_dir = target / "merged"
-        merged = copy.deepcopy(model).merge_and_unload()
+        # from a fresh load (the checkpoint's precision, fp32), not the trained copy whose frozen base may be bf16
+        fresh, _, _ = load_trained(target)
+        merged = fresh.merge_and_unload()
         merged.save_pretrained(str(merged_dir))
         tokenizer.save_pretrained(str(merged_dir))
         write_json(merged_dir / META_FILE, {**meta, "peft": False, "merged_from": method})

@@ -17,8 +17,10 @@ class MemoryMonitor:
     separate consecutive runs; sampling gives a per-run peak and a time series.
     """
 
-    def __init__(self, interval_s: float = 0.25):
+    def __init__(self, interval_s: float = 0.25, baseline_bytes: int | None = None):
         self.interval_s = interval_s
+        # RSS before the model was loaded (Python, libraries, data): the peak above it is what the run costs
+        self.baseline_bytes = baseline_bytes
         self._process = psutil.Process()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -55,10 +57,14 @@ class MemoryMonitor:
 
     def summary(self) -> dict:
         peak_cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
-        return {
+        out = {
             "peak_rss_mb": round(self.peak_rss_bytes / 2**20, 1),
             "peak_cuda_mb": round(peak_cuda, 1) if peak_cuda is not None else None,
         }
+        if self.baseline_bytes is not None:
+            out["baseline_rss_mb"] = round(self.baseline_bytes / 2**20, 1)
+            out["peak_rss_above_baseline_mb"] = round((self.peak_rss_bytes - self.baseline_bytes) / 2**20, 1)
+        return out
 
 
 def release_memory() -> None:
