@@ -152,12 +152,19 @@ def run_cell(spec: dict) -> dict:
     cfg, bundle = build_data(quick)
     tok = tokenize_bundle(bundle, tokenizer, MAX_LENGTH)
     train_ds, val_ds = tok.train.dataset, tok.validation.dataset
+    import psutil
+
+    from finetune_compare.models.methods import frozen_weights_dtype, store_frozen_weights
+
+    baseline_rss = psutil.Process().memory_info().rss  # Python, libraries, data: before the model exists
     model = apply_method(load_model(model_key, tokenizer), method, ours=variant == "c")
+    precision = resolve_precision("auto", "cpu") if variant == "c" else "no"
+    base_dtype = frozen_weights_dtype("auto", method, precision) if variant == "c" else "fp32"
+    store_frozen_weights(model, base_dtype)  # (c) LoRA under bf16: the frozen base in bf16, as the project trains
     # one short epoch must move the metric: MiniLM takes higher rates than RoBERTa-base (LoRA ~10x full)
     lr = 1e-3 if method == "lora" else 1e-4
     max_steps = spec["max_steps"]  # None: one epoch
     steps = max_steps or math.ceil(len(train_ds) / BATCH)
-    precision = resolve_precision("auto", "cpu") if variant == "c" else "no"
     collator = CountingCollator(tokenizer, MAX_LENGTH if variant == "a" else None)
 
     times: dict = {}
@@ -239,6 +246,8 @@ def run_cell(spec: dict) -> dict:
     real_per_sample = train_real / max(1, sum(b for b, _ in collator.shapes[:steps]))
     result["train_real_tokens_per_second"] = result["train_samples_per_second"] * real_per_sample
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["rss_above_baseline_mb"] = result["peak_rss_mb"] - baseline_rss / 2**20
+    result["base_weights_dtype"] = base_dtype
     return result
 
 
@@ -274,8 +283,8 @@ def markdown(results: list[dict], peaks: dict, machine: str) -> str:
     lines = [f"Machine: {machine}. Matmul peak measured in this run: fp32 {peaks['fp32']:.0f} GFLOP/s, "
              f"bf16 {peaks['bf16']:.0f} GFLOP/s.", "",
              "| model | method | variant | precision | train samples/s | real tokens/s | padding | GFLOP/s (% of peak) "
-             "| eval samples/s | peak RSS MB | val macro-F1 |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| eval samples/s | peak RSS MB | RSS above baseline MB | val macro-F1 |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         peak = peaks["bf16" if r["precision"] == "bf16" else "fp32"]
         eval_txt = f"{r['eval_samples_per_second']:.1f}"
@@ -284,7 +293,7 @@ def markdown(results: list[dict], peaks: dict, machine: str) -> str:
             f"| {r['model']} | {r['method']} | {r['variant']} | {r['precision']} | {r['train_samples_per_second']:.2f} | "
             f"{r['train_real_tokens_per_second']:.0f} | {r['padding_fraction']:.0%} | "
             f"{r['executed_gflops_per_second']:.0f} ({r['executed_gflops_per_second'] / peak:.0%}) | {eval_txt} | "
-            f"{r['peak_rss_mb']:.0f} | {f1} |")
+            f"{r['peak_rss_mb']:.0f} | {r.get('rss_above_baseline_mb', float('nan')):.0f} | {f1} |")
     lines += ["", "Ratios (training samples/s):"]
     by = {(r["model"], r["method"], r["variant"]): r for r in results}
     for model in dict.fromkeys(r["model"] for r in results):
@@ -297,7 +306,9 @@ def markdown(results: list[dict], peaks: dict, machine: str) -> str:
         full, lora = by.get((model, "full", "c")), by.get((model, "lora", "c"))
         if full and lora:
             lines.append(f"- {model} LoRA vs full (variant c): training {lora['train_samples_per_second'] / full['train_samples_per_second']:.2f}x, "
-                         f"peak RSS {lora['peak_rss_mb'] / full['peak_rss_mb']:.2f}x "
+                         f"peak RSS {lora['peak_rss_mb'] / full['peak_rss_mb']:.2f}x, RSS above the pre-model "
+                         f"baseline {lora['rss_above_baseline_mb'] / full['rss_above_baseline_mb']:.2f}x "
+                         f"(LoRA's frozen base in {lora.get('base_weights_dtype', 'fp32')}) "
                          "(merged-adapter evaluation: benchmarks/bench_merged_eval.py)")
     return "\n".join(lines) + "\n"
 
@@ -306,6 +317,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="MiniLM only, short runs (~3 min)")
     parser.add_argument("--cell", help=argparse.SUPPRESS)  # internal: run one cell, print JSON
+    parser.add_argument("--models", help="comma list of cells' models to run (minilm, roberta-base-random)")
+    parser.add_argument("--variants", help="comma list of variants to run (a, b, c)")
     args = parser.parse_args()
     if args.cell:
         print("RESULT " + json.dumps(run_cell(json.loads(args.cell))))
@@ -316,7 +329,9 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     peaks = {"fp32": matmul_peak_gflops("fp32"), "bf16": matmul_peak_gflops("bf16")}
     results = []
-    for spec in plan(args.quick):
+    cells = [c for c in plan(args.quick) if (not args.models or c["model"] in args.models.split(","))
+             and (not args.variants or c["variant"] in args.variants.split(","))]
+    for spec in cells:
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, __file__, "--cell", json.dumps(spec)], capture_output=True, text=True)
         line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
@@ -333,6 +348,8 @@ def main() -> None:
     data = {"machine": machine, "matmul_peak_gflops": peaks, "quick": args.quick, "results": results,
             "data": os.environ.get("FINETUNE_COMPARE_DATA_DIR") or "embedded sample"}
     name = "latest-quick" if args.quick else "latest"
+    if args.models or args.variants:
+        name += "-" + "-".join(filter(None, [args.models, args.variants])).replace(",", "+")
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2))
     table = markdown(results, peaks, machine)
     if args.quick:

@@ -143,6 +143,7 @@ def cmd_data(config, overwrite: bool = False) -> None:
     out = Path(config.output_dir)
     check_output_dir(config, out, overwrite)
     bundle = build_data(config)
+    signals.checkpoint()
     tokenizer, max_length, note = None, None, ""
     try:
         provider = build_model_provider(config)
@@ -390,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd_report(args)
             return 0
         config = _load(args)
+        signals.checkpoint()
         if args.mode == "config":
             cmd_config(config, args)
         elif args.mode == "data":
@@ -401,12 +403,18 @@ def main(argv: list[str] | None = None) -> int:
         elif args.mode == "optimize":
             cmd_optimize(config, args)
     except UserError as exc:
+        if signals.interrupted():  # Ctrl-C was swallowed by a library and the command failed on its way out
+            signals.clear()
+            print("interrupted", file=sys.stderr)
+            return 130
         print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
     except Terminated:
+        signals.clear()
         print("terminated (SIGTERM); finished runs are kept: rerun the same command to resume", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
+        signals.clear()
         print("interrupted; finished runs are kept: rerun the same command to resume", file=sys.stderr)
         return 130
     except OSError as exc:

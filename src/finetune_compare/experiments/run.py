@@ -39,6 +39,7 @@ from ..training.trainer import (BestModelCallback, FiniteLossCallback, StopOnSig
                                 build_training_args)
 from ..utils.device import resolve_device, resolve_precision
 from ..utils.distributed import is_main
+from ..utils import signals
 from ..utils.signals import training_section
 from ..utils.io import atomic_write_text, read_json, write_json, write_jsonl
 from ..utils.memory import MemoryMonitor, release_memory
@@ -141,6 +142,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
         torch.cuda.set_per_process_memory_fraction(config.gpu_memory_fraction)
     precision = resolve_precision(config.mixed_precision, device)
     provider = provider or build_model_provider(config)  # fails fast on a bad model name
+    signals.checkpoint()
     check_methods(config, provider, list(methods or config.methods), precision)
     check_save_dir(config)
     tokenizer = provider.load_tokenizer()
@@ -148,6 +150,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     pools = load_pools(config)
     data = build_data(config, pools=pools)
     check_data_fits(config, data)
+    signals.checkpoint()
     if is_main():
         claim_output_dir(config, out, overwrite)  # everything validated: lock, clear if asked, mark
     # one writer for the on-disk cache; other ranks tokenise in memory
@@ -302,6 +305,7 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
     """Train `method` with `seed`, evaluate on the test set, write the run folder; returns metrics."""
     config = ctx.config.for_method(method)
     run_dir = run_dir_for(ctx.output_dir, method, seed)
+    signals.checkpoint()
     done = None if force else load_completed(run_dir)
     if done is not None:
         log.info("%s seed %d: already complete in %s, skipping", method, seed, run_dir)

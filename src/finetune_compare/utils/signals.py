@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 _pending: type[BaseException] | None = None
 _training_depth = 0
+_unhandled: type[BaseException] | None = None
 
 
 class Terminated(KeyboardInterrupt):
@@ -31,7 +32,28 @@ def _handler(signum, frame):
         log.warning("stopping after the current training step (signal again to stop at once)")
         return
     _pending = None  # a second signal: stop now, nothing left pending
+    global _unhandled
+    _unhandled = exc  # Python swallows an exception raised in a weakref callback or __del__: keep it for checkpoint()
     raise exc()
+
+
+def checkpoint() -> None:
+    """Between stages: re-raise an interrupt that landed where Python ignores exceptions (an import lock's
+    weakref callback, a finaliser), so Ctrl-C while starting still stops the command."""
+    global _unhandled
+    if _unhandled is not None:
+        exc, _unhandled = _unhandled, None
+        raise exc()
+
+
+def interrupted() -> bool:
+    return _unhandled is not None
+
+
+def clear() -> None:
+    """The interrupt reached the top: nothing left to re-raise."""
+    global _unhandled, _pending
+    _unhandled = _pending = None
 
 
 def install() -> None:
