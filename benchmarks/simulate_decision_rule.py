@@ -14,12 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from finetune_compare.analysis.statistics import decide, paired
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from finetune_compare.analysis.simulation import project_rule, simulate_rule
 
 
 def old_rule(a: np.ndarray, b: np.ndarray, seed: int) -> tuple[bool, float | None, float | None]:
@@ -37,23 +41,6 @@ def old_rule(a: np.ndarray, b: np.ndarray, seed: int) -> tuple[bool, float | Non
     return claim, low, high
 
 
-def simulate(n_pairs: int, effect: float, reps: int, rule: str, seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    claims = covered = 0
-    for r in range(reps):
-        shared = rng.normal(0.6, 0.02, n_pairs)
-        b = shared + rng.normal(0, math.sqrt(0.5) * 0.01, n_pairs)
-        a = shared + effect * 0.01 + rng.normal(0, math.sqrt(0.5) * 0.01, n_pairs)
-        if rule == "before":
-            claim, low, high = old_rule(a, b, r)
-        else:
-            v = decide("a", "b", "m", paired(dict(enumerate(a)), dict(enumerate(b))))
-            claim, low, high = v["kind"] in ("better", "worse"), v["ci_low"], v["ci_high"]
-        claims += claim
-        covered += low <= effect * 0.01 <= high
-    return {"claims": claims / reps, "coverage": covered / reps}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=2000)
@@ -62,8 +49,9 @@ def main() -> None:
     print(f"{'pairs':>5} {'rule':>7} {'false claims (no difference)':>30} {'coverage':>9} {'power at 1 SD':>14}")
     for n in (3, 5, 10):
         for rule in ("before", "after"):
-            null = simulate(n, 0.0, args.reps, rule)
-            alt = simulate(n, 1.0, args.reps, rule, seed=1)
+            fn = old_rule if rule == "before" else project_rule
+            null = simulate_rule(fn, n, 0.0, args.reps)
+            alt = simulate_rule(fn, n, 1.0, args.reps, seed=1)
             out[f"{rule}-{n}"] = {"false_claims": null["claims"], "coverage": null["coverage"],
                                   "power_1sd": alt["claims"]}
             print(f"{n:>5} {rule:>7} {null['claims']:>30.1%} {null['coverage']:>9.1%} {alt['claims']:>14.1%}")

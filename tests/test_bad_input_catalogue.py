@@ -144,7 +144,7 @@ CASES = [
      "error: --trials must be between 0 and 100,000, got 1000000000"),
     ("save-dir-is-a-file", lambda t, m: ["--mode", "full", "--set", f"model_name={m}", "--set", "save_model=true",
                                          "--set", f"save_dir={_file(t)}"] + SMALL,
-     "error: config key 'save_dir': '{tmp}/f' is a file, not a folder"),
+     "error: config key 'save_dir': '{tmp}/f' is a file, so models cannot be saved there"),
     ("validation-too-small", lambda t, m: ["--mode", "data", "--set", "data_source=embedded",
                                            "--set", "samples_per_class=15"],
      "error: the validation split is too small to select a model on (2 examples; negative: 0, neutral: 2, positive: 0); "

@@ -9,6 +9,7 @@ from scipy import stats
 from finetune_compare.analysis.statistics import (bootstrap_test_set, combined_interval, decide, describe, holm, mcnemar_exact_p,
                                                   metric_from_predictions, minimum_detectable_effect, paired,
                                                   runs_needed, sign_flip_p, t_interval)
+from finetune_compare.analysis.simulation import project_rule, simulate_rule
 from finetune_compare.training.metrics import classification_metrics
 
 
@@ -135,17 +136,9 @@ REPS = 4000  # SE of a 5% rate: 0.34%; 5% and 10% are 14 SE apart
 
 
 def _simulate(n_pairs: int, effect_sd: float, reps: int = REPS, seed: int = 0):
-    """Per-seed scores with a shared per-pair component (positively correlated pairs) and paired difference SD 1."""
-    rng = np.random.default_rng(seed)
-    claims = covered = 0
-    for _ in range(reps):
-        shared = rng.normal(0.6, 0.02, n_pairs)
-        b = shared + rng.normal(0, math.sqrt(0.5) * 0.01, n_pairs)
-        a = shared + effect_sd * 0.01 + rng.normal(0, math.sqrt(0.5) * 0.01, n_pairs)
-        v = decide("a", "b", "m", paired(dict(enumerate(a)), dict(enumerate(b))))
-        claims += v["kind"] in ("better", "worse")
-        covered += v["ci_low"] <= effect_sd * 0.01 <= v["ci_high"]
-    return claims / reps, covered / reps
+    """Paired scores with a shared per-pair component; paired-difference SD 1 unit (0.01)."""
+    out = simulate_rule(project_rule, n_pairs, effect_sd, reps, seed)
+    return out["claims"], out["coverage"]
 
 
 @pytest.mark.parametrize("n_pairs", [3, 5, 10])

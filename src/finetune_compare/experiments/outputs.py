@@ -33,7 +33,7 @@ import yaml
 from ..config import Config, config_to_yaml
 from ..redaction import redact
 from ..errors import UserError
-from ..utils.io import atomic_write_text, write_yaml
+from ..utils.io import atomic_write_text, creation_problem, write_yaml
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +83,9 @@ def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"output directory '{out}' exists and is a file, not a directory")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"output directory '{out}' cannot be created: '{parent}' is a file")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise UserError(f"output directory '{out}' cannot be created: '{parent}' is not writable")
-            break
+    problem = creation_problem(out.parent) if not out.exists() else creation_problem(out)
+    if problem:
+        raise UserError(f"output directory '{out}' cannot be created: {problem}")
     guard = out / GUARD_FILE
     if not guard.is_file():
         foreign = _foreign_entries(out)

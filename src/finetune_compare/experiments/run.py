@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import platform
 import shutil
 import time
@@ -41,7 +40,7 @@ from ..utils.device import resolve_device, resolve_precision
 from ..utils.distributed import is_main
 from ..utils import signals
 from ..utils.signals import training_section
-from ..utils.io import atomic_write_text, read_json, write_json, write_jsonl
+from ..utils.io import atomic_write_text, creation_problem, read_json, write_json, write_jsonl
 from ..utils.memory import MemoryMonitor, release_memory
 
 log = logging.getLogger(__name__)
@@ -114,14 +113,9 @@ def check_methods(config: Config, provider: BaseModel, methods: list[str], preci
 def check_save_dir(config: Config) -> None:
     if not (config.save_model and config.save_dir):
         return
-    target = Path(config.save_dir)
-    for folder in (target, *target.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise DataError(f"config key 'save_dir': '{folder}' is a file, not a folder")
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise DataError(f"config key 'save_dir': '{folder}' is not writable")
-            return
+    problem = creation_problem(config.save_dir)
+    if problem:
+        raise DataError(f"config key 'save_dir': {problem}, so models cannot be saved there")
 
 
 def prepare_context(config: Config, provider: BaseModel | None = None, output_dir: str | Path | None = None,

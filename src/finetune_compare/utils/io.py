@@ -25,6 +25,19 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def creation_problem(path: str | Path) -> str | None:
+    """Why `path` (a folder, existing or not) cannot be created or written, or None: checks its nearest existing
+    ancestor, so a bad --output-dir or save_dir is found before any work, not after training."""
+    for folder in (Path(path), *Path(path).parents):
+        if folder.exists():
+            if not folder.is_dir():
+                return f"'{folder}' is a file"
+            if not os.access(folder, os.W_OK | os.X_OK):
+                return f"'{folder}' is not writable"
+            return None
+    return None
+
+
 def _umask() -> int:
     mask = os.umask(0)  # the only portable way to read it is to set it
     os.umask(mask)
