@@ -134,10 +134,6 @@ def store_frozen_weights(model: torch.nn.Module, dtype: str) -> int:
             if not p.requires_grad and p.dtype == torch.float32:
                 p.data = p.data.to(torch.bfloat16)
                 saved += p.numel() * 2
-    if saved:
-        from ..utils.memory import return_freed_memory_to_os
-
-        return_freed_memory_to_os()  # the fp32 copies are free now; without this RSS keeps them
     return saved
 
 

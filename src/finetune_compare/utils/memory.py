@@ -67,17 +67,6 @@ class MemoryMonitor:
         return out
 
 
-def return_freed_memory_to_os() -> None:
-    """glibc keeps freed heap pages (e.g. the fp32 copies of weights just cast to bf16) in the process, so RSS
-    would not fall; malloc_trim hands them back. A no-op where glibc is not the allocator."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def release_memory() -> None:
     """Free what a finished run left behind (Python garbage, CUDA cache)."""
     gc.collect()
