@@ -155,7 +155,8 @@ def paired_differences(comparison: dict, colors: dict, ax) -> None:
     ax.set_xlim(-0.6, max(len(keys), 1) - 0.4)
     ax.set(title=f"Paired differences, {metric.replace('_', ' ')}", ylabel="difference")
     if keys:
-        ax.legend(fontsize=7, loc="best")
+        ax.margins(y=0.35)  # headroom: the legend sits above the interval, not on it
+        ax.legend(fontsize=7, loc="upper center")
 
 
 def efficiency_plot(output_dir: Path, methods: list[str], colors: dict, out: Path) -> Path:
