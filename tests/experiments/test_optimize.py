@@ -139,6 +139,8 @@ def test_memory_does_not_grow_over_trials(tiny_bert, tmp_path):
 
 def test_interrupted_trials_are_not_counted_and_orphans_are_failed(tiny_bert, tmp_path):
     """Ctrl-C (Optuna marks FAIL) and kill -9 (left RUNNING) are accounted the same: interrupted, not counted."""
+    import socket
+
     from finetune_compare.experiments import optimize as opt
 
     cfg = cfg_for(tiny_bert, tmp_path, hpo_pruner="none")
@@ -147,7 +149,7 @@ def test_interrupted_trials_are_not_counted_and_orphans_are_failed(tiny_bert, tm
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     orphan = study.ask()  # a trial whose process was killed -9: RUNNING forever
-    study._storage.set_trial_user_attr(orphan._trial_id, "worker", f"{opt.socket.gethostname()}:{dead.pid}")
+    study._storage.set_trial_user_attr(orphan._trial_id, "worker", f"{socket.gethostname()}:{dead.pid}")
     ctrl_c = study.ask()  # what Optuna leaves after Ctrl-C: FAIL, with our reason
     study._storage.set_trial_user_attr(ctrl_c._trial_id, "fail_reason", opt.INTERRUPTED)
     study.tell(ctrl_c, state=optuna.trial.TrialState.FAIL)

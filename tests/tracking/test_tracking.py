@@ -141,6 +141,7 @@ def test_no_secret_is_written_anywhere(tiny_bert, tmp_path, monkeypatch):
 
 def test_runs_left_running_by_a_dead_process_are_killed_and_the_parent_is_reused(tiny_bert, tmp_path):
     """kill -9 leaves MLflow runs RUNNING; the next start marks them KILLED and resumes the same parent."""
+    import socket
     import subprocess
     import sys
 
@@ -153,7 +154,7 @@ def test_runs_left_running_by_a_dead_process_are_killed_and_the_parent_is_reused
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     for run_id in (first.parent_id, first.run_id):  # as if that process had been killed -9
-        first.client.set_tag(run_id, "worker", f"{first.host}:{dead.pid}")
+        first.client.set_tag(run_id, "worker", f"{socket.gethostname()}:{dead.pid}")
     second = MlflowTracker(cfg, cfg.output_dir)
     second.start_parent("compare-out", cfg, {"kind": "comparison"})
     client = second.client

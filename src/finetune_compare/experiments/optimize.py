@@ -19,8 +19,6 @@ import copy
 import dataclasses
 import logging
 import math
-import os
-import socket
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +32,7 @@ from ..errors import ConfigError, UserError
 from ..redaction import redact_text
 from ..utils.io import write_json, write_yaml
 from ..utils.memory import release_memory
+from ..utils.processes import is_dead_local_worker, worker_id
 from .run import RunContext, prepare_context, train_method
 
 log = logging.getLogger(__name__)
@@ -280,10 +279,6 @@ def make_objective(ctx: RunContext, method: str, space: dict):
 INTERRUPTED = "interrupted"
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def is_interrupted(trial) -> bool:
     return trial.user_attrs.get("fail_reason") == INTERRUPTED
 
@@ -304,11 +299,9 @@ def fail_orphaned_trials(study) -> int:
     """
     from optuna.trial import TrialState
 
-    host = socket.gethostname()
     orphaned = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker_host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
-        if worker_host != host or not pid.isdigit() or psutil.pid_exists(int(pid)):
+        if not is_dead_local_worker(t.user_attrs.get("worker", "")):
             continue
         study._storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED)
         study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)

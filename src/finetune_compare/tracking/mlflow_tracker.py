@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import time
 from pathlib import Path
 
-import psutil
-
 from ..config import Config
+from ..utils.processes import is_dead_local_worker, worker_id
 from .hub import Tracker, config_params, git_commit, numeric_metrics
 
 log = logging.getLogger(__name__)
@@ -59,10 +57,9 @@ class MlflowTracker(Tracker):
         self.commit = git_commit()
         self.register_name = f"{config.tracking_mlflow_experiment}-model"
         self.output_key = str(Path(output_dir).resolve())
-        self.host = socket.gethostname()
 
     def _tags(self, config: Config, tags: dict) -> dict[str, str]:
-        out = {"model": config.model_name, "output_dir": self.output_key, "worker": f"{self.host}:{os.getpid()}",
+        out = {"model": config.model_name, "output_dir": self.output_key, "worker": worker_id(),
                **{k: str(v) for k, v in tags.items()}}
         if self.commit:
             out["git_commit"] = self.commit
@@ -105,8 +102,7 @@ class MlflowTracker(Tracker):
         """Runs of this folder left RUNNING by a process of this host that no longer exists (kill -9) -> KILLED."""
         killed = 0
         for run in self._runs_of_this_folder("RUNNING"):
-            host, _, pid = run.data.tags.get("worker", "").rpartition(":")
-            if host == self.host and pid.isdigit() and not psutil.pid_exists(int(pid)):
+            if is_dead_local_worker(run.data.tags.get("worker", "")):
                 self.client.set_terminated(run.info.run_id, status="KILLED")
                 killed += 1
         if killed:
@@ -120,7 +116,7 @@ class MlflowTracker(Tracker):
         if previous:
             self.parent_id = previous[0].info.run_id
             self.client.update_run(self.parent_id, status="RUNNING")
-            self.client.set_tag(self.parent_id, "worker", f"{self.host}:{os.getpid()}")
+            self.client.set_tag(self.parent_id, "worker", worker_id())
             return
         self.parent_id = self._create(name, config, {**tags, "role": "parent"}, None)
 
