@@ -191,6 +191,11 @@ class Config:
         """Each method gets its own learning rate: one shared rate would bias the comparison."""
         return self.lora_learning_rate if method in ("lora", "dora") else self.learning_rate
 
+    @property
+    def head_lr(self) -> float:
+        """The classification head's rate under every method: `head_learning_rate`, else full FT's rate."""
+        return self.head_learning_rate or self.learning_rate
+
     def for_method(self, method: str) -> "Config":
         """The config a run of `method` uses: `method_overrides[method]` applied."""
         overrides = self.method_overrides.get(method)
@@ -469,10 +474,15 @@ def config_to_yaml(cfg: Config) -> str:
     return yaml.safe_dump(redact(cfg.to_dict()), sort_keys=False, allow_unicode=True)
 
 
+def default_of(key: str) -> Any:
+    """A key's default value (a fresh copy for list and mapping defaults)."""
+    f = FIELDS[key]
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
 def describe_keys() -> list[tuple[str, str, Any, str]]:
     """(key, type, default, help) for every key: used by docs/configuration.md and `config --list`."""
     rows = []
     for name, f in FIELDS.items():
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        rows.append((name, _type_name(_HINTS[name]), default, f.metadata.get("help", "")))
+        rows.append((name, _type_name(_HINTS[name]), default_of(name), f.metadata.get("help", "")))
     return rows

@@ -16,7 +16,6 @@ fragment), trials.csv, summary.json and plots; plus OUTPUT_DIR/optimize/tuned.ya
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import math
 import time
@@ -27,7 +26,7 @@ from typing import Any
 import psutil
 from transformers import TrainerCallback
 
-from ..config import FIELDS, Config
+from ..config import FIELDS, Config, default_of
 from ..errors import ConfigError, UserError
 from ..redaction import redact_text
 from ..utils.io import write_json, write_yaml
@@ -103,9 +102,7 @@ def warn_searched_settings(config: Config, spaces: dict[str, dict]) -> list[str]
         for key in space:
             if key not in FIELDS:
                 continue
-            field = FIELDS[key]
-            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-            if getattr(method_config, key) != default:
+            if getattr(method_config, key) != default_of(key):
                 warnings_.append(f"{method}: {key}={getattr(method_config, key)!r} is searched by Optuna and replaced in "
                                  f"every trial; to keep it fixed, set search_space: {{{method}: {{{key}: null}}}} "
                                  "(or common: for a shared dimension)")

@@ -23,6 +23,7 @@ import psutil
 import torch
 from transformers import set_seed
 
+from ..analysis.aggregate import is_collapsed
 from ..config import Config, config_to_yaml
 from ..data.build import DataBundle, DataPools, build_data, load_pools
 from ..data.sources import CLASS_NAMES
@@ -209,8 +210,7 @@ def _test_metrics(split: TokenizedSplit, probs: np.ndarray) -> dict:
 
 def run_health(test: dict, history: dict) -> dict:
     """Flags for a run that finished but did not learn: one predicted class, or a loss far above its start."""
-    cm = np.asarray(test["confusion_matrix"])
-    collapsed = int((cm.sum(axis=0) > 0).sum()) <= 1
+    collapsed = is_collapsed(test)
     losses = [e["loss"] for e in history["train"] if "loss" in e]
     diverged = len(losses) >= 3 and losses[-1] > 2 * losses[0]
     problems = []
@@ -352,7 +352,7 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
         "training": {
             "epochs_run": epochs_run, "steps": trainer.state.global_step, "stopped_early": best.stopped_early,
             "final_train_loss": out.train_output.training_loss, "learning_rate": config.learning_rate_for(method),
-            "head_learning_rate": config.head_learning_rate or config.learning_rate,
+            "head_learning_rate": config.head_lr,
             "max_epochs": config.num_epochs, "patience": config.patience,
         },
         "timing": {

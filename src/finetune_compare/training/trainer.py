@@ -243,5 +243,5 @@ def build_trainer(
         batch_grouping=config.batch_grouping,
         head_modules=head_modules,
         # one rate for the head under every method: otherwise LoRA's 25x higher rate also trains the head
-        head_learning_rate=config.head_learning_rate or config.learning_rate,
+        head_learning_rate=config.head_lr,
     )
