@@ -132,6 +132,7 @@ def test_report_renders_in_headless_chromium(comparison, tmp_path):
                                       b'"timing": {}, "memory": {}}', "test metrics incomplete: macro_f1"),
     ("runs/full/seed-7/history.json", b'{"train": [', "JSONDecodeError"),
     ("runs/full/seed-7/predictions.jsonl", b'{"id": "a", "label": 0, "pre', "JSONDecodeError"),
+    ("runs/full/seed-7/predictions.jsonl", b'{"id": "a", "label": 0}\n', "KeyError"),
 ])
 def test_report_over_a_damaged_run_file_is_one_clear_error(comparison, tmp_path, capsys, rel, content, why):
     _, out, _ = comparison

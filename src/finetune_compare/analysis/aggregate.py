@@ -14,7 +14,7 @@ import yaml
 
 from ..data.sources import CLASS_NAMES
 from ..errors import UserError
-from .run_files import read_jsonl, read_metrics
+from .run_files import read_metrics, read_predictions
 from .statistics import (ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, decide, describe,
                          holm, paired)
 
@@ -105,13 +105,7 @@ def is_collapsed(test: dict) -> bool:
 
 def _predictions(output_dir: Path, method: str, seed: int) -> dict[str, tuple[int, int, str]] | None:
     path = Path(output_dir) / "runs" / method / f"seed-{seed}" / "predictions.jsonl"
-    if not path.is_file():
-        return None
-    try:
-        return {str(r["id"]): (int(r["label"]), int(r["predicted"]), str(r.get("source", ""))) for r in read_jsonl(path)}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"'{path}' is corrupt ({type(exc).__name__}: {exc}); delete that run folder and rerun "
-                        "the comparison to retrain it") from None
+    return read_predictions(path) if path.is_file() else None
 
 
 def test_set_evidence(output_dir: Path, a: str, b: str, seeds: list[int], metric: str, seed: int) -> dict | None:

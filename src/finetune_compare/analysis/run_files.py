@@ -56,3 +56,11 @@ def read_history(path: str | Path) -> dict:
     if not isinstance(h, dict) or not isinstance(h.get("train"), list) or not isinstance(h.get("eval"), list):
         raise _corrupt(Path(path), "expected an object with 'train' and 'eval' lists")
     return h
+
+
+def read_predictions(path: str | Path) -> dict[str, tuple[int, int, str]]:
+    """A run's predictions.jsonl as {id: (label, predicted, source)}."""
+    try:
+        return {str(r["id"]): (int(r["label"]), int(r["predicted"]), str(r.get("source", ""))) for r in read_jsonl(path)}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _corrupt(Path(path), f"{type(exc).__name__}: {str(exc)[:120]}") from None

@@ -404,10 +404,10 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
     n_trials = config.hpo_trials if n_trials is None else n_trials
     spaces = {m: search_space_for(config, m) for m in methods}  # every error before any training
     warn_searched_settings(config, spaces)
-    from .outputs import check_output_dir, claim_output_dir
+    from .outputs import claim_output_dir
 
-    check_output_dir(config, output_dir, overwrite)
-    # the folder is claimed (and cleared with --overwrite) only after model and data were validated
+    # both paths check the folder first; it is claimed (and cleared with --overwrite) only after model and
+    # data were validated
     ctx = prepare_context(config, output_dir=output_dir, overwrite=overwrite, methods=methods) if n_trials else None
     if not n_trials:
         claim_output_dir(config, output_dir, overwrite)

@@ -83,7 +83,7 @@ def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"output directory '{out}' exists and is a file, not a directory")
-    problem = creation_problem(out.parent) if not out.exists() else creation_problem(out)
+    problem = creation_problem(out)
     if problem:
         raise UserError(f"output directory '{out}' cannot be created: {problem}")
     guard = out / GUARD_FILE
