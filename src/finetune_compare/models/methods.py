@@ -17,6 +17,8 @@ from ..errors import ModelError
 
 log = logging.getLogger(__name__)
 
+ADAPTER_METHODS = ("lora", "dora")  # methods whose target layers and rank depend on the model's layers
+
 # layer types peft can wrap with LoRA
 _ADAPTABLE = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d)
 
@@ -140,7 +142,7 @@ def store_frozen_weights(model: torch.nn.Module, dtype: str) -> int:
 def check_method(model: torch.nn.Module, config: Config, head: list[str], method: str) -> None:
     """What `apply` would reject, found before any folder is claimed or any run trains."""
     get_method(method)
-    if method not in ("lora", "dora"):
+    if method not in ADAPTER_METHODS:
         return
     modules = dict(model.named_modules())
     for name in resolve_target_modules(model, config.lora_target_modules, head):

@@ -7,12 +7,15 @@ import os
 import warnings
 
 
+LOG_FORMAT, LOG_DATEFMT = "%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"
+
+
 def setup_logging(level: str = "INFO") -> None:
     debug = level.upper() == "DEBUG"
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+        format=LOG_FORMAT,
+        datefmt=LOG_DATEFMT,
     )
     install_redaction()
     # transformers/datasets progress bars and info logs drown our own messages.
@@ -56,7 +59,7 @@ def ensure_api_logging() -> None:
     if root.handlers or ours.handlers:
         return
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATEFMT))
     from ..redaction import RedactingFilter
 
     handler.addFilter(RedactingFilter())
