@@ -24,6 +24,12 @@ MODE_HELP = {
                 "finetune-compare compare --config configs/quickstart.yaml\n"
                 "finetune-compare compare --config configs/default.yaml --set data_source=local --set data_dir=DATA\n"
                 "(rerunning the same command resumes: finished runs are kept)"),
+    "sweep": ("the paired comparison at every point of a grid over one or two config keys, plus a sweep report "
+              "of where the verdict changes",
+              "finetune-compare sweep --config configs/quickstart.yaml --sweep samples_per_class=100,300 "
+              "--output-dir outputs/sweep\n"
+              "finetune-compare sweep --config configs/study-minilm.yaml   (grid in the YAML: sweep: {KEY: [...]})\n"
+              "(rerunning the same command resumes point by point and run by run)"),
     "train": ("one run of the method chosen by use_lora (the seed's switch)",
               "finetune-compare train --config configs/quickstart.yaml --set use_lora=false"),
     "lora": ("one LoRA run (seed: seed)", "finetune-compare lora --config configs/quickstart.yaml"),
@@ -43,7 +49,7 @@ MODE_HELP = {
                "finetune-compare config --config configs/quickstart.yaml --set lora_r=16"),
 }
 MODES = tuple(MODE_HELP)
-CONFIG_MODES = ("compare", "train", "lora", "full", "data", "optimize")
+CONFIG_MODES = ("compare", "sweep", "train", "lora", "full", "data", "optimize")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,7 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
             m.add_argument("--overwrite", action="store_true",
                            help="delete this project's earlier results in --output-dir when they come from a "
                                 "different configuration (never anything else)")
-        if mode in ("compare", "optimize"):
+        if mode == "sweep":
+            m.add_argument("--sweep", dest="sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                           help="a swept key and its values (parsed as YAML); repeat for a second key; replaces "
+                                "the config's `sweep` grid")
+        if mode in ("compare", "optimize", "sweep"):
             m.add_argument("--method", choices=("lora", "full", "both"), help="method(s) to run (default: methods)")
         if mode == "optimize":
             m.add_argument("--trials", type=int, help="trials per method (0: only create the studies)")
@@ -87,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
             m.add_argument("--input", help="a .csv (column 'text') or .jsonl (key 'text') file; other columns are kept")
             m.add_argument("--output", help="write predictions to this .csv or .jsonl file")
         if mode == "report":
-            m.add_argument("--results", required=True, help="a results folder (of compare)")
+            m.add_argument("--results", required=True, help="a results folder (of compare or sweep)")
         if mode == "config":
             m.add_argument("--list", action="store_true", help="list every key with type, default and meaning")
         m.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -129,7 +139,15 @@ def _load(args):
         extra["use_lora"] = args.mode == "lora"
     if getattr(args, "method", None):
         extra["methods"] = ["full", "lora"] if args.method == "both" else [args.method]
-    return load_config(args.config or None, args.overrides, **extra)
+    if getattr(args, "sweep", None):
+        from .config import parse_sweep
+
+        extra["sweep"] = parse_sweep(args.sweep)
+    config = load_config(args.config or None, args.overrides, **extra)
+    if config.sweep and args.mode not in ("sweep", "config"):
+        raise UserError(f"the config sets a sweep grid ({', '.join(config.sweep)}), which only `finetune-compare "
+                        f"sweep` runs; use that command, or remove `sweep` for {args.mode}")
+    return config
 
 
 def cmd_data(config, overwrite: bool = False) -> None:
@@ -190,6 +208,37 @@ def cmd_compare(config, overwrite: bool = False) -> None:
     result = ComparisonExperiment(config, overwrite=overwrite).run_multiple_runs(config)
     if is_main():
         _print_comparison(result, Path(config.output_dir))
+
+
+def cmd_sweep(config, overwrite: bool = False) -> None:
+    from .experiments.sweep import run_sweep
+
+    from .utils.distributed import is_main
+
+    summary = run_sweep(config, overwrite)
+    if is_main():
+        _print_sweep(summary, Path(config.output_dir))
+
+
+def _print_sweep(summary: dict, output_dir: Path) -> None:
+    from .analysis.sweep_report import verdict_label
+
+    metric = summary["primary_metric"]
+    for name in summary["comparisons"]:
+        print(f"\n{name.replace('_vs_', ' vs ')}: paired difference in {metric} per point (95% CI)\n")
+        for p in summary["points"]:
+            c = p["comparisons"].get(name)
+            if c:
+                point = ", ".join(f"{k}={v}" for k, v in p["values"].items())
+                ci = f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" if c["ci_low"] is not None else "(no interval)"
+                print(f"  {point:<34}{c['diff_mean']:+.4f} {ci:<20}  {verdict_label(c, summary['equivalence_margin'])}")
+    print("\nAnswer")
+    for line in summary["answer"]:
+        print(f"  {line}")
+    if summary["missing_points"]:
+        print(f"  not run yet: {', '.join(summary['missing_points'])}")
+    print(f"\nsweep report: {output_dir / 'sweep_report.html'}  (also sweep_report.md, sweep.json, plots/; "
+          "each point's own report under points/)")
 
 
 def _print_comparison(result: dict, output_dir: Path) -> None:
@@ -253,9 +302,14 @@ def cmd_config(config, args) -> None:
 def cmd_report(args) -> None:
     from .analysis.report import build_report
 
+    from .analysis.sweep_report import build_sweep_report, is_sweep_dir
+
     results = Path(args.results)
     if not results.is_dir():
-        raise UserError(f"--results '{results}' is not a directory with a comparison's results")
+        raise UserError(f"--results '{results}' is not a directory with a comparison's or a sweep's results")
+    if is_sweep_dir(results):
+        _print_sweep(build_sweep_report(results, rebuild=True), results)
+        return
     _print_comparison(build_report(results), results)
 
 
@@ -400,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd_single(config, args.overwrite)
         elif args.mode == "compare":
             cmd_compare(config, args.overwrite)
+        elif args.mode == "sweep":
+            cmd_sweep(config, args.overwrite)
         elif args.mode == "optimize":
             cmd_optimize(config, args)
     except UserError as exc:

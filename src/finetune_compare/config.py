@@ -147,6 +147,10 @@ class Config:
     method_overrides: dict = _f(
         {}, "Per-method settings, e.g. {lora: {lora_r: 16, batch_size: 32}}; written by --mode optimize as tuned.yaml."
     )
+    sweep: dict = _f(
+        {}, "Grid for `finetune-compare sweep`: one or two keys, each with a list of values, e.g. {samples_per_class: "
+        "[100, 400, 1600]}; every point is a full paired comparison. Only the sweep command reads it.",
+    )
 
     # --- tracking (YAML may also nest these under `tracking:`, e.g. tracking: {mlflow_uri: ...}) ---
     tracking_mlflow: bool = _f(True, "Log to MLflow (default store: SQLite inside output_dir).")
@@ -349,9 +353,64 @@ def validate(cfg: Config) -> None:
             from_dict({**cfg.to_dict(), **overrides, "method_overrides": {}})
         except ConfigError as exc:
             raise ConfigError(f"method_overrides.{method}: {exc}") from None
+    check_sweep(cfg)
     last_seed = cfg.seed + cfg.num_runs - 1
     if last_seed >= 2 ** 32:
         raise ConfigError(f"config key 'seed': seed + num_runs - 1 = {last_seed} must be < 2^32 (numpy's seed range)")
+
+
+# Keys a sweep cannot vary, and why (the rest may be swept: size, epochs, rates, rank, max_length, ...).
+SWEEP_FIXED = {
+    "sweep": "a sweep cannot sweep itself",
+    "output_dir": "each point's folder is set by the sweep (OUTPUT/points/KEY=VALUE)",
+    "data_source": "the points share one loaded and cleaned data pool",
+    "data_dir": "the points share one loaded and cleaned data pool",
+    "sources": "the points share one loaded and cleaned data pool",
+    "clean_text": "the points share one loaded and cleaned data pool",
+    "seed": "every point uses the same paired seeds and the same test draw",
+    "num_runs": "every point runs the same number of paired seeds",
+    "methods": "every point compares the same methods",
+    "use_lora": "a sweep runs comparisons, which use `methods`",
+    "method_overrides": "sweep the method's own key instead (e.g. lora_r, lora_learning_rate)",
+    "search_space": "a sweep does not search",
+    "save_dir": "models are saved inside each point's runs",
+}
+MAX_SWEEP_KEYS = 2
+
+
+def sweep_fixed_reason(key: str) -> str | None:
+    if key in SWEEP_FIXED:
+        return SWEEP_FIXED[key]
+    if key.startswith(("tracking_", "hpo_")):
+        return "tracking and search settings are shared by the whole sweep"
+    return None
+
+
+def check_sweep(cfg: Config) -> None:
+    """Every key may vary per point and every value is one its key accepts: checked before any training."""
+    if len(cfg.sweep) > MAX_SWEEP_KEYS:
+        raise ConfigError(f"config key 'sweep': at most {MAX_SWEEP_KEYS} keys (a grid over one or two), got "
+                          f"{len(cfg.sweep)}: {', '.join(map(str, cfg.sweep))}")
+    normalised: dict[str, list] = {}
+    for key, values in cfg.sweep.items():
+        if key not in FIELDS:
+            raise unknown_key_error(str(key), "sweep")
+        reason = sweep_fixed_reason(key)
+        if reason:
+            raise ConfigError(f"sweep key '{key}' cannot vary per point: {reason}")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep key '{key}': expected a non-empty list of values, got {values!r}")
+        seen = []
+        for value in values:
+            try:
+                point = from_dict({**cfg.to_dict(), "sweep": {}, key: value})
+            except ConfigError as exc:
+                raise ConfigError(f"sweep key '{key}', value {value!r}: {exc}") from None
+            if getattr(point, key) in seen:
+                raise ConfigError(f"sweep key '{key}': value {value!r} is listed twice")
+            seen.append(getattr(point, key))
+        normalised[key] = seen  # as the key reads them ('1e-4' -> 0.0001): folder names and records agree
+    object.__setattr__(cfg, "sweep", normalised)
 
 
 def unknown_key_error(key: str, where: str = "config") -> ConfigError:
@@ -441,6 +500,28 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             out[key] = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             out[key] = raw
+    return out
+
+
+def parse_sweep(items: list[str]) -> dict[str, list]:
+    """`--sweep key=v1,v2,v3` (repeatable for a second key); each value is parsed as YAML, like --set."""
+    out: dict[str, list] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = _flat_key(key.strip())
+        if not sep or not key or not raw.strip():
+            raise ConfigError(f"--sweep expects key=value1,value2,..., got {item!r}")
+        if key in out:
+            raise ConfigError(f"--sweep: key '{key}' is given twice; list all its values in one --sweep")
+        values = []
+        for part in raw.split(","):
+            if not part.strip():
+                raise ConfigError(f"--sweep {item!r}: an empty value between commas")
+            try:
+                values.append(yaml.safe_load(part))
+            except yaml.YAMLError:
+                values.append(part.strip())
+        out[key] = values
     return out
 
 

@@ -317,8 +317,8 @@ def _short(text: str, n: int = 220) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def render_markdown(blocks: list[Block], output_dir: Path) -> str:
-    out = ["# finetune-compare report", ""]
+def render_markdown(blocks: list[Block], output_dir: Path, title: str = "finetune-compare report") -> str:
+    out = [f"# {title}", ""]
     for blk in blocks:
         if blk.kind == "h2":
             out += [f"## {blk.content}", ""]
@@ -361,13 +361,14 @@ IMAGE_CHECK = ("<script>window.addEventListener('load',function(){var ok=Array.p
                "ok&&document.images.length>0?'true':'false');});</script>")
 
 
-def render_html(blocks: list[Block]) -> str:
+def render_html(blocks: list[Block], title: str = "finetune-compare report",
+                sections: dict[str, str] | None = None) -> str:
     e = html.escape
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
              "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-             f"<title>finetune-compare report</title><style>{CSS}</style>{IMAGE_CHECK}</head><body>",
-             "<h1>finetune-compare report</h1><nav>"
-             + "".join(f"<a href='#{k}'>{e(v)}</a>" for k, v in SECTIONS.items()) + "</nav>"]
+             f"<title>{e(title)}</title><style>{CSS}</style>{IMAGE_CHECK}</head><body>",
+             f"<h1>{e(title)}</h1><nav>"
+             + "".join(f"<a href='#{k}'>{e(v)}</a>" for k, v in (sections or SECTIONS).items()) + "</nav>"]
     open_section = False
     for blk in blocks:
         if blk.kind == "h2":

@@ -179,7 +179,9 @@ def build_data(cfg: Config, data_seed: int | None = None, pools: DataPools | Non
     comparison is scored on the same test set."""
     pools = pools or load_pools(cfg)
     seed = cfg.seed if data_seed is None else data_seed
-    report = {**copy.deepcopy(pools.report), "data_seed": seed, "allocation": {}, "shortfalls": []}
+    # pools may be shared by configs that differ in drawing keys (a sweep): record this config's
+    report = {**copy.deepcopy(pools.report), "seed": cfg.seed, "source_mixing": cfg.source_mixing, "data_seed": seed,
+              "allocation": {}, "shortfalls": []}
     sample = _balanced_sample(
         pools.train, cfg.samples_per_class, cfg, _rng(seed, _STREAM_TRAIN), "train", report, cfg.allow_upsampling
     )

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..analysis.report import build_report
 from ..config import Config
+from ..data.build import DataPools
 from ..data.summary import data_summary
 from ..utils.distributed import is_main
 from ..utils.io import write_json
@@ -70,8 +71,9 @@ class ComparisonExperiment:
     """
 
     def __init__(self, config: Config, device: str | None = None, output_dir: str | Path | None = None,
-                 overwrite: bool = False):
+                 overwrite: bool = False, pools: DataPools | None = None):
         self.overwrite = overwrite
+        self.pools = pools  # cleaned data pools already loaded (a sweep's earlier point)
         ensure_api_logging()
         if device is not None:
             config = config.replace(device=device)
@@ -88,7 +90,7 @@ class ComparisonExperiment:
 
     def _run(self, config: Config, methods: list[str] | None) -> dict:
         ctx = self.context = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite,
-                                             methods=methods or list(config.methods))
+                                             methods=methods or list(config.methods), pools=self.pools)
         if is_main():
             write_json(self.output_dir / "data_summary.json",
                        data_summary(ctx.data, ctx.tokenizer, ctx.tokenized.max_length))

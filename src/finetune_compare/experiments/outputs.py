@@ -43,12 +43,12 @@ LOCK_FILE = ".finetune-compare.lock"
 NOT_RESULT_AFFECTING = {
     "num_runs", "methods", "output_dir", "evaluate_base_model", "num_workers", "num_threads", "save_model",
     "save_merged", "save_dir", "save_checkpoints", "use_lora", "search_space", "device", "gpu_memory_fraction",
-    "oom_retry",
+    "oom_retry", "sweep",  # a sweep's grid may grow: every point guards its own folder
 }
 NOT_RESULT_PREFIXES = ("tracking_", "hpo_")
 # What `--overwrite` may delete, and only inside a folder that holds our marker.
-RESULT_ENTRIES = ("runs", "plots", "optimize", "cache", "report.html", "report.md", "comparison.json",
-                  "data_summary.json", CONFIG_FILE, GUARD_FILE)
+RESULT_ENTRIES = ("runs", "plots", "optimize", "cache", "points", "report.html", "report.md", "comparison.json",
+                  "data_summary.json", "sweep.json", "sweep_report.html", "sweep_report.md", CONFIG_FILE, GUARD_FILE)
 
 _held_locks: dict[Path, int] = {}  # folder -> open file descriptor holding its flock
 
@@ -119,7 +119,7 @@ def has_results(out: Path) -> bool:
     """A finished run, a report or a search trial: something a user would not want silently replaced."""
     return (any(out.glob("runs/*/metrics.json")) or any(out.glob("runs/*/seed-*/metrics.json"))
             or (out / "comparison.json").exists() or any(out.glob("optimize/*/summary.json"))
-            or (out / "optimize" / "optuna.db").exists())
+            or (out / "optimize" / "optuna.db").exists() or any(out.glob("points/*/runs/*/seed-*/metrics.json")))
 
 
 def _lock(out: Path) -> None:

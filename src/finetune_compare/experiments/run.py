@@ -125,7 +125,8 @@ def check_save_dir(config: Config) -> None:
 
 
 def prepare_context(config: Config, provider: BaseModel | None = None, output_dir: str | Path | None = None,
-                    overwrite: bool = False, methods: list[str] | None = None) -> RunContext:
+                    overwrite: bool = False, methods: list[str] | None = None,
+                    pools: DataPools | None = None) -> RunContext:
     """Validate everything that needs no training, then claim the output folder, then tokenise.
 
     Nothing is written (and nothing is deleted by --overwrite) before the config, the model and
@@ -147,7 +148,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     check_save_dir(config)
     tokenizer = provider.load_tokenizer()
     max_length = effective_max_length(config, provider, tokenizer)
-    pools = load_pools(config)
+    pools = pools or load_pools(config)
     data = build_data(config, pools=pools)
     check_data_fits(config, data)
     signals.checkpoint()

@@ -1,0 +1,263 @@
+"""The sweep report: how the paired verdict moves with the swept key(s), from the point folders alone.
+
+Writes `sweep.json`, `plots/sweep_*.png`, `sweep_report.md` and a self-contained
+`sweep_report.html`. Each point's numbers come from its own `comparison.json` (rebuilt
+first when `rebuild` is asked, as `report --results SWEEP_DIR` does), so the sweep report
+and the point reports can never disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import yaml
+
+from ..data.sources import SOURCES
+from ..utils.io import atomic_write_text, write_json
+from .report import Block, build_report, render_html, render_markdown
+from .run_files import read_json
+from .sweep_plots import make_sweep_plots
+
+log = logging.getLogger(__name__)
+
+POINTS_DIR = "points"
+SECTIONS = {"answer": "Answer", "points": "Verdict per point", "plots": "Plots", "sources": "Per source",
+            "cost": "Cost", "setup": "Setup", "reproduce": "Reproduce"}
+
+
+def is_sweep_dir(path: Path) -> bool:
+    return (path / POINTS_DIR).is_dir() and bool(_sweep_config(path).get("sweep"))
+
+
+def _sweep_config(sweep_dir: Path) -> dict:
+    path = sweep_dir / "config.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _value_text(value) -> str:
+    text = "+".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text.replace("/", "_").replace(" ", "")
+
+
+def point_name(values: dict) -> str:
+    """The point's folder name, e.g. 'samples_per_class=400' or 'samples_per_class=400,lora_r=8'."""
+    return ",".join(f"{k}={_value_text(v)}" for k, v in values.items())
+
+
+def _stat(s: dict | None) -> dict | None:
+    if not s or s.get("mean") is None:
+        return None
+    return {k: s.get(k) for k in ("mean", "std", "ci_low", "ci_high", "n")}
+
+
+def point_summary(values: dict, name: str, cmp: dict) -> dict:
+    """What the sweep needs from one point's comparison.json."""
+    primary = cmp["primary_metric"]
+    methods = {}
+    for m in cmp["methods"]:
+        per, eff = cmp["per_method"][m], cmp["efficiency"][m]
+        methods[m] = {
+            "n_runs": cmp["n_runs"][m],
+            "primary": _stat(per.get(primary)),
+            "per_source": {s: _stat(per.get(f"{primary}_{s}")) for s in cmp["sources"] if f"{primary}_{s}" in per},
+            "train_seconds": eff["train_seconds"]["mean"],
+            "peak_rss_mb": eff["peak_rss_mb"],
+            "peak_rss_above_baseline_mb": eff.get("peak_rss_above_baseline_mb"),
+            "peak_cuda_mb": eff.get("peak_cuda_mb"),
+            "trainable_params": eff["trainable_params"],
+            "epochs_run": eff.get("epochs_run"),
+        }
+    comparisons = {}
+    for key, c in cmp["comparisons"].items():
+        p, v = c["primary"], c["primary"]["verdict"]
+        comparisons[key] = {"a": c["a"], "b": c["b"], "n_pairs": p["n_pairs"], "diff_mean": p["diff_mean"],
+                            "ci_low": v["ci_low"], "ci_high": v["ci_high"], "t_p": p["t_p"], "tost_p": v["tost_p"],
+                            "kind": v["kind"], "text": v["text"]}
+    return {"values": values, "name": name, "folder": f"{POINTS_DIR}/{name}", "methods": methods,
+            "comparisons": comparisons, "sources": cmp["sources"]}
+
+
+def verdict_label(c: dict, margin: float | None) -> str:
+    return {"better": f"{c['a']} better", "worse": f"{c['b']} better",
+            "equivalent": f"equivalent (within ±{margin:g})" if margin else "equivalent",
+            "inconclusive": "inconclusive", "too_few": "too few runs"}[c["kind"]]
+
+
+def _fmt_value(v) -> str:
+    return "+".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def answer_lines(summary: dict) -> list[str]:
+    """Where (if anywhere) the verdict changes along the first key, for each value of the second key."""
+    keys, points, margin = summary["keys"], summary["points"], summary["equivalence_margin"]
+    first, rest = keys[0], keys[1:]
+    lines = []
+    for name in summary["comparisons"]:
+        groups: dict[tuple, list[dict]] = {}
+        for p in points:
+            if name in p["comparisons"]:
+                groups.setdefault(tuple(_fmt_value(p["values"][k]) for k in rest), []).append(p)
+        for fixed, pts in groups.items():
+            a, b = pts[0]["comparisons"][name]["a"], pts[0]["comparisons"][name]["b"]
+            where = "".join(f" at {k}={v}" for k, v in zip(rest, fixed))
+            labels = [verdict_label(p["comparisons"][name], margin) for p in pts]
+            xs = [_fmt_value(p["values"][first]) for p in pts]
+            runs: list[tuple[str, list[str]]] = []
+            for label, x in zip(labels, xs):
+                if runs and runs[-1][0] == label:
+                    runs[-1][1].append(x)
+                else:
+                    runs.append((label, [x]))
+            if len(runs) == 1:
+                text = (f"{a} vs {b}{where}: the verdict is the same at every {first} tested "
+                        f"({', '.join(xs)}): {labels[0]}.")
+            else:
+                text = (f"{a} vs {b}{where}: the verdict changes with {first}: "
+                        + "; ".join(f"{label} at {first}={', '.join(group)}" for label, group in runs) + ".")
+            d0, d1 = pts[0]["comparisons"][name], pts[-1]["comparisons"][name]
+            if len(pts) > 1:
+                text += (f" The mean paired difference {a} - {b} in {summary['primary_metric']} goes from "
+                         f"{d0['diff_mean']:+.4f} at {first}={xs[0]} to {d1['diff_mean']:+.4f} at {first}={xs[-1]}.")
+            lines.append(text)
+    return lines or ["No point has a comparison yet (the reference method has no runs)."]
+
+
+def collect(sweep_dir: Path, rebuild: bool = False) -> dict:
+    config = _sweep_config(sweep_dir)
+    grid = config.get("sweep") or {}
+    if not grid:
+        raise ValueError(f"{sweep_dir}/config.yaml names no sweep grid")
+    import itertools
+
+    keys = list(grid)
+    points, missing = [], []
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        values = dict(zip(keys, combo))
+        name = point_name(values)
+        folder = sweep_dir / POINTS_DIR / name
+        has_runs = any(folder.glob("runs/*/seed-*/metrics.json"))
+        if rebuild and has_runs:
+            build_report(folder)
+        if not (folder / "comparison.json").is_file() or not has_runs:
+            missing.append(name)
+            continue
+        points.append(point_summary(values, name, read_json(folder / "comparison.json")))
+    first_cmp = read_json(sweep_dir / points[0]["folder"] / "comparison.json") if points else {}
+    summary = {
+        "kind": "sweep", "keys": keys, "grid": grid,
+        "primary_metric": config.get("primary_metric", "macro_f1"),
+        "equivalence_margin": config.get("equivalence_margin"),
+        "methods": list(points[0]["methods"]) if points else list(config.get("methods", [])),
+        "comparisons": sorted({n for p in points for n in p["comparisons"]}),
+        "sources": sorted({s for p in points for s in p["sources"]}),
+        "num_runs": config.get("num_runs"), "model_name": config.get("model_name"),
+        "data_source": config.get("data_source"),
+        "environment": first_cmp.get("environment", {}),
+        "points": points, "missing_points": missing,
+    }
+    summary["answer"] = answer_lines(summary)
+    return summary
+
+
+def _ci_text(s: dict | None) -> str:
+    if not s:
+        return "–"
+    txt = f"{s['mean']:.4f}"
+    if s.get("ci_low") is not None:
+        txt += f" [{s['ci_low']:.4f}, {s['ci_high']:.4f}]"
+    return txt
+
+
+def _point_label(p: dict) -> str:
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in p["values"].items())
+
+
+def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block]:
+    b: list[Block] = [Block("h2", SECTIONS["answer"], "answer")]
+    b += [Block("p", line) for line in s["answer"]]
+    if s["missing_points"]:
+        b.append(Block("p", f"Not run yet (rerun the sweep to continue): {', '.join(s['missing_points'])}."))
+
+    b.append(Block("h2", SECTIONS["points"], "points"))
+    m = s["methods"]
+    for name in s["comparisons"]:
+        rows = [["point", "pairs"] + [f"{x} {s['primary_metric']} [95% CI]" for x in m]
+                + ["difference [95% CI, seed + test noise]", "verdict"]]
+        for p in s["points"]:
+            c = p["comparisons"].get(name)
+            if not c:
+                continue
+            ci = f" [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" if c["ci_low"] is not None else ""
+            rows.append([_point_label(p), str(c["n_pairs"])] + [_ci_text(p["methods"][x]["primary"]) for x in m]
+                        + [f"{c['diff_mean']:+.4f}{ci}", verdict_label(c, s["equivalence_margin"])])
+        b.append(Block("table", rows, caption=name.replace("_vs_", " vs ")))
+    b.append(Block("list", [f"{_point_label(p)}: {c['text']}" for p in s["points"] for c in p["comparisons"].values()],
+                   caption="Verdicts in full"))
+
+    b.append(Block("h2", SECTIONS["plots"], "plots"))
+    captions = {"sweep_primary": f"{s['primary_metric']} per method (95% CI over seeds) and the paired difference "
+                                 "(95% CI over seed and test-set noise) against the swept key",
+                "sweep_sources": "Per source: each method's score against the swept key",
+                "sweep_cost": "Training time and peak memory against the swept key"}
+    for key, path in plots.items():
+        b.append(Block("img", path, caption=captions.get(key, key)))
+
+    b.append(Block("h2", SECTIONS["sources"], "sources"))
+    rows = [["point", "method"] + [SOURCES[x].display if x in SOURCES else x for x in s["sources"]]]
+    for p in s["points"]:
+        for x in m:
+            per = p["methods"][x]["per_source"]
+            rows.append([_point_label(p), x] + [_ci_text(per.get(src)) for src in s["sources"]])
+    b.append(Block("table", rows, caption=f"{s['primary_metric']} per source, mean [95% CI] over seeds"))
+
+    b.append(Block("h2", SECTIONS["cost"], "cost"))
+    rows = [["point", "method", "trainable params", "epochs run", "train seconds", "peak RSS MB",
+             "RSS above baseline MB", "peak CUDA MB"]]
+    for p in s["points"]:
+        for x in m:
+            e = p["methods"][x]
+
+            def num(v, digits=0):
+                return "–" if v is None else f"{v:,.{digits}f}"
+
+            rows.append([_point_label(p), x, f"{e['trainable_params']:,}", num(e["epochs_run"], 1),
+                         num(e["train_seconds"], 1), num(e["peak_rss_mb"]), num(e["peak_rss_above_baseline_mb"]),
+                         num(e["peak_cuda_mb"])])
+    b.append(Block("table", rows, caption="Mean per run over seeds"))
+
+    b.append(Block("h2", SECTIONS["setup"], "setup"))
+    env = s.get("environment", {})
+    b.append(Block("list", [
+        f"Model: {s['model_name']}; data source: {s['data_source']}; methods: {', '.join(m)}; "
+        f"paired seeds per point: {s['num_runs']}",
+        "Grid: " + "; ".join(f"{k} = {', '.join(map(_fmt_value, v))}" for k, v in s["grid"].items()),
+        "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
+        "Point reports: " + ", ".join(f"{p['folder']}/report.html" for p in s["points"]),
+    ]))
+    config_path = sweep_dir / "config.yaml"
+    if config_path.is_file():
+        b.append(Block("code", config_path.read_text(encoding="utf-8"), caption="Resolved configuration"))
+    b.append(Block("h2", SECTIONS["reproduce"], "reproduce"))
+    b.append(Block("code", f"finetune-compare sweep --config {config_path}\n"
+                           f"finetune-compare report --results {sweep_dir}"))
+    return b
+
+
+def build_sweep_report(sweep_dir: str | Path, rebuild: bool = False) -> dict:
+    """Collect the points, then write sweep.json, the plots and the two reports; returns sweep.json's content."""
+    sweep_dir = Path(sweep_dir)
+    summary = collect(sweep_dir, rebuild)
+    plots = make_sweep_plots(sweep_dir, summary) if summary["points"] else {}
+    summary["plots"] = {k: str(v.relative_to(sweep_dir)) for k, v in plots.items()}
+    write_json(sweep_dir / "sweep.json", summary)
+    blocks = build_blocks(sweep_dir, summary, plots)
+    title = "finetune-compare sweep report"
+    atomic_write_text(sweep_dir / "sweep_report.md", render_markdown(blocks, sweep_dir, title))
+    atomic_write_text(sweep_dir / "sweep_report.html", render_html(blocks, title, SECTIONS))
+    log.info("sweep report: %s", sweep_dir / "sweep_report.html")
+    return summary

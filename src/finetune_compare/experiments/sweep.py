@@ -1,0 +1,65 @@
+"""A sweep: the paired comparison repeated at every point of a grid over one or two config keys.
+
+`OUTPUT/points/<key>=<value>[,<key2>=<value2>]/` is an ordinary comparison folder (its own
+runs, comparison.json and report), so a point resumes run by run and `report --results`
+works on it too. The points share the loaded and cleaned data pools (the expensive part of
+loading the complete datasets) and, through the tokenisation memo, every identical split;
+the test set is drawn with `seed` alone, so every point is scored on the same examples.
+The sweep report (`sweep_report.html|md`, `sweep.json`, `plots/sweep_*.png`) is rebuilt
+from the point folders alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from pathlib import Path
+
+from ..analysis.sweep_report import POINTS_DIR, build_sweep_report, point_name
+from ..config import Config
+from ..errors import ConfigError
+from ..utils.distributed import is_main
+from ..data.build import build_data, load_pools
+from .compare import ComparisonExperiment
+from .run import check_data_fits
+from .outputs import check_output_dir, claim_output_dir, release_output_dir
+
+log = logging.getLogger(__name__)
+
+def sweep_points(config: Config) -> list[tuple[dict, Config]]:
+    """Every grid point (in the order given, first key slowest) with the config it runs."""
+    if not config.sweep:
+        raise ConfigError("the sweep command needs a grid: --sweep KEY=V1,V2,... (repeatable for a second key) "
+                          "or `sweep: {KEY: [V1, V2]}` in the config")
+    keys = list(config.sweep)
+    out = []
+    root = Path(config.output_dir) / POINTS_DIR
+    for combo in itertools.product(*(config.sweep[k] for k in keys)):
+        values = dict(zip(keys, combo))
+        point = config.replace(sweep={}, output_dir=str(root / point_name(values)), **values)
+        out.append(({k: getattr(point, k) for k in keys}, point))
+    return out
+
+
+def run_sweep(config: Config, overwrite: bool = False) -> dict:
+    """Run (or resume) every point's comparison, then write the sweep report. Returns sweep.json's content."""
+    out = Path(config.output_dir)
+    points = sweep_points(config)
+    check_output_dir(config, out, overwrite)
+    pools = load_pools(config)  # loaded and cleaned once for the whole sweep
+    for _, point in points:  # a point that cannot run fails now, before any training, not hours later
+        if not overwrite:
+            check_output_dir(point, point.output_dir)
+        check_data_fits(point, build_data(point, pools=pools))
+    if is_main():
+        claim_output_dir(config, out, overwrite)  # --overwrite clears points/ with the rest of our results
+    try:
+        for i, (values, point) in enumerate(points, 1):
+            log.info("sweep point %d/%d: %s", i, len(points), point_name(values))
+            experiment = ComparisonExperiment(point, pools=pools)
+            experiment.run_multiple_runs(point)
+        if not is_main():
+            return {}
+        return build_sweep_report(out)
+    finally:
+        release_output_dir(out)
