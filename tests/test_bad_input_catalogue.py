@@ -121,8 +121,10 @@ CASES = [
      "error: config key 'method_overrides.lora.samples_per_class': 'samples_per_class' cannot differ between methods "
      "(data, model, output and experiment keys are shared by every method of a comparison, so the runs stay paired); "
      "allowed per method: base_weights_dtype, batch_grouping, batch_size, eval_batch_size, evaluations_per_epoch, gradient_accumulation_steps, "
-     "gradient_checkpointing, learning_rate, lora_alpha, lora_bias, lora_dropout, lora_learning_rate, lora_r, "
-     "lora_target_modules, max_grad_norm, mixed_precision, num_epochs, patience, warmup_ratio, weight_decay"),
+     "gradient_checkpointing, ia3_feedforward_modules, ia3_learning_rate, ia3_target_modules, learning_rate, "
+     "lora_alpha, lora_bias, lora_dropout, lora_learning_rate, lora_r, lora_target_modules, max_grad_norm, "
+     "mixed_precision, num_epochs, patience, vera_learning_rate, vera_r, vera_target_modules, warmup_ratio, "
+     "weight_decay"),
     ("empty-output-dir", lambda t, m: ["--mode", "data", "--output-dir", ""],
      "error: config key 'output_dir': must not be empty"),
     ("output-dir-under-a-file", lambda t, m: ["--mode", "data", "--output-dir", str(_file(t) / "sub")],

@@ -50,7 +50,7 @@ def test_default_yaml_is_the_seed_experiment(tmp_path):
     ("num_epochs: 2.5\n", "config key 'num_epochs': expected an integer, got 2.5 (float)"),
     ("use_lora: maybe\n", "config key 'use_lora': expected true/false, got 'maybe' (str)"),
     ("batch_size: true\n", "config key 'batch_size': expected an integer, got True (bool)"),
-    ("methods: [full, qlora]\n", "config key 'methods': 'qlora' is not allowed; allowed: full, lora, dora, head"),
+    ("methods: [full, qlora]\n", "config key 'methods': 'qlora' is not allowed; allowed: full, lora, dora, ia3, vera, head"),
     ("data_source: local\n", "config key 'data_dir': required when data_source is 'local' (e.g. ../shared/data)"),
     ("- a\n- b\n", "config file 'CFG': expected a mapping of keys to values, got list"),
     ("num_epochs: [1\n", "config file 'CFG' is not valid YAML at line 2, column 1: expected ',' or ']', but got '<stream end>'"),

@@ -87,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a swept key and its values (parsed as YAML); repeat for a second key; replaces "
                                 "the config's `sweep` grid")
         if mode in ("compare", "optimize", "sweep"):
-            m.add_argument("--method", choices=("lora", "full", "both"), help="method(s) to run (default: methods)")
+            from .registry import method_names
+
+            m.add_argument("--method", choices=(*method_names(), "both"),
+                           help="one method, or both = full and lora (default: the config's methods)")
         if mode == "optimize":
             m.add_argument("--trials", type=int, help="trials per method (0: only create the studies)")
             m.add_argument("--storage", help="Optuna storage URL (postgresql://, mysql://, sqlite:///) or journal:PATH")

@@ -24,8 +24,7 @@ import yaml
 from .errors import ConfigError
 from .redaction import redact
 
-METHODS = ("full", "lora", "dora", "head")
-"""Fine-tuning methods known to the method registry (see models/methods.py)."""
+from .registry import get_spec, method_names
 
 
 def _f(default, help: str, **constraints):
@@ -49,7 +48,8 @@ class Config:
 
     # --- methods ---------------------------------------------------------------
     use_lora: bool = _f(True, "Seed key: a single run (`--mode train`) uses LoRA when true, full FT when false.")
-    methods: list[str] = _f(["full", "lora"], "Methods that `--mode compare` runs.", choices=METHODS, nonempty=True)
+    methods: list[str] = _f(["full", "lora"], "Methods that `--mode compare` runs (see the method registry).",
+                            choices=method_names, nonempty=True)
     learning_rate: float = _f(2e-5, "Learning rate for full fine-tuning (and head-only).", min=0, exclusive_min=True)
     lora_learning_rate: float = _f(
         5e-4, "Learning rate for LoRA/DoRA: adapters need ~10x full FT's rate.", min=0, exclusive_min=True
@@ -65,6 +65,19 @@ class Config:
         ["query", "value"], "Module name suffixes that get adapters (never the classification head).", nonempty=True
     )
     lora_bias: str = _f("none", "Which biases LoRA trains.", choices=("none", "all", "lora_only"))
+    ia3_learning_rate: float = _f(3e-3, "Learning rate for IA3's scaling vectors.", min=0, exclusive_min=True)
+    ia3_target_modules: list[str] = _f(
+        ["key", "value", "output.dense"], "IA3: layer name suffixes whose activations get a learned scale (peft's "
+        "default for BERT/RoBERTa).", nonempty=True,
+    )
+    ia3_feedforward_modules: list[str] = _f(
+        ["output.dense"], "IA3: which of ia3_target_modules are feed-forward layers (scaled at their input).",
+    )
+    vera_learning_rate: float = _f(4e-3, "Learning rate for VeRA's scaling vectors.", min=0, exclusive_min=True)
+    vera_r: int = _f(1024, "VeRA rank of the shared random projections (the paper's RoBERTa-base value; only "
+                     "vectors are trained).", min=1)
+    vera_target_modules: list[str] = _f(["query", "value"], "VeRA: layer name suffixes that get adapters.",
+                                        nonempty=True)
 
     # --- data ------------------------------------------------------------------
     data_source: str = _f("hub", "Where datasets come from.", choices=("hub", "local", "embedded"))
@@ -192,8 +205,9 @@ class Config:
         return "lora" if self.use_lora else "full"
 
     def learning_rate_for(self, method: str) -> float:
-        """Each method gets its own learning rate: one shared rate would bias the comparison."""
-        return self.lora_learning_rate if method in ("lora", "dora") else self.learning_rate
+        """Each method gets its own learning rate (the registry names its key): one shared rate would bias
+        the comparison."""
+        return getattr(self, get_spec(method).learning_rate_key)
 
     @property
     def head_lr(self) -> float:
@@ -301,9 +315,10 @@ def _check_constraints(key: str, value: Any, meta: dict) -> None:
     if meta.get("nonempty") and (not value.strip() if isinstance(value, str) else not value):
         raise ConfigError(f"config key '{key}': must not be empty")
     if "choices" in meta:
+        choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]  # a registry: read now
         for item in items:
-            if item not in meta["choices"]:
-                allowed = ", ".join(map(str, meta["choices"]))
+            if item not in choices:
+                allowed = ", ".join(map(str, choices))
                 raise ConfigError(f"config key '{key}': {item!r} is not allowed; allowed: {allowed}")
     if isinstance(value, list) and len(set(value)) != len(value):
         raise ConfigError(f"config key '{key}': duplicate entries in {value!r}")
@@ -334,8 +349,9 @@ def validate(cfg: Config) -> None:
     if cfg.save_merged and not cfg.save_model:
         raise ConfigError("config key 'save_merged': needs save_model: true")
     for method, overrides in cfg.method_overrides.items():
-        if method not in METHODS:
-            raise ConfigError(f"config key 'method_overrides': unknown method {method!r}; allowed: {', '.join(METHODS)}")
+        if method not in method_names():
+            raise ConfigError(f"config key 'method_overrides': unknown method {method!r}; allowed: "
+                              f"{', '.join(method_names())}")
         if not isinstance(overrides, dict):
             raise ConfigError(f"config key 'method_overrides.{method}': expected a mapping of config keys to values")
         for key in overrides:
@@ -424,7 +440,8 @@ METHOD_OVERRIDE_KEYS = frozenset({
     "learning_rate", "lora_learning_rate", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "lora_bias",
     "num_epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "warmup_ratio", "weight_decay",
     "max_grad_norm", "patience", "evaluations_per_epoch", "batch_grouping", "mixed_precision",
-    "gradient_checkpointing", "base_weights_dtype",
+    "gradient_checkpointing", "base_weights_dtype", "ia3_learning_rate", "ia3_target_modules",
+    "ia3_feedforward_modules", "vera_learning_rate", "vera_r", "vera_target_modules",
 })
 
 SECTIONS = ("tracking",)  # nested YAML sections that map onto flat `<section>_<key>` fields

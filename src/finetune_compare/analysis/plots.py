@@ -231,7 +231,7 @@ def error_analysis(output_dir: Path, methods: list[str], top_k: int = 5) -> dict
                             "confidence": r["probabilities"][CLASS_NAMES[r["predicted"]]]} for r in errors[:top_k]]
     result = {"seed": seed, "sources": sources, "most_confident_errors": wrong, "error_rate": error_rate}
     if len(methods) >= 2:
-        a, b = ("lora", "full") if {"lora", "full"} <= set(methods) else (methods[1], methods[0])
+        a, b = methods[1], methods[0]  # the comparison's order: the reference method first
         by_id = {r["id"]: r for r in preds[b]}
         disagree = [(r, by_id[r["id"]]) for r in preds[a] if r["id"] in by_id and r["predicted"] != by_id[r["id"]]["predicted"]]
         result["pair"] = [a, b]

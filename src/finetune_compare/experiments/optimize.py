@@ -29,6 +29,7 @@ from transformers import TrainerCallback
 from ..config import FIELDS, Config, default_of
 from ..errors import ConfigError, UserError
 from ..redaction import redact_text
+from ..registry import get_spec, method_names
 from ..utils.io import write_json, write_yaml
 from ..utils.memory import release_memory
 from ..utils.processes import is_dead_local_worker, worker_id
@@ -36,44 +37,29 @@ from .run import RunContext, prepare_context, train_method
 
 log = logging.getLogger(__name__)
 
-# Ranges that work for RoBERTa-base-sized encoders (LoRA ~10x full FT's learning rate).
-DEFAULT_SEARCH_SPACE: dict[str, dict[str, dict]] = {
-    "lora": {
-        "lora_learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
-        "lora_r": {"type": "categorical", "choices": [4, 8, 16, 32]},
-        "lora_alpha_multiple": {"type": "categorical", "choices": [1, 2, 4]},  # lora_alpha = multiple x r
-        "lora_dropout": {"type": "float", "low": 0.0, "high": 0.2},
-        "lora_target_modules": {"type": "categorical",
-                                "choices": [["query", "value"], ["query", "key", "value"]]},
-    },
-    "full": {
-        "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True},
-        "weight_decay": {"type": "float", "low": 0.0, "high": 0.1},
-        "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2},
-    },
-    # searched for every method with the same ranges (equal trial budgets per method)
-    "common": {
-        "batch_size": {"type": "categorical", "choices": [16, 32]},
-    },
-}
-# Epochs are per method: adapters learn from fewer trainable weights and need longer (the LoRA paper trained
-# RoBERTa-base LoRA for tens of epochs); a shared cap of 3 would handicap them.
-DEFAULT_SEARCH_SPACE["full"]["num_epochs"] = {"type": "int", "low": 1, "high": 5}
-DEFAULT_SEARCH_SPACE["lora"]["num_epochs"] = {"type": "int", "low": 3, "high": 15}
-DEFAULT_SEARCH_SPACE["dora"] = copy.deepcopy(DEFAULT_SEARCH_SPACE["lora"])
-DEFAULT_SEARCH_SPACE["head"] = {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-                                "num_epochs": {"type": "int", "low": 3, "high": 15}}
+# Per-method defaults come from the method registry (ranges that work for RoBERTa-base-sized encoders; epochs are
+# per method, since adapters learn from fewer weights and need longer budgets); "common" is searched for every
+# method with the same ranges (equal trial budgets per method).
+COMMON_SEARCH_SPACE = {"batch_size": {"type": "categorical", "choices": [16, 32]}}
+
+
+def default_search_space() -> dict[str, dict[str, dict]]:
+    return {"common": copy.deepcopy(COMMON_SEARCH_SPACE),
+            **{name: copy.deepcopy(get_spec(name).search_space) for name in method_names()}}
+
+
 DERIVED = {"lora_alpha_multiple"}
 
 
 def search_space_for(config: Config, method: str) -> dict[str, dict]:
     """Defaults for `method` and `common`, with the config's `search_space` merged over them."""
     user = config.search_space or {}
+    defaults = default_search_space()
     for section in user:
-        if section not in DEFAULT_SEARCH_SPACE:
-            raise ConfigError(f"search_space: unknown section '{section}'; allowed: {', '.join(DEFAULT_SEARCH_SPACE)}")
+        if section not in defaults:
+            raise ConfigError(f"search_space: unknown section '{section}'; allowed: {', '.join(defaults)}")
     # defaults first (common, then the method's), then the user's sections, which win over any default
-    space = {**DEFAULT_SEARCH_SPACE["common"], **DEFAULT_SEARCH_SPACE.get(method, {}),
+    space = {**defaults["common"], **defaults.get(method, {}),
              **(user.get("common") or {}), **(user.get(method) or {})}
     space = {k: v for k, v in space.items() if v is not None}  # `key: null` removes a default dimension
     for name, spec in space.items():

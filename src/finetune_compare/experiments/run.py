@@ -32,7 +32,7 @@ from ..errors import DataError
 from ..models.accounting import count_parameters
 from ..models.base import BaseModel
 from ..models.hf import build_model_provider, effective_max_length
-from ..models.methods import ADAPTER_METHODS, check_method, frozen_weights_dtype, get_method, store_frozen_weights
+from ..models.methods import check_method, frozen_weights_dtype, get_method, store_frozen_weights
 from ..training.metrics import evaluation_metrics, softmax
 from ..training.progress import ProgressReporter, progress_logging
 from ..training.trainer import (BestModelCallback, FiniteLossCallback, StopOnSignal, build_trainer,
@@ -102,11 +102,11 @@ def check_data_fits(config: Config, data: DataBundle) -> None:
 
 def check_methods(config: Config, provider: BaseModel, methods: list[str], precision: str) -> None:
     """Every method this command will run, with its overrides, checked before claiming. The real model is
-    loaded only when an adapter method needs its layer names (target modules, rank against layer width)."""
+    loaded only when a method chooses layers by name (target modules, rank against layer width)."""
     for method in methods:
         get_method(method)
         frozen_weights_dtype(config.for_method(method).base_weights_dtype, method, precision)
-    adapters = [m for m in methods if m in ADAPTER_METHODS]
+    adapters = [m for m in methods if get_method(m).spec.adapts_layers]
     if not adapters:
         return
     model = provider.load_model()
