@@ -143,7 +143,7 @@ def run_cell(spec: dict) -> dict:
 
     from finetune_compare.data.tokenization import tokenize_bundle
     from finetune_compare.models.resolve import embedded_minilm_path
-    from finetune_compare.training.metrics import classification_metrics
+    from finetune_compare.evaluation.metrics import classification_metrics
     from finetune_compare.training.trainer import ExperimentTrainer, build_training_args
     from finetune_compare.utils.device import resolve_precision
 

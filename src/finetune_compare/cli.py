@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
+from .layout import Layout
 from .redaction import redact_text
 from .utils import signals
 from .utils.signals import Terminated
@@ -154,33 +155,12 @@ def _load(args):
 
 
 def cmd_data(config, overwrite: bool = False) -> None:
-    from .data.build import build_data
-    from .experiments.outputs import check_output_dir, claim_output_dir, release_output_dir
-    from .data.summary import data_summary, format_summary
-    from .errors import ModelError
-    from .models.hf import build_model_provider, effective_max_length
-    from .utils.io import write_json
+    from .data.summary import format_summary
+    from .experiments.inspect_data import write_data_summary
 
-    out = Path(config.output_dir)
-    check_output_dir(config, out, overwrite)
-    bundle = build_data(config)
-    signals.checkpoint()
-    tokenizer, max_length, note = None, None, ""
-    try:
-        provider = build_model_provider(config)
-        tokenizer = provider.load_tokenizer()
-        max_length = effective_max_length(config, provider, tokenizer)
-    except ModelError as exc:
-        note = f"not reported: the tokenizer of '{config.model_name}' is not available offline ({exc})"
-        log.warning("token lengths skipped: %s", exc)
-    summary = data_summary(bundle, tokenizer, max_length, note)
-    claim_output_dir(config, out, overwrite)
-    try:
-        write_json(out / "data_summary.json", summary)
-    finally:
-        release_output_dir(out)
+    summary, path = write_data_summary(config, overwrite)
     print(format_summary(summary))
-    print(f"\nwritten: {out / 'data_summary.json'}")
+    print(f"\nwritten: {path}")
 
 
 def cmd_single(config, overwrite: bool = False) -> None:
@@ -240,7 +220,7 @@ def _print_sweep(summary: dict, output_dir: Path) -> None:
         print(f"  {line}")
     if summary["missing_points"]:
         print(f"  not run yet: {', '.join(summary['missing_points'])}")
-    print(f"\nsweep report: {output_dir / 'sweep_report.html'}  (also sweep_report.md, sweep.json, plots/; "
+    print(f"\nsweep report: {Layout(output_dir).sweep_report_html}  (also sweep_report.md, sweep.json, plots/; "
           "each point's own report under points/)")
 
 
@@ -252,7 +232,7 @@ def _print_comparison(result: dict, output_dir: Path) -> None:
     print("\nVerdict")
     for line in result["headline"] or ["only one method ran; nothing to compare"]:
         print(f"  {line}")
-    print(f"\nreport: {output_dir / 'report.html'}  (also report.md, comparison.json, plots/)")
+    print(f"\nreport: {Layout(output_dir).report_html}  (also report.md, comparison.json, plots/)")
     for line in _tracker_hints(output_dir):
         print(line)
 
@@ -260,11 +240,11 @@ def _print_comparison(result: dict, output_dir: Path) -> None:
 def _tracker_hints(output_dir: Path) -> list[str]:
     """How to open what the trackers wrote locally (nothing for a remote MLflow server or online W&B)."""
     lines = []
-    db = output_dir / "mlflow" / "mlflow.db"
+    db = Layout(output_dir).mlflow / "mlflow.db"
     if db.is_file():
         lines.append(f"MLflow:  mlflow ui --backend-store-uri sqlite:///{db.resolve()}")
-    if any((output_dir / "wandb").glob("offline-run-*")):
-        lines.append(f"W&B:     wandb sync {output_dir / 'wandb'}/offline-run-*   (uploads the offline runs)")
+    if any(Layout(output_dir).wandb.glob("offline-run-*")):
+        lines.append(f"W&B:     wandb sync {Layout(output_dir).wandb}/offline-run-*   (uploads the offline runs)")
     return lines
 
 
@@ -286,7 +266,7 @@ def cmd_optimize(config, args) -> None:
             print(f"  trial {f['number']} failed: {f['reason']}")
         if st.get("INTERRUPTED"):
             print(f"  {st['INTERRUPTED']} interrupted trial(s) (Ctrl-C, kill): not counted; rerun to complete the study")
-    tuned = out / "optimize" / "tuned.yaml"
+    tuned = Layout(out).tuned
     if tuned.is_file():
         print(f"\ntuned vs tuned: python main.py --mode compare --config BASE.yaml --config {tuned}")
 
@@ -316,93 +296,14 @@ def cmd_report(args) -> None:
     _print_comparison(build_report(results), results)
 
 
-def _read_input_rows(path: str) -> list[dict]:
-    """Rows of a .csv (header with a 'text' column) or .jsonl (objects with 'text'); every column is kept.
-
-    'utf-8-sig' accepts files that start with a byte-order mark (Excel writes one).
-    """
-    import csv
-    import json
-
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"--input '{path}' is a folder; give a .csv or .jsonl file")
-    if not p.is_file():
-        raise UserError(f"--input '{path}' does not exist")
-    rows: list[dict] = []
-    try:
-        if p.suffix == ".csv":
-            csv.field_size_limit(sys.maxsize)  # long reviews: the default limit is 131,072 characters
-            with p.open(encoding="utf-8-sig", newline="") as fh:
-                reader = csv.DictReader(fh)
-                if not reader.fieldnames or "text" not in reader.fieldnames:
-                    raise UserError(f"{path}: needs a header with a 'text' column, found {reader.fieldnames}")
-                for n, row in enumerate(reader, 2):
-                    if not isinstance(row.get("text"), str):
-                        raise UserError(f"{path}:{n}: the row has no 'text' value (fewer cells than the header)")
-                    rows.append({k: v for k, v in row.items() if k is not None})
-        elif p.suffix == ".jsonl":
-            for n, line in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), 1):
-                if line.strip():
-                    try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise UserError(f"{path}:{n}: malformed JSON line ({exc.msg})") from None
-                    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                        raise UserError(f"{path}:{n}: expected an object with a string 'text'")
-                    rows.append(obj)
-        else:
-            raise UserError(f"--input '{path}': expected a .csv or .jsonl file")
-    except UnicodeDecodeError:
-        raise UserError(f"--input '{path}' is not valid UTF-8") from None
-    except csv.Error as exc:
-        raise UserError(f"{path}: malformed CSV ({exc})") from None
-    except PermissionError:
-        raise UserError(f"--input '{path}' cannot be read (permission denied)") from None
-    if not rows:
-        raise UserError(f"--input '{path}' has no texts")
-    return rows
-
-
-def _check_output_file(path: str) -> Path:
-    out = Path(path)
-    if out.is_dir():
-        raise UserError(f"--output '{out}' is a folder; give a file name ending in .csv or .jsonl")
-    if out.suffix not in (".csv", ".jsonl"):
-        raise UserError(f"--output '{out}': expected a .csv or .jsonl file")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"--output '{out}': folder '{parent}' does not exist")
-    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise UserError(f"--output '{out}' is not writable")
-    return out
-
-
 def cmd_predict(args) -> None:
-    from .models.saving import load_trained, predict_probabilities, prediction_records
-    from .utils.io import atomic_write_text, write_jsonl
+    from .experiments.predict import check_output_file, predict_rows, read_input_rows, write_predictions
 
-    out = _check_output_file(args.output) if args.output else None
-    rows = [{"text": t} for t in args.text] if args.text else _read_input_rows(args.input)
-    texts = [r["text"] for r in rows]
-    model, tokenizer, meta = load_trained(args.model)
-    predictions = prediction_records(texts, predict_probabilities(model, tokenizer, texts, meta["max_length"]))
-    # every input column is kept (an id can be joined back); a gold 'label' column would clash: 'predicted_label'
-    key = "predicted_label" if any("label" in r for r in rows) else "label"
-    records = [{**row, key: p["label"], **{k: v for k, v in p.items() if k.startswith("p_")}}
-               for row, p in zip(rows, predictions)]
+    out = check_output_file(args.output) if args.output else None
+    rows = [{"text": t} for t in args.text] if args.text else read_input_rows(args.input)
+    records, key = predict_rows(args.model, rows)
     if out:
-        if out.suffix == ".jsonl":
-            write_jsonl(out, records)
-        else:
-            import csv
-            import io
-
-            buf = io.StringIO()
-            writer = csv.DictWriter(buf, fieldnames=list(records[0]))
-            writer.writeheader()
-            writer.writerows(records)
-            atomic_write_text(out, buf.getvalue())
+        write_predictions(out, records)
         print(f"wrote {len(records)} predictions to {out}")
     else:
         for r in records:

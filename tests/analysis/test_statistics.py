@@ -10,7 +10,7 @@ from finetune_compare.analysis.statistics import (bootstrap_test_set, combined_i
                                                   metric_from_predictions, minimum_detectable_effect, paired,
                                                   runs_needed, sign_flip_p, t_interval)
 from finetune_compare.analysis.simulation import project_rule, simulate_rule
-from finetune_compare.training.metrics import classification_metrics
+from finetune_compare.evaluation.metrics import classification_metrics
 
 
 def _pairs(a, b):

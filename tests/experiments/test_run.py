@@ -10,7 +10,8 @@ import yaml
 from finetune_compare.errors import DataError, ModelError
 from finetune_compare.experiments.compare import ComparisonExperiment
 from finetune_compare.experiments.run import prepare_context, run_dir_for, run_method
-from finetune_compare.models.saving import load_trained, predict_probabilities
+from finetune_compare.evaluation.predict import predict_texts
+from finetune_compare.models.saving import load_trained
 from finetune_compare.utils.io import read_json, read_jsonl
 
 pytestmark = pytest.mark.slow
@@ -67,13 +68,13 @@ def test_save_reload_gives_identical_predictions(tiny_roberta, make_config, meth
     expected = np.array([[r["probabilities"][c] for c in ("negative", "neutral", "positive")] for r in before])
     model, tokenizer, meta = load_trained(run_dir / "model")
     assert meta["method"] == method and model.config.id2label[1] == "neutral"
-    np.testing.assert_allclose(predict_probabilities(model, tokenizer, texts, meta["max_length"]), expected, atol=1e-4)
+    np.testing.assert_allclose(predict_texts(model, tokenizer, texts, meta["max_length"]), expected, atol=1e-4)
     saved = metrics["saved_model"]["bytes"]
     if method == "lora":
         files = {p.name for p in (run_dir / "model").iterdir()}
         assert "adapter_model.safetensors" in files and "model.safetensors" not in files
         merged, mtok, _ = load_trained(run_dir / "model" / "merged")
-        np.testing.assert_allclose(predict_probabilities(merged, mtok, texts, meta["max_length"]), expected,
+        np.testing.assert_allclose(predict_texts(merged, mtok, texts, meta["max_length"]), expected,
                                    atol=1e-4)
         assert saved < metrics["saved_model"]["merged_bytes"]
         # plain peft, no finetune-compare code: the base path is relative to the save folder (never a venv path)
@@ -92,7 +93,7 @@ def test_save_reload_gives_identical_predictions(tiny_roberta, make_config, meth
             ".", num_labels=labels["num_labels"], id2label={int(k): v for k, v in labels["id2label"].items()},
             label2id=labels["label2id"])
         assert plain.config.id2label[2] == "positive"
-        np.testing.assert_allclose(predict_probabilities(plain.eval(), tokenizer, texts, meta["max_length"]), expected,
+        np.testing.assert_allclose(predict_texts(plain.eval(), tokenizer, texts, meta["max_length"]), expected,
                                    atol=1e-4)
 
 

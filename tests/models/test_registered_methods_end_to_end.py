@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from finetune_compare.experiments.compare import ComparisonExperiment
-from finetune_compare.models.saving import load_trained, predict_probabilities
+from finetune_compare.evaluation.predict import predict_texts
+from finetune_compare.models.saving import load_trained
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,6 @@ def test_new_method_runs_in_a_comparison_and_reloads(compared, method):
     rows = [json.loads(line) for line in open(f"{run_dir}/predictions.jsonl")]
     model, tokenizer, meta = load_trained(f"{run_dir}/model")
     assert meta["method"] == method and meta["peft"] is True
-    probs = predict_probabilities(model, tokenizer, [r["text"] for r in rows], meta["max_length"])
+    probs = predict_texts(model, tokenizer, [r["text"] for r in rows], meta["max_length"])
     # the reloaded adapter reproduces the run's own test predictions
     assert (probs.argmax(-1) == np.array([r["predicted"] for r in rows])).mean() >= 0.95

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..data.sources import CLASS_NAMES
+from ..labels import CLASS_NAMES
+from ..layout import METRICS, PREDICTIONS, RUN_CONFIG, Layout
 from ..errors import UserError
 from .run_files import read_metrics, read_predictions
 from .statistics import (ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, decide, describe,
@@ -28,14 +29,15 @@ OVERALL = ("macro_f1", "accuracy", "macro_precision", "macro_recall")
 
 def load_runs(output_dir: str | Path) -> tuple[dict[str, dict[int, dict]], dict | None]:
     """({method: {seed: metrics}}, base metrics or None) from complete runs on disk."""
-    root = Path(output_dir) / "runs"
+    layout = Layout(output_dir)
+    root = layout.runs
     if not root.is_dir():
         raise UserError(f"no results in '{output_dir}': expected {root}/<method>/seed-<seed>/metrics.json")
     runs: dict[str, dict[int, dict]] = {}
-    for path in sorted(root.glob("*/seed-*/metrics.json")):
+    for path in layout.finished_runs():
         m = read_metrics(path)
         runs.setdefault(m["method"], {})[int(m["seed"])] = m
-    base_path = root / "base" / "metrics.json"
+    base_path = layout.base_run / METRICS
     base = read_metrics(base_path) if base_path.is_file() else None
     if not runs:
         raise UserError(f"no complete runs under {root} (a run is complete when its metrics.json exists)")
@@ -104,7 +106,7 @@ def is_collapsed(test: dict) -> bool:
 
 
 def _predictions(output_dir: Path, method: str, seed: int) -> dict[str, tuple[int, int, str]] | None:
-    path = Path(output_dir) / "runs" / method / f"seed-{seed}" / "predictions.jsonl"
+    path = Layout(output_dir).run_dir(method, seed) / PREDICTIONS
     return read_predictions(path) if path.is_file() else None
 
 
@@ -170,7 +172,7 @@ def headline(comparisons: dict, eff: dict) -> list[str]:
 
 def _experiment_settings(runs: dict[str, dict[int, dict]], output_dir: Path) -> dict:
     """primary_metric and equivalence_margin as the runs recorded them (results are files first)."""
-    for path in sorted((Path(output_dir) / "runs").glob("*/seed-*/config.yaml")):
+    for path in sorted(Layout(output_dir).runs.glob(f"*/seed-*/{RUN_CONFIG}")):
         try:
             cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError):

@@ -16,8 +16,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
-from ..data.sources import CLASS_NAMES, SOURCES  # noqa: E402
-from .run_files import read_history, read_json, read_jsonl  # noqa: E402
+from ..data.sources import SOURCES  # noqa: E402
+from ..labels import CLASS_NAMES  # noqa: E402
+from ..layout import BASE_METHOD, HISTORY, METRICS, Layout  # noqa: E402
+from .run_files import read_history, read_json  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,10 @@ def _source_label(s: str) -> str:
     return SOURCES[s].display if s in SOURCES else s
 
 
+def _metrics_files(output_dir: Path, method: str) -> list[Path]:
+    return [d / METRICS for d in Layout(output_dir).seed_dirs(method) if (d / METRICS).is_file()]
+
+
 def _mean_band(series: list[list[tuple[int, float]]]):
     """Mean and std over seeds at each step that any seed logged (seeds may stop early)."""
     by_step: dict[int, list[float]] = {}
@@ -58,7 +64,7 @@ def learning_curves(output_dir: Path, methods: list[str], colors: dict, out: Pat
     fig, (ax_loss, ax_f1) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     for m in methods:
         loss_runs, f1_runs = [], []
-        for hist_path in sorted((output_dir / "runs" / m).glob("seed-*/history.json")):
+        for hist_path in [d / HISTORY for d in Layout(output_dir).seed_dirs(m) if (d / HISTORY).is_file()]:
             h = read_history(hist_path)
             loss_runs.append([(e["step"], e["loss"]) for e in h["train"]])
             f1_runs.append([(e["step"], e["macro_f1"]) for e in h["eval"]])
@@ -85,8 +91,7 @@ def confusion_matrices(output_dir: Path, methods: list[str], out: Path, include_
     fig, axes = plt.subplots(1, len(panels), figsize=(3.9 * len(panels), 3.8), constrained_layout=True,
                              squeeze=False)
     for ax, m in zip(axes[0], panels):
-        paths = [output_dir / "runs" / "base" / "metrics.json"] if m == "base" else \
-            sorted((output_dir / "runs" / m).glob("seed-*/metrics.json"))
+        paths = [Layout(output_dir).base_run / METRICS] if m == BASE_METHOD else _metrics_files(output_dir, m)
         counts = sum(np.array(read_json(p)["test"]["confusion_matrix"]) for p in paths)
         rows = counts.sum(axis=1, keepdims=True)
         norm = np.divide(counts, rows, out=np.zeros_like(counts, dtype=float), where=rows > 0)
@@ -168,7 +173,7 @@ def efficiency_plot(output_dir: Path, methods: list[str], colors: dict, out: Pat
     ]
     for ax, (label, getter, log_x) in zip(axes, specs):
         for m in methods:
-            rows = [read_json(p) for p in sorted((output_dir / "runs" / m).glob("seed-*/metrics.json"))]
+            rows = [read_json(p) for p in _metrics_files(output_dir, m)]
             ax.scatter([getter(r) for r in rows], [r["test"]["macro_f1"] for r in rows], color=colors[m], label=m,
                        s=40, edgecolor="black", linewidth=0.5)
         if log_x:  # parameters span orders of magnitude: a log axis, and the title says so
@@ -208,54 +213,9 @@ def error_rates_plot(error_analysis: dict, methods: list[str], colors: dict, out
     return _save(fig, out)
 
 
-def error_analysis(output_dir: Path, methods: list[str], top_k: int = 5) -> dict:
-    """Most confidently wrong test examples per method and source, and method disagreements (first shared seed)."""
-    seeds = [sorted(int(p.name.split("-")[1]) for p in (output_dir / "runs" / m).glob("seed-*")) for m in methods]
-    common = sorted(set(seeds[0]).intersection(*seeds[1:])) if seeds else []
-    if not common:
-        return {}
-    seed = common[0]
-    preds = {m: read_jsonl(output_dir / "runs" / m / f"seed-{seed}" / "predictions.jsonl") for m in methods}
-    sources = sorted({r["source"] for rows in preds.values() for r in rows})
-    wrong: dict = {}
-    error_rate: dict = {}
-    for m, rows in preds.items():
-        wrong[m], error_rate[m] = {}, {}
-        for s in sources:
-            subset = [r for r in rows if r["source"] == s]
-            errors = [r for r in subset if r["predicted"] != r["label"]]
-            error_rate[m][s] = len(errors) / len(subset) if subset else 0.0
-            errors.sort(key=lambda r: -r["probabilities"][CLASS_NAMES[r["predicted"]]])
-            wrong[m][s] = [{"id": r["id"], "text": r["text"], "label": CLASS_NAMES[r["label"]],
-                            "predicted": CLASS_NAMES[r["predicted"]],
-                            "confidence": r["probabilities"][CLASS_NAMES[r["predicted"]]]} for r in errors[:top_k]]
-    result = {"seed": seed, "sources": sources, "most_confident_errors": wrong, "error_rate": error_rate}
-    if len(methods) >= 2:
-        a, b = methods[1], methods[0]  # the comparison's order: the reference method first
-        by_id = {r["id"]: r for r in preds[b]}
-        disagree = [(r, by_id[r["id"]]) for r in preds[a] if r["id"] in by_id and r["predicted"] != by_id[r["id"]]["predicted"]]
-        result["pair"] = [a, b]
-        result["disagreement_rate"] = {
-            s: sum(1 for ra, _ in disagree if ra["source"] == s) / max(1, sum(1 for r in preds[a] if r["source"] == s))
-            for s in sources
-        }
-        # the disagreements where one of the two is right, most confident first
-        disagree.sort(key=lambda p: -abs(p[0]["probabilities"][CLASS_NAMES[p[0]["predicted"]]]
-                                         - p[1]["probabilities"][CLASS_NAMES[p[0]["predicted"]]]))
-        result["disagreements"] = [
-            {"id": ra["id"], "source": ra["source"], "text": ra["text"], "label": CLASS_NAMES[ra["label"]],
-             a: CLASS_NAMES[ra["predicted"]], b: CLASS_NAMES[rb["predicted"]],
-             f"{a}_confidence": ra["probabilities"][CLASS_NAMES[ra["predicted"]]],
-             f"{b}_confidence": rb["probabilities"][CLASS_NAMES[rb["predicted"]]]}
-            for ra, rb in disagree[: top_k * 3]
-        ]
-        result["n_disagreements"] = len(disagree)
-    return result
-
-
 def make_plots(output_dir: Path, comparison: dict, errors: dict) -> dict[str, Path]:
     output_dir = Path(output_dir)
-    plots = output_dir / "plots"
+    plots = Layout(output_dir).plots
     methods = comparison["methods"]
     colors = method_colors(methods)
     made = {

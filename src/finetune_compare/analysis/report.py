@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data.sources import CLASS_NAMES, SOURCES
+from ..data.sources import SOURCES
+from ..labels import CLASS_NAMES
+from ..layout import RUN_CONFIG, Layout
 from ..utils.io import atomic_write_text, write_json
 from .run_files import read_json
 from .aggregate import build_comparison
-from .plots import error_analysis, make_plots
+from .error_analysis import error_analysis
+from .plots import make_plots
 
 log = logging.getLogger(__name__)
 
@@ -209,13 +212,13 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
                             "(see the 'base (untrained)' column). Both methods start from a model that solves the task "
                             "in part, so the comparison measures how well each adapts it further, not how well each "
                             "learns the task from a general encoder."))
-    summary_path = output_dir / "data_summary.json"
+    summary_path = Layout(output_dir).data_summary
     if summary_path.is_file():
         summary = read_json(summary_path)
         b.append(Block("table", _data_table(summary), caption="Data composition (examples per split, source and class)"))
         if summary.get("confounds"):
             b.append(Block("list", summary["confounds"], caption="Confounds"))
-    config_path = next(iter(sorted((output_dir / "runs").glob("*/seed-*/config.yaml"))), None)
+    config_path = next(iter(sorted(Layout(output_dir).runs.glob(f"*/seed-*/{RUN_CONFIG}"))), None)
     if config_path:
         b.append(Block("code", config_path.read_text(encoding="utf-8"), caption="Resolved configuration"))
 
@@ -286,14 +289,14 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
 def reproduce_commands(output_dir: Path, cmp: dict) -> str:
     """The exact commands: OUTPUT_DIR/config.yaml is the whole resolved config of the command that ran."""
     lines = []
-    if (output_dir / "config.yaml").is_file():
-        lines.append(f"finetune-compare compare --config {output_dir / 'config.yaml'} --output-dir {output_dir}")
+    if Layout(output_dir).config.is_file():
+        lines.append(f"finetune-compare compare --config {Layout(output_dir).config} --output-dir {output_dir}")
     lines.append(f"finetune-compare report --results {output_dir}")
     return "\n".join(lines)
 
 
 def _search_blocks(output_dir: Path) -> list[Block]:
-    summaries = [read_json(p) for p in sorted((output_dir / "optimize").glob("*/summary.json"))]
+    summaries = [read_json(p) for p in sorted(Layout(output_dir).optimize.glob("*/summary.json"))]
     if not summaries:
         return [Block("p", "No search in this folder: the runs used the configured hyperparameters "
                            "(python main.py --mode optimize tunes them).")]
@@ -307,7 +310,7 @@ def _search_blocks(output_dir: Path) -> list[Block]:
     blocks = [Block("table", rows, caption="Optuna studies (validation set only)")]
     for s in summaries:
         for name in s.get("plots", []):
-            path = output_dir / "optimize" / s["method"] / name
+            path = Layout(output_dir).study_dir(s["method"]) / name
             if path.is_file():
                 blocks.append(Block("img", path, caption=f"{s['method']}: {name[:-4].replace('_', ' ')}"))
     return blocks
@@ -412,9 +415,10 @@ def build_report(output_dir: str | Path) -> dict:
     cmp["error_analysis"] = errors
     plots = make_plots(output_dir, cmp, errors)
     cmp["plots"] = {k: str(v.relative_to(output_dir)) for k, v in plots.items()}
-    write_json(output_dir / "comparison.json", cmp)
+    layout = Layout(output_dir)
+    write_json(layout.comparison, cmp)
     blocks = build_blocks(output_dir, cmp, errors, plots)
-    atomic_write_text(output_dir / "report.md", render_markdown(blocks, output_dir))
-    atomic_write_text(output_dir / "report.html", render_html(blocks))
-    log.info("report: %s", output_dir / "report.html")
+    atomic_write_text(layout.report_md, render_markdown(blocks, output_dir))
+    atomic_write_text(layout.report_html, render_html(blocks))
+    log.info("report: %s", layout.report_html)
     return cmp

@@ -184,7 +184,7 @@ TEST_LEVEL_METRICS = ("macro_f1", "accuracy", "macro_precision", "macro_recall")
 
 
 def metric_from_predictions(y_true: np.ndarray, y_pred: np.ndarray, metric: str, classes: np.ndarray) -> float:
-    """The overall metric as training/metrics.py computes it (macro over `classes`), via one bincount."""
+    """The overall metric as evaluation/metrics.py computes it (macro over `classes`), via one bincount."""
     k = int(max(classes.max(), y_true.max(), y_pred.max())) + 1
     cm = np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
     if metric == "accuracy":

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.sources import SOURCES
+from ..layout import Layout
 from .plots import _save, method_colors, plt
 
 LINESTYLES = ["-", "--", ":", "-."]
@@ -148,7 +149,7 @@ def cost_plot(summary: dict, out: Path) -> Path:
 
 
 def make_sweep_plots(sweep_dir: Path, summary: dict) -> dict[str, Path]:
-    plots = sweep_dir / "plots"
+    plots = Layout(sweep_dir).plots
     out = {"sweep_primary": primary_plot(summary, plots / "sweep_primary.png"),
            "sweep_cost": cost_plot(summary, plots / "sweep_cost.png")}
     if summary["sources"]:

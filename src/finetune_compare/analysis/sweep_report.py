@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from ..data.sources import SOURCES
+from ..layout import Layout
 from ..utils.io import atomic_write_text, write_json
 from .report import Block, build_report, render_html, render_markdown
 from .run_files import read_json
@@ -21,17 +22,16 @@ from .sweep_plots import make_sweep_plots
 
 log = logging.getLogger(__name__)
 
-POINTS_DIR = "points"
 SECTIONS = {"answer": "Answer", "points": "Verdict per point", "plots": "Plots", "sources": "Per source",
             "cost": "Cost", "setup": "Setup", "reproduce": "Reproduce"}
 
 
 def is_sweep_dir(path: Path) -> bool:
-    return (path / POINTS_DIR).is_dir() and bool(_sweep_config(path).get("sweep"))
+    return Layout(path).points.is_dir() and bool(_sweep_config(path).get("sweep"))
 
 
 def _sweep_config(sweep_dir: Path) -> dict:
-    path = sweep_dir / "config.yaml"
+    path = Layout(sweep_dir).config
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else {}
     except (OSError, yaml.YAMLError):
@@ -78,7 +78,7 @@ def point_summary(values: dict, name: str, cmp: dict) -> dict:
         comparisons[key] = {"a": c["a"], "b": c["b"], "n_pairs": p["n_pairs"], "diff_mean": p["diff_mean"],
                             "ci_low": v["ci_low"], "ci_high": v["ci_high"], "t_p": p["t_p"], "tost_p": v["tost_p"],
                             "kind": v["kind"], "text": v["text"]}
-    return {"values": values, "name": name, "folder": f"{POINTS_DIR}/{name}", "methods": methods,
+    return {"values": values, "name": name, "folder": str(Layout(".").point_dir(name)), "methods": methods,
             "comparisons": comparisons, "sources": cmp["sources"]}
 
 
@@ -139,15 +139,15 @@ def collect(sweep_dir: Path, rebuild: bool = False) -> dict:
     for combo in itertools.product(*(grid[k] for k in keys)):
         values = dict(zip(keys, combo))
         name = point_name(values)
-        folder = sweep_dir / POINTS_DIR / name
-        has_runs = any(folder.glob("runs/*/seed-*/metrics.json"))
+        folder = Layout(Layout(sweep_dir).point_dir(name))
+        has_runs = bool(folder.finished_runs())
         if rebuild and has_runs:
-            build_report(folder)
-        if not (folder / "comparison.json").is_file() or not has_runs:
+            build_report(folder.root)
+        if not folder.comparison.is_file() or not has_runs:
             missing.append(name)
             continue
-        points.append(point_summary(values, name, read_json(folder / "comparison.json")))
-    first_cmp = read_json(sweep_dir / points[0]["folder"] / "comparison.json") if points else {}
+        points.append(point_summary(values, name, read_json(folder.comparison)))
+    first_cmp = read_json(Layout(sweep_dir / points[0]["folder"]).comparison) if points else {}
     summary = {
         "kind": "sweep", "keys": keys, "grid": grid,
         "primary_metric": config.get("primary_metric", "macro_f1"),
@@ -239,7 +239,7 @@ def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block
         "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
         "Point reports: " + ", ".join(f"{p['folder']}/report.html" for p in s["points"]),
     ]))
-    config_path = sweep_dir / "config.yaml"
+    config_path = Layout(sweep_dir).config
     if config_path.is_file():
         b.append(Block("code", config_path.read_text(encoding="utf-8"), caption="Resolved configuration"))
     b.append(Block("h2", SECTIONS["reproduce"], "reproduce"))
@@ -254,10 +254,11 @@ def build_sweep_report(sweep_dir: str | Path, rebuild: bool = False) -> dict:
     summary = collect(sweep_dir, rebuild)
     plots = make_sweep_plots(sweep_dir, summary) if summary["points"] else {}
     summary["plots"] = {k: str(v.relative_to(sweep_dir)) for k, v in plots.items()}
-    write_json(sweep_dir / "sweep.json", summary)
+    layout = Layout(sweep_dir)
+    write_json(layout.sweep_summary, summary)
     blocks = build_blocks(sweep_dir, summary, plots)
     title = "finetune-compare sweep report"
-    atomic_write_text(sweep_dir / "sweep_report.md", render_markdown(blocks, sweep_dir, title))
-    atomic_write_text(sweep_dir / "sweep_report.html", render_html(blocks, title, SECTIONS))
-    log.info("sweep report: %s", sweep_dir / "sweep_report.html")
+    atomic_write_text(layout.sweep_report_md, render_markdown(blocks, sweep_dir, title))
+    atomic_write_text(layout.sweep_report_html, render_html(blocks, title, SECTIONS))
+    log.info("sweep report: %s", layout.sweep_report_html)
     return summary

@@ -12,7 +12,7 @@ import copy
 import hashlib
 import logging
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -218,7 +218,3 @@ def check_validation_split(cfg: Config, validation: list[Example]) -> None:
             f"and >= {MIN_VALIDATION_TOTAL} in all: raise samples_per_class (now {cfg.samples_per_class}) or "
             f"val_fraction (now {cfg.val_fraction})"
         )
-
-
-def example_to_dict(ex: Example) -> dict:
-    return asdict(ex)

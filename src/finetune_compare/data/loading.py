@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from ..utils.hub import hub_unreachable_hint, prepare_hub_access
 from .sources import SOURCES, SourceSpec
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,9 @@ def read_embedded(spec: SourceSpec, split: str) -> list[RawRow]:
 
 def read_hub(spec: SourceSpec, split: str) -> list[RawRow]:
     """Load from the Hugging Face hub with `datasets` (uses the local cache when offline)."""
-    from ..models.hub import hub_unreachable_hint
+    import datasets  # a second of import time: only when the hub source is used
 
-    import datasets
+    prepare_hub_access()  # an unreachable hub: offline at once, not ~27 s of retries
 
     try:
         ds = datasets.load_dataset(spec.hub_id, spec.hub_config, split=split)

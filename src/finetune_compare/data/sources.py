@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CLASS_NAMES: tuple[str, ...] = ("negative", "neutral", "positive")
-CLASS_IDS: dict[str, int] = {name: i for i, name in enumerate(CLASS_NAMES)}
+from ..labels import CLASS_IDS, CLASS_NAMES  # noqa: F401  (re-exported: the data stage's view of the schema)
 
 
 @dataclass(frozen=True)
@@ -25,11 +24,6 @@ class SourceSpec:
     name_to_class: dict  # native name -> our class name
     splits: tuple[str, ...]  # splits the source ships
     kind: str  # "review" | "sentence" | "tweet": selects the cleaning rules
-
-    @property
-    def heldout_splits(self) -> tuple[str, ...]:
-        """Every split other than train: training texts found there are leakage."""
-        return tuple(s for s in self.splits if s != "train")
 
     def to_class(self, native_label: int) -> int:
         return CLASS_IDS[self.name_to_class[self.native_labels[native_label]]]
@@ -62,8 +56,3 @@ SOURCES: dict[str, SourceSpec] = {
         splits=("train", "validation", "test"), kind="tweet",
     ),
 }
-
-
-def source_classes(spec: SourceSpec) -> set[int]:
-    """Our classes that a source can provide (IMDB has no neutral)."""
-    return {CLASS_IDS[c] for c in spec.name_to_class.values()}

@@ -17,10 +17,12 @@ from ..analysis.report import build_report
 from ..config import Config
 from ..data.build import DataPools
 from ..data.summary import data_summary
+from ..layout import Layout
 from ..utils.distributed import is_main
 from ..utils.io import write_json
 from ..utils.logging import ensure_api_logging
 from .outputs import release_output_dir
+from .status import tracked
 from .run import (RunContext, context_for_pair, evaluate_base_model, load_completed, prepare_context, run_dir_for,
                   run_method)
 
@@ -92,13 +94,13 @@ class ComparisonExperiment:
         ctx = self.context = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite,
                                              methods=methods or list(config.methods), pools=self.pools)
         if is_main():
-            write_json(self.output_dir / "data_summary.json",
+            write_json(Layout(self.output_dir).data_summary,
                        data_summary(ctx.data, ctx.tokenizer, ctx.tokenized.max_length))
         methods = methods or list(config.methods)
         hub = ctx.hub
-        hub.start_parent(f"compare-{self.output_dir.resolve().name}", config,
-                         {"kind": "comparison", "methods": ",".join(methods)})
-        try:
+        start = lambda: hub.start_parent(f"compare-{self.output_dir.resolve().name}", config,  # noqa: E731
+                                         {"kind": "comparison", "methods": ",".join(methods)})
+        with tracked(start, hub.end_parent) as outcome:
             if config.evaluate_base_model:
                 evaluate_base_model(ctx)
             runs = []
@@ -109,15 +111,13 @@ class ComparisonExperiment:
             if not is_main():
                 return {"runs": runs}  # rank 0 writes the report
             comparison = build_report(self.output_dir)
-        except BaseException as exc:
-            hub.end_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-            raise
-        if config.tracking_mlflow_register_model:
-            self._register_best(config, comparison, runs)
-        summary = {f"{m}.{k}": v["mean"] for m, per in comparison["per_method"].items() for k, v in per.items()
-                   if v["mean"] is not None}
-        hub.end_parent("FINISHED", summary, [self.output_dir / n for n in (
-            "report.html", "report.md", "comparison.json", "data_summary.json", "plots")])
+            if config.tracking_mlflow_register_model:
+                self._register_best(config, comparison, runs)
+            layout = Layout(self.output_dir)
+            outcome.metrics = {f"{m}.{k}": v["mean"] for m, per in comparison["per_method"].items()
+                               for k, v in per.items() if v["mean"] is not None}
+            outcome.artifacts = [layout.report_html, layout.report_md, layout.comparison, layout.data_summary,
+                                 layout.plots]
         return {**comparison, "runs": runs}
 
     def _register_best(self, config: Config, comparison: dict, runs: list[dict]) -> None:

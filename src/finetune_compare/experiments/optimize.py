@@ -28,12 +28,14 @@ from transformers import TrainerCallback
 
 from ..config import FIELDS, Config, default_of
 from ..errors import ConfigError, UserError
+from ..layout import Layout
 from ..redaction import redact_text
 from ..registry import get_spec, method_names
 from ..utils.io import write_json, write_yaml
 from ..utils.memory import release_memory
 from ..utils.processes import is_dead_local_worker, worker_id
 from .run import RunContext, prepare_context, train_method
+from .status import tracked
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +124,7 @@ def make_storage(url: str | None, output_dir: Path):
     import optuna
 
     if url is None:
-        path = output_dir / "optimize" / "optuna.db"
+        path = Layout(output_dir).optuna_db
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path.resolve()}"
     if url.startswith("journal:"):
@@ -210,7 +212,7 @@ def make_objective(ctx: RunContext, method: str, space: dict):
             log.warning("%s trial %d: invalid parameters (recorded as failed): %s", method, trial.number, exc)
             raise
         trial.set_user_attr("steps_budget", _steps_budget(trial_config, n_train))
-        run_dir = ctx.output_dir / "optimize" / method / "trials" / f"trial-{trial.number}"
+        run_dir = Layout(ctx.output_dir).trial_dir(method, trial.number)
         start = time.perf_counter()
         ctx.hub.start_run(f"{method}-trial{trial.number}", trial_config, {"method": method, "trial": trial.number})
         status, final = "FAILED", {}
@@ -403,23 +405,23 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
     summaries = {}
     for method, study in studies.items():
         fail_orphaned_trials(study)
-        if n_trials:
-            done = counted_trials(study)
-            log.info("%s: %d of %d trials finished; running the rest", study.study_name, min(done, n_trials), n_trials)
-            ctx.hub.start_parent(f"study-{study.study_name}", config, {"kind": "study", "method": method})
-            try:
-                # the callback counts every worker's trials: the study stops at n_trials overall
-                study.optimize(make_objective(ctx, method, spaces[method]), n_trials=max(0, n_trials - done),
-                               catch=(Exception,), gc_after_trial=True, callbacks=[StopAtCountedTrials(n_trials)])
-            except BaseException as exc:
-                ctx.hub.end_parent("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-                raise
-        summaries[method] = _write_outputs(study, method, spaces[method], output_dir / "optimize" / method)
-        if n_trials:
-            ctx.hub.end_parent("FINISHED", {"best_value": summaries[method]["best_value"] or 0.0,
-                                            "steps_saved_fraction": summaries[method]["pruning"]["saved_fraction"]},
-                               [output_dir / "optimize" / method])
+        study_dir = Layout(output_dir).study_dir(method)
+        if not n_trials:
+            summaries[method] = _write_outputs(study, method, spaces[method], study_dir)
+            continue
+        done = counted_trials(study)
+        log.info("%s: %d of %d trials finished; running the rest", study.study_name, min(done, n_trials), n_trials)
+        start = lambda: ctx.hub.start_parent(f"study-{study.study_name}", config,  # noqa: E731
+                                             {"kind": "study", "method": method})
+        with tracked(start, ctx.hub.end_parent) as outcome:
+            # the callback counts every worker's trials: the study stops at n_trials overall
+            study.optimize(make_objective(ctx, method, spaces[method]), n_trials=max(0, n_trials - done),
+                           catch=(Exception,), gc_after_trial=True, callbacks=[StopAtCountedTrials(n_trials)])
+            summaries[method] = _write_outputs(study, method, spaces[method], study_dir)
+            outcome.metrics = {"best_value": summaries[method]["best_value"] or 0.0,
+                               "steps_saved_fraction": summaries[method]["pruning"]["saved_fraction"]}
+            outcome.artifacts = [study_dir]
     tuned = {m: s["best_params"] for m, s in summaries.items() if s["best_params"]}
     if tuned:
-        write_yaml(output_dir / "optimize" / "tuned.yaml", {"method_overrides": tuned})
+        write_yaml(Layout(output_dir).tuned, {"method_overrides": tuned})
     return summaries

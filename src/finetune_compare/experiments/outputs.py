@@ -33,23 +33,17 @@ import yaml
 from ..config import Config, config_to_yaml
 from ..redaction import redact
 from ..errors import UserError
+from ..layout import MARKER, METRICS, RESULT_ENTRIES, Layout
 from ..utils.io import atomic_write_text, creation_problem, write_yaml
 
 log = logging.getLogger(__name__)
 
-GUARD_FILE = "experiment.yaml"
-CONFIG_FILE = "config.yaml"
-LOCK_FILE = ".finetune-compare.lock"
 NOT_RESULT_AFFECTING = {
     "num_runs", "methods", "output_dir", "evaluate_base_model", "num_workers", "num_threads", "save_model",
     "save_merged", "save_dir", "save_checkpoints", "use_lora", "search_space", "device", "gpu_memory_fraction",
     "oom_retry", "sweep",  # a sweep's grid may grow: every point guards its own folder
 }
 NOT_RESULT_PREFIXES = ("tracking_", "hpo_")
-# What `--overwrite` may delete, and only inside a folder that holds our marker.
-RESULT_ENTRIES = ("runs", "plots", "optimize", "cache", "points", "report.html", "report.md", "comparison.json",
-                  "data_summary.json", "sweep.json", "sweep_report.html", "sweep_report.md", CONFIG_FILE, GUARD_FILE)
-
 _held_locks: dict[Path, int] = {}  # folder -> open file descriptor holding its flock
 
 
@@ -73,7 +67,7 @@ def _read_marker(guard: Path) -> dict:
 
 
 def _foreign_entries(out: Path) -> list[str]:
-    return [name for name in RESULT_ENTRIES if name != GUARD_FILE and (out / name).exists()]
+    return [name for name in RESULT_ENTRIES if name != MARKER and (out / name).exists()]
 
 
 def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = False) -> str:
@@ -86,13 +80,13 @@ def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
     problem = creation_problem(out)
     if problem:
         raise UserError(f"output directory '{out}' cannot be created: {problem}")
-    guard = out / GUARD_FILE
+    guard = Layout(out).marker
     if not guard.is_file():
         foreign = _foreign_entries(out)
         if foreign:
             raise UserError(
                 f"output directory '{out}' already holds {', '.join(repr(f) for f in foreign)} without an "
-                f"{GUARD_FILE}: they were not written by finetune-compare, so it will neither use nor delete them "
+                f"{MARKER}: they were not written by finetune-compare, so it will neither use nor delete them "
                 "(--overwrite included); choose a new or empty --output-dir"
             )
         return "new"
@@ -117,16 +111,17 @@ def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
 
 def has_results(out: Path) -> bool:
     """A finished run, a report or a search trial: something a user would not want silently replaced."""
-    return (any(out.glob("runs/*/metrics.json")) or any(out.glob("runs/*/seed-*/metrics.json"))
-            or (out / "comparison.json").exists() or any(out.glob("optimize/*/summary.json"))
-            or (out / "optimize" / "optuna.db").exists() or any(out.glob("points/*/runs/*/seed-*/metrics.json")))
+    layout = Layout(out)
+    return ((layout.base_run / METRICS).exists() or bool(layout.finished_runs())
+            or layout.comparison.exists() or any(layout.optimize.glob("*/summary.json"))
+            or layout.optuna_db.exists() or any(layout.points.glob(f"*/runs/*/seed-*/{METRICS}")))
 
 
 def _lock(out: Path) -> None:
     key = out.resolve()
     if key in _held_locks:
         return
-    path = out / LOCK_FILE
+    path = Layout(out).lock
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -160,9 +155,9 @@ def claim_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
     try:
         if check_output_dir(config, out, overwrite) == "replace":
             clear_results(out)
-        write_yaml(out / GUARD_FILE, result_affecting(config))
+        write_yaml(Layout(out).marker, result_affecting(config))
         # the whole resolved config of the latest command (secrets masked): the report's "Reproduce" command
-        atomic_write_text(out / CONFIG_FILE, config_to_yaml(config))
+        atomic_write_text(Layout(out).config, config_to_yaml(config))
     except OSError as exc:
         release_output_dir(out)
         if exc.errno == errno.ENOSPC:
@@ -182,8 +177,8 @@ def guard_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
 
 def clear_results(out: Path) -> None:
     """Delete our result entries; only called for a folder that holds our marker."""
-    if not (out / GUARD_FILE).is_file():  # never reached through check_output_dir; a last line of defence
-        raise UserError(f"refusing to delete results in '{out}': it has no {GUARD_FILE}")
+    if not Layout(out).marker.is_file():  # never reached through check_output_dir; a last line of defence
+        raise UserError(f"refusing to delete results in '{out}': it has no {MARKER}")
     for name in RESULT_ENTRIES:
         path = out / name
         if path.is_dir() and not path.is_symlink():

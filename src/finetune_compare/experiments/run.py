@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psutil
 import torch
 from transformers import set_seed
@@ -26,14 +25,16 @@ from transformers import set_seed
 from ..analysis.aggregate import is_collapsed
 from ..config import Config, config_to_yaml
 from ..data.build import DataBundle, DataPools, build_data, load_pools
-from ..data.sources import CLASS_NAMES
-from ..data.tokenization import TokenizedData, TokenizedSplit, tokenize_bundle
+from ..layout import (BASE_METHOD, CHECKPOINTS, HISTORY, METRICS, MODEL, PREDICTIONS, RUN_CONFIG, RUN_FILES, Layout,
+                      seed_dir_name)
+from ..data.tokenization import TokenizedData, tokenize_bundle
 from ..errors import DataError
 from ..models.accounting import count_parameters
 from ..models.base import BaseModel
 from ..models.hf import build_model_provider, effective_max_length
 from ..models.methods import check_method, frozen_weights_dtype, get_method, store_frozen_weights
-from ..training.metrics import evaluation_metrics, softmax
+from ..evaluation.metrics import validation_metrics
+from ..evaluation.predict import predict_split, prediction_rows, split_metrics
 from ..training.progress import ProgressReporter, progress_logging
 from ..training.trainer import (BestModelCallback, FiniteLossCallback, StopOnSignal, build_trainer,
                                 build_training_args)
@@ -43,10 +44,10 @@ from ..utils import signals
 from ..utils.signals import training_section
 from ..utils.io import atomic_write_text, creation_problem, read_json, write_json, write_jsonl
 from ..utils.memory import MemoryMonitor, release_memory
+from .status import tracked
 
 log = logging.getLogger(__name__)
 
-BASE_METHOD = "base"  # the untrained checkpoint, evaluated as-is
 TIMING_SUFFIXES = ("_runtime", "_per_second")  # wall-clock fields kept out of history.json
 
 
@@ -73,7 +74,7 @@ def context_for_pair(ctx: RunContext, k: int) -> RunContext:
     data = build_data(ctx.config, data_seed=ctx.config.seed + k, pools=ctx.pools)
     check_data_fits(ctx.config, data)
     tokenized = tokenize_bundle(data, ctx.tokenizer, ctx.tokenized.max_length,
-                                cache_dir=ctx.output_dir / "cache" if is_main() else None)
+                                cache_dir=Layout(ctx.output_dir).cache if is_main() else None)
     return dataclasses.replace(ctx, data=data, tokenized=tokenized)
 
 
@@ -155,7 +156,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     if is_main():
         claim_output_dir(config, out, overwrite)  # everything validated: lock, clear if asked, mark
     # one writer for the on-disk cache; other ranks tokenise in memory
-    tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=out / "cache" if is_main() else None)
+    tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=Layout(out).cache if is_main() else None)
     from ..tracking import TrackerHub, build_tracker_hub
 
     hub = build_tracker_hub(config, out) if is_main() else TrackerHub([])
@@ -164,11 +165,11 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
 
 
 def run_dir_for(output_dir: Path, method: str, seed: int) -> Path:
-    return output_dir / "runs" / method / f"seed-{seed}"
+    return Layout(output_dir).run_dir(method, seed)
 
 
 def load_completed(run_dir: Path) -> dict | None:
-    path = run_dir / "metrics.json"
+    path = run_dir / METRICS
     if not path.is_file():
         return None
     try:
@@ -186,32 +187,6 @@ def _history(log_history: list[dict]) -> dict:
             # wall-clock fields would make two identical runs' histories differ; timings are in metrics.json
             evals.append({k.removeprefix("eval_"): v for k, v in entry.items() if not k.endswith(TIMING_SUFFIXES)})
     return {"train": train, "eval": evals}
-
-
-def _predict(trainer, split: TokenizedSplit) -> tuple[np.ndarray, dict, float]:
-    start = time.perf_counter()
-    output = trainer.predict(split.dataset)
-    seconds = time.perf_counter() - start
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-    probs = softmax(np.asarray(logits, dtype=np.float64))
-    return probs, output.metrics, seconds
-
-
-def _prediction_rows(split: TokenizedSplit, probs: np.ndarray) -> list[dict]:
-    preds = probs.argmax(axis=-1)
-    return [
-        {
-            "id": ex.id, "source": ex.source, "label": ex.label, "predicted": int(p),
-            "probabilities": {CLASS_NAMES[c]: round(float(probs[i, c]), 6) for c in range(len(CLASS_NAMES))},
-            "text": ex.text,
-        }
-        for i, (ex, p) in enumerate(zip(split.examples, preds))
-    ]
-
-
-def _test_metrics(split: TokenizedSplit, probs: np.ndarray) -> dict:
-    preds = probs.argmax(axis=-1)
-    return evaluation_metrics([e.label for e in split.examples], preds, [e.source for e in split.examples])
 
 
 def run_health(test: dict, history: dict) -> dict:
@@ -236,10 +211,10 @@ def _remove_empty(folder: Path) -> None:
 
 
 def _write_run_files(run_dir: Path, config: Config, metrics: dict, history: dict, rows: list[dict]) -> None:
-    atomic_write_text(run_dir / "config.yaml", config_to_yaml(config))
-    write_json(run_dir / "history.json", history)
-    write_jsonl(run_dir / "predictions.jsonl", rows)
-    write_json(run_dir / "metrics.json", metrics)  # last: marks the run complete
+    atomic_write_text(run_dir / RUN_CONFIG, config_to_yaml(config))
+    write_json(run_dir / HISTORY, history)
+    write_jsonl(run_dir / PREDICTIONS, rows)
+    write_json(run_dir / METRICS, metrics)  # last: marks the run complete
 
 
 @dataclass
@@ -270,7 +245,7 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
     best = BestModelCallback(config.patience, label=label)
     trainer = build_trainer(config, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
                             [best, FiniteLossCallback(), StopOnSignal(), ProgressReporter(label),
-                             *extra_callbacks], head_modules=head)
+                             *extra_callbacks], head_modules=head, compute_metrics=validation_metrics)
     resume = last_checkpoint(run_dir) if config.save_checkpoints else None
     if resume:
         log.info("%s seed %d: resuming from %s", method, seed, resume)
@@ -280,7 +255,7 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
         train_output = trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - start
         best.restore_best(trainer.model)
-    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # the run is complete: no resume needed
+    shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)  # the run is complete: no resume needed
     return TrainOutcome(trainer, best, params, train_output, wall, memory)
 
 
@@ -289,7 +264,7 @@ CHECKPOINT_COMPLETE = ("trainer_state.json", "best_model_callback.pt")  # the la
 
 def last_checkpoint(run_dir: Path) -> str | None:
     """The newest *complete* checkpoint: a process killed while saving leaves a partial one behind."""
-    folder = run_dir / "checkpoints"
+    folder = run_dir / CHECKPOINTS
     if not folder.is_dir():
         return None
     candidates = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True)
@@ -312,8 +287,8 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
         return done
     log.info("%s seed %d: training on %d examples (%s, %s)", method, seed, len(ctx.tokenized.train.examples),
              ctx.device, ctx.precision)
-    ctx.hub.start_run(f"{method}-seed{seed}", config, {"method": method, "seed": seed})
-    try:
+    with tracked(lambda: ctx.hub.start_run(f"{method}-seed{seed}", config, {"method": method, "seed": seed}),
+                 ctx.hub.end_run) as outcome:
         while True:
             try:
                 metrics = _train_and_evaluate(ctx, config, method, seed, run_dir)
@@ -322,17 +297,14 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
                 if not config.oom_retry or config.batch_size == 1:
                     raise
                 release_memory()
-                shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # their batch size no longer applies
+                shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)  # their batch size no longer applies
                 config = config.replace(batch_size=config.batch_size // 2,
                                         gradient_accumulation_steps=config.gradient_accumulation_steps * 2)
                 log.warning("%s seed %d: CUDA out of memory; retrying with batch_size %d x accumulation %d "
                             "(same effective batch)", method, seed, config.batch_size,
                             config.gradient_accumulation_steps)
-    except BaseException as exc:
-        ctx.hub.end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        raise
-    ctx.hub.end_run("FINISHED", {k: metrics[k] for k in ("test", "params", "timing", "memory")},
-                    [run_dir / n for n in ("config.yaml", "metrics.json", "history.json", "predictions.jsonl")])
+        outcome.metrics = {k: metrics[k] for k in ("test", "params", "timing", "memory")}
+        outcome.artifacts = [run_dir / n for n in RUN_FILES]
     return metrics
 
 
@@ -341,7 +313,7 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
     out = train_method(ctx, method, seed, config, run_dir, extra_callbacks=(ctx.hub.callback(),))
     trainer, best = out.trainer, out.best
     with out.memory:  # keep sampling through the test pass
-        probs, _, predict_seconds = _predict(trainer, ctx.tokenized.test)
+        probs, predict_seconds = predict_split(trainer, ctx.tokenized.test)
 
     epochs_run = float(trainer.state.epoch or 0.0)
     wall = out.wall_seconds
@@ -352,7 +324,7 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
         "seed": seed,
         "model_name": config.model_name,
         "head": ctx.provider.describe().get("head"),
-        "test": _test_metrics(ctx.tokenized.test, probs),
+        "test": split_metrics(ctx.tokenized.test, probs),
         "validation": {"best_macro_f1": best.best_value, "best_step": best.best_step},
         "params": out.params,
         "training": {
@@ -387,10 +359,10 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
     if config.save_model:
         from ..models.saving import save_trained
 
-        target = Path(config.save_dir) / method / f"seed-{seed}" if config.save_dir else run_dir / "model"
+        target = Path(config.save_dir) / method / seed_dir_name(seed) if config.save_dir else run_dir / MODEL
         metrics["saved_model"] = save_trained(trainer.model, ctx.tokenizer, target, method, config,
                                               ctx.tokenized.max_length)
-    _write_run_files(run_dir, config, metrics, history, _prediction_rows(ctx.tokenized.test, probs))
+    _write_run_files(run_dir, config, metrics, history, prediction_rows(ctx.tokenized.test, probs))
     log.info("%s seed %d: test macro-F1 %.4f, accuracy %.4f (%.0f s)", method, seed,
              metrics["test"]["macro_f1"], metrics["test"]["accuracy"], wall)
     del trainer, best, out
@@ -403,7 +375,7 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
     if not ctx.provider.head_fits:
         log.info("no zero-shot row: %s", getattr(ctx.provider, "head_note", lambda: "head does not fit")())
         return None
-    run_dir = ctx.output_dir / "runs" / BASE_METHOD
+    run_dir = Layout(ctx.output_dir).base_run
     done = None if force else load_completed(run_dir)
     if done is not None:
         return done
@@ -412,14 +384,15 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
     head = ctx.provider.head_module_names(model)
     args = build_training_args(config, "full", config.seed, run_dir, len(ctx.tokenized.train.examples),
                                ctx.precision, ctx.device)
-    trainer = build_trainer(config, model, ctx.tokenizer, args, None, ctx.tokenized.validation, [])
+    trainer = build_trainer(config, model, ctx.tokenizer, args, None, ctx.tokenized.validation, [],
+                            compute_metrics=validation_metrics)
     with MemoryMonitor() as memory:
-        probs, _, seconds = _predict(trainer, ctx.tokenized.test)
+        probs, seconds = predict_split(trainer, ctx.tokenized.test)
     n_test = len(ctx.tokenized.test.examples)
     metrics = {
         "method": BASE_METHOD, "seed": None, "model_name": config.model_name,
         "head": ctx.provider.describe().get("head"),
-        "test": _test_metrics(ctx.tokenized.test, probs),
+        "test": split_metrics(ctx.tokenized.test, probs),
         "params": {**count_parameters(model, head), "trainable": 0, "trainable_ratio": 0.0},
         "timing": {"eval_seconds": round(seconds, 3), "eval_samples_per_second": round(n_test / seconds, 3),
                    "eval_tokens_per_second": round(ctx.tokenized.test.num_tokens / seconds, 1)},
@@ -428,8 +401,8 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
     }
     if is_main():
         _write_run_files(run_dir, config, metrics, {"train": [], "eval": []},
-                         _prediction_rows(ctx.tokenized.test, probs))
-    _remove_empty(run_dir / "checkpoints")
+                         prediction_rows(ctx.tokenized.test, probs))
+    _remove_empty(run_dir / CHECKPOINTS)
     del trainer, model
     release_memory()
     return metrics

@@ -15,9 +15,10 @@ import itertools
 import logging
 from pathlib import Path
 
-from ..analysis.sweep_report import POINTS_DIR, build_sweep_report, point_name
+from ..analysis.sweep_report import build_sweep_report, point_name
 from ..config import Config
 from ..errors import ConfigError
+from ..layout import Layout
 from ..utils.distributed import is_main
 from ..data.build import build_data, load_pools
 from .compare import ComparisonExperiment
@@ -33,10 +34,10 @@ def sweep_points(config: Config) -> list[tuple[dict, Config]]:
                           "or `sweep: {KEY: [V1, V2]}` in the config")
     keys = list(config.sweep)
     out = []
-    root = Path(config.output_dir) / POINTS_DIR
+    layout = Layout(config.output_dir)
     for combo in itertools.product(*(config.sweep[k] for k in keys)):
         values = dict(zip(keys, combo))
-        point = config.replace(sweep={}, output_dir=str(root / point_name(values)), **values)
+        point = config.replace(sweep={}, output_dir=str(layout.point_dir(point_name(values))), **values)
         out.append(({k: getattr(point, k) for k in keys}, point))
     return out
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..config import Config
-from ..data.sources import CLASS_NAMES
+from ..labels import CLASS_NAMES
 from ..errors import ModelError
 from .base import BaseModel
 from .resolve import ResolvedModel, load_hf_config, resolve_model

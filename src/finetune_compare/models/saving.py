@@ -1,4 +1,4 @@
-"""Save and reload trained models, and predict with them.
+"""Save and reload trained models (prediction with them: evaluation/predict.py).
 
 Full fine-tuning saves the whole model. LoRA/DoRA save only the adapter plus the
 trained head (`modules_to_save`): megabytes instead of the whole encoder. Reloading
@@ -11,13 +11,9 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import torch
 
 from ..config import Config
-from ..data.sources import CLASS_NAMES
 from ..errors import ModelError
 from ..utils.io import write_json
 from .hf import ID2LABEL, LABEL2ID
@@ -143,25 +139,3 @@ def load_trained(path: str | Path):
                          "may be truncated or from another version: save the model again") from None
     model.eval()
     return model, tokenizer, meta
-
-
-@torch.no_grad()
-def predict_probabilities(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64) -> np.ndarray:
-    device = next(model.parameters()).device
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths per batch
-    out = np.zeros((len(texts), len(CLASS_NAMES)), dtype=np.float64)
-    for start in range(0, len(texts), batch_size):
-        idx = order[start:start + batch_size]
-        batch = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
-                          return_tensors="pt").to(device)
-        logits = model(**batch).logits.float()
-        out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
-    return out
-
-
-def prediction_records(texts: list[str], probs: np.ndarray) -> list[dict[str, Any]]:
-    return [
-        {"text": t, "label": CLASS_NAMES[int(p.argmax())],
-         **{f"p_{name}": round(float(p[i]), 6) for i, name in enumerate(CLASS_NAMES)}}
-        for t, p in zip(texts, probs)
-    ]

@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 from ..config import Config
+from ..layout import Layout
 from ..utils.processes import is_dead_local_worker, worker_id
-from .hub import Tracker, config_params, git_commit, numeric_metrics
+from .base import Tracker, config_params, git_commit, numeric_metrics
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def default_tracking_uri(config: Config, output_dir: Path) -> tuple[str, str | N
     uri = config.tracking_mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri, None
-    root = Path(output_dir).resolve() / "mlflow"
+    root = Layout(Path(output_dir).resolve()).mlflow
     root.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri()
 

@@ -15,8 +15,9 @@ import os
 from pathlib import Path
 
 from ..config import Config
+from ..layout import Layout
 from ..utils.network import tcp_reachable
-from .hub import Tracker, config_params, numeric_metrics
+from .base import Tracker, config_params, numeric_metrics
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class WandbTracker(Tracker):
         if self.mode == "online" and not tcp_reachable(base_url):
             # wandb.init would retry for ~90 s per run; offline files can be uploaded later with `wandb sync`
             log.warning("W&B: %s is unreachable; logging offline under %s (upload later with `wandb sync`)",
-                        base_url, self.dir / "wandb")
+                        base_url, Layout(self.dir).wandb)
             self.mode = "offline"
         self.project = config.tracking_wandb_project
         self.entity = config.tracking_wandb_entity

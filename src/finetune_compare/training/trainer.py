@@ -22,8 +22,8 @@ from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, Trai
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from ..config import Config
+from ..layout import CHECKPOINTS
 from ..errors import UserError
-from .metrics import trainer_compute_metrics
 from ..utils.distributed import world_size
 from ..utils.signals import raise_if_requested
 from .sampler import LengthGroupedShuffledSampler
@@ -186,7 +186,7 @@ def build_training_args(
     per_epoch = steps_per_epoch(config, n_train, world_size())  # each rank takes its share of batches
     eval_steps = max(1, per_epoch // config.evaluations_per_epoch)
     return TrainingArguments(
-        output_dir=str(run_dir / "checkpoints"),
+        output_dir=str(run_dir / CHECKPOINTS),
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
@@ -224,8 +224,11 @@ def build_training_args(
 
 
 def build_trainer(
-    config: Config, model, tokenizer, args: TrainingArguments, train_split, val_split, callbacks, head_modules=()
+    config: Config, model, tokenizer, args: TrainingArguments, train_split, val_split, callbacks, head_modules=(),
+    compute_metrics=None,
 ) -> ExperimentTrainer:
+    """`compute_metrics` scores each validation pass (evaluation.metrics.validation_metrics: the caller hands it
+    over, so training does not depend on the evaluation stage)."""
     # multiples of 8 feed GPU tensor cores; on CPU they only add padding (measured: 2% -> 7%)
     on_gpu = (args.fp16 or args.bf16) and not args.use_cpu
     collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if on_gpu else None)
@@ -236,7 +239,7 @@ def build_trainer(
         eval_dataset=val_split.dataset if val_split is not None else None,
         data_collator=collator,
         processing_class=tokenizer,
-        compute_metrics=trainer_compute_metrics,
+        compute_metrics=compute_metrics,
         compute_loss_func=classification_loss,
         callbacks=callbacks,
         train_lengths=train_split.lengths if train_split is not None else None,

@@ -13,7 +13,7 @@ from collections import defaultdict
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from ..data.sources import CLASS_NAMES
+from ..labels import CLASS_NAMES
 
 ALL_LABELS = list(range(len(CLASS_NAMES)))
 
@@ -49,7 +49,7 @@ def evaluation_metrics(y_true, y_pred, sources) -> dict:
     return out
 
 
-def trainer_compute_metrics(eval_pred) -> dict:
+def validation_metrics(eval_pred) -> dict:
     """Validation metrics reported to the Trainer at every evaluation (cheap: no per-source split)."""
     logits, labels = eval_pred.predictions, eval_pred.label_ids
     if isinstance(logits, tuple):

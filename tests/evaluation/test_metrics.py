@@ -1,6 +1,6 @@
 import pytest
 
-from finetune_compare.training.metrics import classification_metrics, evaluation_metrics
+from finetune_compare.evaluation.metrics import classification_metrics, evaluation_metrics
 
 
 def test_known_values():

@@ -12,7 +12,7 @@ import functools
 import logging
 import os
 
-from ..utils.network import tcp_reachable
+from .network import tcp_reachable
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, prediction on a split, prediction rows, and prediction with a saved model."""

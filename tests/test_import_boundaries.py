@@ -1,0 +1,80 @@
+"""The package's layering, checked on the source (`ast`): a broken boundary fails here, not in review.
+
+Stages, low to high: leaves (errors, redaction, labels, registry, layout, config) -> utils ->
+data, models -> training -> evaluation, analysis, tracking -> experiments -> cli. Imports
+inside functions count too.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "finetune_compare"
+LEAVES = {"errors", "redaction", "labels", "registry", "layout"}
+
+# (importer, what it must never import): names are top-level modules or packages of finetune_compare
+FORBIDDEN = {
+    "data": {"models", "training", "evaluation", "experiments", "analysis", "tracking", "cli"},
+    "models": {"data", "training", "evaluation", "experiments", "analysis", "tracking", "cli"},
+    "training": {"evaluation", "experiments", "analysis", "tracking", "cli"},
+    "analysis": {"training", "models", "experiments", "tracking", "cli"},
+    "evaluation": {"experiments", "analysis", "tracking", "cli"},
+    "tracking": {"experiments", "analysis", "cli"},
+    "utils": {"config", "data", "models", "training", "evaluation", "experiments", "analysis", "tracking", "cli"},
+}
+# leaf modules import only other leaves (config also reads the registry's method names)
+LEAF_ALLOWED = {"errors": set(), "redaction": set(), "labels": set(), "layout": set(), "registry": {"errors"},
+                "config": {"errors", "redaction", "registry"}}
+
+
+def _module_name(path: Path) -> list[str]:
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def imports_of(path: Path) -> set[str]:
+    """Top-level finetune_compare modules/packages that `path` imports, anywhere in the file."""
+    here = _module_name(path)
+    package = here if path.name == "__init__.py" else here[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+                target = base + (node.module.split(".") if node.module else [])
+                names = [target + [a.name] for a in node.names] if not node.module else [target]
+            elif node.module and node.module.startswith("finetune_compare"):
+                names = [node.module.split(".")[1:]]
+            else:
+                continue
+            found.update(n[0] for n in names if n)
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names
+                         if a.name.startswith("finetune_compare.") and a.name.count("."))
+    return found - {here[0] if here else ""}
+
+
+SOURCES = sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_module_respects_the_layering(path):
+    top = _module_name(path)[0] if _module_name(path) else "__init__"
+    imported = imports_of(path)
+    if top in LEAF_ALLOWED:
+        assert imported <= LEAF_ALLOWED[top], f"{top} must stay a leaf; it imports {sorted(imported)}"
+    bad = imported & FORBIDDEN.get(top, set())
+    assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}, across a boundary"
+
+
+def test_the_walker_sees_function_level_and_relative_imports(tmp_path):
+    src = PACKAGE / "data" / "build.py"
+    assert {"config", "errors"} <= imports_of(src)
+    # a deliberately bad file, placed as data/x.py, is caught
+    fake = PACKAGE / "data" / "_boundary_probe.py"
+    fake.write_text("def f():\n    from ..models.hf import HFModel\n")
+    try:
+        assert "models" in imports_of(fake)
+    finally:
+        fake.unlink()
