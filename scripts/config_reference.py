@@ -12,10 +12,10 @@ from finetune_compare.config import describe_keys  # noqa: E402
 
 
 def table() -> str:
-    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for key, type_name, default, help_text in describe_keys():
+    rows = ["| key | section | type | default | meaning |", "|---|---|---|---|---|"]
+    for key, section, type_name, default, help_text in describe_keys():
         shown = "null" if default is None else str(default).replace("|", "\\|")
-        rows.append(f"| `{key}` | {type_name} | `{shown}` | {help_text.replace('|', '/')} |")
+        rows.append(f"| `{key}` | {section} | {type_name} | `{shown}` | {help_text.replace('|', '/')} |")
     return "\n".join(rows)
 
 

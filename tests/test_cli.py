@@ -67,7 +67,7 @@ def test_help_is_per_command_and_fast():
 
 def test_config_command_lists_keys_and_shows_the_resolved_config(capsys):
     code, out, _ = run_cli(capsys, "config", "--list")
-    assert code == 0 and "lora_r  (an integer; default: 8)" in out and "primary_metric" in out
+    assert code == 0 and "lora_r  (method; an integer; default: 8)" in out and "primary_metric" in out
     code, out, _ = run_cli(capsys, "config", "--config", str(ROOT / "configs/quickstart.yaml"), "--set", "lora_r=16",
                            "--set", "tracking.mlflow_uri=http://u:secretpw@h:5000")
     assert code == 0 and "lora_r: 16" in out and "model_name: embedded-minilm" in out

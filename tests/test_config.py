@@ -125,3 +125,29 @@ def test_redaction_covers_the_review_cases(raw, clean):
     from finetune_compare.redaction import redact_text
 
     assert redact_text(raw) == clean
+
+
+def test_every_key_may_be_nested_under_its_section(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {model_name: embedded-minilm}\ndata: {data_source: embedded, samples_per_class: 50}\n"
+                    "method: {lora_r: 4}\ntraining: {num_epochs: 5}\nexperiment: {num_runs: 4}\n"
+                    "tracking: {wandb: false}\nsearch: {trials: 3}\n")
+    config = load_config(path, ["training.batch_size=8", "tracking.mlflow=false"])
+    assert (config.model_name, config.samples_per_class, config.lora_r, config.num_epochs, config.num_runs,
+            config.tracking_wandb, config.hpo_trials, config.batch_size, config.tracking_mlflow) == \
+        ("embedded-minilm", 50, 4, 5, 4, False, 3, 8, False)
+    assert load_config(path) == load_config(path)
+
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ("training: {lora_r: 4}\n", "'training.lora_r': 'lora_r' belongs to section 'method', not 'training'"),
+    ("training: {num_epoch: 4}\n", "key 'training.num_epoch'; did you mean 'num_epochs'?"),
+    ("num_epochs: 3\ntraining: {num_epochs: 4}\n", "'num_epochs' is given twice (flat and under 'training:')"),
+    ("training: 5\n", "'training' must be a mapping of its keys, got int"),
+])
+def test_bad_sections_are_one_clear_error(tmp_path, yaml_text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert message in str(err.value)

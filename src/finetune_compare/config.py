@@ -444,7 +444,35 @@ METHOD_OVERRIDE_KEYS = frozenset({
     "ia3_feedforward_modules", "vera_learning_rate", "vera_r", "vera_target_modules",
 })
 
-SECTIONS = ("tracking",)  # nested YAML sections that map onto flat `<section>_<key>` fields
+# Config by concern: every key belongs to one section, and YAML (or --set section.key=value) may nest keys under
+# their section, e.g. `training: {num_epochs: 5}` or `tracking: {wandb: false}`; the seed's flat keys work
+# everywhere. Sections start at these keys, in field order. Tracking and search keys drop their prefix when nested.
+SECTION_STARTS = {"model_name": "model", "use_lora": "method", "data_source": "data", "num_epochs": "training",
+                  "num_runs": "experiment", "tracking_mlflow": "tracking", "hpo_trials": "search"}
+SECTION_PREFIX = {"tracking": "tracking_", "search": "hpo_"}
+
+
+def _sections() -> dict[str, str]:
+    out, current = {}, None
+    for name in FIELDS:
+        current = SECTION_STARTS.get(name, current)
+        out[name] = current
+    return out
+
+
+SECTION_OF: dict[str, str] = _sections()
+SECTIONS = tuple(SECTION_STARTS.values())
+
+
+def _nested_key(section: str, sub: str, where: str) -> str:
+    """The flat field of `section.sub`, or a ConfigError naming the section the key belongs to."""
+    for candidate in (SECTION_PREFIX.get(section, "") + sub, sub):
+        if SECTION_OF.get(candidate) == section:
+            return candidate
+    if sub in SECTION_OF:
+        raise ConfigError(f"{where}: '{section}.{sub}': '{sub}' belongs to section '{SECTION_OF[sub]}', "
+                          f"not '{section}'")
+    raise unknown_key_error(f"{section}.{sub}", where)
 
 
 def flatten_sections(data: dict[str, Any], where: str = "config") -> dict[str, Any]:
@@ -452,20 +480,20 @@ def flatten_sections(data: dict[str, Any], where: str = "config") -> dict[str, A
     for key, value in data.items():
         if key in SECTIONS:
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}: '{key}' must be a mapping, got {type(value).__name__}")
+                raise ConfigError(f"{where}: '{key}' must be a mapping of its keys, got {type(value).__name__}")
             for sub, v in value.items():
-                flat = f"{key}_{sub}"
-                if flat not in FIELDS:
-                    raise unknown_key_error(f"{key}.{sub}", where)
+                flat = _nested_key(key, str(sub), where)
+                if flat in out or flat in data:
+                    raise ConfigError(f"{where}: '{flat}' is given twice (flat and under '{key}:')")
                 out[flat] = v
         else:
             out[key] = value
     return out
 
 
-def _flat_key(key: str) -> str:
+def _flat_key(key: str, where: str = "--set") -> str:
     section, dot, sub = key.partition(".")
-    return f"{section}_{sub}" if dot and section in SECTIONS else key
+    return _nested_key(section, sub, where) if dot and section in SECTIONS else key
 
 
 def from_dict(data: dict[str, Any], where: str = "config") -> Config:
@@ -525,7 +553,7 @@ def parse_sweep(items: list[str]) -> dict[str, list]:
     out: dict[str, list] = {}
     for item in items:
         key, sep, raw = item.partition("=")
-        key = _flat_key(key.strip())
+        key = _flat_key(key.strip(), "--sweep")
         if not sep or not key or not raw.strip():
             raise ConfigError(f"--sweep expects key=value1,value2,..., got {item!r}")
         if key in out:
@@ -578,9 +606,7 @@ def default_of(key: str) -> Any:
     return f.default if f.default is not dataclasses.MISSING else f.default_factory()
 
 
-def describe_keys() -> list[tuple[str, str, Any, str]]:
-    """(key, type, default, help) for every key: used by docs/configuration.md and `config --list`."""
-    rows = []
-    for name, f in FIELDS.items():
-        rows.append((name, _type_name(_HINTS[name]), default_of(name), f.metadata.get("help", "")))
-    return rows
+def describe_keys() -> list[tuple[str, str, str, Any, str]]:
+    """(key, section, type, default, help) for every key: used by docs/configuration.md and `config --list`."""
+    return [(name, SECTION_OF[name], _type_name(_HINTS[name]), default_of(name), f.metadata.get("help", ""))
+            for name, f in FIELDS.items()]

@@ -11,6 +11,8 @@ from typing import Callable
 
 import numpy as np
 
+from .statistics import decide, paired
+
 
 def paired_scores(rng: np.random.Generator, n_pairs: int, effect_sd: float,
                   diff_sd: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +40,6 @@ def simulate_rule(rule: Callable[[np.ndarray, np.ndarray, int], tuple[bool, floa
 
 def project_rule(a: np.ndarray, b: np.ndarray, rep: int = 0) -> tuple[bool, float, float]:
     """This project's verdict (`statistics.decide`) on seed-level scores."""
-    from .statistics import decide, paired
 
     v = decide("a", "b", "m", paired(dict(enumerate(a)), dict(enumerate(b))))
     return v["kind"] in ("better", "worse"), v["ci_low"], v["ci_high"]

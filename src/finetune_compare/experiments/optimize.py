@@ -35,6 +35,8 @@ from ..utils.io import write_json, write_yaml
 from ..utils.memory import release_memory
 from ..utils.processes import is_dead_local_worker, worker_id
 from .run import RunContext, prepare_context, train_method
+from ..training.trainer import steps_per_epoch
+from .outputs import claim_output_dir, release_output_dir
 from .status import tracked
 
 log = logging.getLogger(__name__)
@@ -193,7 +195,6 @@ class PruningCallback(TrainerCallback):
 
 
 def _steps_budget(config: Config, n_train: int) -> int:
-    from ..training.trainer import steps_per_epoch
 
     return steps_per_epoch(config, n_train) * config.num_epochs
 
@@ -376,7 +377,6 @@ def run_optimization(config: Config, methods: list[str], n_trials: int | None = 
                      storage_url: str | None = None, output_dir: Path | None = None,
                      overwrite: bool = False) -> dict[str, dict]:
     """Run (or resume) one study per method up to `n_trials` finished trials each."""
-    from .outputs import release_output_dir
 
     try:
         return _run_optimization(config, methods, n_trials, storage_url, output_dir, overwrite)
@@ -392,7 +392,6 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
     n_trials = config.hpo_trials if n_trials is None else n_trials
     spaces = {m: search_space_for(config, m) for m in methods}  # every error before any training
     warn_searched_settings(config, spaces)
-    from .outputs import claim_output_dir
 
     # both paths check the folder first; it is claimed (and cleared with --overwrite) only after model and
     # data were validated

@@ -44,6 +44,9 @@ from ..utils import signals
 from ..utils.signals import training_section
 from ..utils.io import atomic_write_text, creation_problem, read_json, write_json, write_jsonl
 from ..utils.memory import MemoryMonitor, release_memory
+from ..models.saving import save_trained
+from ..tracking import TrackerHub, build_tracker_hub
+from .outputs import check_output_dir, claim_output_dir
 from .status import tracked
 
 log = logging.getLogger(__name__)
@@ -133,8 +136,6 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     Nothing is written (and nothing is deleted by --overwrite) before the config, the model and
     the data have been checked, so a failing command never blocks or damages the folder.
     """
-    from .outputs import check_output_dir, claim_output_dir
-
     out = Path(output_dir or config.output_dir)
     check_output_dir(config, out, overwrite and is_main())  # never mix results of two configurations
     if config.num_threads:
@@ -157,8 +158,6 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
         claim_output_dir(config, out, overwrite)  # everything validated: lock, clear if asked, mark
     # one writer for the on-disk cache; other ranks tokenise in memory
     tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=Layout(out).cache if is_main() else None)
-    from ..tracking import TrackerHub, build_tracker_hub
-
     hub = build_tracker_hub(config, out) if is_main() else TrackerHub([])
     return RunContext(config, provider, tokenizer, data, tokenized, device, precision, out,
                       environment_info(device, precision), hub, pools)
@@ -357,8 +356,6 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
         release_memory()
         return metrics
     if config.save_model:
-        from ..models.saving import save_trained
-
         target = Path(config.save_dir) / method / seed_dir_name(seed) if config.save_dir else run_dir / MODEL
         metrics["saved_model"] = save_trained(trainer.model, ctx.tokenizer, target, method, config,
                                               ctx.tokenized.max_length)

@@ -16,7 +16,8 @@ from pathlib import Path
 from ..config import Config
 from ..errors import ModelError
 from ..utils.io import write_json
-from .hf import ID2LABEL, LABEL2ID
+from .hf import ID2LABEL, LABEL2ID, HFModel
+from .resolve import EMBEDDED_MINILM
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,6 @@ EMBEDDED_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 def portable_base(model_name: str, target: Path) -> str:
     """The base as a hub id, or a local folder as a path relative to the save folder (never a venv path)."""
-    from .resolve import EMBEDDED_MINILM
-
     if model_name == EMBEDDED_MINILM:
         return EMBEDDED_HUB_ID
     local = Path(model_name)
@@ -82,8 +81,6 @@ def portable_base(model_name: str, target: Path) -> str:
 
 def _base_for_loading(meta: dict, path: Path) -> str:
     """Our own loader: the recorded name; a relative local base is resolved against the save folder."""
-    from .resolve import EMBEDDED_MINILM
-
     name = meta["base_model"]
     if name == EMBEDDED_MINILM or Path(name).is_dir():
         return name
@@ -120,8 +117,6 @@ def load_trained(path: str | Path):
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         if meta.get("peft"):
             from peft import PeftModel
-
-            from .hf import HFModel
 
             base_cfg = Config(model_name=_base_for_loading(meta, path),
                               trust_remote_code=meta.get("trust_remote_code", False))

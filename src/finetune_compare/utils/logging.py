@@ -6,6 +6,8 @@ import logging
 import os
 import warnings
 
+from ..redaction import RedactingFilter
+
 
 LOG_FORMAT, LOG_DATEFMT = "%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"
 
@@ -46,7 +48,6 @@ def setup_logging(level: str = "INFO") -> None:
 
 def install_redaction() -> None:
     """Mask secrets (URL passwords, token query values) in every record any handler of the root logger writes."""
-    from ..redaction import RedactingFilter
 
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
@@ -60,7 +61,6 @@ def ensure_api_logging() -> None:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT, LOG_DATEFMT))
-    from ..redaction import RedactingFilter
 
     handler.addFilter(RedactingFilter())
     ours.addHandler(handler)
