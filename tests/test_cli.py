@@ -86,7 +86,7 @@ def test_data_mode_writes_summary(capsys, tmp_path):
                            "--output-dir", str(tmp_path))
     assert code == 0
     summary = json.loads((tmp_path / "data_summary.json").read_text())
-    assert summary["sizes"]["test"] == 600 and summary["token_lengths"]["train"]["imdb"]["p50"] > 100
+    assert summary["sizes"]["test"] == 450 and summary["token_lengths"]["train"]["imdb"]["p50"] > 100
     assert "Examples per split x source x label" in out and "Text length in tokens" in out
 
 

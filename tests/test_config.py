@@ -35,6 +35,18 @@ def test_default_yaml_is_the_seed_experiment(tmp_path):
     assert (cfg.samples_per_class, cfg.test_samples_per_class, cfg.data_source) == (15000, 2000, "hub")
     quick = load_config("configs/quickstart.yaml")
     assert (quick.model_name, quick.data_source) == ("embedded-minilm", "embedded")
+    assert quick.num_runs >= 3  # the quickstart ends in a paired verdict, not "too few runs"
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "quickstart.yaml", "study-minilm.yaml", "reference-sweep.yaml"])
+def test_config_files_state_only_what_differs_from_the_defaults(name):
+    import yaml
+
+    from finetune_compare.config import default_of, flatten_sections
+
+    data = flatten_sections(yaml.safe_load(open(f"configs/{name}")))
+    restated = [k for k, v in data.items() if k != "method_overrides" and v == default_of(k)]
+    assert not restated, f"configs/{name} restates defaults: {restated}"
 
 
 @pytest.mark.parametrize("yaml_text, message", [
