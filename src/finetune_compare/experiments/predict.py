@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from ..evaluation.predict import prediction_records, predict_texts
+from ..evaluation.predict import predict_texts, prediction_records
 from ..models.saving import load_trained
 from ..utils.io import atomic_write_text, write_jsonl
 

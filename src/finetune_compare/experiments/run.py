@@ -25,27 +25,36 @@ from transformers import set_seed
 from ..analysis.aggregate import is_collapsed
 from ..config import Config, config_to_yaml
 from ..data.build import DataBundle, DataPools, build_data, load_pools
-from ..layout import (BASE_METHOD, CHECKPOINTS, HISTORY, METRICS, MODEL, PREDICTIONS, RUN_CONFIG, RUN_FILES, Layout,
-                      seed_dir_name)
 from ..data.tokenization import TokenizedData, tokenize_bundle
 from ..errors import DataError
+from ..evaluation.metrics import validation_metrics
+from ..evaluation.predict import predict_split, prediction_rows, split_metrics
+from ..layout import (
+    BASE_METHOD,
+    CHECKPOINTS,
+    HISTORY,
+    METRICS,
+    MODEL,
+    PREDICTIONS,
+    RUN_CONFIG,
+    RUN_FILES,
+    Layout,
+    seed_dir_name,
+)
 from ..models.accounting import count_parameters
 from ..models.base import BaseModel
 from ..models.hf import build_model_provider, effective_max_length
 from ..models.methods import check_method, frozen_weights_dtype, get_method, store_frozen_weights
-from ..evaluation.metrics import validation_metrics
-from ..evaluation.predict import predict_split, prediction_rows, split_metrics
-from ..training.progress import ProgressReporter, progress_logging
-from ..training.trainer import (BestModelCallback, FiniteLossCallback, StopOnSignal, build_trainer,
-                                build_training_args)
-from ..utils.device import resolve_device, resolve_precision
-from ..utils.distributed import is_main
-from ..utils import signals
-from ..utils.signals import training_section
-from ..utils.io import atomic_write_text, creation_problem, read_json, write_json, write_jsonl
-from ..utils.memory import MemoryMonitor, release_memory
 from ..models.saving import save_trained
 from ..tracking import TrackerHub, build_tracker_hub
+from ..training.progress import ProgressReporter, progress_logging
+from ..training.trainer import BestModelCallback, FiniteLossCallback, StopOnSignal, build_trainer, build_training_args
+from ..utils import signals
+from ..utils.device import resolve_device, resolve_precision
+from ..utils.distributed import is_main
+from ..utils.io import atomic_write_text, creation_problem, read_json, write_json, write_jsonl
+from ..utils.memory import MemoryMonitor, release_memory
+from ..utils.signals import training_section
 from .outputs import check_output_dir, claim_output_dir
 from .status import tracked
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from ..analysis.sweep_report import build_sweep_report, point_name
 from ..config import Config
+from ..data.build import build_data, load_pools
 from ..errors import ConfigError
 from ..layout import Layout
 from ..utils.distributed import is_main
-from ..data.build import build_data, load_pools
 from .compare import ComparisonExperiment
-from .run import check_data_fits
 from .outputs import check_output_dir, claim_output_dir, release_output_dir
+from .run import check_data_fits
 
 log = logging.getLogger(__name__)
 
