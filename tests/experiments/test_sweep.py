@@ -134,3 +134,23 @@ def test_yaml_grid_and_cli_grid(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("sweep:\n  samples_per_class: [100, 400]\n")
     assert load_config(str(path)).sweep == {"samples_per_class": [100, 400]}
+
+
+def test_sweep_report_renders_in_headless_chromium(finished_sweep, tmp_path):
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not browser:
+        pytest.skip("headless Chromium not installed (Debian package 'chromium')")
+    config, _ = finished_sweep
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
+    from pathlib import Path
+
+    url = Path(config.output_dir, "sweep_report.html").resolve().as_uri()
+    dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    for section in ("answer", "points", "plots", "sources", "cost", "setup", "reproduce"):
+        assert f'id="{section}"' in dom, f"section {section} missing"
+    assert 'data-images-ok="true"' in dom and dom.count("<img") == 3
