@@ -128,3 +128,15 @@ def make_config(tmp_path):
         return tiny_config(model_name, tmp_path, **overrides)
 
     return factory
+
+
+def headless_chromium(profile_dir) -> list[str] | None:
+    """The command prefix for headless Chromium with no network or first-run work, or None when not installed."""
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not browser:
+        return None
+    return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile_dir}", "--virtual-time-budget=5000"]

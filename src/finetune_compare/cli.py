@@ -207,7 +207,7 @@ def cmd_sweep(config, overwrite: bool = False) -> None:
 
 
 def _print_sweep(summary: dict, output_dir: Path) -> None:
-    from .analysis.sweep_report import verdict_label
+    from .analysis.sweep_report import point_label, verdict_label
 
     metric = summary["primary_metric"]
     for name in summary["comparisons"]:
@@ -215,9 +215,9 @@ def _print_sweep(summary: dict, output_dir: Path) -> None:
         for p in summary["points"]:
             c = p["comparisons"].get(name)
             if c:
-                point = ", ".join(f"{k}={v}" for k, v in p["values"].items())
                 ci = f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" if c["ci_low"] is not None else "(no interval)"
-                print(f"  {point:<34}{c['diff_mean']:+.4f} {ci:<20}  {verdict_label(c, summary['equivalence_margin'])}")
+                print(f"  {point_label(p['values']):<34}{c['diff_mean']:+.4f} {ci:<20}  "
+                      f"{verdict_label(c, summary['equivalence_margin'])}")
     print("\nAnswer")
     for line in summary["answer"]:
         print(f"  {line}")

@@ -11,7 +11,7 @@ import pytest
 from finetune_compare.cli import main
 from finetune_compare.experiments.compare import ComparisonExperiment
 
-from ..conftest import tiny_config
+from ..conftest import headless_chromium, tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -99,16 +99,10 @@ def test_each_pair_draws_its_own_training_data_on_one_test_set(comparison):
     assert ids[7] == ids[8] == ids[9]
 
 
-def _chromium():
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.mark.skipif(not _chromium(), reason="headless Chromium not installed (Debian package 'chromium')")
+@pytest.mark.skipif(not headless_chromium("x"), reason="headless Chromium not installed (Debian package 'chromium')")
 def test_report_renders_in_headless_chromium(comparison, tmp_path):
     _, out, _ = comparison
-    flags = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
+    flags = headless_chromium(tmp_path / "profile")
     url = (out / "report.html").resolve().as_uri()
     dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     for section in SECTION_IDS:

@@ -9,7 +9,7 @@ from finetune_compare.config import Config, load_config, parse_sweep
 from finetune_compare.errors import ConfigError
 from finetune_compare.experiments.sweep import run_sweep, sweep_points
 
-from ..conftest import tiny_config
+from ..conftest import headless_chromium, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -137,18 +137,13 @@ def test_yaml_grid_and_cli_grid(tmp_path):
 
 
 def test_sweep_report_renders_in_headless_chromium(finished_sweep, tmp_path):
-    import shutil
     import subprocess
-
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not browser:
-        pytest.skip("headless Chromium not installed (Debian package 'chromium')")
-    config, _ = finished_sweep
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
     from pathlib import Path
 
+    flags = headless_chromium(tmp_path / "profile")
+    if not flags:
+        pytest.skip("headless Chromium not installed (Debian package 'chromium')")
+    config, _ = finished_sweep
     url = Path(config.output_dir, "sweep_report.html").resolve().as_uri()
     dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     for section in ("answer", "points", "plots", "sources", "cost", "setup", "reproduce"):

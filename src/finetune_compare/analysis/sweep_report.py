@@ -8,6 +8,7 @@ and the point reports can never disagree.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -39,14 +40,24 @@ def _sweep_config(sweep_dir: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _value_text(value) -> str:
-    text = "+".join(map(str, value)) if isinstance(value, list) else str(value)
-    return text.replace("/", "_").replace(" ", "")
+def grid_points(grid: dict[str, list]) -> list[dict]:
+    """Every point of the grid as {key: value}, in the order given (first key slowest)."""
+    keys = list(grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def _fmt_value(v) -> str:
+    return "+".join(map(str, v)) if isinstance(v, list) else str(v)
 
 
 def point_name(values: dict) -> str:
     """The point's folder name, e.g. 'samples_per_class=400' or 'samples_per_class=400,lora_r=8'."""
-    return ",".join(f"{k}={_value_text(v)}" for k, v in values.items())
+    return ",".join(f"{k}={_fmt_value(v).replace('/', '_').replace(' ', '')}" for k, v in values.items())
+
+
+def point_label(values: dict) -> str:
+    """The point as tables and the terminal show it, e.g. 'samples_per_class=400, lora_r=8'."""
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in values.items())
 
 
 def _stat(s: dict | None) -> dict | None:
@@ -86,10 +97,6 @@ def verdict_label(c: dict, margin: float | None) -> str:
     return {"better": f"{c['a']} better", "worse": f"{c['b']} better",
             "equivalent": f"equivalent (within ±{margin:g})" if margin else "equivalent",
             "inconclusive": "inconclusive", "too_few": "too few runs"}[c["kind"]]
-
-
-def _fmt_value(v) -> str:
-    return "+".join(map(str, v)) if isinstance(v, list) else str(v)
 
 
 def answer_lines(summary: dict) -> list[str]:
@@ -132,12 +139,9 @@ def collect(sweep_dir: Path, rebuild: bool = False) -> dict:
     grid = config.get("sweep") or {}
     if not grid:
         raise ValueError(f"{sweep_dir}/config.yaml names no sweep grid")
-    import itertools
-
     keys = list(grid)
     points, missing = [], []
-    for combo in itertools.product(*(grid[k] for k in keys)):
-        values = dict(zip(keys, combo))
+    for values in grid_points(grid):
         name = point_name(values)
         folder = Layout(Layout(sweep_dir).point_dir(name))
         has_runs = bool(folder.finished_runs())
@@ -173,10 +177,6 @@ def _ci_text(s: dict | None) -> str:
     return txt
 
 
-def _point_label(p: dict) -> str:
-    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in p["values"].items())
-
-
 def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block]:
     b: list[Block] = [Block("h2", SECTIONS["answer"], "answer")]
     b += [Block("p", line) for line in s["answer"]]
@@ -193,11 +193,12 @@ def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block
             if not c:
                 continue
             ci = f" [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" if c["ci_low"] is not None else ""
-            rows.append([_point_label(p), str(c["n_pairs"])] + [_ci_text(p["methods"][x]["primary"]) for x in m]
+            rows.append([point_label(p["values"]), str(c["n_pairs"])]
+                        + [_ci_text(p["methods"][x]["primary"]) for x in m]
                         + [f"{c['diff_mean']:+.4f}{ci}", verdict_label(c, s["equivalence_margin"])])
         b.append(Block("table", rows, caption=name.replace("_vs_", " vs ")))
-    b.append(Block("list", [f"{_point_label(p)}: {c['text']}" for p in s["points"] for c in p["comparisons"].values()],
-                   caption="Verdicts in full"))
+    b.append(Block("list", [f"{point_label(p['values'])}: {c['text']}" for p in s["points"]
+                            for c in p["comparisons"].values()], caption="Verdicts in full"))
 
     b.append(Block("h2", SECTIONS["plots"], "plots"))
     captions = {"sweep_primary": f"{s['primary_metric']} per method (95% CI over seeds) and the paired difference "
@@ -212,7 +213,7 @@ def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block
     for p in s["points"]:
         for x in m:
             per = p["methods"][x]["per_source"]
-            rows.append([_point_label(p), x] + [_ci_text(per.get(src)) for src in s["sources"]])
+            rows.append([point_label(p["values"]), x] + [_ci_text(per.get(src)) for src in s["sources"]])
     b.append(Block("table", rows, caption=f"{s['primary_metric']} per source, mean [95% CI] over seeds"))
 
     b.append(Block("h2", SECTIONS["cost"], "cost"))
@@ -225,7 +226,7 @@ def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block
             def num(v, digits=0):
                 return "–" if v is None else f"{v:,.{digits}f}"
 
-            rows.append([_point_label(p), x, f"{e['trainable_params']:,}", num(e["epochs_run"], 1),
+            rows.append([point_label(p["values"]), x, f"{e['trainable_params']:,}", num(e["epochs_run"], 1),
                          num(e["train_seconds"], 1), num(e["peak_rss_mb"]), num(e["peak_rss_above_baseline_mb"]),
                          num(e["peak_cuda_mb"])])
     b.append(Block("table", rows, caption="Mean per run over seeds"))

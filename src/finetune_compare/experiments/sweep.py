@@ -11,11 +11,10 @@ from the point folders alone.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from pathlib import Path
 
-from ..analysis.sweep_report import build_sweep_report, point_name
+from ..analysis.sweep_report import build_sweep_report, grid_points, point_name
 from ..config import Config
 from ..data.build import build_data, load_pools
 from ..errors import ConfigError
@@ -32,13 +31,11 @@ def sweep_points(config: Config) -> list[tuple[dict, Config]]:
     if not config.sweep:
         raise ConfigError("the sweep command needs a grid: --sweep KEY=V1,V2,... (repeatable for a second key) "
                           "or `sweep: {KEY: [V1, V2]}` in the config")
-    keys = list(config.sweep)
     out = []
     layout = Layout(config.output_dir)
-    for combo in itertools.product(*(config.sweep[k] for k in keys)):
-        values = dict(zip(keys, combo))
+    for values in grid_points(config.sweep):
         point = config.replace(sweep={}, output_dir=str(layout.point_dir(point_name(values))), **values)
-        out.append(({k: getattr(point, k) for k in keys}, point))
+        out.append(({k: getattr(point, k) for k in values}, point))
     return out
 
 
