@@ -63,8 +63,8 @@ def study_throughput(study: Path) -> tuple[dict[str, float], float]:
     return {k: sum(v) / len(v) for k, v in rates.items()}, sum(tokens) / len(tokens)
 
 
-def reference_examples() -> dict[str, float]:
-    """Training examples processed by the reference sweep, per method (epochs x seeds x training sizes)."""
+def reference_examples():
+    """({method: training examples processed by the reference sweep (epochs x seeds x sizes)}, its config)."""
     import yaml
 
     from finetune_compare.config import load_config
