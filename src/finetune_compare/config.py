@@ -366,7 +366,7 @@ def validate(cfg: Config) -> None:
                     f"stay paired); allowed per method: {', '.join(sorted(METHOD_OVERRIDE_KEYS))}")
         # the values too, now: a bad one must fail before any folder is claimed or any run trains
         try:
-            from_dict({**cfg.to_dict(), **overrides, "method_overrides": {}})
+            from_dict({**cfg.to_dict(), **overrides, "method_overrides": {}, "sweep": {}})  # the grid: check_sweep
         except ConfigError as exc:
             raise ConfigError(f"method_overrides.{method}: {exc}") from None
     check_sweep(cfg)

@@ -149,3 +149,10 @@ def test_sweep_report_renders_in_headless_chromium(finished_sweep, tmp_path):
     for section in ("answer", "points", "plots", "sources", "cost", "setup", "reproduce"):
         assert f'id="{section}"' in dom, f"section {section} missing"
     assert 'data-images-ok="true"' in dom and dom.count("<img") == 3
+
+
+def test_a_bad_sweep_is_named_as_such_beside_method_overrides():
+    """The per-method check must not re-check the grid and report its error as a method_overrides one."""
+    with pytest.raises(ConfigError) as err:
+        Config(method_overrides={"lora": {"num_epochs": 4}}, sweep={"output_dir": ["a", "b"]})
+    assert str(err.value).startswith("sweep key 'output_dir' cannot vary per point")
