@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from transformers import AutoModelForSequenceClassification, RobertaConfig, RobertaForSequenceClassification  # noqa: E402
 
-from finetune_compare import Config  # noqa: E402
+from finetune_compare.config import MethodConfig  # noqa: E402
 from finetune_compare.models.methods import apply_lora  # noqa: E402
 from finetune_compare.models.resolve import embedded_minilm_path  # noqa: E402
 from finetune_compare.utils.device import cpu_supports_bf16  # noqa: E402
@@ -56,7 +56,7 @@ def main():
     rows = []
     for kind in ("roberta-base-random", "minilm"):
         full = samples_per_second(make(kind))
-        lora = apply_lora(make(kind), Config(lora_r=8, lora_target_modules=["query", "value"]), ["classifier"])
+        lora = apply_lora(make(kind), MethodConfig(lora_r=8, lora_target_modules=["query", "value"]), ["classifier"])
         unmerged = samples_per_second(lora)
         merged = samples_per_second(lora.merge_and_unload())
         rows.append({"model": kind, "full": full, "lora_unmerged": unmerged, "lora_merged": merged})

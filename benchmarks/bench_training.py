@@ -76,7 +76,7 @@ def build_data(quick: bool):
         cfg = Config(data_source="local", data_dir=data_dir, samples_per_class=per_class, test_samples_per_class=50)
     else:
         cfg = Config(data_source="embedded", samples_per_class=min(per_class, 450), test_samples_per_class=50)
-    return cfg, build(cfg)
+    return cfg, build(cfg.data, cfg.seed)
 
 
 def load_model(model_key: str, tokenizer):
@@ -99,10 +99,10 @@ def apply_method(model, method: str, ours: bool):
     if method == "full":
         return model
     if ours:
-        from finetune_compare import Config
+        from finetune_compare.config import MethodConfig
         from finetune_compare.models.methods import apply_lora
 
-        return apply_lora(model, Config(lora_r=8, lora_target_modules=["query", "value"]), ["classifier"])
+        return apply_lora(model, MethodConfig(lora_r=8, lora_target_modules=["query", "value"]), ["classifier"])
     from peft import LoraConfig, TaskType, get_peft_model  # peft defaults, as a plain project would
 
     return get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, target_modules=["query", "value"]))
@@ -220,7 +220,7 @@ def run_cell(spec: dict) -> dict:
         else:
             from dataclasses import replace
 
-            args = build_training_args(cfg.replace(batch_size=BATCH, num_epochs=1), method, 0, RESULTS / "tmp",
+            args = build_training_args(cfg.replace(batch_size=BATCH, num_epochs=1).training, lr, 0, RESULTS / "tmp",
                                        len(train_ds), precision, "cpu")
             args = replace(args, eval_strategy="no", max_steps=max_steps or -1, learning_rate=lr)
             trainer = ExperimentTrainer(model=model, args=args, train_dataset=train_ds, data_collator=collator,

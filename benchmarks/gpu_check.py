@@ -175,10 +175,10 @@ def roberta_cells(work: Path, steps: int = 40) -> dict:
         torch.cuda.reset_peak_memory_stats()
         base = ctx.provider.load_model()
         head = ctx.provider.head_module_names(base)
-        model = get_method(method).apply(base, cfg, head)
+        model = get_method(method).apply(base, cfg.method, head)
         store_frozen_weights(model, frozen_weights_dtype("auto", method, ctx.precision))
-        args = build_training_args(cfg, method, 0, Path(cfg.output_dir) / method, len(ctx.tokenized.train.examples),
-                                   ctx.precision, ctx.device)
+        args = build_training_args(cfg.training, cfg.learning_rate_for(method), 0, Path(cfg.output_dir) / method,
+                                   len(ctx.tokenized.train.examples), ctx.precision, ctx.device)
         args = dataclasses.replace(args, max_steps=steps, eval_strategy="no")
         shapes, times = [], {}
 
@@ -192,7 +192,8 @@ def roberta_cells(work: Path, steps: int = 40) -> dict:
                 torch.cuda.synchronize()
                 times["end"] = time.perf_counter()
 
-        trainer = build_trainer(cfg, model, ctx.tokenizer, args, ctx.tokenized.train, None, [Clock()], head)
+        trainer = build_trainer(cfg.training, model, ctx.tokenizer, args, ctx.tokenized.train, None, [Clock()], head,
+                                head_learning_rate=cfg.head_lr)
         collate = trainer.data_collator
 
         def counting(features):

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import yaml
 
@@ -11,8 +13,8 @@ SEED_KEYS = ["model_name", "num_epochs", "batch_size", "learning_rate", "num_run
 
 def test_seed_api_and_keys():
     cfg = Config(use_lora=True, num_epochs=5)
-    assert cfg.num_epochs == 5 and cfg.method == "lora"
-    assert Config(use_lora=False).method == "full"
+    assert cfg.num_epochs == 5 and cfg.single_method == "lora"
+    assert Config(use_lora=False).single_method == "full"
     for key in SEED_KEYS:
         assert hasattr(cfg, key), key
 
@@ -156,3 +158,27 @@ def test_every_key_may_be_nested_under_its_section(tmp_path):
             config.tracking_wandb, config.hpo_trials, config.batch_size, config.tracking_mlflow) == \
         ("embedded-minilm", 50, 4, 5, 4, False, 3, 8, False)
     assert load_config(path) == load_config(path)
+
+
+def test_sections_are_their_own_validated_types():
+    from finetune_compare.config import SECTION_OF, SECTION_TYPES, DataConfig, MethodConfig, TrainingConfig
+
+    cfg = Config(data_source="embedded", samples_per_class=40, lora_r=4, num_epochs=2, tracking_wandb=False)
+    assert cfg.data == DataConfig(data_source="embedded", samples_per_class=40)
+    assert cfg.training.num_epochs == 2 and cfg.method.lora_r == 4 and cfg.tracking.tracking_wandb is False
+    assert cfg.method.learning_rate_for("lora") == cfg.lora_learning_rate and cfg.method.head_lr == cfg.learning_rate
+    # every key lives in exactly one section, and the section holds only its own keys
+    for name, section in SECTION_OF.items():
+        owners = [s for s, t in SECTION_TYPES.items() if name in t.__dataclass_fields__]
+        assert owners == [section], name
+    assert not hasattr(cfg.data, "num_epochs") and not hasattr(cfg.training, "samples_per_class")
+    # a section validates itself: types, ranges and its own cross-key checks, with the config's messages
+    with pytest.raises(ConfigError, match="config key 'samples_per_class': must be >= 1, got 0"):
+        DataConfig(samples_per_class=0)
+    with pytest.raises(ConfigError, match="'data_dir': required when data_source is 'local'"):
+        DataConfig(data_source="local")
+    with pytest.raises(ConfigError, match="'batch_grouping': 'sorted' is not allowed"):
+        TrainingConfig(batch_grouping="sorted")
+    assert MethodConfig(lora_r=8.0).lora_r == 8 and isinstance(MethodConfig(lora_r=8.0).lora_r, int)  # coerced
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.data.samples_per_class = 1

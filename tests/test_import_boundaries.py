@@ -78,3 +78,38 @@ def test_the_walker_sees_function_level_and_relative_imports(tmp_path):
         assert "models" in imports_of(fake)
     finally:
         fake.unlink()
+
+
+# Each stage receives only its config section: what it may import from `config`. Trackers also record the whole
+# resolved config as run parameters (that is their job), so they may name `Config`.
+SECTION_IMPORTS = {
+    "data": {"DataConfig"},
+    "models": {"ModelConfig", "MethodConfig"},
+    "training": {"TrainingConfig"},
+    "evaluation": set(),
+    "analysis": set(),
+    "tracking": {"TrackingConfig", "Config"},
+}
+
+
+def config_names_imported(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] == "config" and (
+                node.level or (node.module or "").startswith("finetune_compare")):
+            names.update(a.name for a in node.names)
+    return names
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if _module_name(p) and _module_name(p)[0] in SECTION_IMPORTS],
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_stage_receives_only_its_config_section(path):
+    stage = _module_name(path)[0]
+    extra = config_names_imported(path) - SECTION_IMPORTS[stage]
+    assert not extra, f"{path.relative_to(PACKAGE)} imports {sorted(extra)} from config; the {stage} stage " \
+                      f"works on {sorted(SECTION_IMPORTS[stage]) or 'no config'}"
+
+
+def test_section_walker_sees_config_imports():
+    assert config_names_imported(PACKAGE / "data" / "build.py") == {"DataConfig"}
+    assert "Config" in config_names_imported(PACKAGE / "experiments" / "run.py")

@@ -174,16 +174,16 @@ def cmd_single(config, overwrite: bool = False) -> None:
     from .experiments.outputs import release_output_dir
 
     try:
-        ctx = prepare_context(config, overwrite=overwrite, methods=[config.method])
-        metrics = run_method(ctx, config.method, config.seed)
+        ctx = prepare_context(config, overwrite=overwrite, methods=[config.single_method])
+        metrics = run_method(ctx, config.single_method, config.seed)
     finally:
         release_output_dir(config.output_dir)
     if not is_main():
         return
     t = metrics["test"]
-    print(f"\n{config.method}: test macro-F1 {t['macro_f1']:.4f}, accuracy {t['accuracy']:.4f}, "
+    print(f"\n{config.single_method}: test macro-F1 {t['macro_f1']:.4f}, accuracy {t['accuracy']:.4f}, "
           f"macro recall {t['macro_recall']:.4f}")
-    print(f"results: {run_dir_for(ctx.output_dir, config.method, config.seed)}")
+    print(f"results: {run_dir_for(ctx.output_dir, config.single_method, config.seed)}")
 
 
 def cmd_compare(config, overwrite: bool = False) -> None:

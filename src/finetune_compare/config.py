@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import re
 import types
@@ -198,21 +199,48 @@ class Config:
     def __post_init__(self) -> None:
         validate(self)
 
+    # Sections: each stage receives only its own (data building gets `config.data`, the trainer
+    # `config.training`, ...), so a stage cannot quietly depend on a key outside its concern.
+    @functools.cached_property
+    def model(self) -> "ModelConfig":
+        return ModelConfig.of(self)
+
+    @functools.cached_property
+    def method(self) -> "MethodConfig":
+        return MethodConfig.of(self)
+
+    @functools.cached_property
+    def data(self) -> "DataConfig":
+        return DataConfig.of(self)
+
+    @functools.cached_property
+    def training(self) -> "TrainingConfig":
+        return TrainingConfig.of(self)
+
+    @functools.cached_property
+    def experiment(self) -> "ExperimentConfig":
+        return ExperimentConfig.of(self)
+
+    @functools.cached_property
+    def tracking(self) -> "TrackingConfig":
+        return TrackingConfig.of(self)
+
+    @functools.cached_property
+    def search(self) -> "SearchConfig":
+        return SearchConfig.of(self)
+
     # Convenience accessors -------------------------------------------------------
     @property
-    def method(self) -> str:
+    def single_method(self) -> str:
         """The method of a single run, from the seed's `use_lora` switch."""
         return "lora" if self.use_lora else "full"
 
     def learning_rate_for(self, method: str) -> float:
-        """Each method gets its own learning rate (the registry names its key): one shared rate would bias
-        the comparison."""
-        return getattr(self, get_spec(method).learning_rate_key)
+        return self.method.learning_rate_for(method)
 
     @property
     def head_lr(self) -> float:
-        """The classification head's rate under every method: `head_learning_rate`, else full FT's rate."""
-        return self.head_learning_rate or self.learning_rate
+        return self.method.head_lr
 
     def for_method(self, method: str) -> "Config":
         """The config a run of `method` uses: `method_overrides[method]` applied."""
@@ -335,19 +363,37 @@ def _check_constraints(key: str, value: Any, meta: dict) -> None:
             raise ConfigError(f"config key '{key}': must be {rel} {hi}, got {value!r}")
 
 
-def validate(cfg: Config) -> None:
-    """Coerce every field to its declared type and check its constraints (in place, frozen-safe)."""
-    for name, f in FIELDS.items():
-        value = getattr(cfg, name)
+def _validate_fields(obj: Any, names: typing.Iterable[str]) -> None:
+    """Coerce each named field of `obj` to its declared type and check its constraints (frozen-safe)."""
+    for name in names:
+        f = FIELDS[name]
+        value = getattr(obj, name)
         if isinstance(value, bool) and value in f.metadata.get("bool_alias", {}):
             value = f.metadata["bool_alias"][value]  # YAML 1.1 reads a bare `no` as false
         value = _coerce(name, value, _HINTS[name])
         _check_constraints(name, value, f.metadata)
-        object.__setattr__(cfg, name, value)
-    if cfg.data_source == "local" and not cfg.data_dir:
+        object.__setattr__(obj, name, value)
+
+
+def _check_data(data: Any) -> None:
+    if data.data_source == "local" and not data.data_dir:
         raise ConfigError("config key 'data_dir': required when data_source is 'local' (e.g. ../shared/data)")
-    if cfg.save_merged and not cfg.save_model:
+
+
+def _check_experiment(experiment: Any) -> None:
+    if experiment.save_merged and not experiment.save_model:
         raise ConfigError("config key 'save_merged': needs save_model: true")
+
+
+# Checks between keys of one section: a section validates itself, so a stage handed only its section can trust it.
+_SECTION_CHECKS = {"data": _check_data, "experiment": _check_experiment}
+
+
+def validate(cfg: Config) -> None:
+    """Coerce every field to its declared type and check its constraints (in place, frozen-safe)."""
+    _validate_fields(cfg, FIELDS)
+    for section in SECTIONS:
+        _SECTION_CHECKS.get(section, lambda _: None)(cfg)
     for method, overrides in cfg.method_overrides.items():
         if method not in method_names():
             raise ConfigError(f"config key 'method_overrides': unknown method {method!r}; allowed: "
@@ -462,6 +508,65 @@ def _sections() -> dict[str, str]:
 
 SECTION_OF: dict[str, str] = _sections()
 SECTIONS = tuple(SECTION_STARTS.values())
+
+
+class _Section:
+    """A section's keys as their own frozen, validated type (types, ranges and the section's own cross-key checks).
+
+    Fields, defaults, types and constraints are those of `Config` (one definition); build one from a whole config
+    with `Section.of(config)` (what `config.data` etc. return) or directly, e.g. `DataConfig(samples_per_class=50)`.
+    """
+
+    section: typing.ClassVar[str]
+
+    def __post_init__(self) -> None:
+        _validate_fields(self, (f.name for f in dataclasses.fields(self)))
+        _SECTION_CHECKS.get(self.section, lambda _: None)(self)
+
+    @classmethod
+    def of(cls, cfg: Config):
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _section_type(section: str, doc: str, namespace: dict | None = None) -> type:
+    fields = []
+    for name in (n for n, s in SECTION_OF.items() if s == section):
+        f = FIELDS[name]
+        default = ({"default": f.default} if f.default is not dataclasses.MISSING
+                   else {"default_factory": f.default_factory})
+        fields.append((name, _HINTS[name], field(metadata=f.metadata, **default)))
+    cls = dataclasses.make_dataclass(f"{section.title()}Config", fields, bases=(_Section,), frozen=True,
+                                     namespace={"section": section, "__doc__": doc, **(namespace or {})})
+    cls.__module__ = __name__
+    return cls
+
+
+def _learning_rate_for(self, method: str) -> float:
+    """Each method gets its own learning rate (the registry names its key): one shared rate would bias
+    the comparison."""
+    return getattr(self, get_spec(method).learning_rate_key)
+
+
+def _head_lr(self) -> float:
+    """The classification head's rate under every method: `head_learning_rate`, else full FT's rate."""
+    return self.head_learning_rate or self.learning_rate
+
+
+ModelConfig = _section_type("model", "Which checkpoint, and how texts are cut: read by the model provider.")
+MethodConfig = _section_type(
+    "method", "How each method adapts the model, and its learning rate: read by the methods and the trainer.",
+    {"learning_rate_for": _learning_rate_for, "head_lr": property(_head_lr)})
+DataConfig = _section_type("data", "Where the data comes from and how it is drawn: read by data building.")
+TrainingConfig = _section_type("training", "How a run trains (epochs, batches, precision, device): read by the "
+                                           "trainer.")
+ExperimentConfig = _section_type("experiment", "Seeds, runs, the verdict's metric and margin, outputs and saving.")
+TrackingConfig = _section_type("tracking", "MLflow and Weights & Biases: read by the trackers.")
+SearchConfig = _section_type("search", "Optuna's search: read by --mode optimize.")
+SECTION_TYPES = {t.section: t for t in (ModelConfig, MethodConfig, DataConfig, TrainingConfig, ExperimentConfig,
+                                        TrackingConfig, SearchConfig)}
 
 
 def _nested_key(section: str, sub: str, where: str) -> str:

@@ -6,7 +6,7 @@ table. It imports no torch, so `config` stays a leaf: `apply` names the function
 makes the model trainable ("module:function") and is imported only when a model is built.
 
 Adding a method is one `register_method(MethodSpec(...))` (here, or in your own code
-before the config is built) plus its test; the function receives (model, config, head
+before the config is built) plus its test; the function receives (model, the method section `MethodConfig`, head
 module names) and returns the model with the trainable parameters it chose.
 """
 

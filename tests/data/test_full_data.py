@@ -11,6 +11,13 @@ from finetune_compare.data.loading import read_local
 from finetune_compare.data.sources import SOURCES
 
 DATA_DIR = os.environ.get("FINETUNE_COMPARE_DATA_DIR")
+
+
+def build(cfg: Config, **kw):
+    """The data stage receives only its section, plus the experiment's seed (which draws the test set)."""
+    return build_data(cfg.data, cfg.seed, **kw)
+
+
 pytestmark = pytest.mark.skipif(not DATA_DIR, reason="set FINETUNE_COMPARE_DATA_DIR to a full copy (../shared/data)")
 
 OFFICIAL = {
@@ -22,7 +29,7 @@ OFFICIAL = {
 
 @pytest.fixture(scope="module")
 def bundle():
-    return build_data(Config(data_source="local", data_dir=DATA_DIR))
+    return build(Config(data_source="local", data_dir=DATA_DIR))
 
 
 def test_official_counts():
@@ -55,5 +62,5 @@ def test_default_sizes_and_balance(bundle):
 
 
 def test_two_builds_with_one_seed_are_identical(bundle):
-    again = build_data(Config(data_source="local", data_dir=DATA_DIR))
+    again = build(Config(data_source="local", data_dir=DATA_DIR))
     assert again.fingerprint == bundle.fingerprint

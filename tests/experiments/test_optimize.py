@@ -68,7 +68,7 @@ def test_pruner_stops_a_bad_trial(tiny_bert, tmp_path):
                                                 "weight_decay": None, "warmup_ratio": None}}
     cfg = cfg_for(tiny_bert, tmp_path, search_space=space, evaluations_per_epoch=4)
     guard_output_dir(cfg, cfg.output_dir)  # as `--trials 0` does: claim, then create the study
-    study = create_study(cfg, "full", Path(cfg.output_dir))
+    study = create_study(cfg.search, cfg.seed, "full", Path(cfg.output_dir))
     dists = {"learning_rate": optuna.distributions.CategoricalDistribution([1e-12]),
              "batch_size": optuna.distributions.CategoricalDistribution([8]),
              "num_epochs": optuna.distributions.CategoricalDistribution([1])}
@@ -130,7 +130,7 @@ def test_memory_does_not_grow_over_trials(tiny_bert, tmp_path):
     summary = run_optimization(cfg, ["full"], n_trials=10)["full"]
     assert summary["pruning"]["saved_fraction"] == 0.0  # nothing pruned: early stopping is not a pruning saving
     guard_output_dir(cfg, cfg.output_dir)  # as `--trials 0` does: claim, then create the study
-    study = create_study(cfg, "full", Path(cfg.output_dir))
+    study = create_study(cfg.search, cfg.seed, "full", Path(cfg.output_dir))
     rss = [t.user_attrs["rss_mb_after"] for t in sorted(study.get_trials(), key=lambda t: t.number)]
     assert len(rss) == 10
     # after warm-up (allocator pools, caches), each trial must give back what it took
@@ -145,7 +145,7 @@ def test_interrupted_trials_are_not_counted_and_orphans_are_failed(tiny_bert, tm
 
     cfg = cfg_for(tiny_bert, tmp_path, hpo_pruner="none")
     guard_output_dir(cfg, cfg.output_dir)
-    study = create_study(cfg, "full", Path(cfg.output_dir))
+    study = create_study(cfg.search, cfg.seed, "full", Path(cfg.output_dir))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     orphan = study.ask()  # a trial whose process was killed -9: RUNNING forever

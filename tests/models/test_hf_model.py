@@ -9,7 +9,7 @@ from finetune_compare.models.resolve import resolve_model
 
 
 def test_embedded_minilm_resolves_offline(make_config):
-    provider = HFModel(make_config("embedded-minilm"))
+    provider = HFModel(make_config("embedded-minilm").model)
     assert provider.resolved.kind == "embedded"
     assert not provider.head_fits  # a sentence encoder: a new 3-way head is created
     model = provider.load_model()
@@ -21,7 +21,7 @@ def test_embedded_minilm_resolves_offline(make_config):
 def test_named_head_is_kept_and_reordered(tiny_roberta_sentiment, make_config):
     from transformers import AutoModelForSequenceClassification
 
-    provider = HFModel(make_config(tiny_roberta_sentiment))
+    provider = HFModel(make_config(tiny_roberta_sentiment).model)
     assert provider.head_fits and provider.label_order == [1, 2, 0]  # checkpoint ids of neg, neu, pos
     aligned = provider.load_model().eval()
     original = AutoModelForSequenceClassification.from_pretrained(tiny_roberta_sentiment).eval()
@@ -44,7 +44,7 @@ def test_head_label_order_needs_names_and_a_classifier():
 
 
 def test_max_length_capped_by_positions(tiny_roberta, make_config):
-    provider = HFModel(make_config(tiny_roberta, max_length=512))
+    provider = HFModel(make_config(tiny_roberta, max_length=512).model)
     assert provider.max_sequence_length() == 128  # 130 positions - (padding_idx 1 + 1)
     assert effective_max_length(provider.config, provider, provider.load_tokenizer()) == 128
 
@@ -52,7 +52,7 @@ def test_max_length_capped_by_positions(tiny_roberta, make_config):
 def test_unknown_model_fails_fast_offline(make_config):
     start = time.perf_counter()
     with pytest.raises(ModelError) as err:
-        HFModel(make_config("no-such-org/no-such-model"))
+        HFModel(make_config("no-such-org/no-such-model").model)
     assert time.perf_counter() - start < 10
     assert "cannot load model 'no-such-org/no-such-model'" in str(err.value)
     assert "embedded-minilm" in str(err.value)
@@ -72,7 +72,7 @@ def test_architecture_without_classifier_is_refused(tmp_path, make_config):
     CLIPVisionConfig(hidden_size=8, intermediate_size=8, num_hidden_layers=1, num_attention_heads=1).save_pretrained(
         str(tmp_path))
     with pytest.raises(ModelError, match="has no sequence-classification head"):
-        HFModel(make_config(str(tmp_path)))
+        HFModel(make_config(str(tmp_path)).model)
 
 
 def test_embedded_model_without_its_package_names_the_extra(monkeypatch):

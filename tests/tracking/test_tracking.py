@@ -148,14 +148,14 @@ def test_runs_left_running_by_a_dead_process_are_killed_and_the_parent_is_reused
     from finetune_compare.tracking.mlflow_tracker import MlflowTracker
 
     cfg = tiny_config(tiny_bert, tmp_path, tracking_mlflow=True)
-    first = MlflowTracker(cfg, cfg.output_dir)
+    first = MlflowTracker(cfg.tracking, cfg.output_dir)
     first.start_parent("compare-out", cfg, {"kind": "comparison"})
     first.start_run("full-seed7", cfg, {"method": "full", "seed": 7})
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     for run_id in (first.parent_id, first.run_id):  # as if that process had been killed -9
         first.client.set_tag(run_id, "worker", f"{socket.gethostname()}:{dead.pid}")
-    second = MlflowTracker(cfg, cfg.output_dir)
+    second = MlflowTracker(cfg.tracking, cfg.output_dir)
     second.start_parent("compare-out", cfg, {"kind": "comparison"})
     client = second.client
     assert second.parent_id == first.parent_id and client.get_run(second.parent_id).info.status == "RUNNING"
@@ -194,7 +194,7 @@ def test_online_wandb_without_network_falls_back_to_offline_at_once(tiny_bert, t
     cfg = tiny_config(tiny_bert, tmp_path, tracking_wandb=True, tracking_wandb_mode="auto")
     start = time.time()
     with caplog.at_level(logging.WARNING):
-        tracker = WandbTracker(cfg, tmp_path / "out")
+        tracker = WandbTracker(cfg.tracking, tmp_path / "out")
     assert tracker.mode == "offline" and time.time() - start < 10
     assert any("is unreachable; logging offline" in r.getMessage() for r in caplog.records)
 

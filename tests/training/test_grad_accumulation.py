@@ -25,10 +25,12 @@ def _first_step(ctx, method: str, batch_size: int, accumulation: int) -> dict:
                                 batch_grouping="random")  # RandomSampler: the same first 16 examples either way
     set_seed(config.seed)
     base = ctx.provider.load_model()
-    model = get_method(method).apply(base, config, ctx.provider.head_module_names(base))
-    args = build_training_args(config, method, config.seed, ctx.output_dir / "ga", 64, ctx.precision, ctx.device)
+    model = get_method(method).apply(base, config.method, ctx.provider.head_module_names(base))
+    args = build_training_args(config.training, config.learning_rate_for(method), config.seed, ctx.output_dir / "ga",
+                               64, ctx.precision, ctx.device)
     args = dataclasses.replace(args, max_steps=1, logging_steps=1, eval_strategy="no", max_grad_norm=1e9)
-    trainer = build_trainer(config, model, ctx.tokenizer, args, ctx.tokenized.train, None, [])
+    trainer = build_trainer(config.training, model, ctx.tokenizer, args, ctx.tokenized.train, None, [],
+                            head_learning_rate=config.head_lr)
     trainer.train()
     return next(e for e in trainer.state.log_history if "loss" in e)
 

@@ -1,6 +1,6 @@
 """The data pipeline: load -> map labels -> clean -> drop leakage -> balance -> split.
 
-`build_data(config)` returns a `DataBundle` of train / validation / test examples in
+`build_data(config.data, seed)` returns a `DataBundle` of train / validation / test examples in
 our 3-class scheme plus a report of everything that was dropped, short or mixed, so
 the data summary can make confounds visible (e.g. IMDB has no neutral class).
 The same config and seed always give identical sets.
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import Config
+from ..config import DataConfig
 from ..errors import DataError
 from .cleaning import clean_text, normalise
 from .loading import load_split
@@ -64,7 +64,7 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream])
 
 
-def _load_clean(cfg: Config, report: dict) -> dict[str, dict[str, list[Example]]]:
+def _load_clean(cfg: DataConfig, report: dict) -> dict[str, dict[str, list[Example]]]:
     """{source: {split: [Example]}} after label mapping and cleaning."""
     out: dict[str, dict[str, list[Example]]] = {}
     for name in cfg.sources:
@@ -127,7 +127,7 @@ def _drop_leakage_and_duplicates(data: dict, report: dict) -> tuple[dict, dict]:
 
 
 def _balanced_sample(
-    pool: dict[str, list[Example]], per_class: int, cfg: Config, rng: np.random.Generator, split: str,
+    pool: dict[str, list[Example]], per_class: int, cfg: DataConfig, rng: np.random.Generator, split: str,
     report: dict, upsample: bool,
 ) -> list[Example]:
     chosen: list[Example] = []
@@ -162,10 +162,10 @@ class DataPools:
     report: dict
 
 
-def load_pools(cfg: Config) -> DataPools:
+def load_pools(cfg: DataConfig) -> DataPools:
     report: dict = {
         "data_source": cfg.data_source, "sources": list(cfg.sources), "source_mixing": cfg.source_mixing,
-        "seed": cfg.seed, "clean_text": cfg.clean_text, "loaded": {}, "cleaning": {}, "leakage": {},
+        "clean_text": cfg.clean_text, "loaded": {}, "cleaning": {}, "leakage": {},
         "duplicates": {}, "allocation": {}, "shortfalls": [], "augmented": 0,
     }
     data = _load_clean(cfg, report)
@@ -173,20 +173,21 @@ def load_pools(cfg: Config) -> DataPools:
     return DataPools(train_pool, test_pool, report)
 
 
-def build_data(cfg: Config, data_seed: int | None = None, pools: DataPools | None = None) -> DataBundle:
-    """Training sample, validation split and test set. `data_seed` (default: cfg.seed) draws the training sample,
-    the validation split, augmentation and order; the test set is always drawn with cfg.seed, so every pair of a
-    comparison is scored on the same test set."""
+def build_data(cfg: DataConfig, seed: int, data_seed: int | None = None, pools: DataPools | None = None
+               ) -> DataBundle:
+    """Training sample, validation split and test set. `data_seed` (default: `seed`, the experiment's) draws the
+    training sample, the validation split, augmentation and order; the test set is always drawn with `seed`, so every
+    pair of a comparison is scored on the same test set."""
     pools = pools or load_pools(cfg)
-    seed = cfg.seed if data_seed is None else data_seed
+    test_seed, seed = seed, seed if data_seed is None else data_seed
     # pools may be shared by configs that differ in drawing keys (a sweep): record this config's
-    report = {**copy.deepcopy(pools.report), "seed": cfg.seed, "source_mixing": cfg.source_mixing, "data_seed": seed,
+    report = {**copy.deepcopy(pools.report), "seed": test_seed, "source_mixing": cfg.source_mixing, "data_seed": seed,
               "allocation": {}, "shortfalls": []}
     sample = _balanced_sample(
         pools.train, cfg.samples_per_class, cfg, _rng(seed, _STREAM_TRAIN), "train", report, cfg.allow_upsampling
     )
     test = _balanced_sample(
-        pools.test, cfg.test_samples_per_class, cfg, _rng(cfg.seed, _STREAM_TEST), "test", report, False
+        pools.test, cfg.test_samples_per_class, cfg, _rng(test_seed, _STREAM_TEST), "test", report, False
     )
     train, validation = stratified_split(
         _rng(seed, _STREAM_SPLIT), sample, [(e.label, e.source) for e in sample], cfg.val_fraction
@@ -207,7 +208,7 @@ MIN_VALIDATION_PER_CLASS = 2
 MIN_VALIDATION_TOTAL = 20
 
 
-def check_validation_split(cfg: Config, validation: list[Example]) -> None:
+def check_validation_split(cfg: DataConfig, validation: list[Example]) -> None:
     """Early stopping and model selection need a validation set that can tell models apart."""
     counts = {c: sum(e.label == i for e in validation) for i, c in enumerate(CLASS_NAMES)}
     short = [f"{c}: {n}" for c, n in counts.items() if n < MIN_VALIDATION_PER_CLASS]

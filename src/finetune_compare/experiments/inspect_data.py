@@ -23,13 +23,13 @@ def write_data_summary(config: Config, overwrite: bool = False) -> tuple[dict, P
     """The data summary, written to OUTPUT/data_summary.json; token lengths when the tokenizer is available."""
     out = Path(config.output_dir)
     check_output_dir(config, out, overwrite)
-    bundle = build_data(config)
+    bundle = build_data(config.data, config.seed)
     signals.checkpoint()
     tokenizer, max_length, note = None, None, ""
     try:
-        provider = build_model_provider(config)
+        provider = build_model_provider(config.model)
         tokenizer = provider.load_tokenizer()
-        max_length = effective_max_length(config, provider, tokenizer)
+        max_length = effective_max_length(config.model, provider, tokenizer)
     except ModelError as exc:
         note = f"not reported: the tokenizer of '{config.model_name}' is not available offline ({exc})"
         log.warning("token lengths skipped: %s", exc)

@@ -26,7 +26,7 @@ from typing import Any
 import psutil
 from transformers import TrainerCallback
 
-from ..config import FIELDS, Config, default_of
+from ..config import FIELDS, Config, SearchConfig, default_of
 from ..errors import ConfigError, UserError
 from ..layout import Layout
 from ..redaction import redact_text
@@ -156,12 +156,13 @@ def make_pruner(name: str):
     return optuna.pruners.NopPruner()
 
 
-def create_study(config: Config, method: str, output_dir: Path, storage_url: str | None = None):
-    """Create the study if it does not exist (run once before starting parallel workers)."""
+def create_study(config: SearchConfig, seed: int, method: str, output_dir: Path, storage_url: str | None = None):
+    """Create the study if it does not exist (run once before starting parallel workers); `seed` seeds the
+    sampler."""
     import optuna
 
-    sampler = (optuna.samplers.TPESampler(seed=config.seed) if config.hpo_sampler == "tpe"
-               else optuna.samplers.RandomSampler(seed=config.seed))
+    sampler = (optuna.samplers.TPESampler(seed=seed) if config.hpo_sampler == "tpe"
+               else optuna.samplers.RandomSampler(seed=seed))
     storage = make_storage(storage_url or config.hpo_storage, output_dir)
     try:
         return optuna.create_study(
@@ -195,8 +196,7 @@ class PruningCallback(TrainerCallback):
 
 
 def _steps_budget(config: Config, n_train: int) -> int:
-
-    return steps_per_epoch(config, n_train) * config.num_epochs
+    return steps_per_epoch(config.training, n_train) * config.num_epochs
 
 
 def make_objective(ctx: RunContext, method: str, space: dict):
@@ -398,7 +398,7 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
     ctx = prepare_context(config, output_dir=output_dir, overwrite=overwrite, methods=methods) if n_trials else None
     if not n_trials:
         claim_output_dir(config, output_dir, overwrite)
-    studies = {m: create_study(config, m, output_dir, storage_url) for m in methods}
+    studies = {m: create_study(config.search, config.seed, m, output_dir, storage_url) for m in methods}
     if n_trials == 0:
         log.info("created %s; no trials requested", ", ".join(s.study_name for s in studies.values()))
     summaries = {}

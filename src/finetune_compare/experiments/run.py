@@ -83,7 +83,7 @@ def context_for_pair(ctx: RunContext, k: int) -> RunContext:
     shared by every method of the pair; the test set is the same for all pairs. Pair 0 uses the base draw."""
     if not ctx.config.resample_data_per_run or k == 0 or ctx.pools is None:
         return ctx
-    data = build_data(ctx.config, data_seed=ctx.config.seed + k, pools=ctx.pools)
+    data = build_data(ctx.config.data, ctx.config.seed, data_seed=ctx.config.seed + k, pools=ctx.pools)
     check_data_fits(ctx.config, data)
     tokenized = tokenize_bundle(data, ctx.tokenizer, ctx.tokenized.max_length,
                                 cache_dir=Layout(ctx.output_dir).cache if is_main() else None)
@@ -125,7 +125,7 @@ def check_methods(config: Config, provider: BaseModel, methods: list[str], preci
     model = provider.load_model()
     head = provider.head_module_names(model)
     for method in adapters:
-        check_method(model, config.for_method(method), head, method)
+        check_method(model, config.for_method(method).method, head, method)
     del model
 
 
@@ -153,21 +153,21 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     if device == "cuda" and config.gpu_memory_fraction:
         torch.cuda.set_per_process_memory_fraction(config.gpu_memory_fraction)
     precision = resolve_precision(config.mixed_precision, device)
-    provider = provider or build_model_provider(config)  # fails fast on a bad model name
+    provider = provider or build_model_provider(config.model)  # fails fast on a bad model name
     signals.checkpoint()
     check_methods(config, provider, list(methods or config.methods), precision)
     check_save_dir(config)
     tokenizer = provider.load_tokenizer()
-    max_length = effective_max_length(config, provider, tokenizer)
-    pools = pools or load_pools(config)
-    data = build_data(config, pools=pools)
+    max_length = effective_max_length(config.model, provider, tokenizer)
+    pools = pools or load_pools(config.data)
+    data = build_data(config.data, config.seed, pools=pools)
     check_data_fits(config, data)
     signals.checkpoint()
     if is_main():
         claim_output_dir(config, out, overwrite)  # everything validated: lock, clear if asked, mark
     # one writer for the on-disk cache; other ranks tokenise in memory
     tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=Layout(out).cache if is_main() else None)
-    hub = build_tracker_hub(config, out) if is_main() else TrackerHub([])
+    hub = build_tracker_hub(config.tracking, out) if is_main() else TrackerHub([])
     return RunContext(config, provider, tokenizer, data, tokenized, device, precision, out,
                       environment_info(device, precision), hub, pools)
 
@@ -243,17 +243,18 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
     set_seed(seed)  # the model (new head, LoRA init, dropout) is built after seeding
     base = ctx.provider.load_model()
     head = ctx.provider.head_module_names(base)
-    model = spec.apply(base, config, head)
+    model = spec.apply(base, config.method, head)
     params = count_parameters(model, head)
     params["base_weights_dtype"] = frozen_weights_dtype(config.base_weights_dtype, method, ctx.precision)
     store_frozen_weights(model, params["base_weights_dtype"])
-    args = build_training_args(config, method, seed, run_dir, len(ctx.tokenized.train.examples), ctx.precision,
-                               ctx.device)
+    args = build_training_args(config.training, config.learning_rate_for(method), seed, run_dir,
+                               len(ctx.tokenized.train.examples), ctx.precision, ctx.device)
     label = label or f"{method} seed {seed}"
     best = BestModelCallback(config.patience, label=label)
-    trainer = build_trainer(config, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
+    trainer = build_trainer(config.training, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
                             [best, FiniteLossCallback(), StopOnSignal(), ProgressReporter(label),
-                             *extra_callbacks], head_modules=head, compute_metrics=validation_metrics)
+                             *extra_callbacks], head_modules=head, compute_metrics=validation_metrics,
+                            head_learning_rate=config.head_lr)
     resume = last_checkpoint(run_dir) if config.save_checkpoints else None
     if resume:
         log.info("%s seed %d: resuming from %s", method, seed, resume)
@@ -366,8 +367,8 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
         return metrics
     if config.save_model:
         target = Path(config.save_dir) / method / seed_dir_name(seed) if config.save_dir else run_dir / MODEL
-        metrics["saved_model"] = save_trained(trainer.model, ctx.tokenizer, target, method, config,
-                                              ctx.tokenized.max_length)
+        metrics["saved_model"] = save_trained(trainer.model, ctx.tokenizer, target, method, config.model,
+                                              ctx.tokenized.max_length, merged=config.save_merged)
     _write_run_files(run_dir, config, metrics, history, prediction_rows(ctx.tokenized.test, probs))
     log.info("%s seed %d: test macro-F1 %.4f, accuracy %.4f (%.0f s)", method, seed,
              metrics["test"]["macro_f1"], metrics["test"]["accuracy"], wall)
@@ -388,9 +389,9 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
     config = ctx.config
     model = ctx.provider.load_model()
     head = ctx.provider.head_module_names(model)
-    args = build_training_args(config, "full", config.seed, run_dir, len(ctx.tokenized.train.examples),
-                               ctx.precision, ctx.device)
-    trainer = build_trainer(config, model, ctx.tokenizer, args, None, ctx.tokenized.validation, [],
+    args = build_training_args(config.training, config.learning_rate, config.seed, run_dir,  # predicts only
+                               len(ctx.tokenized.train.examples), ctx.precision, ctx.device)
+    trainer = build_trainer(config.training, model, ctx.tokenizer, args, None, ctx.tokenized.validation, [],
                             compute_metrics=validation_metrics)
     with MemoryMonitor() as memory:
         probs, seconds = predict_split(trainer, ctx.tokenized.test)

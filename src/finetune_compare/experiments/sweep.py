@@ -44,11 +44,11 @@ def run_sweep(config: Config, overwrite: bool = False) -> dict:
     out = Path(config.output_dir)
     points = sweep_points(config)
     check_output_dir(config, out, overwrite)
-    pools = load_pools(config)  # loaded and cleaned once for the whole sweep
+    pools = load_pools(config.data)  # loaded and cleaned once for the whole sweep
     for _, point in points:  # a point that cannot run fails now, before any training, not hours later
         if not overwrite:
             check_output_dir(point, point.output_dir)
-        check_data_fits(point, build_data(point, pools=pools))
+        check_data_fits(point, build_data(point.data, point.seed, pools=pools))
     if is_main():
         claim_output_dir(config, out, overwrite)  # --overwrite clears points/ with the rest of our results
     try:

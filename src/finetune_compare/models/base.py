@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
-from ..config import Config
+from ..config import ModelConfig
 
 
 class BaseModel(ABC):
-    def __init__(self, config: Config):
+    def __init__(self, config: ModelConfig):
         self.config = config
 
     @abstractmethod

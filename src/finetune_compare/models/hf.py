@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from ..config import Config
+from ..config import ModelConfig
 from ..labels import CLASS_NAMES
 from ..errors import ModelError
 from .base import BaseModel
@@ -47,7 +47,7 @@ def output_layer(model: torch.nn.Module, num_labels: int) -> torch.nn.Linear:
 class HFModel(BaseModel):
     """Loads `config.model_name` (hub id, local dir or embedded-minilm) with transformers."""
 
-    def __init__(self, config: Config, resolved: ResolvedModel | None = None):
+    def __init__(self, config: ModelConfig, resolved: ResolvedModel | None = None):
         super().__init__(config)
         self.resolved = resolved or resolve_model(config.model_name)
         self.hf_config = load_hf_config(self.resolved, config.trust_remote_code)
@@ -120,11 +120,11 @@ class HFModel(BaseModel):
         }
 
 
-def build_model_provider(config: Config) -> BaseModel:
+def build_model_provider(config: ModelConfig) -> BaseModel:
     return HFModel(config)
 
 
-def effective_max_length(config: Config, provider: BaseModel, tokenizer=None) -> int:
+def effective_max_length(config: ModelConfig, provider: BaseModel, tokenizer=None) -> int:
     """`max_length` capped by the model's position embeddings and the tokenizer's limit."""
     limits = [config.max_length]
     if provider.max_sequence_length():

@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from ..config import Config
+from ..config import MethodConfig
 from ..errors import ConfigError, ModelError
 from ..registry import MethodSpec, get_spec
 
@@ -56,20 +56,20 @@ def resolve_target_modules(model: torch.nn.Module, targets: list[str], head: lis
     return selected
 
 
-def apply_full(model: torch.nn.Module, config: Config, head: list[str]) -> torch.nn.Module:
+def apply_full(model: torch.nn.Module, config: MethodConfig, head: list[str]) -> torch.nn.Module:
     for p in model.parameters():
         p.requires_grad_(True)
     return model
 
 
-def apply_head_only(model: torch.nn.Module, config: Config, head: list[str]) -> torch.nn.Module:
+def apply_head_only(model: torch.nn.Module, config: MethodConfig, head: list[str]) -> torch.nn.Module:
     """Linear probing: a frozen encoder, only the classification head is trained."""
     for name, p in model.named_parameters():
         p.requires_grad_(_in_head(name, head))
     return model
 
 
-def _apply_lora(model: torch.nn.Module, config: Config, head: list[str], use_dora: bool) -> torch.nn.Module:
+def _apply_lora(model: torch.nn.Module, config: MethodConfig, head: list[str], use_dora: bool) -> torch.nn.Module:
     from peft import LoraConfig, TaskType, get_peft_model
 
     targets = resolve_target_modules(model, config.lora_target_modules, head)
@@ -87,16 +87,16 @@ def _apply_lora(model: torch.nn.Module, config: Config, head: list[str], use_dor
     return get_peft_model(model, lora_config)
 
 
-def apply_lora(model: torch.nn.Module, config: Config, head: list[str]) -> torch.nn.Module:
+def apply_lora(model: torch.nn.Module, config: MethodConfig, head: list[str]) -> torch.nn.Module:
     return _apply_lora(model, config, head, use_dora=False)
 
 
-def apply_dora(model: torch.nn.Module, config: Config, head: list[str]) -> torch.nn.Module:
+def apply_dora(model: torch.nn.Module, config: MethodConfig, head: list[str]) -> torch.nn.Module:
     """DoRA: LoRA with a learned magnitude per output (peft `use_dora`)."""
     return _apply_lora(model, config, head, use_dora=True)
 
 
-def apply_ia3(model: torch.nn.Module, config: Config, head: list[str]) -> torch.nn.Module:
+def apply_ia3(model: torch.nn.Module, config: MethodConfig, head: list[str]) -> torch.nn.Module:
     """IA3 (Liu et al. 2022): learned vectors that rescale keys, values and the feed-forward input."""
     from peft import IA3Config, TaskType, get_peft_model
 
@@ -110,7 +110,7 @@ def apply_ia3(model: torch.nn.Module, config: Config, head: list[str]) -> torch.
                                            feedforward_modules=feedforward, modules_to_save=list(head)))
 
 
-def apply_vera(model: torch.nn.Module, config: Config, head: list[str]) -> torch.nn.Module:
+def apply_vera(model: torch.nn.Module, config: MethodConfig, head: list[str]) -> torch.nn.Module:
     """VeRA (Kopiczko et al. 2024): one pair of frozen random matrices shared by every layer, trained vectors."""
     from peft import TaskType, VeraConfig, get_peft_model
 
@@ -127,7 +127,7 @@ def apply_vera(model: torch.nn.Module, config: Config, head: list[str]) -> torch
 class Method:
     """A registry entry with its function imported."""
     spec: MethodSpec
-    apply: Callable[[torch.nn.Module, Config, list[str]], torch.nn.Module]
+    apply: Callable[[torch.nn.Module, MethodConfig, list[str]], torch.nn.Module]
 
     @property
     def name(self) -> str:
@@ -164,7 +164,7 @@ def store_frozen_weights(model: torch.nn.Module, dtype: str) -> int:
     return saved
 
 
-def check_method(model: torch.nn.Module, config: Config, head: list[str], method: str) -> None:
+def check_method(model: torch.nn.Module, config: MethodConfig, head: list[str], method: str) -> None:
     """What `apply` would reject, found before any folder is claimed or any run trains."""
     spec = get_method(method).spec
     if not spec.adapts_layers:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 
-from ..config import Config
+from ..config import ModelConfig
 from ..errors import ModelError
 from ..utils.io import write_json
 from .hf import ID2LABEL, LABEL2ID, HFModel
@@ -28,8 +28,10 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
-def save_trained(model, tokenizer, target: Path, method: str, config: Config, max_length: int) -> dict:
-    """Write the model to `target`; returns sizes in bytes of what was written."""
+def save_trained(model, tokenizer, target: Path, method: str, config: ModelConfig, max_length: int,
+                 merged: bool = False) -> dict:
+    """Write the model to `target` (and, for an adapter with `merged`, a merged full model in target/merged);
+    returns sizes in bytes of what was written."""
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     is_peft = hasattr(model, "peft_config")
@@ -52,12 +54,12 @@ def save_trained(model, tokenizer, target: Path, method: str, config: Config, ma
     }
     write_json(target / META_FILE, meta)
     sizes = {"path": str(target), "bytes": directory_size(target)}
-    if is_peft and config.save_merged:
+    if is_peft and merged:
         merged_dir = target / "merged"
         # from a fresh load (the checkpoint's precision, fp32), not the trained copy whose frozen base may be bf16
         fresh, _, _ = load_trained(target)
-        merged = fresh.merge_and_unload()
-        merged.save_pretrained(str(merged_dir))
+        full_model = fresh.merge_and_unload()
+        full_model.save_pretrained(str(merged_dir))
         tokenizer.save_pretrained(str(merged_dir))
         write_json(merged_dir / META_FILE, {**meta, "peft": False, "merged_from": method})
         sizes["merged_bytes"] = directory_size(merged_dir)
@@ -118,8 +120,8 @@ def load_trained(path: str | Path):
         if meta.get("peft"):
             from peft import PeftModel
 
-            base_cfg = Config(model_name=_base_for_loading(meta, path),
-                              trust_remote_code=meta.get("trust_remote_code", False))
+            base_cfg = ModelConfig(model_name=_base_for_loading(meta, path),
+                                   trust_remote_code=meta.get("trust_remote_code", False))
             base = HFModel(base_cfg).load_model()
             model = PeftModel.from_pretrained(base, str(path), is_trainable=False)
         else:

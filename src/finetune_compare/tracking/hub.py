@@ -12,7 +12,7 @@ import logging
 
 from transformers import TrainerCallback
 
-from ..config import Config
+from ..config import TrackingConfig
 from ..redaction import redact_text
 from .base import Tracker
 
@@ -75,7 +75,7 @@ class TrackingCallback(TrainerCallback):
         self.hub.log_metrics(metrics, state.global_step)  # validation metrics arrive here too (eval_*)
 
 
-def build_tracker_hub(config: Config, output_dir) -> TrackerHub:
+def build_tracker_hub(config: TrackingConfig, output_dir) -> TrackerHub:
     trackers: list[Tracker] = []
     # each tracker is imported only when enabled: mlflow and wandb take seconds to import and are optional
     if config.tracking_mlflow:

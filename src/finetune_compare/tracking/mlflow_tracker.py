@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from ..config import Config
+from ..config import Config, TrackingConfig
 from ..layout import Layout
 from ..utils.processes import is_dead_local_worker, worker_id
 from .base import Tracker, config_params, git_commit, numeric_metrics
@@ -31,7 +31,7 @@ MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limit
 MAX_METRICS_PER_BATCH = 1000
 
 
-def default_tracking_uri(config: Config, output_dir: Path) -> tuple[str, str | None]:
+def default_tracking_uri(config: TrackingConfig, output_dir: Path) -> tuple[str, str | None]:
     """(tracking URI, artifact location for a new experiment or None for the server's)."""
     uri = config.tracking_mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
@@ -44,7 +44,7 @@ def default_tracking_uri(config: Config, output_dir: Path) -> tuple[str, str | N
 class MlflowTracker(Tracker):
     name = "MLflow"
 
-    def __init__(self, config: Config, output_dir):
+    def __init__(self, config: TrackingConfig, output_dir):
         from mlflow.tracking import MlflowClient
 
         self.uri, artifact_location = default_tracking_uri(config, Path(output_dir))

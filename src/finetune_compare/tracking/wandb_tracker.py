@@ -14,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..config import Config
+from ..config import TrackingConfig
 from ..layout import Layout
 from ..utils.network import tcp_reachable
 from .base import Tracker, config_params, numeric_metrics
@@ -22,7 +22,7 @@ from .base import Tracker, config_params, numeric_metrics
 log = logging.getLogger(__name__)
 
 
-def wandb_mode(config: Config) -> str:
+def wandb_mode(config: TrackingConfig) -> str:
     if config.tracking_wandb_mode != "auto":
         return config.tracking_wandb_mode
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
@@ -31,7 +31,7 @@ def wandb_mode(config: Config) -> str:
 class WandbTracker(Tracker):
     name = "W&B"
 
-    def __init__(self, config: Config, output_dir):
+    def __init__(self, config: TrackingConfig, output_dir):
         import wandb  # noqa: F401  (fail here, at set-up, if it is not installed)
 
         self.dir = Path(output_dir).resolve()

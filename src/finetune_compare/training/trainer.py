@@ -21,7 +21,7 @@ import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from ..config import Config
+from ..config import TrainingConfig
 from ..layout import CHECKPOINTS
 from ..errors import UserError
 from ..utils.distributed import world_size
@@ -176,13 +176,14 @@ def classification_loss(outputs, labels, num_items_in_batch=None):
     return loss / torch.as_tensor(num_items_in_batch, device=loss.device, dtype=loss.dtype)
 
 
-def steps_per_epoch(config: Config, n_train: int, world_size: int = 1) -> int:
+def steps_per_epoch(config: TrainingConfig, n_train: int, world_size: int = 1) -> int:
     return max(1, math.ceil(n_train / (config.batch_size * config.gradient_accumulation_steps * world_size)))
 
 
 def build_training_args(
-    config: Config, method: str, seed: int, run_dir: Path, n_train: int, precision: str, device: str
+    config: TrainingConfig, learning_rate: float, seed: int, run_dir: Path, n_train: int, precision: str, device: str
 ) -> TrainingArguments:
+    """The Trainer's arguments for one run: the training section, plus the method's learning rate."""
     per_epoch = steps_per_epoch(config, n_train, world_size())  # each rank takes its share of batches
     eval_steps = max(1, per_epoch // config.evaluations_per_epoch)
     return TrainingArguments(
@@ -191,7 +192,7 @@ def build_training_args(
         per_device_eval_batch_size=config.eval_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         num_train_epochs=config.num_epochs,
-        learning_rate=config.learning_rate_for(method),
+        learning_rate=learning_rate,
         weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm,
         warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of all steps
@@ -224,10 +225,11 @@ def build_training_args(
 
 
 def build_trainer(
-    config: Config, model, tokenizer, args: TrainingArguments, train_split, val_split, callbacks, head_modules=(),
-    compute_metrics=None,
+    config: TrainingConfig, model, tokenizer, args: TrainingArguments, train_split, val_split, callbacks,
+    head_modules=(), compute_metrics=None, head_learning_rate: float | None = None,
 ) -> ExperimentTrainer:
-    """`compute_metrics` scores each validation pass (evaluation.metrics.validation_metrics: the caller hands it
+    """`head_learning_rate`: the head's rate under every method (MethodConfig.head_lr). `compute_metrics` scores
+    each validation pass (evaluation.metrics.validation_metrics: the caller hands it
     over, so training does not depend on the evaluation stage)."""
     # multiples of 8 feed GPU tensor cores; on CPU they only add padding (measured: 2% -> 7%)
     on_gpu = (args.fp16 or args.bf16) and not args.use_cpu
@@ -246,5 +248,5 @@ def build_trainer(
         batch_grouping=config.batch_grouping,
         head_modules=head_modules,
         # one rate for the head under every method: otherwise LoRA's 25x higher rate also trains the head
-        head_learning_rate=config.head_lr,
+        head_learning_rate=head_learning_rate,
     )
