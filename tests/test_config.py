@@ -59,7 +59,7 @@ def test_config_files_state_only_what_differs_from_the_defaults(name):
     ("learning_rate: 0\n", "config key 'learning_rate': must be > 0, got 0.0"),
     ("val_fraction: 1.0\n", "config key 'val_fraction': must be < 1, got 1.0"),
     ("val_fraction: 0\n", "config key 'val_fraction': must be > 0, got 0.0"),
-    ("data_source: s3\n", "config key 'data_source': 's3' is not allowed; allowed: hub, local, embedded"),
+    ("data_source: s3\n", "config key 'data_source': 's3' is not allowed; allowed: hub, local, embedded, files"),
     ("num_epochs: three\n", "config key 'num_epochs': expected an integer, got 'three' (str)"),
     ("num_epochs: 2.5\n", "config key 'num_epochs': expected an integer, got 2.5 (float)"),
     ("use_lora: maybe\n", "config key 'use_lora': expected true/false, got 'maybe' (str)"),

@@ -81,13 +81,42 @@ class Config:
                                         nonempty=True)
 
     # --- data ------------------------------------------------------------------
-    data_source: str = _f("hub", "Where datasets come from.", choices=("hub", "local", "embedded"))
+    data_source: str = _f(
+        "hub", "Where data comes from. The sentiment preset (IMDB + SST-5 + TweetEval mapped to negative/neutral/"
+        "positive): 'hub', 'local' (data_dir) or 'embedded' (the packaged sample). Your own data: 'files' "
+        "(train_file, test_file, ...) or 'hub' with dataset_name (any hub dataset).",
+        choices=("hub", "local", "embedded", "files"))
     data_dir: Optional[str] = _f(None, "Directory in the layout <name>/<split>.jsonl.gz (data_source=local).")
     sources: list[str] = _f(
-        ["imdb", "sst5", "tweeteval"], "Datasets to mix.", choices=("imdb", "sst5", "tweeteval"), nonempty=True
+        ["imdb", "sst5", "tweeteval"], "Datasets to mix (the sentiment preset).", choices=("imdb", "sst5", "tweeteval"),
+        nonempty=True,
     )
-    samples_per_class: int = _f(15000, "Training examples per class (validation is split from these).", min=1)
-    test_samples_per_class: int = _f(2000, "Test examples per class, from the sources' test splits.", min=1)
+    train_file: Optional[str] = _f(None, "Your own data (data_source: files): the training file, CSV, TSV, JSON Lines "
+                                   "or Parquet (.csv, .tsv, .jsonl/.json, .parquet; .gz for the text formats).")
+    validation_file: Optional[str] = _f(None, "Your own data: the validation file (default: a stratified "
+                                        "val_fraction of train_file).")
+    test_file: Optional[str] = _f(None, "Your own data: the test file both methods are scored on (required).")
+    dataset_name: Optional[str] = _f(None, "Any Hugging Face dataset (data_source: hub), read with "
+                                     "datasets.load_dataset: a hub id or a local dataset folder.")
+    dataset_config: Optional[str] = _f(None, "The dataset's configuration (subset) name, if it has several.")
+    train_split: str = _f("train", "dataset_name: the split to train on.", nonempty=True)
+    validation_split: Optional[str] = _f(None, "dataset_name: the validation split (default: a stratified "
+                                         "val_fraction of the training split).")
+    test_split: str = _f("test", "dataset_name: the split both methods are scored on.", nonempty=True)
+    text_column: str = _f("text", "Your own data: the column holding the text.", nonempty=True)
+    label_column: str = _f("label", "Your own data: the column holding the label (strings, or integers).",
+                           nonempty=True)
+    group_column: Optional[str] = _f(None, "Your own data: an optional column (domain, product, language, ...) "
+                                     "reported like the preset's sources: per-group metrics and balance.")
+    label_names: Optional[list[str]] = _f(
+        None, "Your own data: class names in id order. With integer labels, label i is named label_names[i]; with "
+        "string labels, fixes the order (default: sorted). Every name must be used in training.")
+    samples_per_class: Optional[int] = _f(
+        None, "Training examples per class (validation is split from these), drawn balanced. Default: 15000 for "
+        "the sentiment preset; every example as it is (no cap, class balance reported) for your own data.", min=1)
+    test_samples_per_class: Optional[int] = _f(
+        None, "Test examples per class, drawn balanced from the test split(s). Default: 2000 for the sentiment "
+        "preset; the whole test split for your own data.", min=1)
     val_fraction: float = _f(
         0.1, "Share of the training sample held out for validation.", min=0, max=1, exclusive_min=True,
         exclusive_max=True,
@@ -375,9 +404,54 @@ def _validate_fields(obj: Any, names: typing.Iterable[str]) -> None:
         object.__setattr__(obj, name, value)
 
 
+PRESET_DEFAULTS = {"samples_per_class": 15000, "test_samples_per_class": 2000}
+FILE_KEYS = ("train_file", "validation_file", "test_file")
+HUB_DATASET_KEYS = ("dataset_config", "train_split", "validation_split", "test_split")
+OWN_DATA_KEYS = ("text_column", "label_column", "group_column", "label_names")
+
+
+def uses_own_data(data: Any) -> bool:
+    """Your own data (files or a named hub dataset), not the sentiment preset."""
+    return data.data_source == "files" or (data.data_source == "hub" and data.dataset_name is not None)
+
+
 def _check_data(data: Any) -> None:
     if data.data_source == "local" and not data.data_dir:
         raise ConfigError("config key 'data_dir': required when data_source is 'local' (e.g. ../shared/data)")
+    own = uses_own_data(data)
+    # a key that the chosen source would not read is an error, never silently ignored
+    unused = []
+    if data.data_source != "files":
+        unused += [k for k in FILE_KEYS if getattr(data, k) is not None]
+    if data.data_source != "hub":
+        unused += [k for k in ("dataset_name", *HUB_DATASET_KEYS) if getattr(data, k) != default_of(k)]
+    elif data.dataset_name is None:
+        unused += [k for k in HUB_DATASET_KEYS if getattr(data, k) != default_of(k)]
+    if not own:
+        unused += [k for k in OWN_DATA_KEYS if getattr(data, k) != default_of(k)]
+    if unused:
+        needs = "data_source: files" if unused[0] in FILE_KEYS else (
+            "data_source: hub with dataset_name" if unused[0] in ("dataset_name", *HUB_DATASET_KEYS)
+            else "your own data (data_source: files, or hub with dataset_name)")
+        raise ConfigError(f"config key '{unused[0]}': only read with {needs}; data_source is '{data.data_source}'"
+                          + ("" if data.data_source != "hub" else " without dataset_name"))
+    if own:
+        for key in ("sources", "data_dir"):
+            if getattr(data, key) != default_of(key):
+                raise ConfigError(f"config key '{key}': belongs to the sentiment preset; your own data "
+                                  f"(data_source: {data.data_source}) does not read it")
+        if data.data_source == "files":
+            for key in ("train_file", "test_file"):
+                if not getattr(data, key):
+                    raise ConfigError(f"config key '{key}': required when data_source is 'files'"
+                                      + (" (both methods are scored on it)" if key == "test_file" else ""))
+        if data.label_names is not None and len(data.label_names) < 2:
+            raise ConfigError("config key 'label_names': at least 2 classes, got "
+                              f"{len(data.label_names)}: {data.label_names}")
+    else:
+        for key, value in PRESET_DEFAULTS.items():  # the preset draws balanced classes by default
+            if getattr(data, key) is None:
+                object.__setattr__(data, key, value)
 
 
 def _check_experiment(experiment: Any) -> None:
@@ -429,6 +503,9 @@ SWEEP_FIXED = {
     "data_dir": "the points share one loaded and cleaned data pool",
     "sources": "the points share one loaded and cleaned data pool",
     "clean_text": "the points share one loaded and cleaned data pool",
+    **{k: "the points share one loaded and cleaned data pool" for k in (
+        "train_file", "validation_file", "test_file", "dataset_name", "dataset_config", "train_split",
+        "validation_split", "test_split", "text_column", "label_column", "group_column", "label_names")},
     "seed": "every point uses the same paired seeds and the same test draw",
     "num_runs": "every point runs the same number of paired seeds",
     "methods": "every point compares the same methods",
@@ -559,7 +636,8 @@ ModelConfig = _section_type("model", "Which checkpoint, and how texts are cut: r
 MethodConfig = _section_type(
     "method", "How each method adapts the model, and its learning rate: read by the methods and the trainer.",
     {"learning_rate_for": _learning_rate_for, "head_lr": property(_head_lr)})
-DataConfig = _section_type("data", "Where the data comes from and how it is drawn: read by data building.")
+DataConfig = _section_type("data", "Where the data comes from and how it is drawn: read by data building.",
+                           {"uses_own_data": property(uses_own_data)})
 TrainingConfig = _section_type("training", "How a run trains (epochs, batches, precision, device): read by the "
                                            "trainer.")
 ExperimentConfig = _section_type("experiment", "Seeds, runs, the verdict's metric and margin, outputs and saving.")

@@ -15,7 +15,7 @@ import yaml
 from ..labels import CLASS_NAMES
 from ..layout import METRICS, PREDICTIONS, RUN_CONFIG, Layout
 from ..errors import UserError
-from .run_files import read_metrics, read_predictions
+from .run_files import read_metrics, read_predictions, run_labels
 from .statistics import (ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, decide, describe,
                          holm, paired)
 
@@ -44,19 +44,18 @@ def load_runs(output_dir: str | Path) -> tuple[dict[str, dict[int, dict]], dict 
     return runs, base
 
 
-def metric_groups(sources: list[str]) -> dict[str, list[str]]:
+def metric_groups(sources: list[str], labels: list[str] | tuple[str, ...] = CLASS_NAMES) -> dict[str, list[str]]:
     return {
         "overall": list(OVERALL),
-        "per_class": [f"f1_{c}" for c in CLASS_NAMES],
+        "per_class": [f"f1_{c}" for c in labels],
         "per_source": [f"{k}_{s}" for s in sources for k in ("macro_f1", "accuracy")],
     }
 
 
 def flat_metrics(test: dict) -> dict[str, float]:
     out = {k: test[k] for k in OVERALL}
-    for c in CLASS_NAMES:
-        if c in test["per_class"]:
-            out[f"f1_{c}"] = test["per_class"][c]["f1"]
+    for c, m in test["per_class"].items():
+        out[f"f1_{c}"] = m["f1"]
     for s, m in test.get("per_source", {}).items():
         out[f"macro_f1_{s}"] = m["macro_f1"]
         out[f"accuracy_{s}"] = m["accuracy"]
@@ -196,7 +195,13 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
     valid = {m: {s: r for s, r in by_seed.items() if (m, s) not in bad} for m, by_seed in runs.items()}
     methods = sorted(runs, key=lambda m: (m != reference, m))
     sources = sorted({s for by_seed in runs.values() for r in by_seed.values() for s in r["test"]["per_source"]})
-    groups = metric_groups(sources)
+    first = next(iter(next(iter(runs.values())).values()))
+    labels = run_labels(first)
+    mixed = sorted({tuple(run_labels(r)) for by_seed in runs.values() for r in by_seed.values()})
+    if len(mixed) > 1:
+        raise UserError(f"{output_dir}: runs predict different classes ({' vs '.join(map(str, mixed))}); they "
+                        "cannot be compared")
+    groups = metric_groups(sources, labels)
     keys = [k for g in groups.values() for k in g]
     flat = {m: {s: flat_metrics(r["test"]) for s, r in by_seed.items()} for m, by_seed in valid.items()}
     per_method = {
@@ -208,9 +213,8 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
                                                           len(others), seed) for m in others}
     eff = {m: efficiency(runs[m]) for m in methods}
     n_runs = {m: len(valid[m]) for m in methods}
-    first = next(iter(next(iter(runs.values())).values()))
     return {
-        "methods": methods, "reference": reference, "primary_metric": primary, "equivalence_margin": margin,
+        "methods": methods, "labels": labels, "reference": reference, "primary_metric": primary, "equivalence_margin": margin,
         "n_runs": n_runs, "collapsed_runs": collapsed,
         "flagged_runs": [{"method": m, "seed": s, "problems": r["health"]["problems"]}
                          for m, by_seed in sorted(runs.items()) for s, r in sorted(by_seed.items())

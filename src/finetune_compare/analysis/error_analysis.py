@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..labels import CLASS_NAMES
 from ..layout import PREDICTIONS, Layout, seed_of
 from .run_files import read_jsonl
 
@@ -18,6 +17,8 @@ def error_analysis(output_dir: Path, methods: list[str], top_k: int = 5) -> dict
         return {}
     seed = common[0]
     preds = {m: read_jsonl(Layout(output_dir).run_dir(m, seed) / PREDICTIONS) for m in methods}
+    first = next((rows[0] for rows in preds.values() if rows), None)
+    names = list(first["probabilities"]) if first else []  # the class names, in id order (as written)
     sources = sorted({r["source"] for rows in preds.values() for r in rows})
     wrong: dict = {}
     error_rate: dict = {}
@@ -27,10 +28,10 @@ def error_analysis(output_dir: Path, methods: list[str], top_k: int = 5) -> dict
             subset = [r for r in rows if r["source"] == s]
             errors = [r for r in subset if r["predicted"] != r["label"]]
             error_rate[m][s] = len(errors) / len(subset) if subset else 0.0
-            errors.sort(key=lambda r: -r["probabilities"][CLASS_NAMES[r["predicted"]]])
-            wrong[m][s] = [{"id": r["id"], "text": r["text"], "label": CLASS_NAMES[r["label"]],
-                            "predicted": CLASS_NAMES[r["predicted"]],
-                            "confidence": r["probabilities"][CLASS_NAMES[r["predicted"]]]} for r in errors[:top_k]]
+            errors.sort(key=lambda r: -r["probabilities"][names[r["predicted"]]])
+            wrong[m][s] = [{"id": r["id"], "text": r["text"], "label": names[r["label"]],
+                            "predicted": names[r["predicted"]],
+                            "confidence": r["probabilities"][names[r["predicted"]]]} for r in errors[:top_k]]
     result = {"seed": seed, "sources": sources, "most_confident_errors": wrong, "error_rate": error_rate}
     if len(methods) >= 2:
         a, b = methods[1], methods[0]  # the comparison's order: the reference method first
@@ -42,13 +43,13 @@ def error_analysis(output_dir: Path, methods: list[str], top_k: int = 5) -> dict
             for s in sources
         }
         # the disagreements where one of the two is right, most confident first
-        disagree.sort(key=lambda p: -abs(p[0]["probabilities"][CLASS_NAMES[p[0]["predicted"]]]
-                                         - p[1]["probabilities"][CLASS_NAMES[p[0]["predicted"]]]))
+        disagree.sort(key=lambda p: -abs(p[0]["probabilities"][names[p[0]["predicted"]]]
+                                         - p[1]["probabilities"][names[p[0]["predicted"]]]))
         result["disagreements"] = [
-            {"id": ra["id"], "source": ra["source"], "text": ra["text"], "label": CLASS_NAMES[ra["label"]],
-             a: CLASS_NAMES[ra["predicted"]], b: CLASS_NAMES[rb["predicted"]],
-             f"{a}_confidence": ra["probabilities"][CLASS_NAMES[ra["predicted"]]],
-             f"{b}_confidence": rb["probabilities"][CLASS_NAMES[rb["predicted"]]]}
+            {"id": ra["id"], "source": ra["source"], "text": ra["text"], "label": names[ra["label"]],
+             a: names[ra["predicted"]], b: names[rb["predicted"]],
+             f"{a}_confidence": ra["probabilities"][names[ra["predicted"]]],
+             f"{b}_confidence": rb["probabilities"][names[rb["predicted"]]]}
             for ra, rb in disagree[: top_k * 3]
         ]
         result["n_disagreements"] = len(disagree)

@@ -16,10 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
-from ..data.sources import SOURCES  # noqa: E402
-from ..labels import CLASS_NAMES  # noqa: E402
+from ..data.sources import display_name  # noqa: E402
 from ..layout import BASE_METHOD, HISTORY, METRICS, Layout  # noqa: E402
-from .run_files import read_history, read_json  # noqa: E402
+from .run_files import read_history, read_json, run_labels  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +37,6 @@ def _save(fig, path: Path) -> Path:
     plt.close(fig)
     tmp.replace(path)
     return path
-
-
-def _source_label(s: str) -> str:
-    return SOURCES[s].display if s in SOURCES else s
 
 
 def _metrics_files(output_dir: Path, method: str) -> list[Path]:
@@ -92,16 +87,20 @@ def confusion_matrices(output_dir: Path, methods: list[str], out: Path, include_
                              squeeze=False)
     for ax, m in zip(axes[0], panels):
         paths = [Layout(output_dir).base_run / METRICS] if m == BASE_METHOD else _metrics_files(output_dir, m)
-        counts = sum(np.array(read_json(p)["test"]["confusion_matrix"]) for p in paths)
+        runs = [read_json(p) for p in paths]
+        counts = sum(np.array(r["test"]["confusion_matrix"]) for r in runs)
+        names = run_labels(runs[0])
         rows = counts.sum(axis=1, keepdims=True)
         norm = np.divide(counts, rows, out=np.zeros_like(counts, dtype=float), where=rows > 0)
         ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-        for i in range(len(CLASS_NAMES)):
-            for j in range(len(CLASS_NAMES)):
-                ax.text(j, i, f"{norm[i, j]:.2f}\n({int(counts[i, j])})", ha="center", va="center", fontsize=8,
+        crowded = len(names) > 5  # many classes: rates only, so the cells stay readable
+        for i in range(len(names)):
+            for j in range(len(names)):
+                text = f"{norm[i, j]:.2f}" if crowded else f"{norm[i, j]:.2f}\n({int(counts[i, j])})"
+                ax.text(j, i, text, ha="center", va="center", fontsize=6 if crowded else 8,
                         color="white" if norm[i, j] > 0.6 else "black")
-        ax.set_xticks(range(3), CLASS_NAMES, rotation=20)
-        ax.set_yticks(range(3), CLASS_NAMES)
+        ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 3 else 20, ha="right")
+        ax.set_yticks(range(len(names)), names)
         ax.set(xlabel="predicted", ylabel="true",
                title=f"{m} ({len(paths)} run{'s' if len(paths) != 1 else ''})")
     fig.suptitle("Test confusion matrices, row-normalised (counts summed over seeds)")
@@ -132,7 +131,7 @@ def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
             ax.scatter(x, base_vals, marker="_", s=400, color="black", zorder=3, label="base (untrained)")
         labels = [k.replace("_", " ") for k in keys]
         if group == "per_source":
-            labels = [f"{k.rsplit('_', 1)[0].replace('_', ' ')}\n{_source_label(k.rsplit('_', 1)[1])}" for k in keys]
+            labels = [f"{k.rsplit('_', 1)[0].replace('_', ' ')}\n{display_name(k.rsplit('_', 1)[1])}" for k in keys]
         ax.set_xticks(x, labels, fontsize=8, rotation=0 if group != "overall" else 15)
         ax.set(title=titles[group], ylabel="score (0-1)", ylim=(0, 1.05))
         ax.grid(axis="y", alpha=0.3)
@@ -206,7 +205,7 @@ def error_rates_plot(error_analysis: dict, methods: list[str], colors: dict, out
             vals = [error_analysis["error_rate"][m].get(s, 0) for s in sources]
             color, label = colors[m], f"{m} error rate"
         ax.bar(x + (i - (len(bars) - 1) / 2) * width, vals, width, color=color, label=label)
-    ax.set_xticks(x, [_source_label(s) for s in sources])
+    ax.set_xticks(x, [display_name(s) for s in sources])
     ax.set(ylabel="share of test examples", title=f"Errors and disagreements per source (seed {error_analysis['seed']})")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data.sources import SOURCES
+from ..data.sources import SOURCES, display_name
 from ..labels import CLASS_NAMES
 from ..layout import RUN_CONFIG, Layout
 from ..utils.io import atomic_write_text, write_json
@@ -61,10 +61,12 @@ def _mean_ci(s: dict) -> str:
     return txt
 
 
-def _label(key: str) -> str:
-    for s, spec in SOURCES.items():
-        if key.endswith("_" + s):
-            return f"{key[: -len(s) - 1].replace('_', ' ')} ({spec.display})"
+def _label(key: str, sources: list[str] = ()) -> str:
+    """A metric key as a table shows it: 'macro_f1_sst5' -> 'macro f1 (SST-5)'; a group of your data likewise."""
+    for s in sorted({*SOURCES, *sources}, key=len, reverse=True):
+        for metric in ("macro_f1", "accuracy"):
+            if key == f"{metric}_{s}":
+                return f"{metric.replace('_', ' ')} ({display_name(s)})"
     return key.replace("_", " ")
 
 
@@ -72,7 +74,7 @@ def _results_table(cmp: dict, keys: list[str]) -> list[list[str]]:
     header = ["metric"] + (["base (untrained)"] if cmp.get("base") else []) + cmp["methods"]
     rows = [header]
     for k in keys:
-        row = [_label(k)]
+        row = [_label(k, cmp.get("sources", []))]
         if cmp.get("base"):
             row.append(_fmt(cmp["base"]["test"].get(k)))
         row += [_mean_ci(cmp["per_method"][m][k]) for m in cmp["methods"]]
@@ -133,13 +135,13 @@ def _primary_blocks(c: dict) -> list[Block]:
     return blocks
 
 
-def _secondary_table(c: dict, keys: list[str]) -> list[list[str]]:
+def _secondary_table(c: dict, keys: list[str], sources: list[str]) -> list[list[str]]:
     rows = [["metric", f"{c['a']} - {c['b']} (mean)", "95% t-interval", "paired t p", "Holm-adjusted p"]]
     for k in keys:
         if k == c["primary_metric"]:
             continue
         s = c["secondary"][k]
-        rows.append([_label(k), f"{s['diff_mean']:+.4f}" if s["diff_mean"] is not None else "–",
+        rows.append([_label(k, sources), f"{s['diff_mean']:+.4f}" if s["diff_mean"] is not None else "–",
                      _ci(s["t_ci_low"], s["t_ci_high"]), _fmt(s["t_p"], 3), _fmt(s["p_holm"], 3)])
     return rows
 
@@ -177,11 +179,12 @@ def _efficiency_table(cmp: dict) -> list[list[str]]:
 
 
 def _data_table(summary: dict) -> list[list[str]]:
-    rows = [["split", "source", *CLASS_NAMES, "total"]]
+    labels = summary.get("labels") or list(CLASS_NAMES)
+    rows = [["split", "source", *labels, "total"]]
     for split, by_source in summary["counts"].items():
         for s in [*summary["sources"], "total"]:
             counts = by_source[s]
-            rows.append([split, SOURCES[s].display if s in SOURCES else "all", *[f"{counts[c]:,}" for c in CLASS_NAMES],
+            rows.append([split, display_name(s) if s != "total" else "all", *[f"{counts[c]:,}" for c in labels],
                          f"{sum(counts.values()):,}"])
     return rows
 
@@ -240,7 +243,8 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
         keys = [k for g in cmp["metric_groups"].values() for k in g]
         for key, c in cmp["comparisons"].items():
             b += _primary_blocks(c)
-            b.append(Block("table", _secondary_table(c, keys), caption=f"Other metrics, {key.replace('_vs_', ' vs ')}"))
+            b.append(Block("table", _secondary_table(c, keys, cmp.get("sources", [])),
+                           caption=f"Other metrics, {key.replace('_vs_', ' vs ')}"))
 
     b.append(Block("h2", SECTIONS["efficiency"], "efficiency"))
     b.append(Block("table", _efficiency_table(cmp)))
@@ -266,13 +270,13 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
         for m, by_source in errors["most_confident_errors"].items():
             rows = [["source", "text", "true", "predicted", "confidence"]]
             for s, items in by_source.items():
-                rows += [[SOURCES[s].display if s in SOURCES else s, _short(e["text"]), e["label"], e["predicted"],
+                rows += [[display_name(s), _short(e["text"]), e["label"], e["predicted"],
                           f"{e['confidence']:.3f}"] for e in items]
             b.append(Block("table", rows, caption=f"{m}: most confidently wrong test examples per source"))
         if errors.get("disagreements") is not None:
             a, bb = errors["pair"]
             rows = [["source", "text", "true", a, bb]]
-            rows += [[SOURCES[d["source"]].display, _short(d["text"]), d["label"],
+            rows += [[display_name(d["source"]), _short(d["text"]), d["label"],
                       f"{d[a]} ({d[a + '_confidence']:.2f})", f"{d[bb]} ({d[bb + '_confidence']:.2f})"]
                      for d in errors["disagreements"]]
             b.append(Block("table", rows, caption=f"{a} and {bb} disagree on {errors['n_disagreements']} test examples; "

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..labels import CLASS_NAMES
 from ..utils import io
 
 FIX = "delete that run's folder and rerun the same command to retrain it, then rebuild the report"
@@ -31,6 +32,11 @@ def read_jsonl(path: str | Path) -> list:
 
 
 RUN_SECTIONS = ("test", "params", "timing", "memory")
+
+
+def run_labels(metrics: dict) -> list[str]:
+    """A run's class names in id order (runs recorded before labels were: the sentiment preset's)."""
+    return list(metrics.get("labels") or CLASS_NAMES)
 
 
 def read_metrics(path: str | Path) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.sources import SOURCES
+from ..data.sources import display_name
 from ..layout import Layout
 from .plots import _save, method_colors, plt
 
@@ -118,7 +118,7 @@ def sources_plot(summary: dict, out: Path) -> Path:
                 _errorbar(ax, x, [p["methods"][m]["per_source"].get(src) for p in pts], colors[m], style, m + suffix,
                           _offset(i, len(methods), log, xs))
         _setup_x(ax, summary, xs, log)
-        ax.set(title=SOURCES[src].display if src in SOURCES else src, ylabel=metric.replace("_", " "))
+        ax.set(title=display_name(src), ylabel=metric.replace("_", " "))
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"Test {metric.replace('_', ' ')} per source: mean, 95% CI over seeds")
     return _save(fig, out)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from ..data.sources import SOURCES
+from ..data.sources import display_name
 from ..layout import Layout
 from ..utils.io import atomic_write_text, write_json
 from .report import Block, build_report, render_html, render_markdown
@@ -209,7 +209,7 @@ def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block
         b.append(Block("img", path, caption=captions.get(key, key)))
 
     b.append(Block("h2", SECTIONS["sources"], "sources"))
-    rows = [["point", "method"] + [SOURCES[x].display if x in SOURCES else x for x in s["sources"]]]
+    rows = [["point", "method"] + [display_name(x) for x in s["sources"]]]
     for p in s["points"]:
         for x in m:
             per = p["methods"][x]["per_source"]

@@ -21,6 +21,7 @@ from ..errors import DataError
 from .cleaning import clean_text, normalise
 from .loading import load_split
 from .sampling import allocate, augment_text, draw, stratified_split
+from .files import load_own_data
 from .sources import CLASS_NAMES, SOURCES
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class DataBundle:
     validation: list[Example]
     test: list[Example]
     report: dict = field(default_factory=dict)
+    labels: tuple[str, ...] = CLASS_NAMES  # class names in id order: the preset's, or decided from your data
 
     def splits(self) -> dict[str, list[Example]]:
         return {"train": self.train, "validation": self.validation, "test": self.test}
@@ -53,6 +55,8 @@ class DataBundle:
     def fingerprint(self) -> str:
         """Content hash: identifies the data for caches and resume checks."""
         h = hashlib.sha256()
+        if self.labels != CLASS_NAMES:  # (the preset's fingerprints stay as they were)
+            h.update(("\t".join(self.labels) + "\n").encode("utf-8"))
         for name, rows in self.splits().items():
             h.update(name.encode())
             for ex in rows:
@@ -85,6 +89,33 @@ def _load_clean(cfg: DataConfig, report: dict) -> dict[str, dict[str, list[Examp
             report["loaded"].setdefault(name, {})[split] = len(raw)
             report["cleaning"].setdefault(name, {})[split] = {"empty_dropped": empty}
     return out
+
+
+def _load_own(cfg: DataConfig, report: dict) -> tuple[dict[str, dict[str, list[Example]]], tuple[str, ...]]:
+    """Your own data as {group: {split: [Example]}} (every group has every split, maybe empty), and its labels."""
+    own = load_own_data(cfg)
+    ids = {name: i for i, name in enumerate(own.labels)}
+    out: dict[str, dict[str, list[Example]]] = {}
+    for split, rows in own.splits.items():
+        empty: Counter = Counter()
+        for r in rows:
+            text = clean_text(r.text, "plain", cfg.clean_text) if r.text is not None else ""
+            if not text:
+                empty[r.group] += 1
+                continue
+            group = out.setdefault(r.group, {s: [] for s in own.splits})
+            group[split].append(Example(f"{split}:{r.row}", text, ids[r.label], r.group, ids[r.label]))
+        if empty:
+            log.warning("%s: %d empty or missing texts dropped", own.where[split], sum(empty.values()))
+        if sum(empty.values()) == len(rows):
+            raise DataError(f"{own.where[split]}: every text is empty or missing (column '{cfg.text_column}')")
+        for g in set(empty) | {r.group for r in rows}:
+            report["loaded"].setdefault(g, {})[split] = sum(r.group == g for r in rows)
+            report["cleaning"].setdefault(g, {})[split] = {"empty_dropped": empty[g]}
+    for g in out.values():
+        for split in own.splits:
+            g.setdefault(split, [])
+    return out, own.labels
 
 
 def _deduplicate(rows: list[Example], seen: set[str]) -> tuple[list[Example], int]:
@@ -127,12 +158,19 @@ def _drop_leakage_and_duplicates(data: dict, report: dict) -> tuple[dict, dict]:
 
 
 def _balanced_sample(
-    pool: dict[str, list[Example]], per_class: int, cfg: DataConfig, rng: np.random.Generator, split: str,
-    report: dict, upsample: bool,
+    pool: dict[str, list[Example]], per_class: int | None, cfg: DataConfig, rng: np.random.Generator, split: str,
+    report: dict, upsample: bool, labels: tuple[str, ...],
 ) -> list[Example]:
-    chosen: list[Example] = []
+    """`per_class` examples of each class, shared by the sources (groups) as `source_mixing` says; None: every
+    example as it is (your own data's default), the class balance recorded."""
+    if per_class is None:
+        chosen = [e for s in sorted(pool) for e in pool[s]]
+        report["allocation"][split] = {c: {s: sum(e.label == i for e in pool[s]) for s in sorted(pool)}
+                                       for i, c in enumerate(labels)}
+        return chosen
+    chosen = []
     report["allocation"][split] = {}
-    for label, cname in enumerate(CLASS_NAMES):
+    for label, cname in enumerate(labels):
         by_source = {s: [e for e in rows if e.label == label] for s, rows in pool.items()}
         available = {s: len(v) for s, v in by_source.items()}
         total = sum(available.values())
@@ -157,9 +195,11 @@ def _balanced_sample(
 @dataclass
 class DataPools:
     """Cleaned, leakage-free pools: loaded once, drawn from once per data seed."""
-    train: list[Example]
-    test: list[Example]
+    train: dict[str, list[Example]]
+    test: dict[str, list[Example]]
     report: dict
+    labels: tuple[str, ...] = CLASS_NAMES
+    validation: list[Example] | None = None  # your own validation file/split; None: split from the training draw
 
 
 def load_pools(cfg: DataConfig) -> DataPools:
@@ -168,9 +208,21 @@ def load_pools(cfg: DataConfig) -> DataPools:
         "clean_text": cfg.clean_text, "loaded": {}, "cleaning": {}, "leakage": {},
         "duplicates": {}, "allocation": {}, "shortfalls": [], "augmented": 0,
     }
-    data = _load_clean(cfg, report)
+    if not cfg.uses_own_data:
+        data = _load_clean(cfg, report)
+        train_pool, test_pool = _drop_leakage_and_duplicates(data, report)
+        report["labels"] = list(CLASS_NAMES)
+        return DataPools(train_pool, test_pool, report)
+    data, labels = _load_own(cfg, report)
+    report.update(sources=sorted(data), labels=list(labels),
+                  data_files={k: getattr(cfg, k) for k in ("train_file", "validation_file", "test_file")
+                              if getattr(cfg, k)} if cfg.data_source == "files" else None,
+                  dataset={"name": cfg.dataset_name, "config": cfg.dataset_config} if cfg.dataset_name else None)
     train_pool, test_pool = _drop_leakage_and_duplicates(data, report)
-    return DataPools(train_pool, test_pool, report)
+    validation = None
+    if any(splits.get("validation") for splits in data.values()):
+        validation = [e for g in sorted(data) for e in data[g]["validation"]]
+    return DataPools(train_pool, test_pool, report, labels, validation)
 
 
 def build_data(cfg: DataConfig, seed: int, data_seed: int | None = None, pools: DataPools | None = None
@@ -183,16 +235,17 @@ def build_data(cfg: DataConfig, seed: int, data_seed: int | None = None, pools: 
     # pools may be shared by configs that differ in drawing keys (a sweep): record this config's
     report = {**copy.deepcopy(pools.report), "seed": test_seed, "source_mixing": cfg.source_mixing, "data_seed": seed,
               "allocation": {}, "shortfalls": []}
-    sample = _balanced_sample(
-        pools.train, cfg.samples_per_class, cfg, _rng(seed, _STREAM_TRAIN), "train", report, cfg.allow_upsampling
-    )
-    test = _balanced_sample(
-        pools.test, cfg.test_samples_per_class, cfg, _rng(test_seed, _STREAM_TEST), "test", report, False
-    )
-    train, validation = stratified_split(
-        _rng(seed, _STREAM_SPLIT), sample, [(e.label, e.source) for e in sample], cfg.val_fraction
-    )
-    check_validation_split(cfg, validation)
+    sample = _balanced_sample(pools.train, cfg.samples_per_class, cfg, _rng(seed, _STREAM_TRAIN), "train", report,
+                              cfg.allow_upsampling, pools.labels)
+    test = _balanced_sample(pools.test, cfg.test_samples_per_class, cfg, _rng(test_seed, _STREAM_TEST), "test", report,
+                            False, pools.labels)
+    if pools.validation is not None:
+        train, validation = sample, list(pools.validation)
+    else:
+        train, validation = stratified_split(
+            _rng(seed, _STREAM_SPLIT), sample, [(e.label, e.source) for e in sample], cfg.val_fraction
+        )
+    check_validation_split(cfg, validation, pools.labels, given=pools.validation is not None)
     if cfg.augment:
         rng = _rng(seed, _STREAM_AUGMENT)
         picks = [e for e in train if rng.random() < cfg.augment_fraction]
@@ -201,21 +254,27 @@ def build_data(cfg: DataConfig, seed: int, data_seed: int | None = None, pools: 
         report["augmented"] = len(extra)
     order = _rng(seed, _STREAM_ORDER)
     train = [train[i] for i in order.permutation(len(train))]
-    return DataBundle(train=train, validation=validation, test=test, report=report)
+    return DataBundle(train=train, validation=validation, test=test, report=report, labels=pools.labels)
 
 
 MIN_VALIDATION_PER_CLASS = 2
 MIN_VALIDATION_TOTAL = 20
 
 
-def check_validation_split(cfg: DataConfig, validation: list[Example]) -> None:
-    """Early stopping and model selection need a validation set that can tell models apart."""
-    counts = {c: sum(e.label == i for e in validation) for i, c in enumerate(CLASS_NAMES)}
+def check_validation_split(cfg: DataConfig, validation: list[Example], labels: tuple[str, ...] = CLASS_NAMES,
+                           given: bool = False) -> None:
+    """Early stopping and model selection need a validation set that can tell models apart (every class in it)."""
+    counts = {c: sum(e.label == i for e in validation) for i, c in enumerate(labels)}
     short = [f"{c}: {n}" for c, n in counts.items() if n < MIN_VALIDATION_PER_CLASS]
     if short or len(validation) < MIN_VALIDATION_TOTAL:
+        if given:
+            fix = "add examples of the short classes to the validation file/split"
+        else:
+            fix = (f"raise samples_per_class (now {cfg.samples_per_class}) or " if cfg.samples_per_class else
+                   "add training examples of the short classes, give a validation file/split, or raise ")
+            fix += f"val_fraction (now {cfg.val_fraction})"
         raise DataError(
             f"the validation split is too small to select a model on ({len(validation)} examples; "
             f"{', '.join(f'{c}: {n}' for c, n in counts.items())}); it needs >= {MIN_VALIDATION_PER_CLASS} per class "
-            f"and >= {MIN_VALIDATION_TOTAL} in all: raise samples_per_class (now {cfg.samples_per_class}) or "
-            f"val_fraction (now {cfg.val_fraction})"
+            f"and >= {MIN_VALIDATION_TOTAL} in all: {fix}"
         )

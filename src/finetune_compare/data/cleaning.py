@@ -32,7 +32,8 @@ def clean_tweet(text: str) -> str:
     return " ".join(out)
 
 
-CLEANERS = {"review": clean_review, "sentence": clean_sentence, "tweet": clean_tweet}
+CLEANERS = {"review": clean_review, "sentence": clean_sentence, "tweet": clean_tweet,
+            "plain": lambda text: text}  # your own data: whitespace only, no source-specific rules
 
 
 def clean_text(text: str, kind: str, enabled: bool = True) -> str:

@@ -32,6 +32,11 @@ class SourceSpec:
         return "{" + ", ".join(f"{i}: {n}" for i, n in enumerate(self.native_labels)) + "}"
 
 
+def display_name(source: str) -> str:
+    """A preset source's display name (IMDB, SST-5, TweetEval); your own data's groups as they are."""
+    return SOURCES[source].display if source in SOURCES else source
+
+
 SOURCES: dict[str, SourceSpec] = {
     "imdb": SourceSpec(
         name="imdb", display="IMDB", local_dir="imdb", hub_id="stanfordnlp/imdb", hub_config=None,

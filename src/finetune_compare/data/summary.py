@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 
 from .build import DataBundle
-from .sources import CLASS_NAMES, SOURCES
+from .sources import display_name as display
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -26,19 +26,21 @@ def _length_stats(lengths: list[int], max_length: int | None = None) -> dict:
 
 def confounds(bundle: DataBundle) -> list[str]:
     notes = []
+    if len(bundle.report["sources"]) < 2:  # one source (or no group column): nothing to confound with
+        return notes
     for split, rows in (("train", bundle.train + bundle.validation), ("test", bundle.test)):
-        for label, cname in enumerate(CLASS_NAMES):
+        for label, cname in enumerate(bundle.labels):
             by_source = Counter(e.source for e in rows if e.label == label)
             total = sum(by_source.values())
             if not total:
                 continue
-            missing = [SOURCES[s].display for s in bundle.report["sources"] if by_source[s] == 0]
+            missing = [display(s) for s in bundle.report["sources"] if by_source[s] == 0]
             top, n = by_source.most_common(1)[0]
             if missing:
                 notes.append(f"{split}: '{cname}' has no {', '.join(missing)} examples "
-                             f"(from {', '.join(SOURCES[s].display for s in sorted(by_source))} only)")
+                             f"(from {', '.join(display(s) for s in sorted(by_source))} only)")
             if n / total > 0.6:
-                notes.append(f"{split}: {n / total:.0%} of '{cname}' examples are {SOURCES[top].display}: "
+                notes.append(f"{split}: {n / total:.0%} of '{cname}' examples are {display(top)}: "
                              "source and label are confounded")
     return notes
 
@@ -49,10 +51,10 @@ def data_summary(bundle: DataBundle, tokenizer=None, max_length: int | None = No
     tokens: dict = {}
     for split, rows in bundle.splits().items():
         counts[split] = {
-            s: {c: sum(1 for e in rows if e.source == s and e.label == i) for i, c in enumerate(CLASS_NAMES)}
+            s: {c: sum(1 for e in rows if e.source == s and e.label == i) for i, c in enumerate(bundle.labels)}
             for s in bundle.report["sources"]
         }
-        counts[split]["total"] = {c: sum(1 for e in rows if e.label == i) for i, c in enumerate(CLASS_NAMES)}
+        counts[split]["total"] = {c: sum(1 for e in rows if e.label == i) for i, c in enumerate(bundle.labels)}
         chars[split] = {s: _length_stats([len(e.text) for e in rows if e.source == s]) for s in bundle.report["sources"]}
         if tokenizer is not None:
             lengths = [len(ids) for ids in tokenizer([e.text for e in rows], truncation=False)["input_ids"]]
@@ -61,6 +63,7 @@ def data_summary(bundle: DataBundle, tokenizer=None, max_length: int | None = No
                 for s in bundle.report["sources"]
             }
     return {
+        "labels": list(bundle.labels),
         "sizes": {split: len(rows) for split, rows in bundle.splits().items()},
         "counts": counts,
         "char_lengths": chars,
@@ -75,13 +78,15 @@ def data_summary(bundle: DataBundle, tokenizer=None, max_length: int | None = No
 def format_summary(summary: dict) -> str:
     lines = []
     sources = summary["sources"]
-    header = f"{'split':<11}{'source':<11}" + "".join(f"{c:>10}" for c in CLASS_NAMES) + f"{'total':>9}"
+    labels = summary["labels"]
+    width = max(10, *(len(c) + 2 for c in labels))
+    header = f"{'split':<11}{'source':<11}" + "".join(f"{c:>{width}}" for c in labels) + f"{'total':>9}"
     lines += ["Examples per split x source x label", header, "-" * len(header)]
     for split, by_source in summary["counts"].items():
         for s in [*sources, "total"]:
             row = by_source[s]
-            name = SOURCES[s].display if s in SOURCES else "all"
-            lines.append(f"{split:<11}{name:<11}" + "".join(f"{row[c]:>10}" for c in CLASS_NAMES)
+            name = display(s) if s != "total" else "all"
+            lines.append(f"{split:<11}{name:<11}" + "".join(f"{row[c]:>{width}}" for c in labels)
                          + f"{sum(row.values()):>9}")
     for title, key in (("Text length in characters", "char_lengths"), ("Text length in tokens", "token_lengths")):
         table = summary.get(key)
@@ -94,7 +99,7 @@ def format_summary(summary: dict) -> str:
                 vals = [st.get(f"p{p}") for p in PERCENTILES] + [st.get("max")]
                 if key == "token_lengths":
                     vals.append(f"{st.get('truncated_fraction', 0):.1%}")
-                lines.append(f"{split:<11}{SOURCES[s].display:<11}" + "".join(
+                lines.append(f"{split:<11}{display(s):<11}" + "".join(
                     f"{v:>8.0f}" if isinstance(v, (int, float)) else f"{v:>8}" for v in vals))
     if summary.get("token_lengths_note"):
         lines += ["", f"Token lengths: {summary['token_lengths_note']}"]
@@ -104,7 +109,7 @@ def format_summary(summary: dict) -> str:
         leak = summary["leakage"][s]
         dup = summary["duplicates"][s]
         where = ", ".join(f"{k} {v}" for k, v in leak["matched_in"].items()) or "none"
-        lines.append(f"  {SOURCES[s].display:<10} empty after cleaning: {empty}; leaked into held-out "
+        lines.append(f"  {display(s):<10} empty after cleaning: {empty}; leaked into held-out "
                      f"splits (removed from train): {leak['train_rows_removed']} ({where}); duplicates: "
                      f"train {dup['train']}, test {dup['test']}")
     if summary.get("augmented"):

@@ -1,5 +1,6 @@
 """Evaluation metrics: overall, per class, per source, with the confusion matrix.
 
+Classes are named by the data's labels (the sentiment preset's negative/neutral/positive, or your own).
 Macro averages run over the classes present in the ground truth of the subset:
 IMDB has no neutral reviews, so its macro scores average negative and positive
 (a neutral prediction on IMDB still counts as an error against the true class).
@@ -15,17 +16,17 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 
 from ..labels import CLASS_NAMES
 
-ALL_LABELS = list(range(len(CLASS_NAMES)))
 
-
-def classification_metrics(y_true, y_pred) -> dict:
+def classification_metrics(y_true, y_pred, labels: tuple[str, ...] | list[str] = CLASS_NAMES) -> dict:
+    """Metrics over the classes `labels` (names in id order): per class by name, macro over those present."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    all_ids = list(range(len(labels)))
     present = sorted(set(y_true.tolist()))
     p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=present, average="macro", zero_division=0)
-    pc, rc, fc, sc = precision_recall_fscore_support(y_true, y_pred, labels=ALL_LABELS, zero_division=0)
+    pc, rc, fc, sc = precision_recall_fscore_support(y_true, y_pred, labels=all_ids, zero_division=0)
     per_class = {
-        CLASS_NAMES[i]: {"precision": float(pc[i]), "recall": float(rc[i]), "f1": float(fc[i]), "support": int(sc[i])}
-        for i in ALL_LABELS if sc[i] > 0
+        labels[i]: {"precision": float(pc[i]), "recall": float(rc[i]), "f1": float(fc[i]), "support": int(sc[i])}
+        for i in all_ids if sc[i] > 0
     }
     return {
         "n": int(len(y_true)),
@@ -34,18 +35,19 @@ def classification_metrics(y_true, y_pred) -> dict:
         "macro_precision": float(p),
         "macro_recall": float(r),
         "per_class": per_class,
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=ALL_LABELS).tolist(),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=all_ids).tolist(),
     }
 
 
-def evaluation_metrics(y_true, y_pred, sources) -> dict:
-    """Overall metrics plus the same metrics for each source."""
-    out = classification_metrics(y_true, y_pred)
+def evaluation_metrics(y_true, y_pred, sources, labels: tuple[str, ...] | list[str] = CLASS_NAMES) -> dict:
+    """Overall metrics plus the same metrics for each source (your own data: each group)."""
+    out = classification_metrics(y_true, y_pred, labels)
     groups = defaultdict(list)
     for i, s in enumerate(sources):
         groups[s].append(i)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    out["per_source"] = {s: classification_metrics(y_true[idx], y_pred[idx]) for s, idx in sorted(groups.items())}
+    out["per_source"] = {s: classification_metrics(y_true[idx], y_pred[idx], labels)
+                         for s, idx in sorted(groups.items())}
     return out
 
 
@@ -54,7 +56,8 @@ def validation_metrics(eval_pred) -> dict:
     logits, labels = eval_pred.predictions, eval_pred.label_ids
     if isinstance(logits, tuple):
         logits = logits[0]
-    m = classification_metrics(labels, np.argmax(logits, axis=-1))
+    names = [str(i) for i in range(logits.shape[-1])]  # only the aggregates are reported: names do not matter
+    m = classification_metrics(labels, np.argmax(logits, axis=-1), names)
     return {k: m[k] for k in ("accuracy", "macro_f1", "macro_precision", "macro_recall")}
 
 

@@ -26,17 +26,17 @@ def predict_split(trainer, split) -> tuple[np.ndarray, float]:
     return softmax(np.asarray(logits, dtype=np.float64)), seconds
 
 
-def split_metrics(split, probs: np.ndarray) -> dict:
+def split_metrics(split, probs: np.ndarray, labels: tuple[str, ...] = CLASS_NAMES) -> dict:
     preds = probs.argmax(axis=-1)
-    return evaluation_metrics([e.label for e in split.examples], preds, [e.source for e in split.examples])
+    return evaluation_metrics([e.label for e in split.examples], preds, [e.source for e in split.examples], labels)
 
 
-def prediction_rows(split, probs: np.ndarray) -> list[dict]:
+def prediction_rows(split, probs: np.ndarray, labels: tuple[str, ...] = CLASS_NAMES) -> list[dict]:
     preds = probs.argmax(axis=-1)
     return [
         {
             "id": ex.id, "source": ex.source, "label": ex.label, "predicted": int(p),
-            "probabilities": {CLASS_NAMES[c]: round(float(probs[i, c]), 6) for c in range(len(CLASS_NAMES))},
+            "probabilities": {labels[c]: round(float(probs[i, c]), 6) for c in range(len(labels))},
             "text": ex.text,
         }
         for i, (ex, p) in enumerate(zip(split.examples, preds))
@@ -48,19 +48,22 @@ def predict_texts(model, tokenizer, texts: list[str], max_length: int, batch_siz
     """Class probabilities of new texts with a loaded model (`predict` mode)."""
     device = next(model.parameters()).device
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths per batch
-    out = np.zeros((len(texts), len(CLASS_NAMES)), dtype=np.float64)
+    out = None
     for start in range(0, len(texts), batch_size):
         idx = order[start:start + batch_size]
         batch = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
                           return_tensors="pt").to(device)
         logits = model(**batch).logits.float()
+        if out is None:  # one column per class of the model's head
+            out = np.zeros((len(texts), logits.shape[-1]), dtype=np.float64)
         out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
-    return out
+    return out if out is not None else np.zeros((0, 0))
 
 
-def prediction_records(texts: list[str], probs: np.ndarray) -> list[dict[str, Any]]:
+def prediction_records(texts: list[str], probs: np.ndarray, labels: tuple[str, ...] = CLASS_NAMES
+                       ) -> list[dict[str, Any]]:
     return [
-        {"text": t, "label": CLASS_NAMES[int(p.argmax())],
-         **{f"p_{name}": round(float(p[i]), 6) for i, name in enumerate(CLASS_NAMES)}}
+        {"text": t, "label": labels[int(p.argmax())],
+         **{f"p_{name}": round(float(p[i]), 6) for i, name in enumerate(labels)}}
         for t, p in zip(texts, probs)
     ]

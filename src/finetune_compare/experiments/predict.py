@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..evaluation.predict import predict_texts, prediction_records
-from ..models.saving import load_trained
+from ..models.saving import load_trained, saved_labels
 from ..utils.io import atomic_write_text, write_jsonl
 
 
@@ -79,7 +79,8 @@ def predict_rows(model_dir: str, rows: list[dict]) -> tuple[list[dict], str]:
     """Each input row with the predicted label and the class probabilities; and the label's column name."""
     texts = [r["text"] for r in rows]
     model, tokenizer, meta = load_trained(model_dir)
-    predictions = prediction_records(texts, predict_texts(model, tokenizer, texts, meta["max_length"]))
+    predictions = prediction_records(texts, predict_texts(model, tokenizer, texts, meta["max_length"]),
+                                     saved_labels(meta))
     # every input column is kept (an id can be joined back); a gold 'label' column would clash: 'predicted_label'
     key = "predicted_label" if any("label" in r for r in rows) else "label"
     records = [{**row, key: p["label"], **{k: v for k, v in p.items() if k.startswith("p_")}}

@@ -162,6 +162,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     pools = pools or load_pools(config.data)
     data = build_data(config.data, config.seed, pools=pools)
     check_data_fits(config, data)
+    provider.use_labels(data.labels)  # the head predicts the data's classes
     signals.checkpoint()
     if is_main():
         claim_output_dir(config, out, overwrite)  # everything validated: lock, clear if asked, mark
@@ -333,7 +334,8 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
         "seed": seed,
         "model_name": config.model_name,
         "head": ctx.provider.describe().get("head"),
-        "test": split_metrics(ctx.tokenized.test, probs),
+        "labels": list(ctx.data.labels),  # class names in id order: per-class metrics, confusion matrix, predictions
+        "test": split_metrics(ctx.tokenized.test, probs, ctx.data.labels),
         "validation": {"best_macro_f1": best.best_value, "best_step": best.best_step},
         "params": out.params,
         "training": {
@@ -368,8 +370,9 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
     if config.save_model:
         target = Path(config.save_dir) / method / seed_dir_name(seed) if config.save_dir else run_dir / MODEL
         metrics["saved_model"] = save_trained(trainer.model, ctx.tokenizer, target, method, config.model,
-                                              ctx.tokenized.max_length, merged=config.save_merged)
-    _write_run_files(run_dir, config, metrics, history, prediction_rows(ctx.tokenized.test, probs))
+                                              ctx.tokenized.max_length, ctx.data.labels,
+                                              merged=config.save_merged)
+    _write_run_files(run_dir, config, metrics, history, prediction_rows(ctx.tokenized.test, probs, ctx.data.labels))
     log.info("%s seed %d: test macro-F1 %.4f, accuracy %.4f (%.0f s)", method, seed,
              metrics["test"]["macro_f1"], metrics["test"]["accuracy"], wall)
     del trainer, best, out
@@ -399,7 +402,8 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
     metrics = {
         "method": BASE_METHOD, "seed": None, "model_name": config.model_name,
         "head": ctx.provider.describe().get("head"),
-        "test": split_metrics(ctx.tokenized.test, probs),
+        "labels": list(ctx.data.labels),  # class names in id order: per-class metrics, confusion matrix, predictions
+        "test": split_metrics(ctx.tokenized.test, probs, ctx.data.labels),
         "params": {**count_parameters(model, head), "trainable": 0, "trainable_ratio": 0.0},
         "timing": {"eval_seconds": round(seconds, 3), "eval_samples_per_second": round(n_test / seconds, 3),
                    "eval_tokens_per_second": round(ctx.tokenized.test.num_tokens / seconds, 1)},
@@ -408,7 +412,7 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
     }
     if is_main():
         _write_run_files(run_dir, config, metrics, {"train": [], "eval": []},
-                         prediction_rows(ctx.tokenized.test, probs))
+                         prediction_rows(ctx.tokenized.test, probs, ctx.data.labels))
     _remove_empty(run_dir / CHECKPOINTS)
     del trainer, model
     release_memory()

@@ -1,7 +1,8 @@
 """`BaseModel`: the extension point for custom models (the seed's `from models import BaseModel`).
 
-A model provider knows how to build a tokenizer and a fresh 3-class sequence
-classifier whose output index i means class i of `CLASS_NAMES`. Everything after
+A model provider knows how to build a tokenizer and a fresh sequence classifier
+whose output index i means class i of `self.labels` (set from the data with
+`use_labels`: the sentiment preset's three classes, or your own). Everything after
 that (methods, training, evaluation, accounting) is shared, so a subclass only
 changes what is being compared, never how.
 
@@ -18,11 +19,17 @@ from typing import Any
 import torch
 
 from ..config import ModelConfig
+from ..labels import CLASS_NAMES
 
 
 class BaseModel(ABC):
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, labels: tuple[str, ...] = CLASS_NAMES):
         self.config = config
+        self.labels = tuple(labels)  # the classes the model predicts, in id order (set from the data)
+
+    def use_labels(self, labels: tuple[str, ...]) -> None:
+        """Predict these classes (the data decides them: the preset's three, or your own)."""
+        self.labels = tuple(labels)
 
     @abstractmethod
     def load_tokenizer(self) -> Any:
@@ -30,7 +37,7 @@ class BaseModel(ABC):
 
     @abstractmethod
     def load_model(self) -> torch.nn.Module:
-        """A new, untrained-by-us classifier with 3 outputs in our label order."""
+        """A new, untrained-by-us classifier with one output per class of `self.labels`, in that order."""
 
     def max_sequence_length(self) -> int | None:
         """The longest input the model accepts (None: no limit known)."""
@@ -38,7 +45,7 @@ class BaseModel(ABC):
 
     @property
     def head_fits(self) -> bool:
-        """True when the checkpoint's own head already predicts our 3 classes (zero-shot row)."""
+        """True when the checkpoint's own head already predicts our classes (zero-shot row)."""
         return False
 
     def head_module_names(self, model: torch.nn.Module) -> list[str]:

@@ -15,26 +15,27 @@ from .resolve import ResolvedModel, load_hf_config, resolve_model
 
 log = logging.getLogger(__name__)
 
-ID2LABEL = dict(enumerate(CLASS_NAMES))
+ID2LABEL = dict(enumerate(CLASS_NAMES))  # the sentiment preset's head
 LABEL2ID = {name: i for i, name in ID2LABEL.items()}
 # Models whose position ids start after the padding index, so max_position_embeddings
 # overstates the usable length by padding_idx + 1 (514 -> 512 for RoBERTa-base).
 _OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer", "bart", "mbart"}
 
 
-def head_label_order(hf_config) -> list[int] | None:
-    """If the checkpoint has a trained 3-way head named negative/neutral/positive, return
-    for each of our class ids the checkpoint's output index; else None."""
+def head_label_order(hf_config, labels: tuple[str, ...] = CLASS_NAMES) -> list[int] | None:
+    """If the checkpoint has a trained head whose outputs are named exactly our classes (any order, case and
+    surrounding spaces ignored), return for each of our class ids the checkpoint's output index; else None."""
     architectures = getattr(hf_config, "architectures", None) or []
     if not any(a.endswith("ForSequenceClassification") for a in architectures):
         return None
     id2label = getattr(hf_config, "id2label", None) or {}
-    if len(id2label) != 3:
+    if len(id2label) != len(labels):
         return None
     by_name = {str(name).strip().lower(): int(idx) for idx, name in id2label.items()}
-    if set(by_name) != set(CLASS_NAMES):
+    wanted = [name.strip().lower() for name in labels]
+    if set(by_name) != set(wanted):
         return None
-    return [by_name[name] for name in CLASS_NAMES]
+    return [by_name[name] for name in wanted]
 
 
 def output_layer(model: torch.nn.Module, num_labels: int) -> torch.nn.Linear:
@@ -47,12 +48,16 @@ def output_layer(model: torch.nn.Module, num_labels: int) -> torch.nn.Linear:
 class HFModel(BaseModel):
     """Loads `config.model_name` (hub id, local dir or embedded-minilm) with transformers."""
 
-    def __init__(self, config: ModelConfig, resolved: ResolvedModel | None = None):
-        super().__init__(config)
+    def __init__(self, config: ModelConfig, resolved: ResolvedModel | None = None,
+                 labels: tuple[str, ...] = CLASS_NAMES):
+        super().__init__(config, labels)
         self.resolved = resolved or resolve_model(config.model_name)
         self.hf_config = load_hf_config(self.resolved, config.trust_remote_code)
-        self.label_order = head_label_order(self.hf_config)
         self._check_architecture()
+
+    @property
+    def label_order(self) -> list[int] | None:
+        return head_label_order(self.hf_config, self.labels)
 
     def _check_architecture(self) -> None:
         from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
@@ -82,17 +87,20 @@ class HFModel(BaseModel):
     def load_model(self) -> torch.nn.Module:
         from transformers import AutoModelForSequenceClassification
 
-        kwargs = dict(num_labels=3, id2label=ID2LABEL, label2id=LABEL2ID, **self._kwargs())
+        id2label = dict(enumerate(self.labels))
+        kwargs = dict(num_labels=len(self.labels), id2label=id2label, label2id={n: i for i, n in id2label.items()},
+                      **self._kwargs())
         if not self.head_fits:
-            # A checkpoint without our 3-way head gets a new, randomly initialised one.
+            # A checkpoint without a head for our classes gets a new, randomly initialised one.
             kwargs["ignore_mismatched_sizes"] = True
         try:
             model = AutoModelForSequenceClassification.from_pretrained(self.resolved.path, **kwargs)
         except Exception as exc:
             raise ModelError(f"cannot load model '{self.config.model_name}': {str(exc).splitlines()[0][:240]}") from None
-        if self.head_fits and self.label_order != [0, 1, 2]:
+        order = self.label_order
+        if order is not None and order != list(range(len(order))):
             # Keep the trained head, reorder its outputs to our ids (matched by name).
-            layer = output_layer(model, 3)
+            layer = output_layer(model, len(order))
             with torch.no_grad():
                 layer.weight.copy_(layer.weight[self.label_order].clone())
                 if layer.bias is not None:
@@ -100,9 +108,10 @@ class HFModel(BaseModel):
         return model
 
     def head_note(self) -> str:
+        names = "/".join(self.labels)
         if self.head_fits:
-            return "kept the checkpoint's negative/neutral/positive head (outputs matched by label name)"
-        return "checkpoint has no negative/neutral/positive head: a new 3-way head is initialised"
+            return f"kept the checkpoint's {names} head (outputs matched by label name)"
+        return f"checkpoint has no {names} head: a new {len(self.labels)}-way head is initialised"
 
     def max_sequence_length(self) -> int | None:
         positions = getattr(self.hf_config, "max_position_embeddings", None)

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import ModelConfig
 from ..errors import ModelError
 from ..utils.io import write_json
-from .hf import ID2LABEL, LABEL2ID, HFModel
+from .hf import ID2LABEL, HFModel
 from .resolve import EMBEDDED_MINILM
 
 log = logging.getLogger(__name__)
@@ -28,15 +28,23 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
+def saved_labels(meta: dict) -> tuple[str, ...]:
+    """A saved model's class names in output order (models saved before labels were recorded: the preset's)."""
+    id2label = meta.get("id2label") or {str(k): v for k, v in ID2LABEL.items()}
+    return tuple(id2label[str(i)] for i in range(len(id2label)))
+
+
 def save_trained(model, tokenizer, target: Path, method: str, config: ModelConfig, max_length: int,
-                 merged: bool = False) -> dict:
-    """Write the model to `target` (and, for an adapter with `merged`, a merged full model in target/merged);
-    returns sizes in bytes of what was written."""
+                 labels: tuple[str, ...], merged: bool = False) -> dict:
+    """Write the model to `target` (and, for an adapter with `merged`, a merged full model in target/merged), its
+    head named by `labels` (the data's classes, in id order); returns sizes in bytes of what was written."""
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     is_peft = hasattr(model, "peft_config")
     inner = model.get_base_model() if is_peft else model
-    inner.config.id2label, inner.config.label2id = dict(ID2LABEL), dict(LABEL2ID)
+    id2label = dict(enumerate(labels))
+    label2id = {name: i for i, name in id2label.items()}
+    inner.config.id2label, inner.config.label2id = id2label, label2id
     model.save_pretrained(str(target))
     tokenizer.save_pretrained(str(target))
     base = portable_base(config.model_name, target)
@@ -48,8 +56,8 @@ def save_trained(model, tokenizer, target: Path, method: str, config: ModelConfi
         write_json(adapter_config, data)
     meta = {
         "method": method, "peft": is_peft, "base_model": config.model_name, "base_model_portable": base,
-        "max_length": max_length, "num_labels": len(ID2LABEL),
-        "id2label": {str(k): v for k, v in ID2LABEL.items()}, "label2id": dict(LABEL2ID),
+        "max_length": max_length, "num_labels": len(id2label),
+        "id2label": {str(k): v for k, v in id2label.items()}, "label2id": label2id,
         "trust_remote_code": config.trust_remote_code,
     }
     write_json(target / META_FILE, meta)
@@ -122,7 +130,7 @@ def load_trained(path: str | Path):
 
             base_cfg = ModelConfig(model_name=_base_for_loading(meta, path),
                                    trust_remote_code=meta.get("trust_remote_code", False))
-            base = HFModel(base_cfg).load_model()
+            base = HFModel(base_cfg, labels=saved_labels(meta)).load_model()
             model = PeftModel.from_pretrained(base, str(path), is_trainable=False)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(
