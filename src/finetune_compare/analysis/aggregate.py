@@ -48,7 +48,8 @@ def metric_groups(sources: list[str], labels: list[str] | tuple[str, ...] = CLAS
     return {
         "overall": list(OVERALL),
         "per_class": [f"f1_{c}" for c in labels],
-        "per_source": [f"{k}_{s}" for s in sources for k in ("macro_f1", "accuracy")],
+        # one source (or your own data without a group column) would only repeat the overall metrics
+        "per_source": [f"{k}_{s}" for s in sources for k in ("macro_f1", "accuracy")] if len(sources) > 1 else [],
     }
 
 

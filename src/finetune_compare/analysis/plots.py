@@ -110,12 +110,15 @@ def confusion_matrices(output_dir: Path, methods: list[str], out: Path, include_
 def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
     groups = comparison["metric_groups"]
     methods = comparison["methods"]
-    widths = [len(groups["overall"]), len(groups["per_class"]), len(groups["per_source"]), 2.5]
+    widths = [len(groups["overall"]), len(groups["per_class"]), max(1, len(groups["per_source"])), 2.5]
     fig, axes = plt.subplots(1, 4, figsize=(18, 4.4), constrained_layout=True,
                              gridspec_kw={"width_ratios": widths})
     titles = {"overall": "Overall", "per_class": "F1 per class", "per_source": "Per source"}
     paired_differences(comparison, colors, axes[3])
     for ax, (group, keys) in zip(axes, groups.items()):
+        if not keys:  # one source: the overall panel already shows it
+            ax.axis("off")
+            continue
         x = np.arange(len(keys))
         width = 0.8 / max(1, len(methods))
         for i, m in enumerate(methods):
@@ -131,7 +134,8 @@ def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
             ax.scatter(x, base_vals, marker="_", s=400, color="black", zorder=3, label="base (untrained)")
         labels = [k.replace("_", " ") for k in keys]
         if group == "per_source":
-            labels = [f"{k.rsplit('_', 1)[0].replace('_', ' ')}\n{display_name(k.rsplit('_', 1)[1])}" for k in keys]
+            split = [next((m, k[len(m) + 1:]) for m in ("macro_f1", "accuracy") if k.startswith(m + "_")) for k in keys]
+            labels = [f"{m.replace('_', ' ')}\n{display_name(src)}" for m, src in split]
         ax.set_xticks(x, labels, fontsize=8, rotation=0 if group != "overall" else 15)
         ax.set(title=titles[group], ylabel="score (0-1)", ylim=(0, 1.05))
         ax.grid(axis="y", alpha=0.3)

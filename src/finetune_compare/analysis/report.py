@@ -229,7 +229,8 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
     b.append(Block("p", "Test set. Cells: mean ± std over seeds [95% CI of the mean: t-interval below 10 runs, "
                         "BCa bootstrap from 10]; a single run shows its value only."))
     for group, title in (("overall", "Overall"), ("per_class", "Per class (F1)"), ("per_source", "Per source")):
-        b.append(Block("table", _results_table(cmp, cmp["metric_groups"][group]), caption=title))
+        if cmp["metric_groups"][group]:  # (no per-source table for a single source)
+            b.append(Block("table", _results_table(cmp, cmp["metric_groups"][group]), caption=title))
 
     b.append(Block("h2", SECTIONS["statistics"], "statistics"))
     if not cmp["comparisons"]:
