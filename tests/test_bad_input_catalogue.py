@@ -46,6 +46,16 @@ def _local_dir(t, rel, raw):
     return "data_dir=" + str(_local(t, rel, raw))
 
 
+EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "own-data")
+OWN = ["--set", "data_source=files", "--set", f"train_file={EXAMPLE}/train.csv", "--set",
+       f"test_file={EXAMPLE}/test.csv"]
+
+
+def _csv(t) -> Path:
+    (t / "t.csv").write_text("review,sentiment\nfine,positive\nmeh,neutral\n", encoding="utf-8")
+    return t / "t.csv"
+
+
 SMALL = ["--set", "samples_per_class=70", "--set", "test_samples_per_class=10", "--set", "data_source=embedded"]
 
 # (id, argv builder, exact expected stderr line with {tmp} for tmp_path)
@@ -169,6 +179,20 @@ CASES = [
      "error: config key 'mixed_precision': fp16 needs a CUDA GPU; on CPU use bf16, auto or no"),
     ("predict-without-model", lambda t, m: ["--mode", "predict", "--text", "hi"],
      "error: the following arguments are required: --model (see: finetune-compare predict --help)"),
+    # your own data (data_source: files): the example files with the wrong column, no test file, an unseen label
+    ("own-data-missing-column", lambda t, m: ["--mode", "data", *OWN],
+     "error: train_file '" + EXAMPLE + "/train.csv': no column 'text' (text_column); the columns found are: review, "
+     "sentiment, domain"),
+    ("own-data-without-test-file", lambda t, m: ["--mode", "data", "--set", "data_source=files", "--set",
+                                                 f"train_file={EXAMPLE}/train.csv"],
+     "error: config key 'test_file': required when data_source is 'files' (both methods are scored on it)"),
+    ("own-data-unseen-test-label", lambda t, m: ["--mode", "data", *OWN, "--set", "text_column=review", "--set",
+                                                 "label_column=sentiment", "--set", f"test_file={_csv(t)}"],
+     "error: test_file '{tmp}/t.csv': label 'neutral' (1 rows) never occurs in the training data, so no model can "
+     "learn it; the training classes are: negative, positive"),
+    ("own-data-preset-key", lambda t, m: ["--mode", "data", *OWN, "--set", "sources=[imdb]"],
+     "error: config key 'sources': belongs to the sentiment preset; your own data (data_source: files) does not read "
+     "it"),
 ]
 
 

@@ -87,9 +87,9 @@ class Config:
         "(train_file, test_file, ...) or 'hub' with dataset_name (any hub dataset).",
         choices=("hub", "local", "embedded", "files"))
     data_dir: Optional[str] = _f(None, "Directory in the layout <name>/<split>.jsonl.gz (data_source=local).")
-    sources: list[str] = _f(
-        ["imdb", "sst5", "tweeteval"], "Datasets to mix (the sentiment preset).", choices=("imdb", "sst5", "tweeteval"),
-        nonempty=True,
+    sources: Optional[list[str]] = _f(
+        None, "Datasets the sentiment preset mixes (default: imdb, sst5, tweeteval); your own data leaves it unset.",
+        choices=("imdb", "sst5", "tweeteval"), nonempty=True,
     )
     train_file: Optional[str] = _f(None, "Your own data (data_source: files): the training file, CSV, TSV, JSON Lines "
                                    "or Parquet (.csv, .tsv, .jsonl/.json, .parquet; .gz for the text formats).")
@@ -127,7 +127,8 @@ class Config:
         choices=("equal", "proportional"),
     )
     allow_upsampling: bool = _f(False, "Fill a short class by drawing duplicates (otherwise: warn, use all).")
-    clean_text: bool = _f(True, "Source-specific cleaning (IMDB <br />, SST -LRB-, tweet @user/http).")
+    clean_text: bool = _f(True, "Source-specific cleaning (IMDB <br />, SST -LRB-, tweet @user/http); the sentiment "
+                          "preset only (your own data: whitespace only).")
     augment: bool = _f(False, "Add word-dropout/swap copies of training examples (train split only).")
     augment_fraction: float = _f(0.2, "Share of training examples that get one augmented copy.", min=0, max=1)
 
@@ -404,7 +405,8 @@ def _validate_fields(obj: Any, names: typing.Iterable[str]) -> None:
         object.__setattr__(obj, name, value)
 
 
-PRESET_DEFAULTS = {"samples_per_class": 15000, "test_samples_per_class": 2000}
+PRESET_DEFAULTS = {"samples_per_class": 15000, "test_samples_per_class": 2000,
+                   "sources": ["imdb", "sst5", "tweeteval"]}
 FILE_KEYS = ("train_file", "validation_file", "test_file")
 HUB_DATASET_KEYS = ("dataset_config", "train_split", "validation_split", "test_split")
 OWN_DATA_KEYS = ("text_column", "label_column", "group_column", "label_names")
@@ -436,10 +438,18 @@ def _check_data(data: Any) -> None:
         raise ConfigError(f"config key '{unused[0]}': only read with {needs}; data_source is '{data.data_source}'"
                           + ("" if data.data_source != "hub" else " without dataset_name"))
     if own:
-        for key in ("sources", "data_dir"):
+        for key in ("sources", "data_dir", "clean_text"):
             if getattr(data, key) != default_of(key):
                 raise ConfigError(f"config key '{key}': belongs to the sentiment preset; your own data "
                                   f"(data_source: {data.data_source}) does not read it")
+        if data.allow_upsampling and data.samples_per_class is None:
+            raise ConfigError("config key 'allow_upsampling': only used when samples_per_class is set (your own data "
+                              "is otherwise used as it is)")
+        has_validation = data.validation_file if data.data_source == "files" else data.validation_split
+        if has_validation and data.val_fraction != default_of("val_fraction"):
+            which = "validation_file" if data.data_source == "files" else "validation_split"
+            raise ConfigError(f"config key 'val_fraction': not used when {which} is given (validation is that "
+                              "data, not a share of training)")
         if data.data_source == "files":
             for key in ("train_file", "test_file"):
                 if not getattr(data, key):

@@ -72,7 +72,7 @@ def sst5_files(tmp_path_factory):
 def test_sst5_five_classes_end_to_end(sst5_files, tiny_bert, tmp_path):
     cfg = tiny_config(tiny_bert, tmp_path, data_source="files", samples_per_class=None, test_samples_per_class=None,
                       train_file=sst5_files["train"], validation_file=sst5_files["validation"],
-                      test_file=sst5_files["test"], text_column="sentence", label_column="rating",
+                      test_file=sst5_files["test"], text_column="sentence", label_column="rating", val_fraction=0.1,
                       label_names=SST5_NAMES, save_model=True, methods=["full", "lora"])
     ComparisonExperiment(cfg).run_multiple_runs(cfg)
     out = Path(cfg.output_dir)
@@ -227,3 +227,53 @@ def test_config_errors_for_own_data(tmp_path):
     with pytest.raises(ConfigError, match="'sources': belongs to the sentiment preset"):
         own(tmp_path, train_file="a.csv", test_file="b.csv", sources=["imdb"])
     assert Config().samples_per_class == 15000 and own(tmp_path, train_file="a", test_file="b").samples_per_class is None
+
+
+def test_checkpoint_head_named_like_the_data_keeps_its_head_and_gets_a_base_row(tmp_path):
+    """A checkpoint whose head names your classes (other order, other case) keeps that head, reordered by name."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from finetune_compare.models.hf import HFModel
+
+    from ..conftest import make_tiny_roberta
+
+    path = str(make_tiny_roberta(tmp_path / "clf", id2label={0: "Praise", 1: "complaint"}))
+    provider = HFModel(Config(model_name=path).model)
+    assert not provider.head_fits  # the preset's three classes: no
+    provider.use_labels(("complaint", "praise"))
+    assert provider.head_fits and provider.label_order == [1, 0]
+    ours, raw = provider.load_model().eval(), AutoModelForSequenceClassification.from_pretrained(path).eval()
+    batch = AutoTokenizer.from_pretrained(path)(["a fine film"], return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(ours(**batch).logits, raw(**batch).logits[:, [1, 0]])
+    assert ours.config.id2label == {0: "complaint", 1: "praise"}
+    # end to end: the untrained row is evaluated on your data, named by your labels
+    rows = [{"text": f"text {i} is {['good', 'bad'][i % 2]}", "label": ["praise", "complaint"][i % 2]}
+            for i in range(200)]
+    cfg = tiny_config(path, tmp_path, data_source="files", samples_per_class=None, test_samples_per_class=None,
+                      train_file=write_jsonl(tmp_path / "tr.jsonl", rows[:160]),
+                      test_file=write_jsonl(tmp_path / "te.jsonl", rows[160:]), methods=["head"])
+    ComparisonExperiment(cfg).run_multiple_runs(cfg)
+    base = json.loads((Path(cfg.output_dir) / "runs" / "base" / "metrics.json").read_text())
+    assert base["labels"] == ["complaint", "praise"] and "kept the checkpoint's complaint/praise head" in base["head"]
+
+
+def test_class_too_small_to_split(tmp_path, files):
+    rows = [(f"text {i}", "a") for i in range(100)] + [("rare one", "b")]
+    train = write_csv(tmp_path / "rare.csv", ["text", "label"], rows)
+    test = write_csv(tmp_path / "t2.csv", ["text", "label"], [("x", "a"), ("y", "b")])
+    with pytest.raises(DataError, match="validation split is too small .* b: 0.*add training examples of the short "
+                                        "classes, give a validation file/split, or raise val_fraction"):
+        build(own(tmp_path, train_file=train, test_file=test))
+
+
+def test_keys_your_data_would_not_read_are_errors(tmp_path):
+    base = dict(train_file="a.csv", test_file="b.csv")
+    with pytest.raises(ConfigError, match="'clean_text': belongs to the sentiment preset"):
+        own(tmp_path, clean_text=False, **base)
+    with pytest.raises(ConfigError, match="'allow_upsampling': only used when samples_per_class is set"):
+        own(tmp_path, allow_upsampling=True, **base)
+    with pytest.raises(ConfigError, match="'val_fraction': not used when validation_file is given"):
+        own(tmp_path, validation_file="v.csv", val_fraction=0.2, **base)
+    assert Config().sources == ["imdb", "sst5", "tweeteval"] and own(tmp_path, **base).sources is None

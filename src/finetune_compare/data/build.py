@@ -204,7 +204,7 @@ class DataPools:
 
 def load_pools(cfg: DataConfig) -> DataPools:
     report: dict = {
-        "data_source": cfg.data_source, "sources": list(cfg.sources), "source_mixing": cfg.source_mixing,
+        "data_source": cfg.data_source, "sources": list(cfg.sources or []), "source_mixing": cfg.source_mixing,
         "clean_text": cfg.clean_text, "loaded": {}, "cleaning": {}, "leakage": {},
         "duplicates": {}, "allocation": {}, "shortfalls": [], "augmented": 0,
     }
