@@ -179,7 +179,8 @@ def test_readme_own_data_command_runs(tiny_bert, tmp_path, monkeypatch):
 def files(tmp_path):
     rows = [(f"text {i}", "ab"[i % 2]) for i in range(60)]
     return {"train": write_csv(tmp_path / "train.csv", ["text", "label"], rows),
-            "test": write_csv(tmp_path / "test.csv", ["text", "label"], [(f"held {i}", "ab"[i % 2]) for i in range(10)])}
+            "test": write_csv(tmp_path / "test.csv", ["text", "label"],
+                              [(f"held {i}", "ab"[i % 2]) for i in range(10)])}
 
 
 def test_missing_column_names_the_columns_found(tmp_path, files):
@@ -226,7 +227,8 @@ def test_config_errors_for_own_data(tmp_path):
         Config(data_source="embedded", text_column="body")
     with pytest.raises(ConfigError, match="'sources': belongs to the sentiment preset"):
         own(tmp_path, train_file="a.csv", test_file="b.csv", sources=["imdb"])
-    assert Config().samples_per_class == 15000 and own(tmp_path, train_file="a", test_file="b").samples_per_class is None
+    assert Config().samples_per_class == 15000  # the preset's default
+    assert own(tmp_path, train_file="a", test_file="b").samples_per_class is None  # your data: as it is
 
 
 def test_checkpoint_head_named_like_the_data_keeps_its_head_and_gets_a_base_row(tmp_path):
