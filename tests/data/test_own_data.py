@@ -279,3 +279,20 @@ def test_keys_your_data_would_not_read_are_errors(tmp_path):
     with pytest.raises(ConfigError, match="'val_fraction': not used when validation_file is given"):
         own(tmp_path, validation_file="v.csv", val_fraction=0.2, **base)
     assert Config().sources == ["imdb", "sst5", "tweeteval"] and own(tmp_path, **base).sources is None
+
+
+def test_edited_data_file_is_not_resumed(tmp_path, files):
+    """Runs trained on a file that has since changed are never mixed with new ones (same path, new content)."""
+    from finetune_compare.experiments.outputs import check_output_dir, claim_output_dir, release_output_dir
+
+    cfg = own(tmp_path, train_file=files["train"], test_file=files["test"])
+    claim_output_dir(cfg, cfg.output_dir)
+    release_output_dir(cfg.output_dir)
+    finished = Path(cfg.output_dir) / "runs" / "full" / "seed-42" / "metrics.json"
+    finished.parent.mkdir(parents=True)
+    finished.write_text("{}")
+    assert check_output_dir(cfg, cfg.output_dir) == "resume"
+    with open(files["train"], "a", encoding="utf-8") as fh:
+        fh.write("one more row,a\n")
+    with pytest.raises(Exception, match="holds results of a different configuration \\(data_files_sha256"):
+        check_output_dir(cfg, cfg.output_dir)

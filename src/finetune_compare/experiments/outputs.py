@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import logging
 import os
 import shutil
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-from ..config import Config, config_to_yaml
+from ..config import FILE_KEYS, Config, config_to_yaml
 from ..redaction import redact
 from ..errors import UserError
 from ..layout import MARKER, METRICS, RESULT_ENTRIES, Layout
@@ -48,8 +49,26 @@ _held_locks: dict[Path, int] = {}  # folder -> open file descriptor holding its 
 
 
 def result_affecting(config: Config) -> dict:
-    return {k: v for k, v in redact(config.to_dict()).items()
+    keys = {k: v for k, v in redact(config.to_dict()).items()
             if k not in NOT_RESULT_AFFECTING and not k.startswith(NOT_RESULT_PREFIXES)}
+    return {**keys, **data_files_identity(config)}
+
+
+def data_files_identity(config: Config) -> dict:
+    """Your own data files by content, not only by path: a folder must never resume runs trained on a file that
+    has since been edited (the preset's data is fixed by its config keys)."""
+    if config.data_source != "files":
+        return {}
+    digests = {}
+    for key in FILE_KEYS:
+        path = getattr(config, key)
+        if path and Path(path).is_file():  # a missing file fails with its own message when the data is built
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            digests[key] = digest.hexdigest()[:16]
+    return {"data_files_sha256": digests}
 
 
 def _read_marker(guard: Path) -> dict:
