@@ -1,7 +1,9 @@
-"""The label schema: our classes, in id order. A leaf: every stage (data, models, training, analysis) reads it.
+"""The sentiment preset's classes, in id order. A leaf: every stage can read it.
 
-Sources map their native labels onto these names (data/sources.py); model heads are aligned to them
-by name (models/hf.py); metrics, plots and predictions name classes with them.
+The preset's sources map their native labels onto these names (data/sources.py). Your own data brings
+its own names (data/files.py); the data bundle carries whichever apply (`DataBundle.labels`), and the model
+head, metrics, plots, predictions and saved models take them from there. These names are also the fallback
+for results recorded before labels were.
 """
 
 from __future__ import annotations
