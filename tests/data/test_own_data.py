@@ -296,3 +296,26 @@ def test_edited_data_file_is_not_resumed(tmp_path, files):
         fh.write("one more row,a\n")
     with pytest.raises(Exception, match="holds results of a different configuration \\(data_files_sha256"):
         check_output_dir(cfg, cfg.output_dir)
+
+
+def test_hub_dataset_class_label_names_and_splits(tmp_path):
+    """A hub dataset's ClassLabel names become the classes (how tweet_eval, sst2, ... ship their labels); the
+    named validation split is used as validation, and training rows it repeats are removed from training."""
+    import datasets
+
+    folder = tmp_path / "classlabel-dataset"
+    folder.mkdir()
+    features = datasets.Features({"sentence": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["neg", "pos"])})
+    rows = [{"sentence": f"text {i} is {['bad', 'good'][i % 2]}", "label": i % 2} for i in range(300)]
+    for name, part in (("train", rows), ("dev", rows[:40]), ("test", [{"sentence": f"other {i}", "label": i % 2}
+                                                                     for i in range(20)])):
+        datasets.Dataset.from_list(part, features=features).to_parquet(str(folder / f"{name}.parquet"))
+    with pytest.raises(DataError, match="split 'devel': .*Unknown split \"devel\". Should be one of \\['train', "
+                                        "'validation', 'test'\\]"):
+        build(Config(data_source="hub", dataset_name=str(folder), text_column="sentence", validation_split="devel"))
+    cfg = Config(data_source="hub", dataset_name=str(folder), text_column="sentence", validation_split="validation")
+    bundle = build(cfg)
+    assert bundle.labels == ("neg", "pos")
+    assert (len(bundle.train), len(bundle.validation), len(bundle.test)) == (260, 40, 20)
+    assert bundle.report["leakage"]["data"] == {"train_rows_removed": 40, "matched_in": {"validation": 40}}
