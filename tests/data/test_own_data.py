@@ -319,3 +319,13 @@ def test_hub_dataset_class_label_names_and_splits(tmp_path):
     assert bundle.labels == ("neg", "pos")
     assert (len(bundle.train), len(bundle.validation), len(bundle.test)) == (260, 40, 20)
     assert bundle.report["leakage"]["data"] == {"train_rows_removed": 40, "matched_in": {"validation": 40}}
+
+
+def test_missing_label_is_named_even_in_the_first_row(tmp_path):
+    """A row without a label stops with its row number, whatever the column's kind (a missing label in the first
+    row once made the kind look like integers and ended in a TypeError)."""
+    rows = [{"text": f"t {i}", "label": None if i == 0 else "ab"[i % 2]} for i in range(100)]
+    train, test = write_jsonl(tmp_path / "tr.jsonl", rows), write_jsonl(tmp_path / "te.jsonl", rows[1:11])
+    for extra in ({}, {"label_names": ["a", "b"]}):
+        with pytest.raises(DataError, match="1 row\\(s\\) have no label in column 'label' \\(first: row 1\\)"):
+            build(own(tmp_path, train_file=train, test_file=test, **extra))

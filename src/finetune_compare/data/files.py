@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
-from ..utils.hub import hub_unreachable_hint, prepare_hub_access
+from .loading import load_hub_split
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,8 @@ def read_table(path_text: str, key: str):
     builder, options = _format_of(path)
     if not path.is_file():
         raise DataError(f"config key '{key}': file '{path}' does not exist or is not a file")
-    datasets.disable_progress_bars()
+    bars_were_off = datasets.utils.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # a local file reads in a moment; bars would only clutter the log
     quiet = logging.getLogger("datasets")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # the loaders log the failure too: the user gets one message, ours
@@ -76,19 +77,8 @@ def read_table(path_text: str, key: str):
                         ) from None
     finally:
         quiet.setLevel(level)
-
-
-def read_hub_split(name: str, config: str | None, split: str):
-    import datasets
-
-    prepare_hub_access()
-    datasets.disable_progress_bars()
-    try:
-        return datasets.load_dataset(name, config, split=split)
-    except Exception as exc:
-        raise DataError(f"cannot load dataset '{name}'" + (f" ({config})" if config else "")
-                        + f" split '{split}': {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-                        + (f". {hub_unreachable_hint('data')}" if not Path(name).exists() else "")) from None
+        if not bars_were_off:  # hub downloads later in the process keep their progress bars
+            datasets.enable_progress_bars()
 
 
 def _dtype(feature) -> str:
@@ -122,18 +112,19 @@ def _names_from_ids(ids: set[int], cfg, feature_names: list[str] | None, where: 
     return names
 
 
-def _label_texts(ds, cfg, names: list[str] | None, where: str) -> list[str]:
-    """Each row's label as its class name."""
+def _label_values(ds, cfg, where: str) -> list:
+    """The label column, read once; a row without a label is an error."""
     values = ds[cfg.label_column]
     missing = [i for i, v in enumerate(values) if v is None]
     if missing:
         raise DataError(f"{where}: {len(missing)} row(s) have no label in column '{cfg.label_column}' (first: row "
                         f"{missing[0] + 1}); label every row or drop those rows")
-    if isinstance(values[0], str):
-        return [v.strip() for v in values]
-    if names is None:
-        return [str(v) for v in values]
-    return [names[v] if 0 <= v < len(names) else f"<id {v}>" for v in values]
+    return values
+
+
+def _text_labels(ds, cfg) -> bool:
+    """String labels (else integers, a ClassLabel among them): decided by the column's type, not a row's value."""
+    return _dtype(ds.features[cfg.label_column]) in TEXT_TYPES
 
 
 def _group_values(ds, cfg) -> list[str]:
@@ -151,28 +142,30 @@ def load_own_data(cfg) -> OwnData:
         where = {split: f"{key} '{path}'" for split, (key, path) in sources.items() if path}
     else:
         splits = {"train": cfg.train_split, "validation": cfg.validation_split, "test": cfg.test_split}
-        tables = {split: read_hub_split(cfg.dataset_name, cfg.dataset_config, name)
+        tables = {split: load_hub_split(cfg.dataset_name, cfg.dataset_config, name)
                   for split, name in splits.items() if name}
         where = {split: f"dataset '{cfg.dataset_name}' split '{name}'" for split, name in splits.items() if name}
     for split, ds in tables.items():
         if len(ds) == 0:
             raise DataError(f"{where[split]}: has no rows")
         _check_columns(ds, cfg, where[split])
-    train = tables["train"]
-    feature_names = getattr(train.features[cfg.label_column], "names", None)
-    first = train[cfg.label_column][0]
-    names: list[str] | None = None
-    if not isinstance(first, str):
-        ids = {v for v in train[cfg.label_column] if v is not None}
-        names = _names_from_ids(ids, cfg, feature_names, where["train"])
+    values = {split: _label_values(ds, cfg, where[split]) for split, ds in tables.items()}
+    text_labels = _text_labels(tables["train"], cfg)
+    names: list[str] | None = None  # integer labels: their names, decided from the training split
+    if not text_labels:
+        feature_names = getattr(tables["train"].features[cfg.label_column], "names", None)
+        names = _names_from_ids(set(values["train"]), cfg, feature_names, where["train"])
     rows = {}
     for split, ds in tables.items():
-        if isinstance(ds[cfg.label_column][0], str) != isinstance(first, str):
-            raise DataError(f"{where[split]}: labels are {'text' if isinstance(first, int) else 'integers'} but the "
-                            "training labels are not; use one kind of label in every split")
-        if names is not None and not isinstance(first, str):
-            _names_from_ids({v for v in ds[cfg.label_column] if v is not None}, cfg, feature_names, where[split])
-        labels = _label_texts(ds, cfg, names, where[split])
+        if _text_labels(ds, cfg) != text_labels:
+            raise DataError(f"{where[split]}: labels are {'integers' if text_labels else 'text'} but the training "
+                            f"labels are {'text' if text_labels else 'integers'}; use one kind of label in every split")
+        if text_labels:
+            labels = [v.strip() for v in values[split]]
+        else:
+            if split != "train":  # (train was checked when the names were decided)
+                _names_from_ids(set(values[split]), cfg, feature_names, where[split])
+            labels = [names[v] for v in values[split]]
         rows[split] = [LabelledRow(t, lab, g, i)
                        for i, (t, lab, g) in enumerate(zip(ds[cfg.text_column], labels, _group_values(ds, cfg)))]
     label_names = _decide_labels(rows, cfg, names, where)

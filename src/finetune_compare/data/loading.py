@@ -103,21 +103,28 @@ def read_embedded(spec: SourceSpec, split: str) -> list[RawRow]:
     return read_jsonl_split(EMBEDDED_DIR, spec, split)
 
 
-def read_hub(spec: SourceSpec, split: str) -> list[RawRow]:
-    """Load from the Hugging Face hub with `datasets` (uses the local cache when offline)."""
+def load_hub_split(name: str, config: str | None, split: str):
+    """One split of a dataset with `datasets.load_dataset` (a hub id, using the local cache when offline, or a local
+    dataset folder), or one DataError naming it; the preset's sources and your own hub datasets both load here."""
     import datasets  # a second of import time: only when the hub source is used
 
-    prepare_hub_access()  # an unreachable hub: offline at once, not ~27 s of retries
-
+    local = Path(name).exists()
+    if not local:
+        prepare_hub_access()  # an unreachable hub: offline at once, not ~27 s of retries
     try:
-        ds = datasets.load_dataset(spec.hub_id, spec.hub_config, split=split)
+        return datasets.load_dataset(name, config, split=split)
     except Exception as exc:  # datasets raises many types for network/cache failures
         raise DataError(
-            f"cannot load {spec.hub_id}"
-            + (f" ({spec.hub_config})" if spec.hub_config else "")
-            + f" split '{split}' from the Hugging Face hub: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}. "
-            + hub_unreachable_hint("data")
+            f"cannot load {name}" + (f" ({config})" if config else "") + f" split '{split}'"
+            + ("" if local else " from the Hugging Face hub")
+            + f": {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            + ("" if local else f". {hub_unreachable_hint('data')}")
         ) from None
+
+
+def read_hub(spec: SourceSpec, split: str) -> list[RawRow]:
+    """Load from the Hugging Face hub with `datasets` (uses the local cache when offline)."""
+    ds = load_hub_split(spec.hub_id, spec.hub_config, split)
     names = None
     feature = ds.features.get("label")
     if feature is not None and hasattr(feature, "names"):
