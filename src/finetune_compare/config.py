@@ -445,9 +445,8 @@ def _check_data(data: Any) -> None:
         if data.allow_upsampling and data.samples_per_class is None:
             raise ConfigError("config key 'allow_upsampling': only used when samples_per_class is set (your own data "
                               "is otherwise used as it is)")
-        has_validation = data.validation_file if data.data_source == "files" else data.validation_split
-        if has_validation and data.val_fraction != default_of("val_fraction"):
-            which = "validation_file" if data.data_source == "files" else "validation_split"
+        which = "validation_file" if data.data_source == "files" else "validation_split"
+        if getattr(data, which) and data.val_fraction != default_of("val_fraction"):
             raise ConfigError(f"config key 'val_fraction': not used when {which} is given (validation is that "
                               "data, not a share of training)")
         if data.data_source == "files":
@@ -476,8 +475,8 @@ _SECTION_CHECKS = {"data": _check_data, "experiment": _check_experiment}
 def validate(cfg: Config) -> None:
     """Coerce every field to its declared type and check its constraints (in place, frozen-safe)."""
     _validate_fields(cfg, FIELDS)
-    for section in SECTIONS:
-        _SECTION_CHECKS.get(section, lambda _: None)(cfg)
+    for check in _SECTION_CHECKS.values():
+        check(cfg)
     for method, overrides in cfg.method_overrides.items():
         if method not in method_names():
             raise ConfigError(f"config key 'method_overrides': unknown method {method!r}; allowed: "
@@ -509,13 +508,10 @@ def validate(cfg: Config) -> None:
 SWEEP_FIXED = {
     "sweep": "a sweep cannot sweep itself",
     "output_dir": "each point's folder is set by the sweep (OUTPUT/points/KEY=VALUE)",
-    "data_source": "the points share one loaded and cleaned data pool",
-    "data_dir": "the points share one loaded and cleaned data pool",
-    "sources": "the points share one loaded and cleaned data pool",
-    "clean_text": "the points share one loaded and cleaned data pool",
     **{k: "the points share one loaded and cleaned data pool" for k in (
-        "train_file", "validation_file", "test_file", "dataset_name", "dataset_config", "train_split",
-        "validation_split", "test_split", "text_column", "label_column", "group_column", "label_names")},
+        "data_source", "data_dir", "sources", "clean_text", "train_file", "validation_file", "test_file",
+        "dataset_name", "dataset_config", "train_split", "validation_split", "test_split", "text_column",
+        "label_column", "group_column", "label_names")},
     "seed": "every point uses the same paired seeds and the same test draw",
     "num_runs": "every point runs the same number of paired seeds",
     "methods": "every point compares the same methods",

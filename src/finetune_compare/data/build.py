@@ -97,7 +97,7 @@ def _load_own(cfg: DataConfig, report: dict) -> tuple[dict[str, dict[str, list[E
     ids = {name: i for i, name in enumerate(own.labels)}
     out: dict[str, dict[str, list[Example]]] = {}
     for split, rows in own.splits.items():
-        empty: Counter = Counter()
+        loaded, empty = Counter(r.group for r in rows), Counter()
         for r in rows:
             text = clean_text(r.text, "plain", cfg.clean_text) if r.text is not None else ""
             if not text:
@@ -109,8 +109,8 @@ def _load_own(cfg: DataConfig, report: dict) -> tuple[dict[str, dict[str, list[E
             log.warning("%s: %d empty or missing texts dropped", own.where[split], sum(empty.values()))
         if sum(empty.values()) == len(rows):
             raise DataError(f"{own.where[split]}: every text is empty or missing (column '{cfg.text_column}')")
-        for g in set(empty) | {r.group for r in rows}:
-            report["loaded"].setdefault(g, {})[split] = sum(r.group == g for r in rows)
+        for g, n in loaded.items():
+            report["loaded"].setdefault(g, {})[split] = n
             report["cleaning"].setdefault(g, {})[split] = {"empty_dropped": empty[g]}
     for g in out.values():
         for split in own.splits:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -63,12 +64,20 @@ def data_files_identity(config: Config) -> dict:
     for key in FILE_KEYS:
         path = getattr(config, key)
         if path and Path(path).is_file():  # a missing file fails with its own message when the data is built
-            digest = hashlib.sha256()
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-            digests[key] = digest.hexdigest()[:16]
+            stat = Path(path).stat()
+            digests[key] = _file_sha256(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
     return {"data_files_sha256": digests}
+
+
+@functools.lru_cache(maxsize=64)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
+    """A file's digest, hashed once per version: one command checks and claims its folder several times (and a
+    sweep once per point), and a large Parquet file takes seconds to hash. mtime and size key the cache."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def _read_marker(guard: Path) -> dict:
