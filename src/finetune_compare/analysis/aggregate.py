@@ -25,6 +25,7 @@ REFERENCE = "full"
 DEFAULT_PRIMARY = "macro_f1"
 DEFAULT_MARGIN = 0.01
 OVERALL = ("macro_f1", "accuracy", "macro_precision", "macro_recall")
+SOURCE_METRICS = ("macro_f1", "accuracy")  # reported per source (per group of your data) as "<metric>_<source>"
 
 
 def load_runs(output_dir: str | Path) -> tuple[dict[str, dict[int, dict]], dict | None]:
@@ -49,8 +50,14 @@ def metric_groups(sources: list[str], labels: list[str] | tuple[str, ...] = CLAS
         "overall": list(OVERALL),
         "per_class": [f"f1_{c}" for c in labels],
         # one source (or your own data without a group column) would only repeat the overall metrics
-        "per_source": [f"{k}_{s}" for s in sources for k in ("macro_f1", "accuracy")] if len(sources) > 1 else [],
+        "per_source": [f"{k}_{s}" for s in sources for k in SOURCE_METRICS] if len(sources) > 1 else [],
     }
+
+
+def split_source_key(key: str) -> tuple[str, str] | None:
+    """('macro_f1', 'sst5') for 'macro_f1_sst5' (a per-source key of metric_groups), else None; a source or group
+    name may hold underscores, so the key is split on the metric prefix."""
+    return next(((m, key[len(m) + 1:]) for m in SOURCE_METRICS if key.startswith(m + "_")), None)
 
 
 def flat_metrics(test: dict) -> dict[str, float]:
@@ -215,7 +222,8 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
     eff = {m: efficiency(runs[m]) for m in methods}
     n_runs = {m: len(valid[m]) for m in methods}
     return {
-        "methods": methods, "labels": labels, "reference": reference, "primary_metric": primary, "equivalence_margin": margin,
+        "methods": methods, "labels": labels, "reference": reference, "primary_metric": primary,
+        "equivalence_margin": margin,
         "n_runs": n_runs, "collapsed_runs": collapsed,
         "flagged_runs": [{"method": m, "seed": s, "problems": r["health"]["problems"]}
                          for m, by_seed in sorted(runs.items()) for s, r in sorted(by_seed.items())

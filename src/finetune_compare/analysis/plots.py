@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 
 from ..data.sources import display_name  # noqa: E402
 from ..layout import BASE_METHOD, HISTORY, METRICS, Layout  # noqa: E402
+from .aggregate import split_source_key  # noqa: E402
 from .run_files import read_history, read_json, run_labels  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,7 @@ def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
             ax.scatter(x, base_vals, marker="_", s=400, color="black", zorder=3, label="base (untrained)")
         labels = [k.replace("_", " ") for k in keys]
         if group == "per_source":
-            split = [next((m, k[len(m) + 1:]) for m in ("macro_f1", "accuracy") if k.startswith(m + "_")) for k in keys]
-            labels = [f"{m.replace('_', ' ')}\n{display_name(src)}" for m, src in split]
+            labels = [f"{m.replace('_', ' ')}\n{display_name(src)}" for m, src in map(split_source_key, keys)]
         ax.set_xticks(x, labels, fontsize=8, rotation=0 if group != "overall" else 15)
         ax.set(title=titles[group], ylabel="score (0-1)", ylim=(0, 1.05))
         ax.grid(axis="y", alpha=0.3)

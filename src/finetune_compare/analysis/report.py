@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..data.sources import SOURCES, display_name
+from ..data.sources import display_name
 from ..labels import CLASS_NAMES
 from ..layout import RUN_CONFIG, Layout
 from ..utils.io import atomic_write_text, write_json
 from .run_files import read_json
-from .aggregate import build_comparison
+from .aggregate import build_comparison, split_source_key
 from .error_analysis import error_analysis
 from .plots import make_plots
 
@@ -61,12 +61,11 @@ def _mean_ci(s: dict) -> str:
     return txt
 
 
-def _label(key: str, sources: list[str] = ()) -> str:
+def _label(key: str) -> str:
     """A metric key as a table shows it: 'macro_f1_sst5' -> 'macro f1 (SST-5)'; a group of your data likewise."""
-    for s in sorted({*SOURCES, *sources}, key=len, reverse=True):
-        for metric in ("macro_f1", "accuracy"):
-            if key == f"{metric}_{s}":
-                return f"{metric.replace('_', ' ')} ({display_name(s)})"
+    per_source = split_source_key(key)
+    if per_source:
+        return f"{per_source[0].replace('_', ' ')} ({display_name(per_source[1])})"
     return key.replace("_", " ")
 
 
@@ -74,7 +73,7 @@ def _results_table(cmp: dict, keys: list[str]) -> list[list[str]]:
     header = ["metric"] + (["base (untrained)"] if cmp.get("base") else []) + cmp["methods"]
     rows = [header]
     for k in keys:
-        row = [_label(k, cmp.get("sources", []))]
+        row = [_label(k)]
         if cmp.get("base"):
             row.append(_fmt(cmp["base"]["test"].get(k)))
         row += [_mean_ci(cmp["per_method"][m][k]) for m in cmp["methods"]]
@@ -135,13 +134,13 @@ def _primary_blocks(c: dict) -> list[Block]:
     return blocks
 
 
-def _secondary_table(c: dict, keys: list[str], sources: list[str]) -> list[list[str]]:
+def _secondary_table(c: dict, keys: list[str]) -> list[list[str]]:
     rows = [["metric", f"{c['a']} - {c['b']} (mean)", "95% t-interval", "paired t p", "Holm-adjusted p"]]
     for k in keys:
         if k == c["primary_metric"]:
             continue
         s = c["secondary"][k]
-        rows.append([_label(k, sources), f"{s['diff_mean']:+.4f}" if s["diff_mean"] is not None else "–",
+        rows.append([_label(k), f"{s['diff_mean']:+.4f}" if s["diff_mean"] is not None else "–",
                      _ci(s["t_ci_low"], s["t_ci_high"]), _fmt(s["t_p"], 3), _fmt(s["p_holm"], 3)])
     return rows
 
@@ -244,7 +243,7 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
         keys = [k for g in cmp["metric_groups"].values() for k in g]
         for key, c in cmp["comparisons"].items():
             b += _primary_blocks(c)
-            b.append(Block("table", _secondary_table(c, keys, cmp.get("sources", [])),
+            b.append(Block("table", _secondary_table(c, keys),
                            caption=f"Other metrics, {key.replace('_vs_', ' vs ')}"))
 
     b.append(Block("h2", SECTIONS["efficiency"], "efficiency"))
