@@ -48,16 +48,13 @@ def predict_texts(model, tokenizer, texts: list[str], max_length: int, batch_siz
     """Class probabilities of new texts with a loaded model (`predict` mode)."""
     device = next(model.parameters()).device
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths per batch
-    out = None
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float64)  # one column per class of the head
     for start in range(0, len(texts), batch_size):
         idx = order[start:start + batch_size]
         batch = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
                           return_tensors="pt").to(device)
-        logits = model(**batch).logits.float()
-        if out is None:  # one column per class of the model's head
-            out = np.zeros((len(texts), logits.shape[-1]), dtype=np.float64)
-        out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
-    return out if out is not None else np.zeros((0, 0))
+        out[idx] = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
+    return out
 
 
 def prediction_records(texts: list[str], probs: np.ndarray, labels: tuple[str, ...] = CLASS_NAMES
