@@ -1,11 +1,13 @@
 """Interruptions, resume, output-dir reuse, NaN loss, full disk, OOM retry, memory across runs."""
 
 import errno
+import gc
 import os
 import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import psutil
@@ -141,14 +143,25 @@ def test_oom_retry_halves_batch_and_keeps_effective_batch(tiny_bert, tmp_path, m
     original = run_module._train_and_evaluate
     calls = []
 
+    failed_run = []
+
     def flaky(ctx_, config, *a):
         calls.append((config.batch_size, config.gradient_accumulation_steps))
         if len(calls) == 1:
+            model = torch.nn.Linear(4, 4)  # the failed attempt's model, in a reference cycle like a real one
+            model.cycle = model
+            failed_run.append(weakref.ref(model))
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        # the failed attempt's memory is released before the retry trains: not held by the traceback
+        assert failed_run[0]() is None
         return original(ctx_, config, *a)
 
     monkeypatch.setattr(run_module, "_train_and_evaluate", flaky)
-    run_method(ctx, "full", 7)
+    gc.disable()  # only the retry's own collection may free the cycle
+    try:
+        run_method(ctx, "full", 7)
+    finally:
+        gc.enable()
     assert calls == [(8, 1), (4, 2)]
     written = yaml.safe_load((run_dir_for(ctx.output_dir, "full", 7) / "config.yaml").read_text())
     assert (written["batch_size"], written["gradient_accumulation_steps"]) == (4, 2)

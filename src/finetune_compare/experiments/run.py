@@ -306,13 +306,14 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
             except torch.cuda.OutOfMemoryError:
                 if not config.oom_retry or config.batch_size == 1:
                     raise
-                release_memory()
-                shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)  # their batch size no longer applies
-                config = config.replace(batch_size=config.batch_size // 2,
-                                        gradient_accumulation_steps=config.gradient_accumulation_steps * 2)
-                log.warning("%s seed %d: CUDA out of memory; retrying with batch_size %d x accumulation %d "
-                            "(same effective batch)", method, seed, config.batch_size,
-                            config.gradient_accumulation_steps)
+            # Freed here, after the handler: inside it the traceback still holds the failed run's frames, and
+            # with them the model, optimizer states and activations, so gc could not collect them.
+            release_memory()
+            shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)  # their batch size no longer applies
+            config = config.replace(batch_size=config.batch_size // 2,
+                                    gradient_accumulation_steps=config.gradient_accumulation_steps * 2)
+            log.warning("%s seed %d: CUDA out of memory; retrying with batch_size %d x accumulation %d "
+                        "(same effective batch)", method, seed, config.batch_size, config.gradient_accumulation_steps)
         outcome.metrics = {k: metrics[k] for k in ("test", "params", "timing", "memory")}
         outcome.artifacts = [run_dir / n for n in RUN_FILES]
     return metrics
