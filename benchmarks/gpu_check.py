@@ -1,6 +1,6 @@
 """GPU check: the CUDA paths a CPU machine cannot exercise, in under 5 minutes on one GPU.
 
-    python benchmarks/gpu_check.py               # on a CUDA machine; writes benchmarks/results/gpu-check.{json,md}
+    python benchmarks/gpu_check.py               # on a CUDA machine; writes benchmarks/results/gpu-check.json
     python benchmarks/gpu_check.py --device cpu  # smoke test of the script itself (tiny, no CUDA claims)
 
 1. a tiny comparison (random 2-layer BERT, embedded data) in bf16 and in fp16: both finish, metrics.json
@@ -8,8 +8,12 @@
 2. gpu_memory_fraction: a cap of 5% is applied (an allocation above it fails, one below succeeds);
 3. OOM retry: a RoBERTa-base-sized model at batch 64 under a small memory fraction, with oom_retry on:
    the log shows the batch halved (and accumulation doubled) until the run fits;
-4. RoBERTa-base-sized cells (random weights), full vs LoRA on this project's Trainer path in bf16:
-   samples/s, GFLOP/s as a share of a bf16 matmul peak measured in the same run, peak CUDA memory.
+4. RoBERTa-base-sized cells (random weights), full vs LoRA (bf16 and fp32 frozen base) on this project's
+   Trainer path in bf16, at batch 16 (the default), 32 and 128, each timed twice in rotating order:
+   samples/s, ms per step, GFLOP/s as a share of a bf16 matmul peak measured in the same run, peak CUDA
+   memory; plus one forward + backward outside the Trainer (its time, dtype casts and GPU kernels),
+   which separates the model's cost from the Trainer's per-step overhead.
+The report also records what `device: auto` and `mixed_precision: auto` resolve to on this machine.
 Every step prints one line; a failing step is reported and the others still run.
 """
 
@@ -64,18 +68,29 @@ def tiny_compare(device: str, precision: str, work: Path) -> dict:
 def memory_fraction_check() -> dict:
     import torch
 
+    from finetune_compare.utils.memory import release_memory
+
+    release_memory()  # earlier steps' cached blocks would count against the cap
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(0.05)
-    small = torch.empty(int(total * 0.02) // 4, dtype=torch.float32, device="cuda")
-    del small
+    try:
+        small = torch.empty(int(total * 0.02) // 4, dtype=torch.float32, device="cuda")
+        below_ok = True
+        del small
+    except torch.cuda.OutOfMemoryError:
+        below_ok = False
     try:
         torch.empty(int(total * 0.10) // 4, dtype=torch.float32, device="cuda")
-        refused = False
+        above_refused = False
     except torch.cuda.OutOfMemoryError:
-        refused = True
-    torch.cuda.set_per_process_memory_fraction(1.0)
-    torch.cuda.empty_cache()
-    return {"fraction": 0.05, "2%_allocation_ok": True, "10%_allocation_refused": refused}
+        above_refused = True
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0)
+        release_memory()
+    if not (below_ok and above_refused):
+        raise RuntimeError(f"memory fraction 0.05 not applied: 2% allocation ok={below_ok}, "
+                           f"10% allocation refused={above_refused}")
+    return {"fraction": 0.05, "2%_allocation_ok": below_ok, "10%_allocation_refused": above_refused}
 
 
 def oom_retry_check(work: Path) -> dict:
@@ -97,8 +112,9 @@ def oom_retry_check(work: Path) -> dict:
     import torch
 
     total_gb = torch.cuda.get_device_properties(0).total_memory / 2**30
-    # RoBERTa-base full fine-tuning at batch 64 x 128 tokens needs ~10 GB; cap the process at ~4 GB
-    fraction = min(0.9, 4.0 / total_gb)
+    # RoBERTa-base full fine-tuning: ~1.8 GB of fp32 weights, gradients and AdamW states, plus ~3 GB of bf16
+    # activations at batch 64 x 128 tokens; a 3 GB cap leaves room for batch 16 at most
+    fraction = min(0.9, 3.0 / total_gb)
     cfg = Config(model_name=str(folder), data_source="embedded", samples_per_class=200, test_samples_per_class=20,
                  max_length=128, num_epochs=1, num_runs=1, batch_size=64, device="cuda", mixed_precision="bf16",
                  gpu_memory_fraction=fraction, oom_retry=True, output_dir=str(work / "oom"), tracking_mlflow=False,
@@ -113,6 +129,8 @@ def oom_retry_check(work: Path) -> dict:
         torch.cuda.set_per_process_memory_fraction(1.0)
         torch.cuda.empty_cache()
     retries = [r for r in records if "CUDA out of memory; retrying" in r]
+    if not retries:
+        raise RuntimeError(f"batch 64 fit under a memory fraction of {fraction:.3f}: the retry was not exercised")
     return {"fraction": round(fraction, 3), "retries": retries, "finished": finished,
             "peak_cuda_mb": metrics["memory"]["peak_cuda_mb"] if metrics else None}
 
@@ -149,9 +167,57 @@ def bf16_matmul_peak(device: str, n: int = 8192, seconds: float = 3.0) -> float:
     return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
 
 
-def roberta_cells(work: Path, steps: int = 40) -> dict:
-    """Full vs LoRA on this project's Trainer path (bf16, length-grouped batches), RoBERTa-base size."""
+# (cell name, method, base_weights_dtype): LoRA is timed with the default bf16 base and with an fp32 one
+CELLS = (("full", "full", "auto"), ("lora", "lora", "auto"), ("lora, fp32 base", "lora", "fp32"))
+
+
+def profile_step(model, batch: dict, device: str, precision: str) -> dict:
+    """One forward + backward outside the Trainer: its time, and how many dtype casts and GPU kernels it runs.
+
+    Separates what the model costs from the Trainer's per-step overhead, and shows whether a bf16 base
+    removes the per-step weight casts that autocast does for fp32 frozen weights."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    model.train()
+    batch = {k: v.to(device) for k, v in batch.items()}
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def step():
+        with torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None):
+            loss = model(**batch).loss
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    for _ in range(3):
+        step()
+    sync()
+    start, n = time.perf_counter(), 10
+    for _ in range(n):
+        step()
+    sync()
+    ms = (time.perf_counter() - start) / n * 1000
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities) as prof:
+        step()
+        sync()
+    events = prof.key_averages()
+    return {"forward_backward_ms": round(ms, 2),
+            "dtype_casts": sum(e.count for e in events if e.key == "aten::_to_copy"),
+            "gpu_kernels": sum(e.count for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+            if device == "cuda" else None,
+            "batch_shape": list(batch["input_ids"].shape)}
+
+
+def roberta_cells(work: Path, device: str = "cuda", steps: int = 60, batch_sizes: tuple[int, ...] = (32,),
+                  repeats: int = 1) -> dict:
+    """Full vs LoRA on this project's Trainer path (bf16, length-grouped batches), RoBERTa-base size.
+
+    Cells run in rotating order, `repeats` times each, so a slow moment of the machine does not land on one
+    method. On CPU (the smoke test) a tiny model runs a few steps: it checks this code, not the figures."""
     import dataclasses
+    import statistics
 
     import torch
     from transformers import TrainerCallback
@@ -160,39 +226,53 @@ def roberta_cells(work: Path, steps: int = 40) -> dict:
     from finetune_compare.experiments.run import prepare_context
     from finetune_compare.models.methods import frozen_weights_dtype, get_method, store_frozen_weights
     from finetune_compare.training.trainer import build_trainer, build_training_args
+    from finetune_compare.utils.memory import release_memory
 
-    folder = work / "roberta-base-random"
-    _roberta_base(folder)
-    cfg = Config(model_name=str(folder), data_source="embedded", samples_per_class=400, test_samples_per_class=20,
-                 max_length=128, batch_size=32, device="cuda", mixed_precision="bf16", output_dir=str(work / "cells"),
-                 tracking_mlflow=False, tracking_wandb=False, methods=["full", "lora"])
+    cuda = device == "cuda"
+    if cuda:
+        folder = work / "roberta-base-random"
+        _roberta_base(folder)
+        d, layers, ffn = 768, 12, 3072
+    else:
+        folder = work / "tiny-cells"
+        tiny_model(folder)
+        d, layers, ffn = 64, 2, 128
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    cfg = Config(model_name=str(folder), data_source="embedded", samples_per_class=400 if cuda else 70,
+                 test_samples_per_class=20, max_length=128, batch_size=min(batch_sizes), device=device,
+                 mixed_precision="bf16" if cuda else "no", output_dir=str(work / "cells"), tracking_mlflow=False,
+                 tracking_wandb=False, methods=["full", "lora"])
     ctx = prepare_context(cfg)
-    peak = bf16_matmul_peak("cuda")
-    d, layers, ffn = 768, 12, 3072
-    out = {"bf16_matmul_peak_gflops": round(peak)}
-    for method in ("full", "lora"):
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
+    peak = bf16_matmul_peak(device) if cuda else None
+    out: dict = {"model": "roberta-base-random" if cuda else "tiny (smoke test)", "timed_steps": steps - 5,
+                 "repeats": repeats, "bf16_matmul_peak_gflops": round(peak) if peak else None}
+
+    def run_cell(method: str, setting: str, batch_size: int, profile: bool) -> dict:
+        release_memory()  # the previous cell's model and optimizer must not count in this one's peak
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        training = cfg.replace(batch_size=batch_size).training
         base = ctx.provider.load_model()
         head = ctx.provider.head_module_names(base)
         model = get_method(method).apply(base, cfg.method, head)
-        store_frozen_weights(model, frozen_weights_dtype("auto", method, ctx.precision))
-        args = build_training_args(cfg.training, cfg.learning_rate_for(method), 0, Path(cfg.output_dir) / method,
+        base_dtype = frozen_weights_dtype(setting, method, ctx.precision)
+        store_frozen_weights(model, base_dtype)
+        args = build_training_args(training, cfg.learning_rate_for(method), 0, Path(cfg.output_dir) / method,
                                    len(ctx.tokenized.train.examples), ctx.precision, ctx.device)
-        args = dataclasses.replace(args, max_steps=steps, eval_strategy="no")
+        args = dataclasses.replace(args, max_steps=steps, eval_strategy="no", save_strategy="no")
         shapes, times = [], {}
 
         class Clock(TrainerCallback):
             def on_step_begin(self, a, state, control, **kw):
-                if state.global_step == 5:
-                    torch.cuda.synchronize()
+                if state.global_step == 5:  # after warm-up: allocator, kernels and autotuning settled
+                    sync()
                     times["start"] = time.perf_counter()
 
             def on_train_end(self, a, state, control, **kw):
-                torch.cuda.synchronize()
+                sync()
                 times["end"] = time.perf_counter()
 
-        trainer = build_trainer(cfg.training, model, ctx.tokenizer, args, ctx.tokenized.train, None, [Clock()], head,
+        trainer = build_trainer(training, model, ctx.tokenizer, args, ctx.tokenized.train, None, [Clock()], head,
                                 head_learning_rate=cfg.head_lr)
         collate = trainer.data_collator
 
@@ -205,22 +285,59 @@ def roberta_cells(work: Path, steps: int = 40) -> dict:
         trainer.train()
         timed = shapes[5:steps]
         seconds = times["end"] - times["start"]
+        # matmul FLOPs of the padded shapes run: linear layers (2 per weight per token) and attention scores/mix
         flops = sum(b * t * (2 * layers * (4 * d * d + 2 * d * ffn) + layers * 4 * t * d) for b, t in timed)
-        flops *= 3 if method == "full" else 2
-        out[method] = {"samples_per_second": round(sum(b for b, _ in timed) / seconds, 1),
-                       "gflops_per_second": round(flops / seconds / 1e9),
-                       "share_of_matmul_peak": round(flops / seconds / 1e9 / peak, 3),
-                       "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20),
-                       "base_weights_dtype": frozen_weights_dtype("auto", method, ctx.precision)}
+        flops *= 3 if method == "full" else 2  # frozen weights skip the weight-gradient matmuls
+        cell = {"samples_per_second": sum(b for b, _ in timed) / seconds, "gflops_per_second": flops / seconds / 1e9,
+                "mean_tokens_per_row": sum(t for _, t in timed) / max(len(timed), 1),
+                "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20) if cuda else None,
+                "base_weights_dtype": base_dtype}
+        if profile:
+            trainer.data_collator = collate
+            cell["one_step_outside_the_trainer"] = profile_step(
+                model, next(iter(trainer.get_train_dataloader())), device, ctx.precision)
         del trainer, model, base
-    out["lora_vs_full"] = {"speed": round(out["lora"]["samples_per_second"] / out["full"]["samples_per_second"], 2),
-                           "peak_cuda_memory": round(out["lora"]["peak_cuda_mb"] / out["full"]["peak_cuda_mb"], 2)}
+        return cell
+
+    for batch_size in batch_sizes:
+        runs: dict[str, list[dict]] = {name: [] for name, _, _ in CELLS}
+        for rep in range(repeats):
+            order = CELLS[rep % len(CELLS):] + CELLS[:rep % len(CELLS)]  # rotate who goes first
+            for name, method, setting in order:
+                runs[name].append(run_cell(method, setting, batch_size, profile=rep == 0))
+        group: dict = {}
+        for name, cells in runs.items():
+            speeds = [c["samples_per_second"] for c in cells]
+            first = cells[0]
+            group[name] = {
+                "samples_per_second": round(statistics.median(speeds), 1),
+                "ms_per_step": round(batch_size / statistics.median(speeds) * 1000, 1),
+                "samples_per_second_each_repeat": [round(v, 1) for v in speeds],
+                "gflops_per_second": round(statistics.median(c["gflops_per_second"] for c in cells)),
+                "share_of_matmul_peak": round(statistics.median(c["gflops_per_second"] for c in cells) / peak, 3)
+                if peak else None,
+                "mean_tokens_per_row": round(first["mean_tokens_per_row"], 1),
+                "peak_cuda_mb": first["peak_cuda_mb"], "base_weights_dtype": first["base_weights_dtype"],
+                "one_step_outside_the_trainer": first.get("one_step_outside_the_trainer")}
+        ratio = {"speed": round(group["lora"]["samples_per_second"] / group["full"]["samples_per_second"], 2),
+                 "speed_fp32_base": round(group["lora, fp32 base"]["samples_per_second"]
+                                          / group["full"]["samples_per_second"], 2)}
+        if cuda:
+            ratio["peak_cuda_memory"] = round(group["lora"]["peak_cuda_mb"] / group["full"]["peak_cuda_mb"], 2)
+            ratio["peak_cuda_memory_fp32_base"] = round(group["lora, fp32 base"]["peak_cuda_mb"]
+                                                        / group["full"]["peak_cuda_mb"], 2)
+        group["lora_vs_full"] = ratio
+        out[f"batch {batch_size}"] = group
     return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for gpu-check.json")
+    parser.add_argument("--batch-sizes", type=lambda v: tuple(int(x) for x in v.split(",")), default=(16, 32, 128),
+                        help="training batch sizes of the RoBERTa-base cells (comma-separated)")
+    parser.add_argument("--repeats", type=int, default=2, help="times each cell is timed, in rotating order")
     args = parser.parse_args()
     import torch
 
@@ -231,15 +348,21 @@ def main() -> int:
     from finetune_compare.utils.logging import setup_logging
 
     setup_logging("WARNING")
+    from finetune_compare.utils.device import resolve_device, resolve_precision
+
     report: dict = {"device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
-                    "torch": torch.__version__}
+                    "torch": torch.__version__, "device_auto": resolve_device("auto"),
+                    "mixed_precision_auto": resolve_precision("auto", resolve_device("auto"))}
     work = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     steps = [("tiny compare bf16", lambda: tiny_compare(args.device, "bf16" if args.device == "cuda" else "no", work))]
     if args.device == "cuda":
         steps += [("tiny compare fp16", lambda: tiny_compare("cuda", "fp16", work)),
                   ("gpu_memory_fraction", memory_fraction_check),
                   ("oom retry", lambda: oom_retry_check(work)),
-                  ("roberta-base cells", lambda: roberta_cells(work))]
+                  ("roberta-base cells", lambda: roberta_cells(work, batch_sizes=args.batch_sizes,
+                                                               repeats=args.repeats))]
+    else:
+        steps += [("training cells (tiny)", lambda: roberta_cells(work, "cpu", steps=8, batch_sizes=(4, 8)))]
     failed = 0
     for name, step in steps:
         start = time.perf_counter()
@@ -251,7 +374,7 @@ def main() -> int:
             report[name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-2000:]}
             print(f"FAIL  {name} ({time.perf_counter() - start:.0f} s): {type(exc).__name__}: {exc}", flush=True)
     if args.device == "cuda":
-        results = ROOT / "benchmarks" / "results"
+        results = Path(args.out)
         results.mkdir(parents=True, exist_ok=True)
         (results / "gpu-check.json").write_text(json.dumps(report, indent=2))
     print(f"{len(steps) - failed} of {len(steps)} checks passed")
