@@ -4,9 +4,10 @@
     python benchmarks/bench_training.py --quick    # MiniLM only, short runs, ~3 min
     python benchmarks/bench_merged_eval.py         # inference: full vs LoRA vs LoRA merged
 
-Variants (same data, same model, same batch size 16, max_length 128):
+Variants (same data, same model, same batch size 16, max_length 128; LoRA is the same adapter in all three:
+rank 8 on query/value with the project's alpha and dropout):
   a  naive: every batch padded to max_length, random order, fp32, a plain PyTorch loop
-  b  plain transformers Trainer + peft, library defaults: dynamic padding, random order, fp32
+  b  plain transformers Trainer + peft, library defaults otherwise: dynamic padding, random order, fp32
   c  this project's default: length-grouped shuffled batches, dynamic padding, bf16 autocast
      where the CPU/GPU supports it (the same Trainer path `--mode compare` uses)
 
@@ -98,14 +99,20 @@ def load_model(model_key: str, tokenizer):
 def apply_method(model, method: str, ours: bool):
     if method == "full":
         return model
+    from finetune_compare.config import MethodConfig
+
     if ours:
-        from finetune_compare.config import MethodConfig
         from finetune_compare.models.methods import apply_lora
 
         return apply_lora(model, MethodConfig(lora_r=8, lora_target_modules=["query", "value"]), ["classifier"])
-    from peft import LoraConfig, TaskType, get_peft_model  # peft defaults, as a plain project would
+    from peft import LoraConfig, TaskType, get_peft_model  # plain peft, as a plain project would
 
-    return get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, target_modules=["query", "value"]))
+    # the same LoRA as (c) (rank, alpha, dropout, targets): the variants differ in the training path only.
+    # peft's own defaults (alpha 8, no dropout) would be a different model, and a cheaper one to train:
+    # dropout masks are a large share of a step on CPU, so (c) would pay for regularisation (a)/(b) skip.
+    ours = MethodConfig()
+    return get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=ours.lora_alpha,
+                                            lora_dropout=ours.lora_dropout, target_modules=["query", "value"]))
 
 
 def flops_per_batch(model_cfg, method: str, batch: int, seq: int) -> float:
