@@ -1,7 +1,8 @@
 """Estimate what configs/reference-sweep.yaml costs on a GPU, from measured numbers where we have them.
 
     python benchmarks/estimate_reference_cost.py --study docs/results/minilm-size-sweep
-        [--gpu-peak-tflops 989] [--mfu 0.25] [--step-ms 35] [--out FILE.json]
+        [--gpu-peak-tflops 989] [--mfu 0.25] [--step-ms 35 | --gpu-check benchmarks/results/gpu-check.json]
+        [--out FILE.json]
 
 Measured here:
 - this CPU's training throughput on MiniLM and the mean real tokens per training example, from the
@@ -10,7 +11,9 @@ Measured here:
   architecture), full fine-tuning and LoRA r=8 on query/value, counted with torch.utils.flop_counter
   at that mean length.
 Assumed (stated in the output): a GPU's bf16 peak and the share of it short-sequence encoder
-training reaches (MFU), and a per-step latency floor (a small batch cannot fill a large GPU).
+training reaches (MFU), and a per-step latency floor (a small batch cannot fill a large GPU). With
+--gpu-check, the floor is measured instead: each method's milliseconds per optimizer step at the
+reference's batch size, from benchmarks/gpu_check.py's RoBERTa-base cells on a real GPU.
 The estimate is the larger of the FLOP-bound and the step-bound figure. It is an estimate.
 """
 
@@ -51,16 +54,30 @@ def step_flops(model_kind: str, method: str, batch: int, seq: int) -> float:
 
 
 def study_throughput(study: Path) -> tuple[dict[str, float], float]:
-    """Mean training samples/s per method over the study's runs (this CPU), and mean tokens per example."""
-    rates: dict[str, list[float]] = {}
-    tokens: list[float] = []
+    """Mean training samples/s per method over the study's runs (this CPU), and mean tokens per example.
+
+    Reads each run's metrics.json; a published copy without run folders (docs/results) is read from its
+    points' comparison.json instead, whose per-method means are weighted by their number of runs."""
+    rates: dict[str, list[tuple[float, float]]] = {}  # method -> [(samples/s, weight)]
+    tokens: list[tuple[float, float]] = []  # [(tokens per example, weight)]
     for path in study.rglob("runs/*/seed-*/metrics.json"):
         t = json.loads(path.read_text())
-        rates.setdefault(t["method"], []).append(t["timing"]["train_samples_per_second"])
-        tokens.append(t["timing"]["train_tokens_per_second"] / t["timing"]["train_samples_per_second"])
+        rates.setdefault(t["method"], []).append((t["timing"]["train_samples_per_second"], 1.0))
+        tokens.append((t["timing"]["train_tokens_per_second"] / t["timing"]["train_samples_per_second"], 1.0))
     if not tokens:
-        raise SystemExit(f"no finished runs under {study}")
-    return {k: sum(v) / len(v) for k, v in rates.items()}, sum(tokens) / len(tokens)
+        for path in study.rglob("comparison.json"):
+            c = json.loads(path.read_text())
+            for method, e in c.get("efficiency", {}).items():
+                n = float(e["train_seconds"]["n"])
+                rates.setdefault(method, []).append((e["train_samples_per_second"], n))
+                tokens.append((e["train_tokens_per_second"] / e["train_samples_per_second"], n))
+    if not tokens:
+        raise SystemExit(f"no finished runs under {study} (neither runs/*/seed-*/metrics.json nor comparison.json)")
+
+    def mean(pairs):
+        return sum(v * w for v, w in pairs) / sum(w for _, w in pairs)
+
+    return {k: mean(v) for k, v in rates.items()}, mean(tokens)
 
 
 def reference_examples():
@@ -75,12 +92,27 @@ def reference_examples():
     return {m: train * cfg.for_method(m).num_epochs * cfg.num_runs for m in cfg.methods}, cfg
 
 
+def measured_step_ms(path: Path, batch_sizes: dict[str, int]) -> dict[str, float]:
+    """{method: ms per optimizer step} from gpu_check.py's RoBERTa-base cells at each method's batch size."""
+    report = json.loads(path.read_text())
+    cells = report.get("roberta-base cells") or {}
+    out = {}
+    for method, batch in batch_sizes.items():
+        cell = (cells.get(f"batch {batch}") or {}).get(method)
+        if not cell or "ms_per_step" not in cell:
+            raise SystemExit(f"{path}: no RoBERTa-base cell for {method} at batch {batch}; rerun "
+                             f"benchmarks/gpu_check.py --batch-sizes {batch} on the GPU")
+        out[method] = cell["ms_per_step"]
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--study", type=Path, required=True, help="a finished MiniLM study folder (its points/ runs)")
     p.add_argument("--gpu-peak-tflops", type=float, default=989.0, help="bf16 dense peak (H100 SXM: 989)")
     p.add_argument("--mfu", type=float, default=0.25, help="assumed share of the peak reached")
     p.add_argument("--step-ms", type=float, default=35.0, help="assumed floor per optimizer step on the GPU")
+    p.add_argument("--gpu-check", type=Path, help="gpu_check.py's JSON: measured ms per step replace --step-ms")
     p.add_argument("--out", type=Path, help="write the estimate as JSON here")
     a = p.parse_args()
 
@@ -88,19 +120,31 @@ def main() -> None:
 
     torch.set_num_threads(1)
     cpu, tokens_per_example = study_throughput(a.study)
+    examples, cfg = reference_examples()
+    step_ms = {m: a.step_ms for m in examples}
+    peak_tflops, gpu = a.gpu_peak_tflops, None
+    if a.gpu_check:  # read before the FLOP counting, so a check without the needed cells fails at once
+        step_ms = measured_step_ms(a.gpu_check, {m: cfg.for_method(m).batch_size for m in examples})
+        gpu = json.loads(a.gpu_check.read_text())
+        peak_gflops = (gpu.get("roberta-base cells") or {}).get("bf16_matmul_peak_gflops")
+        peak_tflops = peak_gflops / 1000 if peak_gflops else peak_tflops
     seq, batch = int(round(tokens_per_example)), 16
     flops = {(k, m): step_flops(k, m, batch, seq) / batch for k in ("minilm", "roberta-base") for m in ("full", "lora")}
-    examples, cfg = reference_examples()
     out = {"measured": {"flops_per_training_example": {f"{k}/{m}": v for (k, m), v in flops.items()},
                         "cpu_minilm_train_samples_per_second": cpu, "tokens_per_example": tokens_per_example},
-           "assumed": {"gpu_peak_tflops": a.gpu_peak_tflops, "mfu": a.mfu, "step_ms": a.step_ms},
+           "assumed": {"mfu": a.mfu},
            "reference_sweep": {}}
+    if gpu:
+        out["measured"].update({"gpu_ms_per_step": step_ms, "gpu_bf16_matmul_peak_tflops": peak_tflops,
+                                "gpu": gpu.get("device"), "gpu_check": str(a.gpu_check)})
+    else:
+        out["assumed"].update({"gpu_peak_tflops": a.gpu_peak_tflops, "step_ms": a.step_ms})
     total_gpu_s = total_cpu_s = 0.0
     for m, n in examples.items():
         f = flops[("roberta-base", m)] * n
         cpu_s = n / cpu[m] * flops[("roberta-base", m)] / flops[("minilm", m)] if m in cpu else None
-        flop_s = f / (a.gpu_peak_tflops * 1e12 * a.mfu)
-        step_s = n / cfg.for_method(m).batch_size * a.step_ms / 1000
+        flop_s = f / (peak_tflops * 1e12 * a.mfu)
+        step_s = n / cfg.for_method(m).batch_size * step_ms[m] / 1000
         gpu_s = max(flop_s, step_s)
         total_gpu_s += gpu_s
         total_cpu_s += cpu_s or 0.0

@@ -16,7 +16,7 @@ def test_gpu_check_smoke_runs_on_cpu_and_refuses_cuda_claims_without_a_gpu():
     smoke = subprocess.run([sys.executable, str(ROOT / "benchmarks/gpu_check.py"), "--device", "cpu"],
                            capture_output=True, text=True, timeout=600)
     assert smoke.returncode == 0, smoke.stdout[-2000:] + smoke.stderr[-2000:]
-    assert "ok    tiny compare" in smoke.stdout and "1 of 1 checks passed" in smoke.stdout
+    assert "ok    tiny compare" in smoke.stdout and "2 of 2 checks passed" in smoke.stdout
     if not torch.cuda.is_available():
         gpu = subprocess.run([sys.executable, str(ROOT / "benchmarks/gpu_check.py")], capture_output=True, text=True)
         assert gpu.returncode == 2 and gpu.stderr.startswith("error: no CUDA device visible")
@@ -27,3 +27,28 @@ def test_decision_rule_simulation_script_runs():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert '"after-5"' in out.stdout
+
+
+@pytest.mark.slow
+def test_reference_cost_estimate_reproduces_the_published_gpu_hours(tmp_path):
+    """The estimate in docs/results comes from committed files: the published study and the H100 check."""
+    import json
+
+    out = tmp_path / "estimate.json"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks/estimate_reference_cost.py"),
+                          "--study", str(ROOT / "docs/results/minilm-size-sweep"),
+                          "--gpu-check", str(ROOT / "benchmarks/results/gpu-check.json"), "--out", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    estimate = json.loads(out.read_text())
+    published = json.loads((ROOT / "docs/results/reference-cost-estimate.json").read_text())
+    assert estimate["measured"]["gpu_ms_per_step"] == published["measured"]["gpu_ms_per_step"]
+    assert round(estimate["reference_sweep"]["total_gpu_hours"], 1) == 4.0
+    assert "about 4.0 GPU-hours" in (ROOT / "docs/results/README.md").read_text()
+    # a check file without the reference's batch size is refused with the command that would measure it
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps({"roberta-base cells": {"batch 32": {}}}))
+    bad = subprocess.run([sys.executable, str(ROOT / "benchmarks/estimate_reference_cost.py"),
+                          "--study", str(ROOT / "docs/results/minilm-size-sweep"), "--gpu-check", str(partial)],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "--batch-sizes 16" in bad.stderr
