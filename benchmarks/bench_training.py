@@ -101,18 +101,20 @@ def apply_method(model, method: str, ours: bool):
         return model
     from finetune_compare.config import MethodConfig
 
+    # one adapter for every variant (rank 8 on query/value, the project's alpha and dropout): the variants
+    # differ in the training path only. peft's own defaults (alpha 8, no dropout) would be a different model,
+    # and a cheaper one to train: dropout masks are a large share of a step on CPU, so (c) would pay for
+    # regularisation (a)/(b) skip.
+    lora = MethodConfig(lora_r=8, lora_target_modules=["query", "value"])
     if ours:
         from finetune_compare.models.methods import apply_lora
 
-        return apply_lora(model, MethodConfig(lora_r=8, lora_target_modules=["query", "value"]), ["classifier"])
+        return apply_lora(model, lora, ["classifier"])
     from peft import LoraConfig, TaskType, get_peft_model  # plain peft, as a plain project would
 
-    # the same LoRA as (c) (rank, alpha, dropout, targets): the variants differ in the training path only.
-    # peft's own defaults (alpha 8, no dropout) would be a different model, and a cheaper one to train:
-    # dropout masks are a large share of a step on CPU, so (c) would pay for regularisation (a)/(b) skip.
-    ours = MethodConfig()
-    return get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=ours.lora_alpha,
-                                            lora_dropout=ours.lora_dropout, target_modules=["query", "value"]))
+    return get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=lora.lora_r, lora_alpha=lora.lora_alpha,
+                                            lora_dropout=lora.lora_dropout,
+                                            target_modules=list(lora.lora_target_modules)))
 
 
 def flops_per_batch(model_cfg, method: str, batch: int, seq: int) -> float:

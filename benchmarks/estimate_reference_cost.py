@@ -92,9 +92,8 @@ def reference_examples():
     return {m: train * cfg.for_method(m).num_epochs * cfg.num_runs for m in cfg.methods}, cfg
 
 
-def measured_step_ms(path: Path, batch_sizes: dict[str, int]) -> dict[str, float]:
+def measured_step_ms(report: dict, path: Path, batch_sizes: dict[str, int]) -> dict[str, float]:
     """{method: ms per optimizer step} from gpu_check.py's RoBERTa-base cells at each method's batch size."""
-    report = json.loads(path.read_text())
     cells = report.get("roberta-base cells") or {}
     out = {}
     for method, batch in batch_sizes.items():
@@ -124,8 +123,8 @@ def main() -> None:
     step_ms = {m: a.step_ms for m in examples}
     peak_tflops, gpu = a.gpu_peak_tflops, None
     if a.gpu_check:  # read before the FLOP counting, so a check without the needed cells fails at once
-        step_ms = measured_step_ms(a.gpu_check, {m: cfg.for_method(m).batch_size for m in examples})
         gpu = json.loads(a.gpu_check.read_text())
+        step_ms = measured_step_ms(gpu, a.gpu_check, {m: cfg.for_method(m).batch_size for m in examples})
         peak_gflops = (gpu.get("roberta-base cells") or {}).get("bf16_matmul_peak_gflops")
         peak_tflops = peak_gflops / 1000 if peak_gflops else peak_tflops
     seq, batch = int(round(tokens_per_example)), 16

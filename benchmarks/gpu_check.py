@@ -171,6 +171,13 @@ def bf16_matmul_peak(device: str, n: int = 8192, seconds: float = 3.0) -> float:
 CELLS = (("full", "full", "auto"), ("lora", "lora", "auto"), ("lora, fp32 base", "lora", "fp32"))
 
 
+def _sync(device: str):
+    """Waits for the GPU's queued work (timings must not stop before the kernels do); nothing to wait for on CPU."""
+    import torch
+
+    return torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+
 def profile_step(model, batch: dict, device: str, precision: str) -> dict:
     """One forward + backward outside the Trainer: its time, and how many dtype casts and GPU kernels it runs.
 
@@ -182,7 +189,7 @@ def profile_step(model, batch: dict, device: str, precision: str) -> dict:
     model.train()
     batch = {k: v.to(device) for k, v in batch.items()}
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync = _sync(device)
 
     def step():
         with torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None):
@@ -237,7 +244,7 @@ def roberta_cells(work: Path, device: str = "cuda", steps: int = 60, batch_sizes
         folder = work / "tiny-cells"
         tiny_model(folder)
         d, layers, ffn = 64, 2, 128
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    sync = _sync(device)
     cfg = Config(model_name=str(folder), data_source="embedded", samples_per_class=400 if cuda else 70,
                  test_samples_per_class=20, max_length=128, batch_size=min(batch_sizes), device=device,
                  mixed_precision="bf16" if cuda else "no", output_dir=str(work / "cells"), tracking_mlflow=False,
@@ -308,14 +315,15 @@ def roberta_cells(work: Path, device: str = "cuda", steps: int = 60, batch_sizes
         group: dict = {}
         for name, cells in runs.items():
             speeds = [c["samples_per_second"] for c in cells]
+            speed = statistics.median(speeds)
+            gflops = statistics.median(c["gflops_per_second"] for c in cells)
             first = cells[0]
             group[name] = {
-                "samples_per_second": round(statistics.median(speeds), 1),
-                "ms_per_step": round(batch_size / statistics.median(speeds) * 1000, 1),
+                "samples_per_second": round(speed, 1),
+                "ms_per_step": round(batch_size / speed * 1000, 1),
                 "samples_per_second_each_repeat": [round(v, 1) for v in speeds],
-                "gflops_per_second": round(statistics.median(c["gflops_per_second"] for c in cells)),
-                "share_of_matmul_peak": round(statistics.median(c["gflops_per_second"] for c in cells) / peak, 3)
-                if peak else None,
+                "gflops_per_second": round(gflops),
+                "share_of_matmul_peak": round(gflops / peak, 3) if peak else None,
                 "mean_tokens_per_row": round(first["mean_tokens_per_row"], 1),
                 "peak_cuda_mb": first["peak_cuda_mb"], "base_weights_dtype": first["base_weights_dtype"],
                 "one_step_outside_the_trainer": first.get("one_step_outside_the_trainer")}
@@ -350,9 +358,10 @@ def main() -> int:
     setup_logging("WARNING")
     from finetune_compare.utils.device import resolve_device, resolve_precision
 
+    auto_device = resolve_device("auto")
     report: dict = {"device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
-                    "torch": torch.__version__, "device_auto": resolve_device("auto"),
-                    "mixed_precision_auto": resolve_precision("auto", resolve_device("auto"))}
+                    "torch": torch.__version__, "device_auto": auto_device,
+                    "mixed_precision_auto": resolve_precision("auto", auto_device)}
     work = Path(tempfile.mkdtemp(prefix="gpu-check-"))
     steps = [("tiny compare bf16", lambda: tiny_compare(args.device, "bf16" if args.device == "cuda" else "no", work))]
     if args.device == "cuda":
