@@ -118,6 +118,21 @@ def test_equivalence_needs_a_margin_and_a_tight_interval():
     assert decide("lora", "full", "macro_f1", p)["kind"] == "inconclusive"  # no margin declared: no claim
     v = decide("lora", "full", "macro_f1", p, margin=0.01)
     assert v["kind"] == "equivalent" and v["tost_p"] < 0.05 and "within the declared margin +-0.01" in v["text"]
+    assert -0.01 < v["equivalence_ci"][0] < v["equivalence_ci"][1] < 0.01
+
+
+def test_equivalence_quotes_the_interval_its_test_uses():
+    # TOST p just under 0.05: the 90% interval lies inside +-0.01, the 95% one reaches past it
+    p = _pairs([0.60, 0.61, 0.605, 0.612, 0.598], [0.601, 0.6085, 0.6062, 0.6135, 0.6008])
+    for se_test in np.linspace(0.0005, 0.006, 200):
+        v = decide("a", "b", "macro_f1", p, se_test, margin=0.01)
+        if v["kind"] == "equivalent" and not (-0.01 < v["ci_low"] and v["ci_high"] < 0.01):
+            break
+    else:
+        raise AssertionError("no case with TOST holding and the 95% interval past the margin")
+    low, high = v["equivalence_ci"]
+    assert -0.01 < low < high < 0.01
+    assert f"90% CI [{low:+.4f}, {high:+.4f}] inside the margin" in v["text"]
 
 
 def test_test_noise_widens_the_interval():

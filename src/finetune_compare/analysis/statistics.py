@@ -329,9 +329,14 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, se_test: float | None
         out["text"] = (f"{better} beats {worse} on {metric} by {abs(d):.4f} ({interval}; paired t-test "
                        f"p={pt:.3g}, {n} pairs).")
     elif out["tost_p"] is not None and out["tost_p"] < ALPHA:
+        # TOST at ALPHA is the (1 - 2 ALPHA) interval lying inside the margin: quote that one, so the interval
+        # shown and the test agree (the 95% one may reach past the margin while TOST holds).
+        tost_ci = combined_interval(p, se_test, 1 - 2 * ALPHA)
         out["kind"] = "equivalent"
+        out["equivalence_ci"] = [tost_ci["low"], tost_ci["high"]]
         out["text"] = (f"{name_a} and {name_b} are equivalent on {metric} within the declared margin +-{margin:g}: "
-                       f"difference {d:+.4f}, {interval} (TOST p={out['tost_p']:.3g}, {n} pairs).")
+                       f"difference {d:+.4f}, {1 - 2 * ALPHA:.0%} CI [{tost_ci['low']:+.4f}, {tost_ci['high']:+.4f}] "
+                       f"inside the margin (TOST p={out['tost_p']:.3g}, {n} pairs; {interval}).")
     else:
         out["kind"] = "inconclusive"
         detect = (f"with {n} pairs a difference smaller than {out['mde']:.4f} cannot be detected (80% power)"
