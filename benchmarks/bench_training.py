@@ -166,7 +166,12 @@ def run_cell(spec: dict) -> dict:
     from finetune_compare.models.methods import frozen_weights_dtype, store_frozen_weights
 
     baseline_rss = psutil.Process().memory_info().rss  # Python, libraries, data: before the model exists
-    model = apply_method(load_model(model_key, tokenizer), method, ours=variant == "c")
+    base = load_model(model_key, tokenizer)
+    if variant == "c":
+        from finetune_compare.models.attention import use_training_attention
+
+        use_training_attention(base, "cpu")  # (c) eager attention under dropout, as the project trains on CPU
+    model = apply_method(base, method, ours=variant == "c")
     precision = resolve_precision("auto", "cpu") if variant == "c" else "no"
     base_dtype = frozen_weights_dtype("auto", method, precision) if variant == "c" else "fp32"
     store_frozen_weights(model, base_dtype)  # (c) LoRA under bf16: the frozen base in bf16, as the project trains

@@ -1,5 +1,6 @@
 """The on-demand scripts stay runnable: the GPU check's CPU smoke mode, the decision-rule simulation."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,28 @@ def test_reference_cost_estimate_reproduces_the_published_gpu_hours(tmp_path):
                           "--study", str(ROOT / "docs/results/minilm-size-sweep"), "--gpu-check", str(partial)],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and "--batch-sizes 16" in bad.stderr
+
+
+@pytest.mark.slow
+def test_attention_quality_script_pairs_sdpa_against_eager_runs(tiny_bert, tmp_path):
+    """Each arm must run what it names (the script checks every run's metrics.json), and the files say so."""
+    import json
+
+    from finetune_compare.config import config_to_yaml
+
+    from tests.conftest import tiny_config
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(config_to_yaml(tiny_config(tiny_bert, tmp_path, num_epochs=1)))
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks/attention_quality.py"), "--seeds", "3", "--methods",
+                          "lora", "--config", str(config), "--output-dir", str(tmp_path / "runs"),
+                          "--results-dir", str(tmp_path / "results")],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    result = json.loads((tmp_path / "results" / "attention-quality.json").read_text())
+    lora = result["methods"]["lora"]
+    assert lora["seeds"] == [7, 8, 9] and set(lora["macro_f1"]) == {"eager", "sdpa"}
+    assert lora["verdict"]["text"] in (tmp_path / "results" / "attention-quality.md").read_text()
+    for arm in ("eager", "sdpa"):
+        metrics = json.loads((tmp_path / "runs" / arm / "runs" / "lora" / "seed-7" / "metrics.json").read_text())
+        assert metrics["params"]["training_attention"] == arm

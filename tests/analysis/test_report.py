@@ -59,7 +59,9 @@ def test_every_file_and_plot(comparison):
     assert data["per_method"]["lora"]["macro_f1"]["n"] == 3 and data["per_method"]["lora"]["macro_f1"]["ci_method"] == "t"
     assert data["efficiency"]["lora"]["trainable_params"] < data["efficiency"]["full"]["trainable_params"]
     assert data["error_analysis"]["pair"] == ["lora", "full"]
+    assert data["efficiency"]["lora"]["training_attention"] == "eager"  # what ran is what the report says
     md = (out / "report.md").read_text()
+    assert "| attention in training (evaluation: SDPA) | eager | eager |" in md
     for title in ("## Verdict", "## Setup", "## Results", "## Statistics", "## Efficiency", "## Plots",
                   "## Error analysis", "Declared primary metric: macro_f1", "Holm-adjusted p", "McNemar exact p",
                   "is already a classifier for these labels"):

@@ -41,6 +41,7 @@ def test_train_writes_complete_run(tiny_bert, make_config, method):
     assert set(memory) == {"peak_rss_mb", "peak_cuda_mb", "baseline_rss_mb", "peak_rss_above_baseline_mb"}
     assert 0 < memory["peak_rss_above_baseline_mb"] < memory["peak_rss_mb"]
     assert on_disk["params"]["base_weights_dtype"] == "fp32"  # tiny_config trains in fp32
+    assert on_disk["params"]["training_attention"] == "eager"  # CPU training: eager under dropout (models.attention)
     if method == "lora":
         assert 0 < on_disk["params"]["adapter"] < on_disk["params"]["trainable"] < on_disk["params"]["total"]
     else:
@@ -167,6 +168,7 @@ def test_lora_stores_its_frozen_base_in_bf16_and_exports_fp32(tiny_roberta, make
     assert metrics["params"]["base_weights_dtype"] == "bf16"
     dtypes = {(p.requires_grad, p.dtype) for p in seen["model"].parameters()}
     assert dtypes == {(False, torch.bfloat16), (True, torch.float32)}
+    assert seen["model"].config._attn_implementation == "sdpa_eager_cpu_dropout"
     merged, _, _ = load_trained(run_dir_for(Path(cfg.output_dir), "lora", cfg.seed) / "model" / "merged")
     assert {p.dtype for p in merged.parameters()} == {torch.float32}
     full = run_method(prepare_context(cfg.replace(output_dir=cfg.output_dir + "-full")), "full", cfg.seed)

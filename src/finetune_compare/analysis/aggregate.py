@@ -100,6 +100,7 @@ def efficiency(runs: dict[int, dict]) -> dict:
         "peak_rss_mb": _mean(r["memory"]["peak_rss_mb"] for r in rows),
         "peak_rss_above_baseline_mb": _mean(r["memory"].get("peak_rss_above_baseline_mb") for r in rows),
         "base_weights_dtype": params.get("base_weights_dtype"),
+        "training_attention": params.get("training_attention"),
         "peak_cuda_mb": _mean(r["memory"].get("peak_cuda_mb") for r in rows),
         "saved_bytes": _mean(saved) if saved else estimate,
         "saved_bytes_measured": bool(saved),

@@ -168,6 +168,7 @@ def _efficiency_table(cmp: dict) -> list[list[str]]:
     row("peak RSS above the process baseline (MB): what training costs",
         lambda e, m: _fmt(e.get("peak_rss_above_baseline_mb"), 0))
     row("frozen base stored in", lambda e, m: e.get("base_weights_dtype") or "–")
+    row("attention in training (evaluation: SDPA)", lambda e, m: e.get("training_attention") or "–")
     row("saved model size (MB)", lambda e, m: f"{e['saved_bytes'] / 2**20:.2f}"
         + ("" if e["saved_bytes_measured"] else " (estimated: fp32 trained weights)"))
     # (a "per million trainable parameters" ratio was dropped: 0.03 vs 7.7 suggested a 276x advantage that means nothing)

@@ -42,6 +42,7 @@ from ..layout import (
     seed_dir_name,
 )
 from ..models.accounting import count_parameters
+from ..models.attention import use_training_attention
 from ..models.base import BaseModel
 from ..models.hf import build_model_provider, effective_max_length
 from ..models.methods import check_method, frozen_weights_dtype, get_method, store_frozen_weights
@@ -243,9 +244,11 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
     baseline_rss = psutil.Process().memory_info().rss  # before the model: what the run itself costs is above this
     set_seed(seed)  # the model (new head, LoRA init, dropout) is built after seeding
     base = ctx.provider.load_model()
+    attention = use_training_attention(base, ctx.device)
     head = ctx.provider.head_module_names(base)
     model = spec.apply(base, config.method, head)
     params = count_parameters(model, head)
+    params["training_attention"] = attention
     params["base_weights_dtype"] = frozen_weights_dtype(config.base_weights_dtype, method, ctx.precision)
     store_frozen_weights(model, params["base_weights_dtype"])
     args = build_training_args(config.training, config.learning_rate_for(method), seed, run_dir,
