@@ -212,6 +212,28 @@ def test_lock_of_a_dead_process_is_taken_over(tiny_bert, tmp_path):
     guard_output_dir(cfg, cfg.output_dir)  # the OS released the dead holder's lock
 
 
+def test_a_lock_taken_but_not_yet_signed_still_names_its_holder(tiny_bert, tmp_path):
+    """The holder writes 'pid N on HOST' just after taking the lock; a second command in between must wait
+    for it (CI once saw 'in use by another process' from two commands started together)."""
+    import fcntl
+    import threading
+
+    from finetune_compare.layout import Layout
+
+    cfg = tiny_config(tiny_bert, tmp_path)
+    Path(cfg.output_dir).mkdir(parents=True)
+    fd = os.open(Layout(Path(cfg.output_dir)).lock, os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held, file still empty
+    signer = threading.Timer(0.3, lambda: os.pwrite(fd, b"pid 4242 on elsewhere\n", 0))
+    signer.start()
+    try:
+        with pytest.raises(UserError, match="is in use by pid 4242 on elsewhere; wait for it to finish"):
+            guard_output_dir(cfg, cfg.output_dir)
+    finally:
+        signer.join()
+        os.close(fd)
+
+
 def test_diverging_or_collapsed_run_is_flagged():
     from finetune_compare.experiments.run import run_health
 

@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import yaml
@@ -154,13 +155,26 @@ def _lock(out: Path) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+        holder = _lock_holder(fd)
         os.close(fd)
         raise UserError(f"output directory '{out}' is in use by {holder}; wait for it to finish, "
                         "or use another --output-dir") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+    # write, then cut to length: the file is never empty while held (a truncate first left a window in which
+    # a second command read nothing and could not name the holder)
+    line = f"pid {os.getpid()} on {socket.gethostname()}\n".encode()
+    os.pwrite(fd, line, 0)
+    os.ftruncate(fd, len(line))
     _held_locks[key] = fd
+
+
+def _lock_holder(fd: int) -> str:
+    """'pid N on HOST' from the lock file; the holder writes it just after taking the lock, so wait briefly."""
+    for _ in range(40):
+        lines = os.pread(fd, 200, 0).decode("utf-8", "replace").strip().splitlines()
+        if lines:
+            return lines[0]
+        time.sleep(0.05)
+    return "another process"
 
 
 def release_output_dir(output_dir: str | Path) -> None:
