@@ -38,10 +38,8 @@ def main() -> None:
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--rewrite", action="store_true", help="rewrite the results files from the stored scores")
     args = parser.parse_args()
-    new = Arm("eager attention", "eager", {}, nullcontext,
-              lambda m: m["params"]["training_attention"] == "eager")
-    old = Arm("SDPA attention", "sdpa", {}, sdpa_in_training,
-              lambda m: m["params"]["training_attention"] == "sdpa")
+    new = Arm("eager attention", "eager", {}, nullcontext, "training_attention")
+    old = Arm("SDPA attention", "sdpa", {}, sdpa_in_training, "training_attention")
     if args.rewrite:
         rewrite("Training attention on CPU: eager vs SDPA", "attention-quality", new, old, args.results_dir)
         return

@@ -24,8 +24,8 @@ def main() -> None:
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     parser.add_argument("--rewrite", action="store_true", help="rewrite the results files from the stored scores")
     args = parser.parse_args()
-    arms = [Arm(f"{dtype} base", dtype, {"base_weights_dtype": dtype}, nullcontext,
-                lambda m, dtype=dtype: m["params"]["base_weights_dtype"] == dtype) for dtype in ("bf16", "fp32")]
+    arms = [Arm(f"{dtype} base", dtype, {"base_weights_dtype": dtype}, nullcontext, "base_weights_dtype")
+            for dtype in ("bf16", "fp32")]
     if args.rewrite:
         rewrite("LoRA: frozen base in bf16 vs fp32", "bf16-base-quality", *arms, args.results_dir)
         return

@@ -31,7 +31,7 @@ class Arm:
     key: str  # short name for folders and JSON keys
     config_changes: dict
     setting: Callable[[], AbstractContextManager]  # entered around the arm's runs
-    check: Callable[[dict], bool]  # metrics.json of a run -> did it run with this arm's setting?
+    recorded_as: str  # the metrics.json `params` field that must hold `key` if a run used this arm's setting
 
 
 def run_pairs(title: str, name: str, new: Arm, old: Arm, methods: list[str], seeds: int, config: str,
@@ -59,7 +59,7 @@ def run_pairs(title: str, name: str, new: Arm, old: Arm, methods: list[str], see
                     seed = cfg.seed + k
                     start = time.perf_counter()
                     metrics = run_method(context_for_pair(ctx, k), method, seed)
-                    if not arm.check(metrics):
+                    if metrics["params"].get(arm.recorded_as) != arm.key:
                         raise SystemExit(f"{method} seed {seed} did not run with '{arm.label}': {metrics['params']}")
                     seconds[arm.key].append(metrics["timing"]["train_seconds"])
                     scores[arm.key][seed] = metrics["test"]["macro_f1"]
