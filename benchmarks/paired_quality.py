@@ -37,10 +37,10 @@ class Arm:
 def run_pairs(title: str, name: str, new: Arm, old: Arm, methods: list[str], seeds: int, config: str,
               output_dir: str, results_dir: Path = RESULTS) -> dict:
     """Train every method under both arms for `seeds` paired seeds; write <results_dir>/<name>.{json,md}."""
-    from finetune_compare.analysis.statistics import bootstrap_test_set, paired
+    from finetune_compare.analysis.aggregate import paired_runs_evidence
+    from finetune_compare.analysis.statistics import paired
     from finetune_compare.config import load_config
     from finetune_compare.experiments.run import context_for_pair, prepare_context, run_dir_for, run_method
-    from finetune_compare.utils.io import read_jsonl
     from finetune_compare.utils.logging import setup_logging
 
     setup_logging("INFO")
@@ -48,9 +48,8 @@ def run_pairs(title: str, name: str, new: Arm, old: Arm, methods: list[str], see
     result: dict = {"config": config, "methods": {}}
     for method in methods:
         scores: dict = {old.key: {}, new.key: {}}
-        preds: dict = {old.key: {}, new.key: {}}
         seconds: dict = {old.key: [], new.key: []}
-        y = strata = None
+        run_dirs: dict = {new.key: {}, old.key: {}}  # new first: the evidence is new minus old
         for arm in (old, new):
             cfg = base.replace(output_dir=f"{output_dir}/{arm.key}", **arm.config_changes)
             ctx = prepare_context(cfg, methods=[method])
@@ -63,17 +62,15 @@ def run_pairs(title: str, name: str, new: Arm, old: Arm, methods: list[str], see
                         raise SystemExit(f"{method} seed {seed} did not run with '{arm.label}': {metrics['params']}")
                     seconds[arm.key].append(metrics["timing"]["train_seconds"])
                     scores[arm.key][seed] = metrics["test"]["macro_f1"]
-                    rows = sorted(read_jsonl(run_dir_for(Path(cfg.output_dir), method, seed) / "predictions.jsonl"),
-                                  key=lambda r: r["id"])
-                    preds[arm.key][seed] = np.array([r["predicted"] for r in rows])
-                    y = np.array([r["label"] for r in rows])
-                    strata = [f"{r['source']}|{r['label']}" for r in rows]
+                    run_dirs[arm.key][seed] = run_dir_for(Path(cfg.output_dir), method, seed)
                     print(f"{method} {arm.key} seed {seed}: macro-F1 {scores[arm.key][seed]:.4f} "
                           f"({time.perf_counter() - start:.0f} s)", flush=True)
         p = paired(scores[new.key], scores[old.key])
+        test_level = paired_runs_evidence(run_dirs, "macro_f1", seed=0)
+        if test_level is None:
+            raise SystemExit(f"{method}: the two arms' runs lack predictions or were tested on different examples")
         result["methods"][method] = {
-            "seeds": p["seeds"], "macro_f1": scores, "paired": p,
-            "test_level": bootstrap_test_set(y, preds[new.key], preds[old.key], strata, "macro_f1"),
+            "seeds": p["seeds"], "macro_f1": scores, "paired": p, "test_level": test_level,
             "train_seconds_mean": {k: float(np.mean(v)) for k, v in seconds.items()}}
     write_results(title, name, result, new, old, results_dir)
     return result

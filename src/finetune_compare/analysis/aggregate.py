@@ -113,16 +113,25 @@ def is_collapsed(test: dict) -> bool:
     return int((cm.sum(axis=0) > 0).sum()) <= 1
 
 
-def _predictions(output_dir: Path, method: str, seed: int) -> dict[str, tuple[int, int, str]] | None:
-    path = Layout(output_dir).run_dir(method, seed) / PREDICTIONS
+def _predictions(run_dir: Path) -> dict[str, tuple[int, int, str]] | None:
+    path = run_dir / PREDICTIONS
     return read_predictions(path) if path.is_file() else None
 
 
 def test_set_evidence(output_dir: Path, a: str, b: str, seeds: list[int], metric: str, seed: int) -> dict | None:
     """Test-level bootstrap and McNemar from the runs' predictions; None when they are missing or misaligned."""
+    layout = Layout(output_dir)
+    return paired_runs_evidence({a: {s: layout.run_dir(a, s) for s in seeds},
+                                 b: {s: layout.run_dir(b, s) for s in seeds}}, metric, seed)
+
+
+def paired_runs_evidence(runs: dict[str, dict[int, Path]], metric: str, seed: int) -> dict | None:
+    """`test_set_evidence` for two arms of paired runs given as {name: {seed: run folder}} (first arm minus second)."""
+    (a, runs_a), (b, runs_b) = runs.items()
+    seeds = list(runs_a)
     if metric not in TEST_LEVEL_METRICS or not seeds:
         return None
-    rows = {(m, s): _predictions(output_dir, m, s) for m in (a, b) for s in seeds}
+    rows = {(m, s): _predictions(runs[m][s]) for m in (a, b) for s in seeds}
     if any(r is None for r in rows.values()):
         return None
     ids = sorted(rows[(a, seeds[0])])
