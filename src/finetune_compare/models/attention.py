@@ -23,16 +23,18 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 NAME = "sdpa_eager_cpu_dropout"
 
 
-def _takes_eager_path(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, dropout: float) -> bool:
-    # Encoder self-attention only: causal or grouped-query attention keeps SDPA, which handles both itself.
+def _takes_eager_path(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, dropout: float,
+                      position_bias: torch.Tensor | None) -> bool:
+    # Encoder self-attention only: causal, grouped-query or position-biased attention keeps SDPA, which handles
+    # them itself.
     return (module.training and dropout > 0 and query.device.type == "cpu" and not getattr(module, "is_causal", False)
-            and query.shape[1] == key.shape[1])
+            and query.shape[1] == key.shape[1] and position_bias is None)
 
 
 def training_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                        attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
                        **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
-    if not _takes_eager_path(module, query, key, dropout) or kwargs.get("position_bias") is not None:
+    if not _takes_eager_path(module, query, key, dropout, kwargs.get("position_bias")):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
     scaling = query.size(-1) ** -0.5 if scaling is None else scaling
