@@ -78,10 +78,10 @@ def run_pairs(title: str, name: str, new: Arm, old: Arm, methods: list[str], see
 
 def write_results(title: str, name: str, result: dict, new: Arm, old: Arm, results_dir: Path) -> None:
     """The verdicts (from the stored pairs, so a rewrite after a statistics change needs no new runs) and files."""
-    from finetune_compare.analysis.statistics import decide
+    from finetune_compare.analysis.verdict import decide
 
     for r in result["methods"].values():
-        r["verdict"] = decide(new.label, old.label, "macro_f1", r["paired"], r["test_level"]["se_test"], 0.01)
+        r["verdict"] = decide(new.label, old.label, "macro_f1", r["paired"], r["test_level"], 0.01)
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / f"{name}.json").write_text(json.dumps(result, indent=2, default=float))
     lines = [f"# {title} (paired seeds)", "", f"Config: `{Path(result['config']).name}`; each pair shares data draw, batch order "

@@ -1,61 +1,88 @@
-"""Simulate the comparison's decision rule: false directional claims, interval coverage and power.
+"""The decision rule's error rates, measured through the real path: simulated comparison folders in, the verdict
+from the comparison.json the report's first stage writes out (analysis/simulation.py has the generating model).
 
-Synthetic paired scores: pair k shares a component (same data draw and batch order), each method adds
-its own seed noise; the paired differences have SD 0.01. "before" is the rule this project shipped
-first (BCa bootstrap CI of the paired differences and Welch's unpaired t-test; a claim, "beats" or
-"weak evidence", when either excluded no difference; ASO left out because its 500 iterations per
-call make thousands of repetitions slow). "after" is `analysis.statistics.decide`.
+Three scenarios (test noise dominant at 450 test examples; seed noise dominant at 3,000; a method x example
+interaction at 450), each at 3, 5 and 10 pairs, with no true difference and with a true difference of one pair-SD.
+For every cell: the share of folders where the shipped rule claims a difference, where its 95% interval covers the
+true difference, and the same for the paired t-test on the same folders and for the rule shipped before
+(SD^2/n + SE_test^2 with a t-test condition).
 
-    python benchmarks/simulate_decision_rule.py [--reps 2000]
+    python benchmarks/simulate_decision_rule.py [--reps 400] [--out benchmarks/results/decision-rule.json]
+
+Resumable: finished cells are kept in the output JSON and skipped on a rerun.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-import warnings
+import tempfile
+import time
 from pathlib import Path
-
-import numpy as np
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from finetune_compare.analysis.simulation import project_rule, simulate_rule
+from finetune_compare.analysis.simulation import SCENARIOS, effect_for, simulate_cell  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PAIRS = (3, 5, 10)
+EFFECTS = (0.0, 1.0)  # in pair-SDs
 
 
-def old_rule(a: np.ndarray, b: np.ndarray, seed: int) -> tuple[bool, float | None, float | None]:
-    d = a - b
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = stats.bootstrap((d,), np.mean, confidence_level=0.95, method="BCa", n_resamples=2000,
-                              random_state=seed)
-        low, high = res.confidence_interval.low, res.confidence_interval.high
-        if not (math.isfinite(low) and math.isfinite(high)):
-            res = stats.bootstrap((d,), np.mean, method="percentile", n_resamples=2000, random_state=seed)
-            low, high = res.confidence_interval.low, res.confidence_interval.high
-        p = stats.ttest_ind(a, b, equal_var=False).pvalue
-    claim = (low > 0 or high < 0) or p < 0.05
-    return claim, low, high
+def run(reps: int, out: Path, scenarios=tuple(SCENARIOS), pairs=PAIRS, effects=EFFECTS, seed: int = 0) -> dict:
+    done = json.loads(out.read_text()) if out.is_file() else {"reps": reps, "cells": {}}
+    if done.get("reps") != reps:
+        done = {"reps": reps, "cells": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in scenarios:
+            sc = SCENARIOS[name]
+            for effect in effects:
+                delta = effect_for(sc, effect)
+                for n in pairs:
+                    key = f"{name}/{n}/{effect:g}"
+                    if key in done["cells"]:
+                        continue
+                    start = time.perf_counter()
+                    cell = simulate_cell(sc, n, effect, reps, Path(tmp), seed=seed, delta=delta)
+                    cell["seconds"] = round(time.perf_counter() - start, 1)
+                    done["cells"][key] = cell
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.write_text(json.dumps(done, indent=2, default=float) + "\n")
+                    print(f"{key}: claims {cell['claims']:.1%} (t-test {cell['t_claims']:.1%}, before "
+                          f"{cell['before_claims']:.1%}), coverage {cell['covered']:.1%} (before "
+                          f"{cell['before_covered']:.1%}), {cell['seconds']:.0f} s", flush=True)
+    return done
+
+
+def table(result: dict) -> str:
+    """The markdown table docs/statistics.md and the README quote."""
+    lines = ["| scenario | pairs | false claims: now (paired t, before) | coverage: now (before) | "
+             "power at 1 pair-SD: now (paired t, before) | coverage at 1 pair-SD |",
+             "|---|---:|---:|---:|---:|---:|"]
+    cells = result["cells"]
+    for name in SCENARIOS:
+        for n in PAIRS:
+            null, alt = cells.get(f"{name}/{n}/0"), cells.get(f"{name}/{n}/1")
+            if not null or not alt:
+                continue
+            lines.append(f"| {name} | {n} | {null['claims']:.1%} ({null['t_claims']:.1%}, {null['before_claims']:.1%}) "
+                         f"| {null['covered']:.1%} ({null['before_covered']:.1%}) | {alt['claims']:.1%} "
+                         f"({alt['t_claims']:.1%}, {alt['before_claims']:.1%}) | {alt['covered']:.1%} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=2000)
+    parser.add_argument("--reps", type=int, default=400)
+    parser.add_argument("--out", type=Path, default=RESULTS / "decision-rule.json")
     args = parser.parse_args()
-    out = {}
-    print(f"{'pairs':>5} {'rule':>7} {'false claims (no difference)':>30} {'coverage':>9} {'power at 1 SD':>14}")
-    for n in (3, 5, 10):
-        for rule in ("before", "after"):
-            fn = old_rule if rule == "before" else project_rule
-            null = simulate_rule(fn, n, 0.0, args.reps)
-            alt = simulate_rule(fn, n, 1.0, args.reps, seed=1)
-            out[f"{rule}-{n}"] = {"false_claims": null["claims"], "coverage": null["coverage"],
-                                  "power_1sd": alt["claims"]}
-            print(f"{n:>5} {rule:>7} {null['claims']:>30.1%} {null['coverage']:>9.1%} {alt['claims']:>14.1%}")
-    print(json.dumps(out))
+    result = run(args.reps, args.out)
+    md = table(result)
+    args.out.with_suffix(".md").write_text(
+        f"# Decision rule, simulated through comparison folders ({args.reps} folders per cell)\n\n"
+        + "\n".join(f"- {name}: {sc.description}" for name, sc in SCENARIOS.items()) + "\n\n" + md + "\n")
+    print(md)
 
 
 if __name__ == "__main__":

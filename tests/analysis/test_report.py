@@ -46,7 +46,7 @@ def test_every_file_and_plot(comparison):
     assert verdict["kind"] in ("better", "worse", "equivalent", "inconclusive")
     assert verdict["ci_low"] <= prim["diff_mean"] <= verdict["ci_high"] and verdict["se_test"] > 0
     if verdict["kind"] == "inconclusive":
-        assert verdict["text"].startswith("Inconclusive on macro_f1: lora - full = ")
+        assert verdict["text"].startswith("No difference detected on macro_f1: lora - full = ")
     tl = prim["test_level"]
     assert [s["seed"] for s in tl["per_seed"]] == [7, 8, 9] and all(0 <= s["mcnemar_p"] <= 1 for s in tl["per_seed"])
     assert prim["aso"]["iterations"] == 1000 and prim["aso"]["eps_min"] is not None

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from finetune_compare.analysis.statistics import (bootstrap_test_set, combined_interval, decide, describe, holm, mcnemar_exact_p,
-                                                  metric_from_predictions, minimum_detectable_effect, paired,
-                                                  runs_needed, sign_flip_p, t_interval)
-from finetune_compare.analysis.simulation import project_rule, simulate_rule
+from finetune_compare.analysis.planning import detectable_difference, pairs_needed, power
+from finetune_compare.analysis.statistics import (bootstrap_test_set, describe, holm, mcnemar_exact_p,
+                                                  metric_from_predictions, paired, sign_flip_p, t_interval)
+from finetune_compare.analysis.verdict import decide, margin_floor, shared_test_variance, verdict_interval
 from finetune_compare.evaluation.metrics import classification_metrics
 
 
@@ -96,13 +96,14 @@ def test_steady_gain_on_three_seeds_is_a_claim():
     assert p["t_p"] < 0.01
     v = decide("lora", "full", "macro_f1", p)
     assert v["kind"] == "better" and v["text"].startswith("lora beats full on macro_f1 by 0.0100")
+    assert v["df"] == 2
 
 
 def test_a_tie_on_one_seed_does_not_give_an_interval_excluding_zero():
     p = _pairs([0.9, 0.9, 0.9], [0.9033, 0.9650, 0.9000])  # differences -0.0033, -0.0650, 0.0000
     v = decide("lora", "full", "accuracy", p)
     assert v["ci_low"] < 0 < v["ci_high"] and v["kind"] == "inconclusive"
-    assert "cannot be detected" in v["text"] and "within run-to-run noise" not in v["text"]
+    assert "No difference detected" in v["text"] and "within run-to-run noise" not in v["text"]
 
 
 def test_too_few_pairs_is_one_line_without_a_claim():
@@ -121,11 +122,17 @@ def test_equivalence_needs_a_margin_and_a_tight_interval():
     assert -0.01 < v["equivalence_ci"][0] < v["equivalence_ci"][1] < 0.01
 
 
+def _test_level(se_test: float, per_pair_se: list[float], n_test: int = 450) -> dict:
+    return {"se_test": se_test, "n_test": n_test, "per_seed": [{"se": se} for se in per_pair_se]}
+
+
 def test_equivalence_quotes_the_interval_its_test_uses():
     # TOST p just under 0.05: the 90% interval lies inside +-0.01, the 95% one reaches past it
     p = _pairs([0.60, 0.61, 0.605, 0.612, 0.598], [0.601, 0.6085, 0.6062, 0.6135, 0.6008])
-    for se_test in np.linspace(0.0005, 0.006, 200):
-        v = decide("a", "b", "macro_f1", p, se_test, margin=0.01)
+    for shared_sd in np.linspace(0.0005, 0.006, 200):
+        # a test level whose shared part is shared_sd^2 and whose per-pair part is small
+        tl = _test_level(math.sqrt(shared_sd ** 2 * 4 / 5 + 0.0001 ** 2 / 5), [0.0001] * 5, n_test=100_000)
+        v = decide("a", "b", "macro_f1", p, tl, margin=0.01)
         if v["kind"] == "equivalent" and not (-0.01 < v["ci_low"] and v["ci_high"] < 0.01):
             break
     else:
@@ -135,66 +142,60 @@ def test_equivalence_quotes_the_interval_its_test_uses():
     assert f"90% CI [{low:+.4f}, {high:+.4f}] inside the margin" in v["text"]
 
 
-def test_test_noise_widens_the_interval():
-    p = _pairs([0.61, 0.622, 0.608], [0.60, 0.61, 0.60])
-    seed_only, both = combined_interval(p, None), combined_interval(p, 0.01)
-    assert both["high"] - both["low"] > seed_only["high"] - seed_only["low"]
-    assert decide("lora", "full", "macro_f1", p, se_test=0.01)["kind"] == "inconclusive"
-    assert minimum_detectable_effect(0.002, 3, 0.01) > minimum_detectable_effect(0.002, 3)
-    # (t(0.975, n-1) + t(0.8, n-1)) * sd / sqrt(n) <= 0.01 first holds at n = 10 for sd 0.01
-    assert runs_needed(0.01, 0.01) == 10 and runs_needed(0.01, 0.01, se_test=0.01) is None
+# ---- one variance, counted once ----------------------------------------------------------------
+
+def test_shared_test_variance_by_hand():
+    # n = 3, SE_test = 0.01, per-pair SEs 0.015: c = (9 * 1e-4 - 3 * 2.25e-4) / 6 = (9e-4 - 6.75e-4) / 6 = 3.75e-5
+    assert shared_test_variance(_test_level(0.01, [0.015] * 3), 3) == pytest.approx(3.75e-5)
+    # independent pairs (SE_test^2 = mean(se^2)/n): nothing shared; below that, floored at 0
+    assert shared_test_variance(_test_level(0.015 / math.sqrt(3), [0.015] * 3), 3) == pytest.approx(0, abs=1e-15)
+    assert shared_test_variance(_test_level(0.001, [0.015] * 3), 3) == 0.0
 
 
-# ---- simulations of the decision rule ------------------------------------------------------
-
-REPS = 4000  # SE of a 5% rate: 0.34%; 5% and 10% are 14 SE apart
-
-
-def _simulate(n_pairs: int, effect_sd: float, reps: int = REPS, seed: int = 0):
-    """Paired scores with a shared per-pair component; paired-difference SD 1 unit (0.01)."""
-    out = simulate_rule(project_rule, n_pairs, effect_sd, reps, seed)
-    return out["claims"], out["coverage"]
-
-
-@pytest.mark.parametrize("n_pairs", [3, 5, 10])
-def test_no_true_difference_gives_at_most_five_percent_claims_and_covers(n_pairs):
-    false_claims, coverage = _simulate(n_pairs, 0.0)
-    assert false_claims <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / REPS)  # 5% + 3 SE = 6.0%
-    assert coverage >= 0.93
+def test_interval_adds_only_the_shared_part_to_the_spread():
+    p = _pairs([0.61, 0.622, 0.608], [0.60, 0.61, 0.60])  # diffs .010 .012 .008: SD 0.002
+    tl = _test_level(0.01, [0.015] * 3)
+    ci = verdict_interval(p, shared_test_variance(tl, 3))
+    assert ci["se"] == pytest.approx(math.sqrt(0.002 ** 2 / 3 + 3.75e-5)) and ci["df"] == 2
+    assert ci["high"] - 0.010 == pytest.approx(stats.t.ppf(0.975, 2) * ci["se"])
+    # no shared part: exactly the paired t-interval, so "beats" is the paired t-test's claim
+    alone = verdict_interval(p, 0.0)
+    assert (alone["low"], alone["high"]) == pytest.approx((p["t_ci_low"], p["t_ci_high"]))
+    v = decide("lora", "full", "macro_f1", p, _test_level(0.015 / math.sqrt(3), [0.015] * 3))
+    assert v["kind"] == "better" and v["shared_test_variance"] == pytest.approx(0, abs=1e-15)
+    assert decide("lora", "full", "macro_f1", p, tl)["kind"] == "inconclusive"  # a large shared part: no claim
 
 
-def test_power_matches_the_paired_t_test():
-    """A true effect of 1 SD of the paired differences.
-
-    No test that estimates the SD from the runs and keeps false claims at 5% can reach 60% at 5 pairs:
-    the paired t-test's power there is 0.40 (noncentral t, df 4, ncp sqrt(5)); 0.60 needs the SD known
-    in advance. So: power at 5 pairs equals the t-test's, and at 10 pairs (0.80) the rule is reliable.
-    """
-    at5, cover5 = _simulate(5, 1.0, reps=2000, seed=1)
-    expected5 = 1 - stats.nct.cdf(stats.t.ppf(0.975, 4), 4, math.sqrt(5))
-    assert abs(at5 - expected5) < 0.035 and cover5 >= 0.93
-    at10, _ = _simulate(10, 1.0, reps=2000, seed=2)
-    assert at10 >= 0.75
+def test_the_verdict_says_what_it_could_detect_and_that_it_is_not_evidence_of_no_difference():
+    p = _pairs([0.9, 0.9, 0.9], [0.9033, 0.9650, 0.9000])
+    v = decide("lora", "full", "accuracy", p)
+    assert v["kind"] == "inconclusive" and v["text"].startswith("No difference detected on accuracy")
+    assert "not evidence of no difference" in v["text"] and "detected with 80% probability" in v["text"]
+    det = v["detectable"]
+    assert det["low"] < det["value"] < det["high"]
+    assert power(det["value"], p["diff_sd"], 3) == pytest.approx(0.80, abs=1e-6)
+    assert "cannot be detected" not in v["text"]
 
 
-def test_no_true_difference_with_test_sampling_noise():
-    """Predictions on a shared test set: seed noise plus test noise; claims stay at ~5% or below."""
-    rng = np.random.default_rng(7)
-    n_test, reps, claims = 300, 150, 0
-    for _ in range(reps):
-        y = rng.integers(0, 3, n_test)
-        difficulty = rng.random(n_test)  # shared by every model: the test-set effect
-        preds = {}
-        for name in "ab":
-            preds[name] = {}
-            for s in range(5):
-                skill = 0.6 + rng.normal(0, 0.01)
-                right = difficulty < skill + rng.normal(0, 0.05, n_test)
-                preds[name][s] = np.where(right, y, (y + rng.integers(1, 3, n_test)) % 3)
-        classes = np.unique(y)
-        scores = {k: {s: metric_from_predictions(y, p, "macro_f1", classes) for s, p in v.items()}
-                  for k, v in preds.items()}
-        tl = bootstrap_test_set(y, preds["a"], preds["b"], y, "macro_f1", n_boot=100, seed=1)
-        v = decide("a", "b", "macro_f1", paired(scores["a"], scores["b"]), se_test=tl["se_test"])
-        claims += v["kind"] in ("better", "worse")
-    assert claims / reps <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / reps)
+def test_a_margin_the_test_set_cannot_support_is_named():
+    # the quickstart's case: 450 test examples, 3 pairs, per-pair test SE ~0.025: the 90% interval is at least
+    # t(0.95, 2) * sqrt(0.025^2 / 3) = 0.042 wide, so +-0.01 cannot be shown
+    p = _pairs([0.44, 0.43, 0.45], [0.44, 0.44, 0.44])
+    tl = _test_level(0.025 / math.sqrt(3), [0.025] * 3)
+    v = decide("lora", "full", "macro_f1", p, tl, margin=0.01)
+    floor = margin_floor(tl, 3)
+    assert floor == pytest.approx(stats.t.ppf(0.95, 2) * 0.025 / math.sqrt(3))
+    assert f"cannot be shown with 3 pairs on these 450 test examples" in v["text"]
+    assert f"at least ±{floor:.4f} wide" in v["text"] and "pairs would bring that floor under ±0.01" in v["text"]
+    # a shared part larger than the margin: no number of pairs helps
+    tl = _test_level(0.02, [0.02] * 3)  # c = (9 * 4e-4 - 3 * 4e-4) / 6 = 4e-4: sqrt 0.02 > 0.01
+    assert "a larger test set is needed" in decide("lora", "full", "macro_f1", p, tl, margin=0.01)["text"]
+
+
+def test_planning_by_hand():
+    # known-SD normal approximation: n = ((z.975 + z.8) sd / effect)^2 = (2.8016 * 2)^2 = 31.4; the t-test needs a
+    # little more
+    n = pairs_needed(0.01, 0.02)
+    assert 32 <= n <= 34 and power(0.01, 0.02, n) >= 0.8 > power(0.01, 0.02, n - 1)
+    assert pairs_needed(0.01, 0.02, shared=0.006 ** 2) is None  # z * sqrt(c) alone is past the effect
+    assert detectable_difference(0.02, n) <= 0.01 < detectable_difference(0.02, n - 1)

@@ -25,3 +25,27 @@ def test_per_source_macro_over_present_classes():
     # IMDB: negative right (F1 1), positive wrongly called neutral (F1 0): macro over the 2 present classes
     assert imdb["macro_f1"] == pytest.approx(0.5)
     assert m["per_source"]["sst5"]["accuracy"] == 1.0
+
+
+def test_metrics_from_one_confusion_matrix_equal_sklearns():
+    import numpy as np
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    rng = np.random.default_rng(0)
+    for n_classes, absent in ((3, None), (3, 1), (4, 0)):
+        y = rng.integers(0, n_classes, 400)
+        if absent is not None:
+            y[y == absent] = (absent + 1) % n_classes  # a class missing from the truth: macro over those present
+        pred = np.where(rng.random(400) < 0.5, y, rng.integers(0, n_classes, 400))
+        pred[pred == n_classes - 1] = 0 if absent == 0 else pred[pred == n_classes - 1]  # a class never predicted
+        labels = [f"c{i}" for i in range(n_classes)]
+        m = classification_metrics(y, pred, labels)
+        present = sorted(set(y.tolist()))
+        p, r, f, _ = precision_recall_fscore_support(y, pred, labels=present, average="macro", zero_division=0)
+        pc, rc, fc, _ = precision_recall_fscore_support(y, pred, labels=list(range(n_classes)), zero_division=0)
+        assert m["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=1e-12)
+        assert (m["macro_f1"], m["macro_precision"], m["macro_recall"]) == pytest.approx((f, p, r), abs=1e-12)
+        for i in present:
+            assert m["per_class"][f"c{i}"]["f1"] == pytest.approx(fc[i], abs=1e-12)
+            assert m["per_class"][f"c{i}"]["precision"] == pytest.approx(pc[i], abs=1e-12)
+            assert m["per_class"][f"c{i}"]["recall"] == pytest.approx(rc[i], abs=1e-12)

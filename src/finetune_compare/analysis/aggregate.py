@@ -15,9 +15,10 @@ import yaml
 from ..labels import CLASS_NAMES
 from ..layout import METRICS, PREDICTIONS, RUN_CONFIG, Layout
 from ..errors import UserError
+from ..utils.io import write_json
 from .run_files import read_metrics, read_predictions, run_labels
-from .statistics import (ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, decide, describe,
-                         holm, paired)
+from .statistics import ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, describe, holm, paired
+from .verdict import decide
 
 log = logging.getLogger(__name__)
 
@@ -146,16 +147,16 @@ def paired_runs_evidence(runs: dict[str, dict[int, Path]], metric: str, seed: in
 
 
 def compare_methods(output_dir: Path, a: str, b: str, flat: dict, keys: list[str], primary: str,
-                    margin: float | None, num_comparisons: int, seed: int) -> dict:
+                    margin: float | None, num_comparisons: int, seed: int, supporting_evidence: bool = True) -> dict:
     """A minus B: the primary metric decides; the other metrics get paired tests with Holm-adjusted p."""
     def scores(m, k):
         return {s: v[k] for s, v in flat[m].items() if k in v}
 
     prim = paired(scores(a, primary), scores(b, primary))
     tl = test_set_evidence(output_dir, a, b, prim["seeds"], primary, seed) if prim["n_pairs"] >= 2 else None
-    verdict = decide(a, b, primary, prim, tl["se_test"] if tl else None, margin)
+    verdict = decide(a, b, primary, prim, tl, margin)
     aso_ab = aso_ba = None
-    if prim["n_pairs"] >= MIN_PAIRS:
+    if prim["n_pairs"] >= MIN_PAIRS and supporting_evidence:  # computed after, and apart from, the verdict
         va, vb = [flat[a][s][primary] for s in prim["seeds"]], [flat[b][s][primary] for s in prim["seeds"]]
         aso_ab, aso_ba = aso(va, vb, num_comparisons, seed), aso(vb, va, num_comparisons, seed)
     secondary = {k: paired(scores(a, k), scores(b, k)) for k in keys if k != primary}
@@ -200,7 +201,11 @@ def _experiment_settings(runs: dict[str, dict[int, dict]], output_dir: Path) -> 
     return {"primary_metric": DEFAULT_PRIMARY, "equivalence_margin": DEFAULT_MARGIN}
 
 
-def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: int = 0) -> dict:
+def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: int = 0,
+                     supporting_evidence: bool = True) -> dict:
+    """Statistics, verdict and efficiency from the run files. `supporting_evidence=False` leaves out ASO, which
+    costs ~6 s a comparison and never enters the verdict (the decision-rule simulation writes thousands of
+    folders)."""
     runs, base = load_runs(output_dir)
     settings = _experiment_settings(runs, Path(output_dir))
     primary, margin = settings["primary_metric"], settings["equivalence_margin"]
@@ -228,7 +233,7 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
     }
     others = [m for m in methods if m != reference] if reference in runs else []
     comparisons = {f"{m}_vs_{reference}": compare_methods(Path(output_dir), m, reference, flat, keys, primary, margin,
-                                                          len(others), seed) for m in others}
+                                                          len(others), seed, supporting_evidence) for m in others}
     eff = {m: efficiency(runs[m]) for m in methods}
     n_runs = {m: len(valid[m]) for m in methods}
     return {
@@ -246,3 +251,10 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
         "base_is_classifier": bool(base),
         "environment": first.get("environment", {}),
     }
+
+
+def write_comparison(output_dir: str | Path, supporting_evidence: bool = True) -> dict:
+    """The report's first stage: build the comparison from the run files and write comparison.json."""
+    cmp = build_comparison(output_dir, supporting_evidence=supporting_evidence)
+    write_json(Layout(output_dir).comparison, cmp)
+    return cmp

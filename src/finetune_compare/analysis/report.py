@@ -85,26 +85,33 @@ def _ci(low, high) -> str:
     return f"[{low:+.4f}, {high:+.4f}]" if low is not None else "–"
 
 
-def _primary_blocks(c: dict) -> list[Block]:
-    """The primary metric: per-seed differences, test-level evidence, intervals, tests, power."""
+def _primary_blocks(c: dict, output_dir: Path) -> list[Block]:
+    """The primary metric: per-seed differences, test-level evidence, intervals, tests, what could be detected."""
     p, v, tl, a_name, b_name = c["primary"], c["primary"]["verdict"], c["primary"]["test_level"], c["a"], c["b"]
     metric = c["primary_metric"]
     blocks = [Block("p", v["text"])]
-    rows = [["seed", f"{a_name} - {b_name}", "test-set 95% CI (paired bootstrap)", "test-set SE", "McNemar exact p"]]
+    rows = [["seed", f"{a_name} - {b_name}", "test-set 95% CI (paired bootstrap)", "test-set SE",
+             "McNemar exact p (these two trained models)"]]
     per_seed = {s["seed"]: s for s in (tl or {}).get("per_seed", [])}
     for seed, d in zip(p["seeds"], p["diffs"]):
         s = per_seed.get(seed)
         rows.append([str(seed), f"{d:+.4f}", _ci(s["ci_low"], s["ci_high"]) if s else "–",
                      _fmt(s["se"]) if s else "–", _fmt(s["mcnemar_p"], 3) if s else "–"])
-    blocks.append(Block("table", rows, caption=f"{metric}, {a_name} minus {b_name}, per paired seed"))
+    blocks.append(Block("table", rows, caption=f"{metric}, {a_name} minus {b_name}, per paired seed. The per-seed "
+                                               "interval and McNemar's test compare the two models trained with that "
+                                               "seed on this test set, not the two methods: seed noise is not in them"))
     sd = p["diff_sd"]
+    shared = v.get("shared_test_variance")
     summary = [
         f"Mean paired difference {p['diff_mean']:+.4f} over {p['n_pairs']} pairs; SD of the differences "
-        f"{_fmt(sd)} (seed and data-draw noise); test-set sampling SE of the mean {_fmt(v['se_test'])}.",
-        f"t-interval over seeds (seed noise only): {_ci(p['t_ci_low'], p['t_ci_high'])}; paired t-test "
-        f"p = {_fmt(p['t_p'], 3)}.",
-        f"Interval used for the verdict (seed + test-set noise: mean ± t × sqrt(SD²/n + SE_test²)): "
-        f"{_ci(v['ci_low'], v['ci_high'])}.",
+        f"{_fmt(sd)} (seed, data-draw and each pair's own test-set noise).",
+        f"Test-set sampling: SE of the mean {_fmt(v['se_test'])} (bootstrap, models fixed); the part shared by all "
+        f"pairs through the one test set, c = {_fmt(shared, 7)} (c = (n² SE_test² − Σ se_k²) / (n(n−1)), floored at "
+        "0), is the only test-set term added to the spread, which already holds each pair's own."
+        if tl else "No predictions found: the interval covers seed and data-draw noise only.",
+        f"Interval used for the verdict: mean ± t(0.975, {p['n_pairs'] - 1}) × sqrt(SD²/n + c) = "
+        f"{_ci(v['ci_low'], v['ci_high'])}; the paired t-interval (c left out) is "
+        f"{_ci(p['t_ci_low'], p['t_ci_high'])}, paired t-test p = {_fmt(p['t_p'], 3)}.",
     ]
     if tl:
         summary.append(f"Two-level bootstrap (resample seeds, then test examples; {tl['n_resamples']} resamples): "
@@ -117,13 +124,15 @@ def _primary_blocks(c: dict) -> list[Block]:
                        "(positive: pairing removes shared noise).")
     if v["equivalence_margin"] is not None and v["tost_p"] is not None:
         summary.append(f"Equivalence (TOST) against the declared margin ±{v['equivalence_margin']:g}: "
-                       f"p = {v['tost_p']:.3g}.")
-    if v["mde"] is not None:
-        need = (f"about {v['runs_needed']} pairs would detect the observed difference with 80% power"
-                if v["runs_needed"] else "more seeds alone would not detect the observed difference "
-                "(test-set noise or a zero difference dominates)")
-        summary.append(f"Power: with {p['n_pairs']} pairs the smallest difference detectable with 80% power is "
-                       f"{v['mde']:.4f}; {need}.")
+                       f"p = {v['tost_p']:.3g}."
+                       + (f" On this test set the 90% interval cannot be narrower than ±{v['margin_floor']:.4f} at "
+                          f"{p['n_pairs']} pairs." if v.get("margin_floor") is not None else ""))
+    det = v.get("detectable")
+    if det and det["value"] is not None:
+        summary.append(f"What these runs could detect: a true difference of ±{det['value']:.4f} with "
+                       f"{det['power']:.0%} probability ({det['low']:.4f} to {det['high']:.4f} over the 95% interval "
+                       "of the SD); smaller ones less often. To plan a follow-up for an effect you care about: "
+                       f"finetune-compare plan --pilot {output_dir} --effect 0.01.")
     aso = p["aso"]
     if aso["eps_min"] is not None:
         summary.append(f"Supporting evidence, not a verdict: ASO eps_min({a_name} > {b_name}) = {aso['eps_min']:.3f}, "
@@ -243,7 +252,7 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
                             "their own."))
         keys = [k for g in cmp["metric_groups"].values() for k in g]
         for key, c in cmp["comparisons"].items():
-            b += _primary_blocks(c)
+            b += _primary_blocks(c, output_dir)
             b.append(Block("table", _secondary_table(c, keys),
                            caption=f"Other metrics, {key.replace('_vs_', ' vs ')}"))
 

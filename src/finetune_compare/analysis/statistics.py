@@ -7,15 +7,11 @@ Design (docs/statistics.md):
   difference, t-interval, paired t-test; an exact sign-flip permutation test from 6 pairs
   (below that it cannot reach p < 0.05); the within-pair correlation (Dror et al. 2018:
   paired tests for systems scored on the same test set).
-- Test-set sampling noise from the predictions (`test_level`): per seed, a paired bootstrap
-  over test examples stratified by (group, label) and McNemar's exact test on per-example
-  correctness; across seeds, a two-level bootstrap (resample seeds, then test examples) of
-  the mean difference. Every run is scored on the same test set, so one test resample is
-  shared by all seeds of a replicate: the test-set effect is common to the seeds, not
-  independent per seed.
-- The verdict's interval combines both sources: mean +- t(n-1) * sqrt(SD^2/n + SE_test^2). The
-  seed variance already holds part of the per-seed test noise, so this is slightly
-  conservative; a pure bootstrap over 3-5 seeds would under-cover (simulated 71-85%).
+- Test-set sampling noise from the predictions (`test_level`): a paired bootstrap over test examples
+  stratified by (group, label), one resample shared by every pair (they share the test set): per pair its SE
+  and McNemar's exact test of those two trained models; for the mean its SE; and a two-level bootstrap
+  (resample pairs, then test examples). The verdict (verdict.py) adds to SD^2/n only the part of this noise
+  that the pairs share, since the spread of the differences already holds each pair's own.
 - ASO (deepsig, Dror et al. 2019) on the primary metric at its default 1,000 iterations,
   with `num_comparisons` set: supporting evidence, never a verdict on its own.
 """
@@ -31,8 +27,7 @@ from scipy import stats
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
-POWER = 0.80
-MIN_PAIRS = 3  # below this, no verdict at all
+MIN_PAIRS = 3  # below this, no verdict at all (ASO too)
 MIN_PAIRS_PERMUTATION = 6  # 2 / 2^5 = 0.0625: an exact sign-flip test cannot reach p < 0.05 below 6 pairs
 BOOTSTRAP_FROM_N = 10  # a bootstrap interval of a mean over fewer runs under-covers badly
 BOOTSTRAP_RESAMPLES = 9999
@@ -183,27 +178,43 @@ def aso(a: Sequence[float], b: Sequence[float], num_comparisons: int = 1, seed: 
 TEST_LEVEL_METRICS = ("macro_f1", "accuracy", "macro_precision", "macro_recall")
 
 
+def _confusions(y_true: np.ndarray, y_pred: np.ndarray, idx: np.ndarray, k: int) -> np.ndarray:
+    """Confusion matrices (B, k, k) of the test resamples `idx` (B, n), in one bincount."""
+    codes = y_true[idx] * k + y_pred[idx] + (np.arange(idx.shape[0]) * k * k)[:, None]
+    return np.bincount(codes.ravel(), minlength=idx.shape[0] * k * k).reshape(idx.shape[0], k, k)
+
+
+def metric_from_confusions(cm: np.ndarray, metric: str, classes: np.ndarray) -> np.ndarray:
+    """The overall metric of each confusion matrix in `cm` (B, k, k), as evaluation/metrics.py computes it (macro
+    over `classes`, the classes present in the ground truth)."""
+    if metric == "accuracy":
+        return np.trace(cm, axis1=1, axis2=2) / np.maximum(cm.sum(axis=(1, 2)), 1)
+    tp = np.diagonal(cm, axis1=1, axis2=2)[:, classes].astype(float)
+    support, predicted = cm.sum(axis=2)[:, classes], cm.sum(axis=1)[:, classes]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+        recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / np.where(precision + recall > 0,
+                                                                                  precision + recall, 1), 0.0)
+    return {"macro_f1": f1, "macro_precision": precision, "macro_recall": recall}[metric].mean(axis=1)
+
+
 def metric_from_predictions(y_true: np.ndarray, y_pred: np.ndarray, metric: str, classes: np.ndarray) -> float:
     """The overall metric as evaluation/metrics.py computes it (macro over `classes`), via one bincount."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     k = int(max(classes.max(), y_true.max(), y_pred.max())) + 1
-    cm = np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
-    if metric == "accuracy":
-        return float(np.trace(cm) / max(cm.sum(), 1))
-    tp = np.diag(cm)[classes].astype(float)
-    support, predicted = cm.sum(axis=1)[classes], cm.sum(axis=0)[classes]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    return float({"macro_f1": f1, "macro_precision": precision, "macro_recall": recall}[metric].mean())
+    whole = np.arange(y_true.size)[None, :]
+    return float(metric_from_confusions(_confusions(y_true, y_pred, whole, k), metric, classes)[0])
 
 
-def stratified_indices(strata: Sequence, rng: np.random.Generator) -> np.ndarray:
-    """One bootstrap resample of test examples, drawn within each stratum (sizes kept)."""
+def stratified_resamples(strata: Sequence, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """`n_boot` bootstrap resamples of test examples (n_boot, n), each drawn within every stratum (sizes kept)."""
     codes = np.unique(np.asarray(strata, dtype=object).astype(str), return_inverse=True)[1]
-    parts = [rng.choice(np.flatnonzero(codes == c), size=int((codes == c).sum()), replace=True)
-             for c in range(codes.max() + 1)]
-    return np.concatenate(parts)
+    parts = []
+    for c in range(codes.max() + 1):
+        members = np.flatnonzero(codes == c)
+        parts.append(members[rng.integers(0, members.size, size=(n_boot, members.size))])
+    return np.concatenate(parts, axis=1)
 
 
 def mcnemar_exact_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
@@ -214,21 +225,29 @@ def mcnemar_exact_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
     return float(mcnemar(table, exact=True).pvalue)
 
 
+BOOTSTRAP_BLOCK = 200  # resamples per block: (200, n_test) index arrays stay small for large test sets
+
+
 def bootstrap_test_set(y_true: np.ndarray, preds_a: dict[int, np.ndarray], preds_b: dict[int, np.ndarray],
-               strata: Sequence, metric: str, n_boot: int = TEST_BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
-    """Per-seed paired bootstrap + McNemar, the test-sampling SE of the mean, and the two-level bootstrap."""
+                       strata: Sequence, metric: str, n_boot: int = TEST_BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
+    """Test-set sampling noise of A - B with the models fixed: per pair its SE (`se`, whose square estimates that
+    pair's test variance v_k), and for the mean over pairs `se_test` (its square: mean(v_k)/n + c(n-1)/n, where c is
+    the covariance of the pairs' test deviations: they share one test set). One resample is shared by all pairs.
+    Also per pair a percentile interval and McNemar's exact test (of those two trained models), and the two-level
+    bootstrap (resample pairs, then test examples)."""
     y_true = np.asarray(y_true)
     seeds = sorted(set(preds_a) & set(preds_b))
     classes = np.unique(y_true)
+    k = int(max(classes.max(), *(p.max() for p in (*preds_a.values(), *preds_b.values())))) + 1
     rng = np.random.default_rng(seed)
-    # diffs[b, k]: A - B on seed k under test resample b (one resample shared by all seeds)
+    # diffs[b, j]: A - B on pair j under test resample b (one resample shared by all pairs)
     diffs = np.empty((n_boot, len(seeds)))
-    for i in range(n_boot):
-        idx = stratified_indices(strata, rng)
-        yt = y_true[idx]
+    for start in range(0, n_boot, BOOTSTRAP_BLOCK):
+        idx = stratified_resamples(strata, min(BOOTSTRAP_BLOCK, n_boot - start), rng)
         for j, s in enumerate(seeds):
-            diffs[i, j] = (metric_from_predictions(yt, preds_a[s][idx], metric, classes)
-                           - metric_from_predictions(yt, preds_b[s][idx], metric, classes))
+            diffs[start:start + idx.shape[0], j] = (
+                metric_from_confusions(_confusions(y_true, preds_a[s], idx, k), metric, classes)
+                - metric_from_confusions(_confusions(y_true, preds_b[s], idx, k), metric, classes))
     lo, hi = 100 * ALPHA / 2, 100 * (1 - ALPHA / 2)
     per_seed = []
     for j, s in enumerate(seeds):
@@ -239,7 +258,7 @@ def bootstrap_test_set(y_true: np.ndarray, preds_a: dict[int, np.ndarray], preds
             "ci_low": float(np.percentile(diffs[:, j], lo)), "ci_high": float(np.percentile(diffs[:, j], hi)),
             "mcnemar_p": mcnemar_exact_p(preds_a[s] == y_true, preds_b[s] == y_true),
         })
-    # two-level: resample seeds, then (already done above) test examples
+    # two-level: resample pairs, then (already done above) test examples
     picks = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
     two_level = np.take_along_axis(diffs, picks, axis=1).mean(axis=1)
     return {
@@ -249,97 +268,3 @@ def bootstrap_test_set(y_true: np.ndarray, preds_a: dict[int, np.ndarray], preds
         "two_level_ci_high": float(np.percentile(two_level, hi)),
         "two_level_se": float(two_level.std(ddof=1)),
     }
-
-
-# --------------------------------------------------------------------------------------
-# The decision rule
-# --------------------------------------------------------------------------------------
-
-def _k_power(df: int) -> float:
-    return _t(1 - ALPHA / 2, df) + _t(POWER, df)
-
-
-def minimum_detectable_effect(sd: float, n: int, se_test: float = 0.0) -> float | None:
-    """Smallest |difference| detected with 80% power at two-sided 5% (normal-approximation to the noncentral t)."""
-    if n < 2 or sd is None:
-        return None
-    return _k_power(n - 1) * math.sqrt(sd ** 2 / n + se_test ** 2)
-
-
-def runs_needed(diff: float, sd: float, se_test: float = 0.0, max_runs: int = 1000) -> int | None:
-    """Pairs needed to detect `diff` with 80% power; None when more seeds alone cannot (test noise dominates)."""
-    if sd is None or diff == 0:
-        return None
-
-    def enough(n: int) -> bool:  # monotone in n: bisect instead of scanning
-        return _k_power(n - 1) * math.sqrt(sd ** 2 / n + se_test ** 2) <= abs(diff)
-
-    if not enough(max_runs):
-        return None
-    lo, hi = 2, max_runs
-    while lo < hi:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if enough(mid) else (mid + 1, hi)
-    return lo
-
-
-def combined_interval(p: dict, se_test: float | None, confidence: float = CONFIDENCE) -> dict:
-    """Mean +- t(n-1) * sqrt(SD^2/n + SE_test^2): seed noise and test-set sampling noise together."""
-    n, mean, sd = p["n_pairs"], p["diff_mean"], p["diff_sd"]
-    if n < 2 or sd is None:
-        return {"low": None, "high": None, "se": None}
-    se = math.sqrt(sd ** 2 / n + (se_test or 0.0) ** 2)
-    half = _t(0.5 + confidence / 2, n - 1) * se
-    return {"low": mean - half, "high": mean + half, "se": se}
-
-
-def tost_p(mean: float, se: float, df: int, margin: float) -> float | None:
-    """Two one-sided tests against +-margin: equivalence is shown when this p < 0.05."""
-    if se is None or se <= 0 or margin is None:
-        return None
-    p_low = 1 - stats.t.cdf((mean + margin) / se, df)
-    p_high = stats.t.cdf((mean - margin) / se, df)
-    return float(max(p_low, p_high))
-
-
-def decide(name_a: str, name_b: str, metric: str, p: dict, se_test: float | None = None,
-           margin: float | None = None) -> dict:
-    """The verdict on the primary metric; its wording follows from the interval and the tests."""
-    n, d = p["n_pairs"], p["diff_mean"]
-    out = {"kind": "too_few", "n_pairs": n, "equivalence_margin": margin, "se_test": se_test,
-           "ci_low": None, "ci_high": None, "se": None, "tost_p": None, "mde": None, "runs_needed": None}
-    if n < MIN_PAIRS:
-        out["text"] = (f"Too few paired runs to conclude ({n}; need >= {MIN_PAIRS}, 5+ recommended): "
-                       + (f"{name_a} - {name_b} = {d:+.4f} {metric} is not evidence either way." if n else
-                          "nothing to compare."))
-        return out
-    ci = combined_interval(p, se_test)
-    out.update(ci_low=ci["low"], ci_high=ci["high"], se=ci["se"])
-    out["mde"] = minimum_detectable_effect(p["diff_sd"], n, se_test or 0.0)
-    out["runs_needed"] = runs_needed(d, p["diff_sd"], se_test or 0.0)
-    covers = "seed and test-set sampling noise" if se_test is not None else "seed noise only (no predictions found)"
-    interval = f"95% CI [{ci['low']:+.4f}, {ci['high']:+.4f}] over {covers}"
-    pt = p["t_p"]
-    if margin is not None:
-        out["tost_p"] = tost_p(d, ci["se"], n - 1, margin)
-    excludes_zero = ci["low"] > 0 or ci["high"] < 0
-    if excludes_zero and pt is not None and pt < ALPHA:
-        better, worse = (name_a, name_b) if d > 0 else (name_b, name_a)
-        out["kind"] = "better" if d > 0 else "worse"
-        out["text"] = (f"{better} beats {worse} on {metric} by {abs(d):.4f} ({interval}; paired t-test "
-                       f"p={pt:.3g}, {n} pairs).")
-    elif out["tost_p"] is not None and out["tost_p"] < ALPHA:
-        # TOST at ALPHA is the (1 - 2 ALPHA) interval lying inside the margin: quote that one, so the interval
-        # shown and the test agree (the 95% one may reach past the margin while TOST holds).
-        tost_ci = combined_interval(p, se_test, 1 - 2 * ALPHA)
-        out["kind"] = "equivalent"
-        out["equivalence_ci"] = [tost_ci["low"], tost_ci["high"]]
-        out["text"] = (f"{name_a} and {name_b} are equivalent on {metric} within the declared margin +-{margin:g}: "
-                       f"difference {d:+.4f}, {1 - 2 * ALPHA:.0%} CI [{tost_ci['low']:+.4f}, {tost_ci['high']:+.4f}] "
-                       f"inside the margin (TOST p={out['tost_p']:.3g}, {n} pairs; {interval}).")
-    else:
-        out["kind"] = "inconclusive"
-        detect = (f"with {n} pairs a difference smaller than {out['mde']:.4f} cannot be detected (80% power)"
-                  if out["mde"] is not None else "the runs are too few to estimate what could be detected")
-        out["text"] = f"Inconclusive on {metric}: {name_a} - {name_b} = {d:+.4f} lies in {interval}; {detect}."
-    return out
