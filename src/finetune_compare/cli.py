@@ -48,6 +48,10 @@ MODE_HELP = {
                 "finetune-compare predict --model MODEL --input texts.csv --output predictions.csv"),
     "report": ("rebuild statistics, plots and the report from a results folder, without training",
                "finetune-compare report --results outputs/quickstart"),
+    "plan": ("from a finished comparison (the pilot), how many paired runs detect a declared effect or show a "
+             "declared margin with 80% power",
+             "finetune-compare plan --pilot outputs/quickstart --effect 0.01\n"
+             "finetune-compare plan --pilot outputs/quickstart --margin 0.02 --power 0.9"),
     "config": ("list every config key (type, default, meaning) or show the resolved config",
                "finetune-compare config --list\n"
                "finetune-compare config --config configs/quickstart.yaml --set lora_r=16"),
@@ -105,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
             m.add_argument("--output", help="write predictions to this .csv or .jsonl file")
         if mode == "report":
             m.add_argument("--results", required=True, help="a results folder (of compare or sweep)")
+        if mode == "plan":
+            m.add_argument("--pilot", required=True, help="a comparison's results folder (its comparison.json)")
+            m.add_argument("--effect", type=float, help="the true difference to detect (primary metric units)")
+            m.add_argument("--margin", type=float, help="the equivalence margin to show (default: the pilot's)")
+            m.add_argument("--power", type=float, default=0.8, help="probability of detecting it (default 0.8)")
         if mode == "config":
             m.add_argument("--list", action="store_true", help="list every key with type, default and meaning")
         m.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -131,6 +140,13 @@ MAX_TRIALS = 100_000
 def _check_args(args) -> None:
     if getattr(args, "trials", None) is not None and not 0 <= args.trials <= MAX_TRIALS:
         raise UserError(f"--trials must be between 0 and {MAX_TRIALS:,}, got {args.trials}")
+    if args.mode == "plan":
+        for name in ("effect", "margin"):
+            value = getattr(args, name)
+            if value is not None and not 0 < value < 1:
+                raise UserError(f"--{name} must be between 0 and 1 (a difference in the primary metric), got {value}")
+        if not 0.5 <= args.power < 1:
+            raise UserError(f"--power must be at least 0.5 and below 1, got {args.power}")
     if args.mode == "predict" and bool(args.text) == bool(args.input):
         raise UserError("predict needs exactly one of --text \"...\" or --input FILE")
     out = getattr(args, "output_dir", None)
@@ -286,7 +302,7 @@ def cmd_config(config, args) -> None:
 
 
 def cmd_report(args) -> None:
-    from .analysis.report import build_report
+    from .analysis.rebuild import rebuild_report
 
     from .analysis.sweep_report import build_sweep_report, is_sweep_dir
 
@@ -296,7 +312,7 @@ def cmd_report(args) -> None:
     if is_sweep_dir(results):
         _print_sweep(build_sweep_report(results, rebuild=True), results)
         return
-    _print_comparison(build_report(results), results)
+    _print_comparison(rebuild_report(results), results)
 
 
 def cmd_predict(args) -> None:
@@ -350,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.mode == "report":
             cmd_report(args)
+            return 0
+        if args.mode == "plan":
+            from .experiments.plan import plan_lines
+
+            print("\n".join(plan_lines(Path(args.pilot), args.effect, args.margin, args.power)))
             return 0
         config = _load(args)
         signals.checkpoint()

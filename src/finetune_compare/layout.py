@@ -21,6 +21,7 @@ A leaf module (pathlib only), so every stage can use it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +38,17 @@ BASE_METHOD = "base"  # the untrained checkpoint's run folder under runs/
 MARKER = "experiment.yaml"
 
 
+SEED_DIR = re.compile(r"seed-(0|[1-9][0-9]*)")  # exactly what seed_dir_name writes
+
+
 def seed_dir_name(seed: int) -> str:
     return f"seed-{seed}"
 
 
-def seed_of(folder: Path) -> int:
-    return int(folder.name.split("-", 1)[1])
+def seed_of(folder: Path) -> int | None:
+    """The seed of a run folder we wrote ('seed-42'), or None for any other name (a user's 'seed-42-old')."""
+    match = SEED_DIR.fullmatch(folder.name)
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
@@ -101,11 +107,21 @@ class Layout:
         return self.method_dir(BASE_METHOD)
 
     def seed_dirs(self, method: str) -> list[Path]:
-        return sorted(self.method_dir(method).glob("seed-*"), key=seed_of)
+        """The run folders of `method` that we wrote (seed-<n>), in seed order; other names are not ours."""
+        ours = [d for d in self.method_dir(method).glob("seed-*") if d.is_dir() and seed_of(d) is not None]
+        return sorted(ours, key=seed_of)
 
     def finished_runs(self) -> list[Path]:
-        """metrics.json of every finished seeded run (base excluded)."""
-        return sorted(self.runs.glob(f"*/seed-*/{METRICS}"))
+        """metrics.json of every finished seeded run (base excluded), in our folders only."""
+        return sorted(p for p in self.runs.glob(f"*/seed-*/{METRICS}")
+                      if p.parent.parent.name != BASE_METHOD and seed_of(p.parent) is not None)
+
+    def stray_run_folders(self) -> list[Path]:
+        """Entries under runs/<method>/ that we did not write (a backup copy 'seed-42-old', a note): ignored."""
+        if not self.runs.is_dir():
+            return []
+        return sorted(p for m in self.runs.iterdir() if m.is_dir() and m.name != BASE_METHOD
+                      for p in m.iterdir() if seed_of(p) is None or not p.is_dir())
 
     @property
     def cache(self) -> Path:

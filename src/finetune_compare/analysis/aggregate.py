@@ -13,7 +13,7 @@ import numpy as np
 import yaml
 
 from ..labels import CLASS_NAMES
-from ..layout import METRICS, PREDICTIONS, RUN_CONFIG, Layout
+from ..layout import METRICS, PREDICTIONS, RUN_CONFIG, Layout, seed_of
 from ..errors import UserError
 from ..utils.io import write_json
 from .run_files import read_metrics, read_predictions, run_labels
@@ -30,15 +30,23 @@ SOURCE_METRICS = ("macro_f1", "accuracy")  # reported per source (per group of y
 
 
 def load_runs(output_dir: str | Path) -> tuple[dict[str, dict[int, dict]], dict | None]:
-    """({method: {seed: metrics}}, base metrics or None) from complete runs on disk."""
+    """({method: {seed: metrics}}, base metrics or None) from complete runs on disk; folders that are not ours (a
+    backup copy 'seed-42-old', a copied method folder) are ignored with a warning."""
     layout = Layout(output_dir)
     root = layout.runs
     if not root.is_dir():
         raise UserError(f"no results in '{output_dir}': expected {root}/<method>/seed-<seed>/metrics.json")
+    for stray in layout.stray_run_folders():
+        log.warning("ignoring %s: not a run folder of finetune-compare (runs/<method>/seed-<n>)", stray)
     runs: dict[str, dict[int, dict]] = {}
     for path in layout.finished_runs():
         m = read_metrics(path)
-        runs.setdefault(m["method"], {})[int(m["seed"])] = m
+        method, seed = path.parent.parent.name, seed_of(path.parent)
+        if m["method"] != method or m["seed"] != seed:
+            log.warning("ignoring %s: it records %s seed %s, not the folder's %s seed %d (a copied run?)", path,
+                        m["method"], m["seed"], method, seed)
+            continue
+        runs.setdefault(method, {})[seed] = m
     base_path = layout.base_run / METRICS
     base = read_metrics(base_path) if base_path.is_file() else None
     if not runs:
@@ -190,7 +198,7 @@ def headline(comparisons: dict, eff: dict) -> list[str]:
 
 def _experiment_settings(runs: dict[str, dict[int, dict]], output_dir: Path) -> dict:
     """primary_metric and equivalence_margin as the runs recorded them (results are files first)."""
-    for path in sorted(Layout(output_dir).runs.glob(f"*/seed-*/{RUN_CONFIG}")):
+    for path in (p.parent / RUN_CONFIG for p in Layout(output_dir).finished_runs()):
         try:
             cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError):
@@ -240,6 +248,7 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
         "methods": methods, "labels": labels, "reference": reference, "primary_metric": primary,
         "equivalence_margin": margin,
         "n_runs": n_runs, "collapsed_runs": collapsed,
+        "runs": {m: sorted(by_seed) for m, by_seed in sorted(runs.items())},  # every finished run read
         "flagged_runs": [{"method": m, "seed": s, "problems": r["health"]["problems"]}
                          for m, by_seed in sorted(runs.items()) for s, r in sorted(by_seed.items())
                          if (r.get("health") or {}).get("problems")], "sources": sources, "metric_groups": groups,
@@ -251,6 +260,18 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
         "base_is_classifier": bool(base),
         "environment": first.get("environment", {}),
     }
+
+
+def restate_verdicts(cmp: dict) -> dict:
+    """The verdicts (and headline) recomputed from a comparison's stored paired statistics: per-pair differences
+    and the test-set bootstrap are all the verdict reads, so a statistics change reaches results whose run files
+    are not at hand (a published copy)."""
+    for c in cmp["comparisons"].values():
+        prim = c["primary"]
+        prim["verdict"] = decide(c["a"], c["b"], c["primary_metric"], prim, prim.get("test_level"),
+                                 cmp.get("equivalence_margin"))
+    cmp["headline"] = headline(cmp["comparisons"], cmp["efficiency"])
+    return cmp
 
 
 def write_comparison(output_dir: str | Path, supporting_evidence: bool = True) -> dict:

@@ -80,8 +80,8 @@ def _smallest_n(ok, max_pairs: int = MAX_PAIRS) -> int | None:
 
 
 def pairs_needed(effect: float, sd: float, shared: float | None = None, target: float = POWER) -> int | None:
-    """Pairs that detect a true difference `effect` with probability `target`; None: no number of pairs can (the
-    shared test-set part alone is too large)."""
+    """Pairs that detect a true difference `effect` with probability `target`; None: not within MAX_PAIRS
+    (`reachable` tells whether any number could)."""
     return _smallest_n(lambda n: power(effect, sd, n, shared) >= target)
 
 
@@ -97,6 +97,15 @@ def pairs_for_floor(per_pair_test_var: float | None, shared: float | None, margi
     return _smallest_n(lambda n: stats.t.ppf(1 - ALPHA, n - 1) * math.sqrt(per_pair_test_var / n + shared) < margin)
 
 
+def reachable(effect: float, shared: float | None, target: float = POWER, equivalence: bool = False) -> bool:
+    """Whether any number of pairs can reach `target`: as n grows the SE falls to sqrt(c), not to 0."""
+    se = math.sqrt(shared or 0.0)
+    if se == 0:
+        return True
+    z = stats.norm.ppf(1 - ALPHA) if equivalence else stats.norm.ppf(1 - ALPHA / 2)
+    return (2 * stats.norm.cdf(effect / se - z) - 1 if equivalence else stats.norm.sf(z - effect / se)) > target
+
+
 def plan(sd: float, n_pilot: int, shared: float | None, effect: float | None = None, margin: float | None = None,
          target: float = POWER) -> dict:
     """Pairs needed for a declared effect and/or margin, from a pilot's SD (with the range its 95% interval gives)
@@ -106,10 +115,12 @@ def plan(sd: float, n_pilot: int, shared: float | None, effect: float | None = N
            "power": target}
     if effect is not None:
         out["effect"] = {"effect": effect, "pairs": pairs_needed(effect, sd, shared, target),
+                         "reachable": reachable(effect, shared, target),
                          "pairs_range": [pairs_needed(effect, sd_low, shared, target),
                                          pairs_needed(effect, sd_high, shared, target)]}
     if margin is not None:
         out["margin"] = {"margin": margin, "pairs": pairs_for_equivalence(margin, sd, shared, target),
+                         "reachable": reachable(margin, shared, target, equivalence=True),
                          "pairs_range": [pairs_for_equivalence(margin, sd_low, shared, target),
                                          pairs_for_equivalence(margin, sd_high, shared, target)]}
     return out

@@ -230,7 +230,8 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
         b.append(Block("table", _data_table(summary), caption="Data composition (examples per split, source and class)"))
         if summary.get("confounds"):
             b.append(Block("list", summary["confounds"], caption="Confounds"))
-    config_path = next(iter(sorted(Layout(output_dir).runs.glob(f"*/seed-*/{RUN_CONFIG}"))), None)
+    config_path = next((p.parent / RUN_CONFIG for p in Layout(output_dir).finished_runs()
+                        if (p.parent / RUN_CONFIG).is_file()), None)
     if config_path:
         b.append(Block("code", config_path.read_text(encoding="utf-8"), caption="Resolved configuration"))
 

@@ -17,6 +17,8 @@ import yaml
 from ..data.sources import display_name
 from ..layout import Layout
 from ..utils.io import atomic_write_text, write_json
+from ..errors import UserError
+from .rebuild import rebuild_plan, restate_report
 from .report import Block, build_report, render_html, render_markdown
 from .run_files import read_json
 from .sweep_plots import make_sweep_plots
@@ -28,7 +30,8 @@ SECTIONS = {"answer": "Answer", "points": "Verdict per point", "plots": "Plots",
 
 
 def is_sweep_dir(path: Path) -> bool:
-    return Layout(path).points.is_dir() and bool(_sweep_config(path).get("sweep"))
+    layout = Layout(path)
+    return (layout.points.is_dir() or layout.sweep_summary.is_file()) and bool(_sweep_config(path).get("sweep"))
 
 
 def _sweep_config(sweep_dir: Path) -> dict:
@@ -96,11 +99,12 @@ def point_summary(values: dict, name: str, cmp: dict) -> dict:
 def verdict_label(c: dict, margin: float | None) -> str:
     return {"better": f"{c['a']} better", "worse": f"{c['b']} better",
             "equivalent": f"equivalent (within ±{margin:g})" if margin else "equivalent",
-            "inconclusive": "inconclusive", "too_few": "too few runs"}[c["kind"]]
+            "inconclusive": "no difference detected", "too_few": "too few pairs: no verdict"}[c["kind"]]
 
 
 def answer_lines(summary: dict) -> list[str]:
-    """Where (if anywhere) the verdict changes along the first key, for each value of the second key."""
+    """Where (if anywhere) the verdict changes along the first key, for each value of the second key. A point with
+    too few pairs has no verdict: it is named as such, never counted as a change."""
     keys, points, margin = summary["keys"], summary["points"], summary["equivalence_margin"]
     first, rest = keys[0], keys[1:]
     lines = []
@@ -109,9 +113,17 @@ def answer_lines(summary: dict) -> list[str]:
         for p in points:
             if name in p["comparisons"]:
                 groups.setdefault(tuple(_fmt_value(p["values"][k]) for k in rest), []).append(p)
-        for fixed, pts in groups.items():
-            a, b = pts[0]["comparisons"][name]["a"], pts[0]["comparisons"][name]["b"]
+        for fixed, all_pts in groups.items():
+            a, b = all_pts[0]["comparisons"][name]["a"], all_pts[0]["comparisons"][name]["b"]
             where = "".join(f" at {k}={v}" for k, v in zip(rest, fixed))
+            pts = [p for p in all_pts if p["comparisons"][name]["kind"] != "too_few"]
+            too_few = [p for p in all_pts if p["comparisons"][name]["kind"] == "too_few"]
+            few = ("; no verdict yet (too few pairs) at " + ", ".join(
+                f"{first}={_fmt_value(p['values'][first])} ({p['comparisons'][name]['n_pairs']} pairs)"
+                for p in too_few)) if too_few else ""
+            if not pts:
+                lines.append(f"{a} vs {b}{where}: no point has enough pairs for a verdict yet{few}.")
+                continue
             labels = [verdict_label(p["comparisons"][name], margin) for p in pts]
             xs = [_fmt_value(p["values"][first]) for p in pts]
             runs: list[tuple[str, list[str]]] = []
@@ -121,39 +133,67 @@ def answer_lines(summary: dict) -> list[str]:
                 else:
                     runs.append((label, [x]))
             if len(runs) == 1:
-                text = (f"{a} vs {b}{where}: the verdict is the same at every {first} tested "
-                        f"({', '.join(xs)}): {labels[0]}.")
+                text = (f"{a} vs {b}{where}: the verdict is the same at every {first} with a verdict "
+                        f"({', '.join(xs)}): {labels[0]}{few}.")
             else:
                 text = (f"{a} vs {b}{where}: the verdict changes with {first}: "
-                        + "; ".join(f"{label} at {first}={', '.join(group)}" for label, group in runs) + ".")
+                        + "; ".join(f"{label} at {first}={', '.join(group)}" for label, group in runs) + f"{few}.")
             d0, d1 = pts[0]["comparisons"][name], pts[-1]["comparisons"][name]
             if len(pts) > 1:
                 text += (f" The mean paired difference {a} - {b} in {summary['primary_metric']} goes from "
                          f"{d0['diff_mean']:+.4f} at {first}={xs[0]} to {d1['diff_mean']:+.4f} at {first}={xs[-1]}.")
             lines.append(text)
-    return lines or ["No point has a comparison yet (the reference method has no runs)."]
+    if lines:
+        return lines
+    if not points:
+        return ["No point has finished runs yet."]
+    return [f"No point has runs of the reference method ({summary.get('reference', 'full')}) and another method to "
+            "compare it with."]
+
+
+def _point_plans(sweep_dir: Path, grid: dict) -> dict[str, str]:
+    """How each point of the grid is rebuilt ('runs', 'restate' or 'missing'), checked for every point before
+    anything is written: a rebuild never drops a point or a run that sweep.json or a point's comparison.json holds."""
+    plans = {}
+    for values in grid_points(grid):
+        name = point_name(values)
+        folder = Layout(sweep_dir).point_dir(name)
+        if not Layout(folder).finished_runs() and not Layout(folder).comparison.is_file():
+            plans[name] = "missing"
+        else:
+            plans[name] = rebuild_plan(folder)  # refuses, naming the runs, when the point lost some
+    summary_path = Layout(sweep_dir).sweep_summary
+    if summary_path.is_file():
+        previous = read_json(summary_path)
+        had = [p["name"] for p in previous.get("points", []) if isinstance(p, dict) and "name" in p]
+        lost = [n for n in had if plans.get(n) == "missing"]
+        if lost:
+            raise UserError(f"'{sweep_dir}': sweep.json holds point(s) {', '.join(lost)}, whose folders under "
+                            f"{Layout(sweep_dir).points} have neither run files nor a comparison.json; rebuilding "
+                            "would drop them: restore those folders, or rerun the sweep (nothing was changed)")
+    return plans
 
 
 def collect(sweep_dir: Path, rebuild: bool = False) -> dict:
     config = _sweep_config(sweep_dir)
     grid = config.get("sweep") or {}
     if not grid:
-        raise ValueError(f"{sweep_dir}/config.yaml names no sweep grid")
+        raise UserError(f"{sweep_dir}/config.yaml names no sweep grid")
     keys = list(grid)
+    plans = _point_plans(sweep_dir, grid)
     points, missing = [], []
     for values in grid_points(grid):
         name = point_name(values)
         folder = Layout(Layout(sweep_dir).point_dir(name))
-        has_runs = bool(folder.finished_runs())
-        if rebuild and has_runs:
-            build_report(folder.root)
-        if not folder.comparison.is_file() or not has_runs:
+        if plans[name] == "missing" or (not rebuild and not folder.comparison.is_file()):
             missing.append(name)
             continue
+        if rebuild:
+            build_report(folder.root) if plans[name] == "runs" else restate_report(folder.root)
         points.append(point_summary(values, name, read_json(folder.comparison)))
     first_cmp = read_json(Layout(sweep_dir / points[0]["folder"]).comparison) if points else {}
     summary = {
-        "kind": "sweep", "keys": keys, "grid": grid,
+        "kind": "sweep", "keys": keys, "grid": grid, "reference": first_cmp.get("reference", "full"),
         "primary_metric": config.get("primary_metric", "macro_f1"),
         "equivalence_margin": config.get("equivalence_margin"),
         "methods": list(points[0]["methods"]) if points else list(config.get("methods", [])),

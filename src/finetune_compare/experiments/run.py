@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import platform
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -280,7 +281,10 @@ def last_checkpoint(run_dir: Path) -> str | None:
     folder = run_dir / CHECKPOINTS
     if not folder.is_dir():
         return None
-    candidates = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    steps = {p: re.fullmatch(r"checkpoint-([0-9]+)", p.name) for p in folder.glob("checkpoint-*")}
+    # the Trainer's own names only: a user's 'checkpoint-8-backup' is neither used nor deleted
+    candidates = sorted((p for p, m in steps.items() if m and p.is_dir()), key=lambda p: int(steps[p].group(1)),
+                        reverse=True)
     for path in candidates:
         if all((path / name).is_file() for name in CHECKPOINT_COMPLETE):
             return str(path)
