@@ -11,6 +11,9 @@ if __name__ == "__main__":
         from finetune_compare.cli import main
 
         sys.exit(main())
-    except KeyboardInterrupt:  # Ctrl-C while Python is still importing: quiet, like later
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:  # a signal while Python is still importing: one line, like later
+        from finetune_compare.utils.signals import stop_message
+
+        message, code = stop_message(exc)
+        print(message, file=sys.stderr)
+        sys.exit(code)

@@ -62,7 +62,7 @@ def table(result: dict) -> str:
              "|---|---:|---:|---:|---:|---:|"]
     cells = result["cells"]
     for name in SCENARIOS:
-        for n in PAIRS:
+        for n in sorted({int(k.split("/")[1]) for k in cells}):
             null, alt = cells.get(f"{name}/{n}/0"), cells.get(f"{name}/{n}/1")
             if not null or not alt:
                 continue
@@ -76,8 +76,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=400)
     parser.add_argument("--out", type=Path, default=RESULTS / "decision-rule.json")
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument("--pairs", nargs="+", type=int, default=list(PAIRS))
     args = parser.parse_args()
-    result = run(args.reps, args.out)
+    result = run(args.reps, args.out, tuple(args.scenarios), tuple(args.pairs))
     md = table(result)
     args.out.with_suffix(".md").write_text(
         f"# Decision rule, simulated through comparison folders ({args.reps} folders per cell)\n\n"

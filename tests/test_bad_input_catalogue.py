@@ -1,6 +1,7 @@
 """Bad input as a new user would type it: one line on stderr, exit status 2, nothing left that breaks the next run."""
 
 import gzip
+import os
 import shutil
 from pathlib import Path
 
@@ -54,6 +55,15 @@ OWN = ["--set", "data_source=files", "--set", f"train_file={EXAMPLE}/train.csv",
 def _csv(t) -> Path:
     (t / "t.csv").write_text("review,sentiment\nfine,positive\nmeh,neutral\n", encoding="utf-8")
     return t / "t.csv"
+
+
+def _text(t, name: str, text: str) -> Path:
+    (t / name).write_text(text, encoding="utf-8")
+    return t / name
+
+
+OWN_COLUMNS = [*OWN, "--set", "text_column=review", "--set", "label_column=sentiment"]
+INT_LABELS = "text,label\n" + "".join(f"text number {i},{i % 2}\n" for i in range(40)) + "an unlabelled text,\n"
 
 
 SMALL = ["--set", "samples_per_class=70", "--set", "test_samples_per_class=10", "--set", "data_source=embedded"]
@@ -193,6 +203,43 @@ CASES = [
     ("own-data-preset-key", lambda t, m: ["--mode", "data", *OWN, "--set", "sources=[imdb]"],
      "error: config key 'sources': belongs to the sentiment preset; your own data (data_source: files) does not read "
      "it"),
+    # the third reliability pass (issue 26)
+    ("own-data-one-row-test-file", lambda t, m: ["--mode", "data", *OWN_COLUMNS, "--set",
+                                                 f"test_file={_text(t, 'one.csv', 'review,sentiment' + chr(10) + 'bad film,negative' + chr(10))}"],
+     "error: the test set is too small to score the methods on (1 examples; negative: 1, positive: 0); it needs >= 2 "
+     "per class and >= 10 in all: add test examples of the short classes to the test file/split"),
+    ("own-data-header-only-test-file", lambda t, m: ["--mode", "data", *OWN_COLUMNS, "--set",
+                                                     f"test_file={_text(t, 'h.csv', 'review,sentiment' + chr(10))}"],
+     "error: config key 'test_file': '{tmp}/h.csv' has no rows (a header only?)"),
+    ("own-data-missing-integer-label", lambda t, m: ["--mode", "data", "--set", "data_source=files", "--set",
+                                                     f"train_file={_text(t, 'i.csv', INT_LABELS)}", "--set",
+                                                     f"test_file={t / 'i.csv'}"],
+     "error: train_file '{tmp}/i.csv': 1 row(s) have no label in column 'label' (first: row 41); label every row or "
+     "drop those rows"),
+    ("method-override-scalar-in-a-config-layer", lambda t, m: ["--mode", "data", "--config", "configs/quickstart.yaml",
+                                                               "--config", _yaml(t, "method_overrides:\n  lora: 5\n")],
+     "error: config file '{tmp}/cfg.yaml': config key 'method_overrides.lora': expected a mapping of config keys to "
+     "values, got 5 (int)"),
+    ("num-epochs-huge", lambda t, m: ["--mode", "data", "--set", "num_epochs=1000000000000"],
+     "error: config key 'num_epochs': must be <= 1000, got 1000000000000"),
+    ("per-method-batch-larger-than-the-data", lambda t, m: ["--mode", "compare", "--set", f"model_name={m}", "--set",
+                                                            "method_overrides={lora: {batch_size: 4096}}"] + SMALL,
+     "error: only 190 training examples for method_overrides.lora.batch_size 4096: raise samples_per_class or lower "
+     "method_overrides.lora.batch_size"),
+    ("sweep-points-sharing-a-folder", lambda t, m: ["--mode", "sweep", "--sweep", "model_name=/m/a/b,/m/a_b"] + SMALL,
+     "error: sweep points {{'model_name': '/m/a/b'}} and {{'model_name': '/m/a_b'}} would share the point folder "
+     "'model_name=_m_a_b'; give the values names that differ in letters, digits, '.', '-' or '_'"),
+    ("sweep-point-rank-too-large", lambda t, m: ["--mode", "sweep", "--set", f"model_name={m}", "--sweep",
+                                                 "lora_r=4,4096"] + SMALL,
+     "error: lora_r 4096 is larger than layer 'bert.encoder.layer.0.attention.self.query' (32 wide): a low-rank update "
+     "cannot have a higher rank than the layer; use lora_r <= 32"),
+    ("data-into-a-sweep-folder", lambda t, m: ["--mode", "data", "--output-dir",
+                                               str(_marker(t, "sweep_grid: [samples_per_class]\n"))] + SMALL,
+     "error: output directory '{tmp}/o' holds a sweep (grid: samples_per_class); only `finetune-compare sweep` adds "
+     "to it, and `finetune-compare report --results {tmp}/o` rebuilds its report: use another --output-dir for this "
+     "command"),
+    ("device-not-allowed", lambda t, m: ["--mode", "data", "--set", "device=gpu"],
+     "error: config key 'device': 'gpu' is not allowed; allowed: auto, cpu, cuda, cuda:N"),
 ]
 
 
@@ -264,3 +311,178 @@ def test_overwrite_deletes_only_after_validation(tmp_path, tiny_bert, capsys):
     # a different config with --overwrite, failing validation: our own results are kept too
     assert main(common + ["--overwrite", "--set", "model_name=./typo-model"]) == 2
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+# ---- the third reliability pass (issue 26): behaviours beyond one error line ---------------------------------
+
+def test_data_never_deletes_an_interrupted_run_of_another_configuration(tmp_path, capsys):
+    """Training progress is a result too: without --overwrite no command removes a run folder, resumable or not."""
+    out = tmp_path / "own"
+    base = ["--mode", "data", "--config", "configs/own-data.yaml", "--output-dir", str(out)]
+    assert main(base) == 0
+    checkpoint = out / "runs" / "lora" / "seed-42" / "checkpoints" / "checkpoint-8" / "trainer_state.json"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_text("{}")
+    capsys.readouterr()
+    assert main(base + ["--set", "max_length=16"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"error: output directory '{out}' holds results of a different configuration "
+                           "(max_length: 128 -> 16); use another --output-dir, or --overwrite to delete those results")
+    assert checkpoint.is_file() and "--overwrite: removed" not in err
+
+
+def test_a_folder_with_only_caches_is_taken_without_claiming_an_overwrite(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    out = tmp_path / "own"
+    base = ["--mode", "data", "--config", "configs/own-data.yaml", "--output-dir", str(out)]
+    assert main(base) == 0
+    assert main(base + ["--set", "max_length=16"]) == 0  # nothing but our summary and marker: replaced
+    assert "--overwrite" not in caplog.text and "held no runs or results" in caplog.text
+
+
+def test_a_non_finite_score_is_a_damaged_run(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from finetune_compare.analysis.simulation import SCENARIOS, simulate_predictions, write_experiment
+
+    y, source, preds = simulate_predictions(SCENARIOS["test-noise"], np.random.default_rng(0), 3, 0.0, 300)
+    folder = write_experiment(tmp_path / "cmp", y, source, preds)
+    path = folder / "runs" / "lora" / "seed-43" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["test"]["macro_f1"] = float("nan")
+    path.write_text(json.dumps(metrics))  # json writes NaN, and reads it back
+    assert main(["report", "--results", str(folder)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: '{path}' is corrupt (test score macro_f1 is nan, not a number in [0, 1]); delete that run's folder "
+        "and rerun the same command to retrain it, then rebuild the report")
+    assert not (folder / "comparison.json").exists()
+
+
+def _saved_model(tmp_path, tiny_bert, meta_labels):
+    import json
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = tmp_path / "model"
+    AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2).save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(str(tiny_bert)).save_pretrained(str(folder))
+    (folder / "finetune_compare.json").write_text(json.dumps({
+        "method": "full", "peft": False, "base_model": str(tiny_bert), "max_length": 32,
+        "num_labels": len(meta_labels), "id2label": {str(i): n for i, n in enumerate(meta_labels)}}))
+    return folder
+
+
+def test_predict_with_metadata_that_does_not_match_the_head(tmp_path, tiny_bert, capsys):
+    folder = _saved_model(tmp_path, tiny_bert, ["negative", "neutral", "positive"])
+    assert main(["predict", "--model", str(folder), "--text", "what a film"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: '{folder}': finetune_compare.json names 3 classes (negative, neutral, positive) but the model's head "
+        "has 2 outputs; the folder mixes files of two models: save the model again")
+
+
+def test_predict_reads_the_text_column_it_is_told_and_keeps_every_column(tmp_path, tiny_bert, capsys):
+    import csv
+
+    folder = _saved_model(tmp_path, tiny_bert, ["negative", "positive"])
+    (tmp_path / "in.csv").write_text("id,review\n1,great fun\n2,dull\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    assert main(["predict", "--model", str(folder), "--input", str(tmp_path / "in.csv"), "--text-column", "review",
+                 "--output", str(out)]) == 0
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["id"] for r in rows] == ["1", "2"] and rows[0]["review"] == "great fun"
+    assert {"label", "p_negative", "p_positive"} <= set(rows[0])
+    assert main(["predict", "--model", str(folder), "--input", str(tmp_path / "in.csv")]) == 2
+    assert "needs a header with a 'text' column (--text-column), found id, review" in capsys.readouterr().err
+
+
+def test_predict_output_where_no_file_can_be_made(tmp_path, tiny_bert, capsys):
+    folder = _saved_model(tmp_path, tiny_bert, ["negative", "positive"])
+    assert main(["predict", "--model", str(folder), "--text", "hi", "--output", "/proc/x.csv"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: --output '/proc/x.csv': cannot write in folder '/proc' (")
+
+
+def test_a_resumed_study_with_another_space_or_metric_is_refused(tmp_path):
+    import optuna
+
+    from finetune_compare import Config
+    from finetune_compare.errors import UserError
+    from finetune_compare.experiments.studies import create_study
+
+    cfg = Config(output_dir=str(tmp_path / "o"))
+    space = {"lora_r": {"type": "categorical", "choices": [4, 8]}}
+    create_study(cfg.search, 0, "lora", tmp_path, space=space)
+    with pytest.raises(UserError, match=r"was searched over another space \(lora_r: \{'choices': \[4, 8\], 'type': "
+                                        r"'categorical'\} -> \{'choices': \[2, 16\], 'type': 'categorical'\}\)"):
+        create_study(cfg.search, 0, "lora", tmp_path, space={"lora_r": {"type": "categorical", "choices": [2, 16]}})
+    with pytest.raises(UserError, match="scores trials on validation macro_f1, not accuracy"):
+        create_study(cfg.replace(hpo_metric="accuracy").search, 0, "lora", tmp_path, space=space)
+    # a study made before the space was recorded: judged by its trials' distributions
+    old = optuna.create_study(study_name="old-lora", storage=f"sqlite:///{tmp_path}/old.db", direction="maximize")
+    old.add_trial(optuna.trial.create_trial(params={"lora_r": 4}, value=0.5, distributions={
+        "lora_r": optuna.distributions.CategoricalDistribution([4, 8])}))
+    with pytest.raises(UserError, match=r"searched over another space \(lora_r: \(4, 8\) -> lora_r: \(2, 16\)\)"):
+        create_study(cfg.replace(hpo_study_name="old").search, 0, "lora", tmp_path,
+                     f"sqlite:///{tmp_path}/old.db", {"lora_r": {"type": "categorical", "choices": [2, 16]}})
+
+
+def test_a_trial_whose_pid_was_reused_counts_as_dead():
+    import os
+    import socket
+
+    from finetune_compare.utils.processes import is_dead_local_worker, worker_id
+
+    me = worker_id()
+    assert not is_dead_local_worker(me)
+    host, pid, start = me.split(":")
+    assert is_dead_local_worker(f"{host}:{pid}:{int(start) - 100}")  # same pid, another process's start time
+    assert not is_dead_local_worker(f"other-host:{pid}:1")  # other hosts are never judged
+    assert not is_dead_local_worker(f"{socket.gethostname()}:{os.getpid()}")  # the old form: by pid alone
+
+
+def test_report_is_refused_while_a_command_holds_the_folder(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from finetune_compare.analysis.simulation import SCENARIOS, simulate_predictions, write_experiment
+
+    y, source, preds = simulate_predictions(SCENARIOS["test-noise"], np.random.default_rng(0), 3, 0.0, 300)
+    folder = write_experiment(tmp_path / "cmp", y, source, preds)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom finetune_compare."
+                               "experiments.outputs import _lock\n_lock(Path(sys.argv[1]))\nprint('held', flush=True)\ntime.sleep(60)",
+                               str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["report", "--results", str(folder)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: output directory '{folder}' is in use by pid {holder.pid} on ")
+        assert not (folder / "comparison.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_cuda_index_selects_that_gpu_before_cuda_starts(monkeypatch):
+    import torch
+
+    from finetune_compare.errors import ConfigError
+    from finetune_compare.utils import device
+
+    monkeypatch.setattr(device, "_physical_gpu_count", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert device.resolve_device("cuda:2") == "cuda" and os.environ["CUDA_VISIBLE_DEVICES"] == "2"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert device.resolve_device("cuda:1") == "cuda" and os.environ["CUDA_VISIBLE_DEVICES"] == "5"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    with pytest.raises(ConfigError, match="CUDA_VISIBLE_DEVICES=3,5 makes only 2 GPU"):
+        device.resolve_device("cuda:2")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    with pytest.raises(ConfigError, match=r"this machine has 4 GPU\(s\) \(cuda:0..cuda:3\)"):
+        device.resolve_device("cuda:7")

@@ -23,11 +23,19 @@ def test_gpu_check_smoke_runs_on_cpu_and_refuses_cuda_claims_without_a_gpu():
         assert gpu.returncode == 2 and gpu.stderr.startswith("error: no CUDA device visible")
 
 
-def test_decision_rule_simulation_script_runs():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks/simulate_decision_rule.py"), "--reps", "40"],
-                         capture_output=True, text=True, timeout=300)
+def test_decision_rule_simulation_script_runs(tmp_path):
+    """The script behind the published table, on a few folders; it resumes from its output file."""
+    import json
+
+    argv = [sys.executable, str(ROOT / "benchmarks/simulate_decision_rule.py"), "--reps", "3", "--scenarios",
+            "test-noise", "--pairs", "3", "--out", str(tmp_path / "dr.json")]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert '"after-5"' in out.stdout
+    cells = json.loads((tmp_path / "dr.json").read_text())["cells"]
+    assert set(cells) == {"test-noise/3/0", "test-noise/3/1"} and all(c["reps"] == 3 for c in cells.values())
+    assert "| test-noise | 3 |" in (tmp_path / "dr.md").read_text()
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "claims" not in again.stdout.split("| scenario")[0]  # nothing rerun
 
 
 @pytest.mark.slow

@@ -61,4 +61,38 @@ def test_python_examples_run(doc, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))  # a registered example method stays here
     for block in _blocks(doc, "python"):
+        if SAVED_MODEL in block:  # reads a model the README's commands save: test_saved_model_commands_run
+            continue
         exec(compile(block, f"{doc.name} example", "exec"), {"__name__": "__readme__"})
+
+
+SAVED_MODEL = "outputs/qs3/runs/lora/seed-42/model"
+SHORT = ["--set", "samples_per_class=70", "--set", "test_samples_per_class=10", "--set", "num_runs=1", "--set",
+         "num_epochs=1", "--set", "method_overrides.lora.num_epochs=1", "--set", "tracking.mlflow=false", "--set",
+         "tracking.wandb=false", "--set", "evaluate_base_model=false", "--method", "lora"]
+
+
+@pytest.mark.slow
+def test_saved_model_commands_run(tmp_path, monkeypatch, capsys):
+    """The README's compare into outputs/qs3 (on a short budget), then its predict line and the plain-peft snippet of
+    docs/internals.md, each as written, offline."""
+    from finetune_compare.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = [line.split("  #")[0].strip() for block in _blocks(ROOT / "README.md", "bash") for line in block.splitlines()
+             if "outputs/qs3" in line]
+    compare = next(line for line in lines if line.startswith("finetune-compare compare"))
+    predict = next(line for line in lines if line.startswith("finetune-compare predict"))
+    assert SAVED_MODEL in predict and "save_model=true" in compare, readme
+    monkeypatch.chdir(tmp_path)
+    argv = [a.replace("configs/", f"{ROOT}/configs/") for a in shlex.split(compare)[1:]]
+    assert main(argv + SHORT) == 0
+    capsys.readouterr()
+    assert main(shlex.split(predict)[1:]) == 0
+    printed = capsys.readouterr().out.split()
+    snippet = next(b for b in _blocks(ROOT / "docs" / "internals.md", "python") if SAVED_MODEL in b)
+    exec(compile(snippet, "internals.md example", "exec"), {"__name__": "__readme__"})
+    shown = eval(capsys.readouterr().out.strip())  # the snippet prints {label: probability} for "what a film"
+    # the same probabilities as `predict` (which prints 'label  negative=0.123  ...'), to its 3 decimals
+    from_predict = {k: float(v) for k, v in (p.split("=") for p in printed if "=" in p)}
+    assert shown == pytest.approx(from_predict, abs=2e-3)

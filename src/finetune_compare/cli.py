@@ -49,7 +49,7 @@ MODE_HELP = {
     "report": ("rebuild statistics, plots and the report from a results folder, without training",
                "finetune-compare report --results outputs/quickstart"),
     "plan": ("from a finished comparison (the pilot), how many paired runs detect a declared effect or show a "
-             "declared margin with 80% power",
+             "declared margin with probability 0.8 (power)",
              "finetune-compare plan --pilot outputs/quickstart --effect 0.01\n"
              "finetune-compare plan --pilot outputs/quickstart --margin 0.02 --power 0.9"),
     "config": ("list every config key (type, default, meaning) or show the resolved config",
@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
         if mode == "predict":
             m.add_argument("--model", required=True, help="a folder saved with save_model: true")
             m.add_argument("--text", action="append", help="a text to classify; repeatable")
-            m.add_argument("--input", help="a .csv (column 'text') or .jsonl (key 'text') file; other columns are kept")
+            m.add_argument("--input", help="a .csv or .jsonl file of texts; every column is kept in the output")
+            m.add_argument("--text-column", default="text", help="the --input column (or JSON key) holding the texts "
+                                                                 "(default: text)")
             m.add_argument("--output", help="write predictions to this .csv or .jsonl file")
         if mode == "report":
             m.add_argument("--results", required=True, help="a results folder (of compare or sweep)")
@@ -249,6 +251,8 @@ def _print_comparison(result: dict, output_dir: Path) -> None:
     print("\nTest set, mean over seeds (± std when there are several)\n")
     print(format_table(result))
     print("\nVerdict")
+    for line in result.get("summary") or []:
+        print(f"  {line}")
     for line in result["headline"] or ["only one method ran; nothing to compare"]:
         print(f"  {line}")
     print(f"\nreport: {Layout(output_dir).report_html}  (also report.md, comparison.json, plots/)")
@@ -306,28 +310,32 @@ def cmd_report(args) -> None:
 
     from .analysis.sweep_report import build_sweep_report, is_sweep_dir
 
+    from .experiments.outputs import holding_output_dir
+
     results = Path(args.results)
     if not results.is_dir():
         raise UserError(f"--results '{results}' is not a directory with a comparison's or a sweep's results")
-    if is_sweep_dir(results):
-        _print_sweep(build_sweep_report(results, rebuild=True), results)
-        return
-    _print_comparison(rebuild_report(results), results)
+    with holding_output_dir(results):  # never while a compare or sweep writes there
+        if is_sweep_dir(results):
+            _print_sweep(build_sweep_report(results, rebuild=True), results)
+            return
+        _print_comparison(rebuild_report(results), results)
 
 
 def cmd_predict(args) -> None:
     from .experiments.predict import check_output_file, predict_rows, read_input_rows, write_predictions
 
     out = check_output_file(args.output) if args.output else None
-    rows = [{"text": t} for t in args.text] if args.text else read_input_rows(args.input)
-    records, key = predict_rows(args.model, rows)
+    column = args.text_column if args.input else "text"
+    rows = [{"text": t} for t in args.text] if args.text else read_input_rows(args.input, column)
+    records, key = predict_rows(args.model, rows, column)
     if out:
         write_predictions(out, records)
         print(f"wrote {len(records)} predictions to {out}")
     else:
         for r in records:
             probs = "  ".join(f"{k[2:]}={v:.3f}" for k, v in r.items() if k.startswith("p_"))
-            print(f"{r[key]:<9} {probs}  {r['text'][:80]}")
+            print(f"{r[key]:<9} {probs}  {r[column][:80]}")
 
 
 def _quiet_environment() -> None:
@@ -339,10 +347,21 @@ def _quiet_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _stopped(kind: type[BaseException]) -> int:
+    """One line and the shell's status for a command stopped by a signal (128 + its number)."""
+    signals.clear()
+    message, code = signals.stop_message(kind)
+    print(message, file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_environment()
-    signals.install()  # Ctrl-C / SIGTERM stop between training steps
-    args, unknown = build_parser().parse_known_args(normalise_argv(sys.argv[1:] if argv is None else argv))
+    signals.install()  # Ctrl-C / SIGTERM / SIGHUP stop between training steps
+    try:
+        args, unknown = build_parser().parse_known_args(normalise_argv(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt as exc:  # while the parser imports the method registry
+        return _stopped(type(exc))
     if unknown:  # name the command: "--trials" is fine for optimize, not for data
         print(f"error: {args.mode} does not take {' '.join(unknown)} (see: finetune-compare {args.mode} --help)",
               file=sys.stderr)
@@ -387,20 +406,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.mode == "optimize":
             cmd_optimize(config, args)
     except UserError as exc:
-        if signals.interrupted():  # Ctrl-C was swallowed by a library and the command failed on its way out
-            signals.clear()
-            print("interrupted", file=sys.stderr)
-            return 130
+        kind = signals.interrupted()
+        if kind:  # a signal was swallowed by a library and the command failed on its way out
+            return _stopped(kind)
         print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
-    except Terminated:
-        signals.clear()
-        print("terminated (SIGTERM); finished runs are kept: rerun the same command to resume", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        signals.clear()
-        print("interrupted; finished runs are kept: rerun the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, and SIGTERM / SIGHUP (signals.Terminated)
+        return _stopped(type(exc))
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             print(f"error: no space left on the device while writing {exc.filename or 'results'}; free space or "

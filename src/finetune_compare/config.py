@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import logging
 import math
 import re
 import types
@@ -26,6 +27,8 @@ from .errors import ConfigError
 from .redaction import redact
 
 from .registry import get_spec, method_names
+
+log = logging.getLogger(__name__)
 
 
 def _f(default, help: str, **constraints):
@@ -133,7 +136,7 @@ class Config:
     augment_fraction: float = _f(0.2, "Share of training examples that get one augmented copy.", min=0, max=1)
 
     # --- training --------------------------------------------------------------
-    num_epochs: int = _f(3, "Maximum training epochs.", min=1)
+    num_epochs: int = _f(3, "Maximum training epochs.", min=1, max=1000)
     batch_size: int = _f(16, "Per-device training batch size.", min=1)
     eval_batch_size: int = _f(64, "Per-device evaluation batch size.", min=1)
     gradient_accumulation_steps: int = _f(1, "Micro-batches per optimizer step.", min=1)
@@ -160,7 +163,9 @@ class Config:
     )
     num_workers: int = _f(0, "DataLoader worker processes.", min=0)
     num_threads: Optional[int] = _f(None, "torch CPU threads (default: torch's choice).", min=1)
-    device: str = _f("auto", "Training device.", choices=("auto", "cpu", "cuda"))
+    device: str = _f("auto", "Training device: auto, cpu, cuda, or cuda:N for the GPU with index N (applied as "
+                     "CUDA_VISIBLE_DEVICES, before CUDA starts; with torchrun, each rank takes its own).",
+                     pattern=r"auto|cpu|cuda|cuda:[0-9]+")
     gpu_memory_fraction: Optional[float] = _f(
         None, "Cap this process's CUDA memory (torch.cuda.set_per_process_memory_fraction).", min=0, max=1,
         exclusive_min=True,
@@ -378,6 +383,9 @@ def _check_constraints(key: str, value: Any, meta: dict) -> None:
             if item not in choices:
                 allowed = ", ".join(map(str, choices))
                 raise ConfigError(f"config key '{key}': {item!r} is not allowed; allowed: {allowed}")
+    if "pattern" in meta and not re.fullmatch(meta["pattern"], str(value)):
+        allowed = meta["pattern"].replace("|", ", ").replace("[0-9]+", "N")
+        raise ConfigError(f"config key '{key}': {value!r} is not allowed; allowed: {allowed}")
     if isinstance(value, list) and len(set(value)) != len(value):
         raise ConfigError(f"config key '{key}': duplicate entries in {value!r}")
     lo, hi = meta.get("min"), meta.get("max")
@@ -759,26 +767,89 @@ def parse_sweep(items: list[str]) -> dict[str, list]:
     return out
 
 
+def _merge_method_overrides(data: dict[str, Any], layer: dict[str, Any], where: str) -> None:
+    """`layer`'s method_overrides merged into `data`'s per method and key (a later layer wins key by key)."""
+    per_method = layer.get("method_overrides")
+    for m, v in per_method.items() if isinstance(per_method, dict) else ():
+        if v is not None and not isinstance(v, dict):  # merged below: a scalar here would be a TypeError
+            raise ConfigError(f"{where}: config key 'method_overrides.{m}': expected a mapping of config keys to "
+                              f"values, got {v!r} ({type(v).__name__})")
+    if isinstance(per_method, dict) and isinstance(data.get("method_overrides"), dict):
+        merged = {m: dict(v or {}) for m, v in data["method_overrides"].items()}
+        for m, v in layer.pop("method_overrides").items():
+            merged[m] = {**merged.get(m, {}), **(v or {})}
+        data["method_overrides"] = merged
+
+
+def _nested_overrides(items: list[str]) -> tuple[list[str], dict[str, dict]]:
+    """`--set method_overrides.lora.num_epochs=1` entries, as {lora: {num_epochs: 1}}; the other items as given."""
+    rest, nested = [], {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if parts[0] != "method_overrides" or len(parts) == 1:
+            rest.append(item)
+            continue
+        if len(parts) != 3 or not sep:
+            raise ConfigError(f"--set {item!r}: expected method_overrides.METHOD.KEY=VALUE")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        nested.setdefault(parts[1], {})[parts[2]] = value
+    return rest, nested
+
+
+def replaced_settings(data: dict[str, Any], given: dict[str, str], override_source: dict[tuple[str, str], str]
+                      ) -> list[str]:
+    """A value given by --set (or a later config file) that a method's override replaces for that method."""
+    out = []
+    for method, keys in (data.get("method_overrides") or {}).items():
+        for key, value in (keys or {}).items():
+            source = given.get(key)
+            if source is None or source == override_source.get((method, key)) or value == data.get(key):
+                continue
+            out.append(f"{key}={data[key]!r} ({source}) does not apply to {method}: method_overrides.{method}.{key}="
+                       f"{value!r} ({override_source.get((method, key), 'config')}) replaces it; to change it too: "
+                       f"--set method_overrides.{method}.{key}=VALUE")
+    return out
+
+
 def load_config(path: str | Path | list | None = None, overrides: list[str] | None = None, **extra: Any) -> Config:
     """Load YAML file(s) (later files override earlier ones key by key; `method_overrides`
-    is merged per method), apply `--set` overrides and keyword overrides, validate."""
+    is merged per method and key, `--set method_overrides.M.K=V` too), apply `--set` overrides and keyword
+    overrides, validate. A global value given later that a method's override replaces is warned about."""
     paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
     data: dict[str, Any] = {}
+    given: dict[str, str] = {}  # key -> where its value came from
+    override_source: dict[tuple[str, str], str] = {}
     for p in paths:
-        layer = flatten_sections(load_yaml(p), f"config file '{p}'")
+        where = f"config file '{p}'"
+        layer = flatten_sections(load_yaml(p), where)
         for key in layer:
             if key not in FIELDS:
-                raise unknown_key_error(str(key), f"config file '{p}'")
-        if isinstance(layer.get("method_overrides"), dict) and isinstance(data.get("method_overrides"), dict):
-            merged = {m: dict(v) for m, v in data["method_overrides"].items()}
-            for m, v in layer.pop("method_overrides").items():
-                merged[m] = {**merged.get(m, {}), **(v or {})}
-            data["method_overrides"] = merged
+                raise unknown_key_error(str(key), where)
+        per_method = layer.get("method_overrides")
+        if isinstance(per_method, dict):
+            override_source.update({(m, k): where for m, v in per_method.items() if isinstance(v, dict) for k in v})
+        _merge_method_overrides(data, layer, where)
+        given.update({k: where for k in layer if k != "method_overrides"})
         data.update(layer)
     where = f"config file '{paths[-1]}'" if paths else "config"
-    data.update(parse_overrides(overrides or []))
+    rest, nested = _nested_overrides(overrides or [])
+    flat = parse_overrides(rest)
+    given.update({k: f"--set {k}" for k in flat if k != "method_overrides"})
+    data.update(flat)
+    if nested:
+        override_source.update({(m, k): f"--set method_overrides.{m}.{k}" for m, v in nested.items() for k in v})
+        _merge_method_overrides(data, {"method_overrides": nested}, "--set")
+        data.setdefault("method_overrides", nested)
+    given.update({k: "command line" for k, v in extra.items() if v is not None})
     data.update({k: v for k, v in extra.items() if v is not None})
-    return from_dict(data, where)
+    config = from_dict(data, where)
+    for line in replaced_settings(config.to_dict(), given, override_source):
+        log.warning(line)
+    return config
 
 
 # --------------------------------------------------------------------------------------

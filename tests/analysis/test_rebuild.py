@@ -16,7 +16,7 @@ STUDY = Path(__file__).resolve().parents[2] / "docs" / "results" / "minilm-size-
 
 
 def _snapshot(folder: Path) -> dict:
-    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != ".finetune-compare.lock"}
 
 
 @pytest.fixture

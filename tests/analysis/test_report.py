@@ -153,6 +153,9 @@ def test_one_run_report_is_one_line_without_error_bars(comparison, tmp_path, cap
     for method in ("full", "lora"):
         for seed in (8, 9):
             shutil.rmtree(copy / "runs" / method / f"seed-{seed}")
+    assert main(["report", "--results", str(copy)]) == 2  # never replaced with less unasked
+    assert "delete comparison.json to report on the runs that are there" in capsys.readouterr().err
+    (copy / "comparison.json").unlink()
     figures = {}
     original = plots._save
     monkeypatch.setattr(plots, "_save", lambda fig, path: figures.setdefault(path.stem, fig) and original(fig, path))

@@ -185,7 +185,7 @@ def test_a_margin_the_test_set_cannot_support_is_named():
     v = decide("lora", "full", "macro_f1", p, tl, margin=0.01)
     floor = margin_floor(tl, 3)
     assert floor == pytest.approx(stats.t.ppf(0.95, 2) * 0.025 / math.sqrt(3))
-    assert f"cannot be shown with 3 pairs on these 450 test examples" in v["text"]
+    assert "cannot be shown with 3 pairs on these 450 test examples" in v["text"]
     assert f"at least ±{floor:.4f} wide" in v["text"] and "pairs would bring that floor under ±0.01" in v["text"]
     # a shared part larger than the margin: no number of pairs helps
     tl = _test_level(0.02, [0.02] * 3)  # c = (9 * 4e-4 - 3 * 4e-4) / 6 = 4e-4: sqrt 0.02 > 0.01

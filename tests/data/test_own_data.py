@@ -136,7 +136,8 @@ def test_label_order_and_cap(tmp_path):
 def test_leakage_and_empty_texts(tmp_path, caplog):
     rows = [(f"sample text number {i}", "xy"[i % 2]) for i in range(300)] + [("", "x"), ("   ", "y")]
     train = write_csv(tmp_path / "train.csv", ["text", "label"], rows)
-    test = write_csv(tmp_path / "test.csv", ["text", "label"], [("Sample text number 4", "x"), ("new one", "y")])
+    test = write_csv(tmp_path / "test.csv", ["text", "label"],
+                     [("Sample text number 4", "x")] + [(f"new one {i}", "xy"[i % 2]) for i in range(9)])
     bundle = build(own(tmp_path, train_file=train, test_file=test))
     texts = {e.text.lower() for e in bundle.train + bundle.validation}
     assert "sample text number 4" not in texts and len(texts) == 299  # the leaked test text left training

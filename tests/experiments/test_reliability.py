@@ -239,7 +239,11 @@ def test_diverging_or_collapsed_run_is_flagged():
 
     healthy = {"confusion_matrix": [[5, 1, 0], [1, 4, 1], [0, 2, 6]]}
     history = {"train": [{"loss": 1.1}, {"loss": 0.9}, {"loss": 0.7}]}
-    assert run_health(healthy, history) == {"collapsed": False, "diverged": False, "problems": []}
+    assert run_health(healthy, history) == {"collapsed": False, "diverged": False, "in_warmup": False, "problems": []}
+    # a budget so long that early stopping ends training inside the warmup: the rate never reached its peak
+    assert run_health(healthy, history, steps=40, warmup_steps=60000)["problems"] == [
+        "training ended at step 40, inside the learning-rate warmup (60000 steps): the learning rate never reached "
+        "its peak: lower num_epochs (warmup is warmup_ratio of the planned steps) or warmup_ratio"]
     collapsed = {"confusion_matrix": [[6, 0, 0], [6, 0, 0], [8, 0, 0]]}
     rising = {"train": [{"loss": 1.1}, {"loss": 39.0}, {"loss": 1267.0}, {"loss": 2088.0}]}  # the review's lr=10 run
     health = run_health(collapsed, rising)
@@ -260,3 +264,22 @@ def test_ctrl_c_while_starting_exits_130_quietly(tmp_path, delay):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("signum, code, message", [
+    (signal.SIGTERM, 143, "terminated (SIGTERM); finished runs are kept: rerun the same command to resume"),
+    (signal.SIGHUP, 129, "hung up (SIGHUP: the terminal closed); finished runs are kept: rerun the same command to "
+                         "resume")])
+@pytest.mark.parametrize("delay", [0.3, 2.0])
+def test_sigterm_and_sighup_while_starting_exit_with_their_own_status(tmp_path, signum, code, message, delay):
+    """128 + the signal's number, as a shell reports a process the signal ended; the message once our handler is in
+    place (before it, within the first ~0.1 s, the signal's default action ends the process with that status)."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--mode", "data", "--output-dir",
+                             str(tmp_path / "o"), "--set", "data_source=embedded"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (code, -signum) and "Traceback" not in err, err
+    if proc.returncode == code:
+        assert err.strip().splitlines()[-1] == message

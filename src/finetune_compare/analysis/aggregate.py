@@ -97,7 +97,7 @@ def efficiency(runs: dict[int, dict]) -> dict:
         "trainable_params": params["trainable"], "total_params": params["total"],
         "adapter_params": params["adapter"], "head_params": params["head"],
         "trainable_ratio": params["trainable_ratio"],
-        "train_seconds": describe([x["train_seconds"] for x in t]),
+        "train_seconds": describe([x["train_seconds"] for x in t], bounds=None),
         "seconds_per_epoch": _mean(x.get("seconds_per_epoch") for x in t),
         "epochs_run": _mean(r["training"]["epochs_run"] for r in rows),
         "steps": _mean(r["training"].get("steps") for r in rows),
@@ -180,20 +180,49 @@ def compare_methods(output_dir: Path, a: str, b: str, flat: dict, keys: list[str
     }
 
 
+def _budget(e: dict) -> str:
+    epochs, steps = e.get("epochs_run"), e.get("steps")
+    return (f"{epochs:g} epochs" if epochs is not None else "? epochs") + (f", {steps:,.0f} steps" if steps else "")
+
+
+def _ratio(a, b, digits: int = 2) -> str:
+    return f"{a / b:.{digits}f}x" if a is not None and b else "–"
+
+
+def cost_line(a: str, b: str, eff: dict) -> str:
+    """Parameters, and time and memory ratios with each method's budget beside them (a ratio means nothing
+    without it)."""
+    ea, eb = eff[a], eff[b]
+    return (f"{a} trains {ea['trainable_params']:,} parameters ({ea['trainable_ratio']:.2%} of the model) vs "
+            f"{eb['trainable_params']:,}; with budgets of {_budget(ea)} ({a}) and {_budget(eb)} ({b}): training time "
+            f"{_ratio(ea['train_seconds']['mean'], eb['train_seconds']['mean'])}, training memory (peak RSS above "
+            f"each run's start) {_ratio(ea.get('peak_rss_above_baseline_mb'), eb.get('peak_rss_above_baseline_mb'))}"
+            + (f", peak CUDA memory {_ratio(ea['peak_cuda_mb'], eb['peak_cuda_mb'])}" if ea.get("peak_cuda_mb") else "")
+            + f", saved size {_ratio(ea['saved_bytes'], eb['saved_bytes'], 3)} of {b}'s.")
+
+
+def summary_line(cmp: dict, eff: dict) -> str:
+    """The one line a user can act on: what was found, the difference and its interval, and the cost."""
+    a, b, v = cmp["a"], cmp["b"], cmp["primary"]["verdict"]
+    metric, d = cmp["primary_metric"], cmp["primary"]["diff_mean"]
+    share = f"with {eff[a]['trainable_ratio']:.2%} of the parameters"
+    if v["kind"] == "too_few":
+        so_far = f": {a} - {b} = {d:+.3f} {metric} so far" if d is not None else ""
+        return f"Too few pairs for a verdict ({v['n_pairs']}; need {MIN_PAIRS}){so_far}."
+    ci = f"{a} - {b} = {d:+.3f} [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] {metric}"
+    if v["kind"] == "equivalent":
+        low, high = v["equivalence_ci"]
+        return (f"Equivalent within ±{v['equivalence_margin']:g}: {a} - {b} = {d:+.3f} (90% CI [{low:+.3f}, "
+                f"{high:+.3f}]) {metric}, {a} {share}.")
+    if v["kind"] in ("better", "worse"):
+        winner = a if v["kind"] == "better" else b
+        return f"{winner} is better: {ci}; {a} {share}."
+    return f"No difference detected on this data and budget: {ci}, {a} {share} (not evidence of no difference)."
+
+
 def headline(comparisons: dict, eff: dict) -> list[str]:
-    lines = []
-    for cmp in comparisons.values():
-        a, b = cmp["a"], cmp["b"]
-        ea, eb = eff[a], eff[b]
-        cost = (f"{a} trains {ea['trainable_params']:,} parameters ({ea['trainable_ratio']:.2%} of the model) vs "
-                f"{eb['trainable_params']:,}; training time {ea['train_seconds']['mean'] / eb['train_seconds']['mean']:.2f}x, "
-                f"peak memory {ea['peak_rss_mb'] / eb['peak_rss_mb']:.2f}x"
-                + (f" (above the process baseline: {ea['peak_rss_above_baseline_mb'] / eb['peak_rss_above_baseline_mb']:.2f}x)"
-                   if ea.get("peak_rss_above_baseline_mb") and eb.get("peak_rss_above_baseline_mb") else "")
-                + ", saved size "
-                f"{ea['saved_bytes'] / eb['saved_bytes']:.3f}x of {b}'s.")
-        lines.append(cmp["primary"]["verdict"]["text"] + " " + cost)
-    return lines
+    """Per comparison: the verdict in full, then its cost."""
+    return [cmp["primary"]["verdict"]["text"] + " " + cost_line(cmp["a"], cmp["b"], eff) for cmp in comparisons.values()]
 
 
 def _experiment_settings(runs: dict[str, dict[int, dict]], output_dir: Path) -> dict:
@@ -207,6 +236,24 @@ def _experiment_settings(runs: dict[str, dict[int, dict]], output_dir: Path) -> 
             return {"primary_metric": cfg.get("primary_metric", DEFAULT_PRIMARY),
                     "equivalence_margin": cfg.get("equivalence_margin", DEFAULT_MARGIN)}
     return {"primary_metric": DEFAULT_PRIMARY, "equivalence_margin": DEFAULT_MARGIN}
+
+
+def paired_runs(valid: dict[str, dict[int, dict]], collapsed: set, methods: list[str]
+                ) -> tuple[dict[str, dict[int, dict]], list[dict]]:
+    """The runs every table, plot and verdict use: the seeds where every method has a valid (not collapsed) run, so
+    a mean in a table is over the same pairs as the verdict. With no such seed yet, each method's valid runs (there
+    is no verdict then). Returns them and the runs left out, with why."""
+    common = set.intersection(*(set(valid[m]) for m in methods)) if methods else set()
+    if not common:
+        return valid, [{"method": m, "seed": s, "reason": "collapsed"} for m, s in sorted(collapsed)]
+    excluded = []
+    for m in methods:
+        for s in sorted(set(valid[m]) - common):
+            partners = [o for o in methods if o != m and s not in valid[o]]
+            why = ", ".join(f"{o} {'collapsed' if (o, s) in collapsed else 'has no run'}" for o in partners)
+            excluded.append({"method": m, "seed": s, "reason": f"unpaired: {why} at this seed"})
+    excluded += [{"method": m, "seed": s, "reason": "collapsed"} for m, s in sorted(collapsed)]
+    return {m: {s: valid[m][s] for s in sorted(common)} for m in methods}, excluded
 
 
 def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: int = 0,
@@ -225,6 +272,7 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
     bad = {(c["method"], c["seed"]) for c in collapsed}
     valid = {m: {s: r for s, r in by_seed.items() if (m, s) not in bad} for m, by_seed in runs.items()}
     methods = sorted(runs, key=lambda m: (m != reference, m))
+    used, excluded = paired_runs(valid, bad, methods)
     sources = sorted({s for by_seed in runs.values() for r in by_seed.values() for s in r["test"]["per_source"]})
     first = next(iter(next(iter(runs.values())).values()))
     labels = run_labels(first)
@@ -234,7 +282,7 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
                         "cannot be compared")
     groups = metric_groups(sources, labels)
     keys = [k for g in groups.values() for k in g]
-    flat = {m: {s: flat_metrics(r["test"]) for s, r in by_seed.items()} for m, by_seed in valid.items()}
+    flat = {m: {s: flat_metrics(r["test"]) for s, r in by_seed.items()} for m, by_seed in used.items()}
     per_method = {
         m: {k: describe([flat[m][s][k] for s in sorted(flat[m]) if k in flat[m][s]], seed) for k in keys}
         for m in methods
@@ -242,12 +290,12 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
     others = [m for m in methods if m != reference] if reference in runs else []
     comparisons = {f"{m}_vs_{reference}": compare_methods(Path(output_dir), m, reference, flat, keys, primary, margin,
                                                           len(others), seed, supporting_evidence) for m in others}
-    eff = {m: efficiency(runs[m]) for m in methods}
-    n_runs = {m: len(valid[m]) for m in methods}
+    eff = {m: efficiency(used[m] or runs[m]) for m in methods}
+    n_runs = {m: len(used[m]) for m in methods}
     return {
         "methods": methods, "labels": labels, "reference": reference, "primary_metric": primary,
         "equivalence_margin": margin,
-        "n_runs": n_runs, "collapsed_runs": collapsed,
+        "n_runs": n_runs, "collapsed_runs": collapsed, "excluded_runs": excluded,
         "runs": {m: sorted(by_seed) for m, by_seed in sorted(runs.items())},  # every finished run read
         "flagged_runs": [{"method": m, "seed": s, "problems": r["health"]["problems"]}
                          for m, by_seed in sorted(runs.items()) for s, r in sorted(by_seed.items())
@@ -255,6 +303,7 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
         "per_method": per_method, "comparisons": comparisons, "efficiency": eff,
         "base": {"test": flat_metrics(base["test"]), "params": base["params"]} if base else None,
         "headline": headline(comparisons, eff),
+        "summary": [summary_line(c, eff) for c in comparisons.values()],
         "too_few_runs": any(n < MIN_PAIRS for n in n_runs.values()),
         "model_name": first["model_name"],
         "base_is_classifier": bool(base),
@@ -271,6 +320,7 @@ def restate_verdicts(cmp: dict) -> dict:
         prim["verdict"] = decide(c["a"], c["b"], c["primary_metric"], prim, prim.get("test_level"),
                                  cmp.get("equivalence_margin"))
     cmp["headline"] = headline(cmp["comparisons"], cmp["efficiency"])
+    cmp["summary"] = [summary_line(c, cmp["efficiency"]) for c in cmp["comparisons"].values()]
     return cmp
 
 

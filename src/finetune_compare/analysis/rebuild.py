@@ -54,8 +54,9 @@ def rebuild_plan(folder: Path) -> str:
             shown = ", ".join(f"{m} seed {s}" for m, s in lost[:8]) + (f" and {len(lost) - 8} more" if len(lost) > 8
                                                                         else "")
             raise UserError(f"'{folder}': its comparison.json was built from runs that are no longer there ({shown}); "
-                            "rebuilding would replace it with less: restore those run folders, or rerun the "
-                            "comparison to retrain them (nothing was changed)")
+                            "rebuilding would replace it with less: restore those run folders, rerun the "
+                            "comparison to retrain them, or delete comparison.json to report on the runs that are "
+                            "there (nothing was changed)")
     return "runs"
 
 

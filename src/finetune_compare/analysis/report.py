@@ -57,7 +57,7 @@ def _mean_ci(s: dict) -> str:
     if s["std"] is not None:
         txt += f" ± {s['std']:.4f}"
     if s["ci_low"] is not None:
-        txt += f" [{s['ci_low']:.4f}, {s['ci_high']:.4f}]"
+        txt += f" [{s['ci_low']:.4f}, {s['ci_high']:.4f}]" + ("*" if s.get("ci_clipped") else "")
     return txt
 
 
@@ -174,8 +174,8 @@ def _efficiency_table(cmp: dict) -> list[list[str]]:
     row("inference throughput (samples/s, tokens/s)",
         lambda e, m: f"{e['eval_samples_per_second']:.1f}, {e['eval_tokens_per_second']:,.0f}")
     row("peak memory (RSS MB / CUDA MB)", lambda e, m: f"{_fmt(e['peak_rss_mb'], 0)} / {_fmt(e['peak_cuda_mb'], 0)}")
-    row("peak RSS above the process baseline (MB): what training costs",
-        lambda e, m: _fmt(e.get("peak_rss_above_baseline_mb"), 0))
+    row("training memory: peak RSS above the run's start (MB; memory freed by earlier runs is returned to the OS "
+        "first, so the figure does not depend on run order)", lambda e, m: _fmt(e.get("peak_rss_above_baseline_mb"), 0))
     row("frozen base stored in", lambda e, m: e.get("base_weights_dtype") or "–")
     row("attention in training (evaluation: SDPA)", lambda e, m: e.get("training_attention") or "–")
     row("saved model size (MB)", lambda e, m: f"{e['saved_bytes'] / 2**20:.2f}"
@@ -202,6 +202,8 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
     b: list[Block] = []
     ref = cmp["reference"]
     b.append(Block("h2", SECTIONS["verdict"], "verdict"))
+    for line in cmp.get("summary") or []:
+        b.append(Block("p", line, caption="headline"))
     for line in cmp["headline"] or [f"Only {', '.join(cmp['methods'])} ran: nothing to compare against {ref}."]:
         b.append(Block("p", line))
     for f in cmp.get("flagged_runs", []):
@@ -210,6 +212,10 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
         b.append(Block("p", f"{len(cmp['collapsed_runs'])} run(s) predicted one class for every test example and are "
                             "excluded from every statistic: " + ", ".join(f"{c['method']} seed {c['seed']}"
                                                                           for c in cmp["collapsed_runs"]) + "."))
+    unpaired = [x for x in cmp.get("excluded_runs", []) if x["reason"] != "collapsed"]
+    if unpaired:
+        b.append(Block("p", "Left out so that every table, plot and the verdict use the same pairs: "
+                            + "; ".join(f"{x['method']} seed {x['seed']} ({x['reason']})" for x in unpaired) + "."))
 
     b.append(Block("h2", SECTIONS["setup"], "setup"))
     env = cmp.get("environment", {})
@@ -236,8 +242,9 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
         b.append(Block("code", config_path.read_text(encoding="utf-8"), caption="Resolved configuration"))
 
     b.append(Block("h2", SECTIONS["results"], "results"))
-    b.append(Block("p", "Test set. Cells: mean ± std over seeds [95% CI of the mean: t-interval below 10 runs, "
-                        "BCa bootstrap from 10]; a single run shows its value only."))
+    b.append(Block("p", "Test set, over the paired seeds the verdict uses. Cells: mean ± std over seeds [95% CI of "
+                        "the mean: t-interval below 10 runs, BCa bootstrap from 10; cut at the metric's bounds 0 and 1, "
+                        "marked *, where it would reach past them]; a single run shows its value only."))
     for group, title in (("overall", "Overall"), ("per_class", "Per class (F1)"), ("per_source", "Per source")):
         if cmp["metric_groups"][group]:  # (no per-source table for a single source)
             b.append(Block("table", _results_table(cmp, cmp["metric_groups"][group]), caption=title))
@@ -341,7 +348,7 @@ def render_markdown(blocks: list[Block], output_dir: Path, title: str = "finetun
         if blk.kind == "h2":
             out += [f"## {blk.content}", ""]
         elif blk.kind == "p":
-            out += [blk.content, ""]
+            out += [f"**{blk.content}**" if blk.caption == "headline" else blk.content, ""]
         elif blk.kind == "list":
             if blk.caption:
                 out += [f"**{blk.caption}**", ""]
@@ -395,7 +402,8 @@ def render_html(blocks: list[Block], title: str = "finetune-compare report",
             parts.append(f"<section id='{blk.anchor}'><h2>{e(blk.content)}</h2>")
             open_section = True
         elif blk.kind == "p":
-            parts.append(f"<p>{e(blk.content)}</p>")
+            parts.append(f"<p class='headline'><strong>{e(blk.content)}</strong></p>" if blk.caption == "headline"
+                         else f"<p>{e(blk.content)}</p>")
         elif blk.kind == "list":
             cap = f"<p><strong>{e(blk.caption)}</strong></p>" if blk.caption else ""
             parts.append(cap + "<ul>" + "".join(f"<li>{e(x)}</li>" for x in blk.content) + "</ul>")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,11 @@ def read_jsonl(path: str | Path) -> list:
 
 
 RUN_SECTIONS = ("test", "params", "timing", "memory")
+SCORES = ("macro_f1", "accuracy", "macro_precision", "macro_recall")
+
+
+def _is_score(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
 
 
 def run_labels(metrics: dict) -> list[str]:
@@ -48,10 +54,18 @@ def read_metrics(path: str | Path) -> dict:
     if missing:
         raise _corrupt(Path(path), f"missing or wrong type: {', '.join(missing)}")
     test = m["test"]
-    bad = [k for k in ("macro_f1", "accuracy", "macro_precision", "macro_recall")
+    bad = [k for k in SCORES
            if not isinstance(test.get(k), numbers.Real) or isinstance(test.get(k), bool)]
     if bad or not isinstance(test.get("confusion_matrix"), list) or not isinstance(test.get("per_source"), dict):
         raise _corrupt(Path(path), f"test metrics incomplete: {', '.join(bad) or 'confusion_matrix/per_source'}")
+    scores = {k: test[k] for k in SCORES}
+    scores.update({f"per_source.{g}.{k}": v.get(k) for g, v in test["per_source"].items() if isinstance(v, dict)
+                   for k in ("macro_f1", "accuracy")})
+    scores.update({f"per_class.{c}.f1": v.get("f1") for c, v in (test.get("per_class") or {}).items()
+                   if isinstance(v, dict)})
+    damaged = [k for k, v in scores.items() if not _is_score(v)]
+    if damaged:  # NaN or inf (or a score outside [0, 1]) is a damaged run, not a result
+        raise _corrupt(Path(path), f"test score {damaged[0]} is {scores[damaged[0]]!r}, not a number in [0, 1]")
     if m["method"] != "base" and not isinstance(m.get("seed"), int):
         raise _corrupt(Path(path), "seed is not an integer")
     return m

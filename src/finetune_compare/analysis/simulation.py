@@ -176,7 +176,8 @@ def simulate_cell(sc: Scenario, n_pairs: int, pair_sds: float, reps: int, workdi
 
     delta_skill, truth = delta or effect_for(sc, pair_sds)
     rng = np.random.default_rng([seed, n_pairs, int(round(pair_sds * 100))])
-    counts = {"claims": 0, "t_claims": 0, "covered": 0, "equivalent": 0, "before_claims": 0, "before_covered": 0}
+    counts = {"claims": 0, "t_claims": 0, "covered": 0, "equivalent": 0, "before_claims": 0, "before_covered": 0,
+              "mcnemar_seed_claims": 0}
     for rep in range(reps):
         folder = workdir / f"{sc.name}-{n_pairs}-{pair_sds:g}-{rep}"
         y, source, preds = simulate_predictions(sc, rng, n_pairs, delta_skill)
@@ -186,6 +187,8 @@ def simulate_cell(sc: Scenario, n_pairs: int, pair_sds: float, reps: int, workdi
         counts["equivalent"] += v["kind"] == "equivalent"
         counts["covered"] += v["ci_low"] <= truth <= v["ci_high"]
         counts["t_claims"] += primary["t_p"] is not None and primary["t_p"] < 0.05
+        per_seed = primary["test_level"]["per_seed"]  # McNemar per pair: a test of two trained models
+        counts["mcnemar_seed_claims"] += sum(s["mcnemar_p"] < 0.05 for s in per_seed) / len(per_seed)
         before = shipped_before(primary)
         counts["before_claims"] += before["claims"]
         counts["before_covered"] += before["low"] <= truth <= before["high"]

@@ -66,8 +66,9 @@ def bootstrap_ci(values: Sequence[float], seed: int = 0) -> tuple[float | None, 
     return _finite(res.confidence_interval.low), _finite(res.confidence_interval.high)
 
 
-def describe(values: Sequence[float], seed: int = 0) -> dict:
-    """Summary of one method's scores: t-interval below BOOTSTRAP_FROM_N runs, BCa bootstrap from there."""
+def describe(values: Sequence[float], seed: int = 0, bounds: tuple[float, float] | None = (0.0, 1.0)) -> dict:
+    """Summary of one method's scores: t-interval below BOOTSTRAP_FROM_N runs, BCa bootstrap from there. A score's
+    interval is cut at its bounds (a t-interval over 2 runs may reach far past them); `ci_clipped` says so."""
     arr = np.asarray(values, dtype=float)
     out = {
         "n": int(arr.size),
@@ -85,6 +86,11 @@ def describe(values: Sequence[float], seed: int = 0) -> dict:
     elif arr.size >= 2:
         out["ci_low"], out["ci_high"] = t_interval(arr)
         out["ci_method"] = "t"
+    out["ci_clipped"] = False
+    if bounds is not None and out["ci_low"] is not None:
+        low, high = max(out["ci_low"], bounds[0]), min(out["ci_high"], bounds[1])
+        out["ci_clipped"] = (low, high) != (out["ci_low"], out["ci_high"])
+        out["ci_low"], out["ci_high"] = low, high
     return out
 
 

@@ -130,20 +130,25 @@ def cost_plot(summary: dict, out: Path) -> Path:
     colors = method_colors(methods)
     cuda = any(p["methods"][m].get("peak_cuda_mb") for p in summary["points"] for m in methods)
     memory_key, memory_label = (("peak_cuda_mb", "peak CUDA memory (MB)") if cuda else
-                                ("peak_rss_above_baseline_mb", "peak RSS above the process baseline (MB)"))
+                                ("peak_rss_above_baseline_mb", "training memory: peak RSS above each run's start (MB)"))
     fig, (ax_t, ax_mem) = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
     for suffix, style, pts in _series(summary):
         x = [xs[_hashable(p["values"][key])] for p in pts]
         for m in methods:
-            ax_t.plot(x, [p["methods"][m]["train_seconds"] for p in pts], color=colors[m], ls=style, marker="o",
-                      label=m + suffix)
+            seconds = [p["methods"][m]["train_seconds"] for p in pts]
+            ax_t.plot(x, seconds, color=colors[m], ls=style, marker="o", label=m + suffix)
+            for xi, yi, p in zip(x, seconds, pts):  # the budget beside every time: a ratio means nothing without it
+                epochs = p["methods"][m].get("epochs_run")
+                if epochs is not None:
+                    ax_t.annotate(f"{epochs:g} ep", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                                  color=colors[m])
             mem = [p["methods"][m].get(memory_key) for p in pts]
             ax_mem.plot(x, [np.nan if v is None else v for v in mem], color=colors[m], ls=style, marker="o",
                         label=m + suffix)
     for ax in (ax_t, ax_mem):
         _setup_x(ax, summary, xs, log)
         ax.legend(fontsize=8)
-    ax_t.set(title="Training time per run (mean over seeds)", ylabel="seconds")
+    ax_t.set(title="Training time per run (mean over seeds; labels: epochs run)", ylabel="seconds")
     ax_mem.set(title=memory_label.capitalize() + " (mean over seeds)", ylabel="MB")
     return _save(fig, out)
 

@@ -54,7 +54,10 @@ def verdict_interval(p: dict, shared: float | None, confidence: float = CONFIDEN
         return {"low": None, "high": None, "se": None, "df": None}
     se = math.sqrt(sd ** 2 / n + (shared or 0.0))
     half = _t(0.5 + confidence / 2, n - 1) * se
-    return {"low": mean - half, "high": mean + half, "se": se, "df": n - 1}
+    # a difference of two scores in [0, 1] lies in [-1, 1]: the interval is cut there (never changing whether it
+    # holds 0 or lies inside a margin)
+    return {"low": max(mean - half, -1.0), "high": min(mean + half, 1.0), "se": se, "df": n - 1,
+            "clipped": mean - half < -1.0 or mean + half > 1.0}
 
 
 def tost_p(mean: float, se: float | None, df: int, margin: float | None) -> float | None:

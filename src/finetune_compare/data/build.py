@@ -246,6 +246,7 @@ def build_data(cfg: DataConfig, seed: int, data_seed: int | None = None, pools: 
             _rng(seed, _STREAM_SPLIT), sample, [(e.label, e.source) for e in sample], cfg.val_fraction
         )
     check_validation_split(cfg, validation, pools.labels, given=pools.validation is not None)
+    check_test_split(cfg, test, pools.labels)
     if cfg.augment:
         rng = _rng(seed, _STREAM_AUGMENT)
         picks = [e for e in train if rng.random() < cfg.augment_fraction]
@@ -259,6 +260,25 @@ def build_data(cfg: DataConfig, seed: int, data_seed: int | None = None, pools: 
 
 MIN_VALIDATION_PER_CLASS = 2
 MIN_VALIDATION_TOTAL = 20
+# Both methods are scored on the test set: every class the models learn is tested (a per-class F1 and a macro
+# average need it), and a handful of examples is the least a score and its bootstrap can be computed on.
+MIN_TEST_PER_CLASS = 2
+MIN_TEST_TOTAL = 10
+
+
+def check_test_split(cfg: DataConfig, test: list[Example], labels: tuple[str, ...] = CLASS_NAMES) -> None:
+    counts = {c: sum(e.label == i for e in test) for i, c in enumerate(labels)}
+    short = [c for c, n in counts.items() if n < MIN_TEST_PER_CLASS]
+    if short or len(test) < MIN_TEST_TOTAL:
+        if cfg.uses_own_data and cfg.test_samples_per_class is None:
+            fix = "add test examples of the short classes to the test file/split"
+        else:
+            fix = (f"raise test_samples_per_class (now {cfg.test_samples_per_class})" if cfg.test_samples_per_class
+                   else "add test examples of the short classes")
+        raise DataError(
+            f"the test set is too small to score the methods on ({len(test)} examples; "
+            f"{', '.join(f'{c}: {n}' for c, n in counts.items())}); it needs >= {MIN_TEST_PER_CLASS} per class and "
+            f">= {MIN_TEST_TOTAL} in all: {fix}")
 
 
 def check_validation_split(cfg: DataConfig, validation: list[Example], labels: tuple[str, ...] = CLASS_NAMES,

@@ -15,14 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from ..utils.io import file_digest
 from .loading import load_hub_split
 
 log = logging.getLogger(__name__)
 
 # suffix -> (datasets builder, its options)
+# Only a truly empty CSV/TSV cell is missing: pandas' default missing-value words (NA, null, None, nan, N/A, ...)
+# would drop real texts and turn a class named "None" into a missing label.
+ONLY_EMPTY_IS_MISSING = {"keep_default_na": False, "na_values": [""]}
 FORMATS = {
-    ".csv": ("csv", {}), ".tsv": ("csv", {"delimiter": "\t"}), ".jsonl": ("json", {}), ".json": ("json", {}),
-    ".parquet": ("parquet", {}),
+    ".csv": ("csv", ONLY_EMPTY_IS_MISSING), ".tsv": ("csv", {"delimiter": "\t", **ONLY_EMPTY_IS_MISSING}),
+    ".jsonl": ("json", {}), ".json": ("json", {}), ".parquet": ("parquet", {}),
 }
 TEXT_TYPES = {"string", "large_string"}
 INT_TYPES = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
@@ -68,8 +72,13 @@ def read_table(path_text: str, key: str):
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # the loaders log the failure too: the user gets one message, ours
     try:
-        return datasets.load_dataset(builder, data_files={"data": str(path)}, split="data", **options)
+        # keyed by content: datasets' own cache key for a local file is its path and mtime, so a file replaced by
+        # another with the same mtime would be read from the old file's cache (the marker checks this digest too)
+        return datasets.load_dataset(builder, name=f"sha256-{file_digest(path)}", data_files={"data": str(path)},
+                                     split="data", **options)
     except Exception as exc:  # pyarrow, pandas and json raise their own types for a damaged file
+        if isinstance(exc, ValueError) and "corresponds to no data" in str(exc):  # datasets' words for no rows
+            raise DataError(f"config key '{key}': '{path}' has no rows (a header only?)") from None
         cause = exc.__cause__ or exc
         detail = str(cause).strip().splitlines()[0][:240] if str(cause).strip() else type(cause).__name__
         kind = "JSON Lines" if builder == "json" else builder.upper()
@@ -96,6 +105,13 @@ def _check_columns(ds, cfg, where: str) -> None:
         raise DataError(f"{where}: text column '{cfg.text_column}' holds {text_type} values, not text; set "
                         "text_column to the column with the texts")
     label_feature = ds.features[cfg.label_column]
+    if _dtype(label_feature) in ("float16", "float32", "float64"):
+        values = ds[cfg.label_column]
+        missing = [i for i, v in enumerate(values) if v is None or v != v]
+        if missing and all(float(v).is_integer() for v in values if v is not None and v == v):
+            # integers with empty cells: the reader made the column float; the problem is the missing labels
+            raise DataError(f"{where}: {len(missing)} row(s) have no label in column '{cfg.label_column}' (first: "
+                            f"row {missing[0] + 1}); label every row or drop those rows")
     if not hasattr(label_feature, "names") and _dtype(label_feature) not in TEXT_TYPES | INT_TYPES:
         raise DataError(f"{where}: label column '{cfg.label_column}' holds {_dtype(label_feature)} values; labels "
                         "must be strings or integers")

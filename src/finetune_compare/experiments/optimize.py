@@ -26,10 +26,9 @@ from typing import Any
 import psutil
 from transformers import TrainerCallback
 
-from ..config import FIELDS, Config, SearchConfig, default_of
+from ..config import FIELDS, Config, default_of
 from ..errors import ConfigError, UserError
 from ..layout import Layout
-from ..redaction import redact_text
 from ..registry import get_spec, method_names
 from ..utils.io import write_json, write_yaml
 from ..utils.memory import release_memory
@@ -37,6 +36,7 @@ from ..utils.processes import is_dead_local_worker, worker_id
 from .run import RunContext, prepare_context, train_method
 from ..training.trainer import steps_per_epoch
 from .outputs import claim_output_dir, release_output_dir
+from .studies import create_study
 from .status import tracked
 
 log = logging.getLogger(__name__)
@@ -120,60 +120,6 @@ def suggest(trial, space: dict[str, dict]) -> dict[str, Any]:
     if "lora_alpha_multiple" in values:
         values["lora_alpha"] = int(values.pop("lora_alpha_multiple") * values.get("lora_r", 8))
     return values
-
-
-def make_storage(url: str | None, output_dir: Path):
-    import optuna
-
-    if url is None:
-        path = Layout(output_dir).optuna_db
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path.resolve()}"
-    if url.startswith("journal:"):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        path = Path(url.removeprefix("journal:"))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return JournalStorage(JournalFileBackend(str(path)))
-        except OSError as exc:
-            raise UserError(f"cannot use journal storage '{path}': {exc.strerror or exc}") from None
-    try:
-        return optuna.storages.RDBStorage(url)
-    except Exception as exc:
-        raise UserError(f"cannot open Optuna storage {url.split('@')[-1]!r}: {type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0][:200]}") from None
-
-
-def make_pruner(name: str):
-    import optuna
-
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner()
-    return optuna.pruners.NopPruner()
-
-
-def create_study(config: SearchConfig, seed: int, method: str, output_dir: Path, storage_url: str | None = None):
-    """Create the study if it does not exist (run once before starting parallel workers); `seed` seeds the
-    sampler."""
-    import optuna
-
-    sampler = (optuna.samplers.TPESampler(seed=seed) if config.hpo_sampler == "tpe"
-               else optuna.samplers.RandomSampler(seed=seed))
-    storage = make_storage(storage_url or config.hpo_storage, output_dir)
-    try:
-        return optuna.create_study(
-            study_name=f"{config.hpo_study_name}-{method}", storage=storage,
-            direction="maximize", sampler=sampler, pruner=make_pruner(config.hpo_pruner), load_if_exists=True,
-        )
-    except Exception as exc:  # SQLAlchemy / journal errors on a damaged database
-        where = storage if isinstance(storage, str) else (storage_url or config.hpo_storage)
-        raise UserError(f"cannot open the Optuna study in {redact_text(str(where))} ({type(exc).__name__}: "
-                        f"{redact_text(str(exc).splitlines()[0][:160])}); if that database is damaged, delete it "
-                        "(its trials are lost) or choose another --storage") from None
 
 
 class PruningCallback(TrainerCallback):
@@ -398,7 +344,7 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
     ctx = prepare_context(config, output_dir=output_dir, overwrite=overwrite, methods=methods) if n_trials else None
     if not n_trials:
         claim_output_dir(config, output_dir, overwrite)
-    studies = {m: create_study(config.search, config.seed, m, output_dir, storage_url) for m in methods}
+    studies = {m: create_study(config.search, config.seed, m, output_dir, storage_url, spaces[m]) for m in methods}
     if n_trials == 0:
         log.info("created %s; no trials requested", ", ".join(s.study_name for s in studies.values()))
     summaries = {}

@@ -20,10 +20,9 @@ settings, threads) may differ: adding seeds or a method to a comparison is a res
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
-import functools
-import hashlib
 import logging
 import os
 import shutil
@@ -36,8 +35,8 @@ import yaml
 from ..config import FILE_KEYS, Config, config_to_yaml
 from ..redaction import redact
 from ..errors import UserError
-from ..layout import MARKER, METRICS, RESULT_ENTRIES, Layout
-from ..utils.io import atomic_write_text, creation_problem, write_yaml
+from ..layout import MARKER, RESULT_ENTRIES, Layout
+from ..utils.io import atomic_write_text, creation_problem, file_digest, write_yaml
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +64,8 @@ def data_files_identity(config: Config) -> dict:
     for key in FILE_KEYS:
         path = getattr(config, key)
         if path and Path(path).is_file():  # a missing file fails with its own message when the data is built
-            stat = Path(path).stat()
-            digests[key] = _file_sha256(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+            digests[key] = file_digest(path)  # the same digest keys what the data reader reads (data/files.py)
     return {"data_files_sha256": digests}
-
-
-@functools.lru_cache(maxsize=64)
-def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
-    """A file's digest, hashed once per version: one command checks and claims its folder several times (and a
-    sweep once per point), and a large Parquet file takes seconds to hash. mtime and size key the cache."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def _read_marker(guard: Path) -> dict:
@@ -100,7 +87,8 @@ def _foreign_entries(out: Path) -> list[str]:
 
 
 def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = False) -> str:
-    """Validate the folder without touching it: 'new', 'resume' or 'replace' (overwrite needed and given)."""
+    """Validate the folder without touching it: 'new', 'resume', 'replace-caches' (only our caches and marker of an
+    earlier configuration are there) or 'replace' (work of another configuration, and --overwrite given)."""
     if str(output_dir).strip() == "":
         raise UserError("output directory is empty: give a folder name with --output-dir or output_dir")
     out = Path(output_dir)
@@ -120,14 +108,20 @@ def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
             )
         return "new"
     previous, current = _read_marker(guard), result_affecting(config)
-    diff = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+    grid = previous.get("sweep_grid") or _recorded_sweep(out)
+    if grid and not config.sweep:
+        raise UserError(f"output directory '{out}' holds a sweep (grid: {', '.join(grid)}); only "
+                        f"`finetune-compare sweep` adds to it, and `finetune-compare report --results {out}` rebuilds "
+                        "its report: use another --output-dir for this command")
+    diff = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k) and k != "sweep_grid")
     if not diff:
         return "resume"
-    if not has_results(out):
+    work = work_in(out)
+    if not work:
         # a command that failed after claiming (NaN loss, Ctrl-C in the first run) left only our marker and
         # caches: nothing to protect, so the corrected command takes the folder without --overwrite
-        log.info("%s holds no finished run of its earlier configuration; replacing it", out)
-        return "replace"
+        log.info("%s holds no work of its earlier configuration (only caches); replacing them", out)
+        return "replace-caches"
     if not overwrite:
         shown = "; ".join(f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in diff[:6])
         more = f" (and {len(diff) - 6} more)" if len(diff) > 6 else ""
@@ -138,12 +132,35 @@ def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
     return "replace"
 
 
-def has_results(out: Path) -> bool:
-    """A finished run, a report or a search trial: something a user would not want silently replaced."""
+def _recorded_sweep(out: Path) -> list[str]:
+    """The swept keys config.yaml records (folders written before the marker named its grid)."""
+    try:
+        data = yaml.safe_load(Layout(out).config.read_text(encoding="utf-8")) if Layout(out).config.is_file() else {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    sweep = data.get("sweep") if isinstance(data, dict) else None
+    return list(sweep) if isinstance(sweep, dict) else []
+
+
+WORK_FOLDERS = ("runs", "points", "optimize")  # anything in these is training progress or a result
+
+
+def work_in(out: Path) -> list[str]:
+    """What in `out` is work a command must not silently delete: finished or resumable runs (a checkpoint is
+    training progress too), sweep points, search trials, a report. Empty folders and caches are not work."""
     layout = Layout(out)
-    return ((layout.base_run / METRICS).exists() or bool(layout.finished_runs())
-            or layout.comparison.exists() or any(layout.optimize.glob("*/summary.json"))
-            or layout.optuna_db.exists() or any(layout.points.glob(f"*/runs/*/seed-*/{METRICS}")))
+    found = []
+    for name in WORK_FOLDERS:
+        folder = out / name
+        if folder.is_dir() and any(p.is_file() for p in folder.rglob("*")):
+            found.append(f"{name}/")
+    found += [p.name for p in (layout.comparison, layout.report_html, layout.sweep_summary) if p.is_file()]
+    return found
+
+
+def has_results(out: Path) -> bool:
+    """A finished or resumable run, a report or a search trial: something a user would not want silently replaced."""
+    return bool(work_in(out))
 
 
 def _lock(out: Path) -> None:
@@ -177,6 +194,21 @@ def _lock_holder(fd: int) -> str:
     return "another process"
 
 
+@contextlib.contextmanager
+def holding_output_dir(output_dir: str | Path):
+    """Hold the folder's lock for a command that rewrites files in it without training (`report --results`): a
+    running compare or sweep there is refused, and none starts while it rewrites."""
+    out = Path(output_dir)
+    try:
+        _lock(out)
+    except OSError as exc:
+        raise UserError(f"cannot lock '{out}': {exc.strerror or exc}") from None
+    try:
+        yield out
+    finally:
+        release_output_dir(out)
+
+
 def release_output_dir(output_dir: str | Path) -> None:
     """Drop this process's lock on the folder (the OS drops it anyway when the process ends)."""
     fd = _held_locks.pop(Path(output_dir).resolve(), None)
@@ -195,9 +227,13 @@ def claim_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
             raise  # the CLI's one message for a full disk
         raise UserError(f"cannot write to output directory '{out}': {exc.strerror or exc}") from None
     try:
-        if check_output_dir(config, out, overwrite) == "replace":
-            clear_results(out)
-        write_yaml(Layout(out).marker, result_affecting(config))
+        state = check_output_dir(config, out, overwrite)
+        if state in ("replace", "replace-caches"):
+            clear_results(out, caches_only=state == "replace-caches")
+        marker = result_affecting(config)
+        if config.sweep:  # a sweep folder says so: other commands must not write into it
+            marker["sweep_grid"] = list(config.sweep)
+        write_yaml(Layout(out).marker, marker)
         # the whole resolved config of the latest command (secrets masked): the report's "Reproduce" command
         atomic_write_text(Layout(out).config, config_to_yaml(config))
     except OSError as exc:
@@ -217,14 +253,24 @@ def guard_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
         claim_output_dir(config, output_dir, overwrite)
 
 
-def clear_results(out: Path) -> None:
-    """Delete our result entries; only called for a folder that holds our marker."""
+CACHE_ENTRIES = ("cache", "data_summary.json", "config.yaml", "plots", "report.md", "sweep_report.html",
+                 "sweep_report.md", MARKER)  # replaced without --overwrite when the folder holds no work
+
+
+def clear_results(out: Path, caches_only: bool = False) -> None:
+    """Delete our result entries (only our caches and marker with `caches_only`); only called for a folder that
+    holds our marker."""
     if not Layout(out).marker.is_file():  # never reached through check_output_dir; a last line of defence
         raise UserError(f"refusing to delete results in '{out}': it has no {MARKER}")
-    for name in RESULT_ENTRIES:
+    if caches_only and work_in(out):  # the same last line of defence for work
+        raise UserError(f"refusing to replace '{out}': it holds work ({', '.join(work_in(out))})")
+    for name in CACHE_ENTRIES if caches_only else RESULT_ENTRIES:
         path = out / name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
-    log.warning("--overwrite: removed earlier results of finetune-compare in %s", out)
+    if caches_only:
+        log.info("replaced the caches of an earlier configuration in %s (it held no runs or results)", out)
+    else:
+        log.warning("--overwrite: removed earlier results of finetune-compare in %s", out)

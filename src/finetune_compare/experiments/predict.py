@@ -1,4 +1,4 @@
-"""`finetune-compare predict`: read texts (a .csv with a 'text' column or a .jsonl with 'text' keys), classify
+"""`finetune-compare predict`: read texts (a .csv column or .jsonl key, 'text' unless --text-column says), classify
 them with a saved model, keep every input column, write a .csv or .jsonl (atomically)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import io
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import UserError
@@ -16,8 +17,8 @@ from ..models.saving import load_trained, saved_labels
 from ..utils.io import atomic_write_text, write_jsonl
 
 
-def read_input_rows(path: str) -> list[dict]:
-    """Rows of a .csv (header with a 'text' column) or .jsonl (objects with 'text'); every column is kept.
+def read_input_rows(path: str, text_column: str = "text") -> list[dict]:
+    """Rows of a .csv (header with a `text_column` column) or .jsonl (objects with that key); every column is kept.
 
     'utf-8-sig' accepts files that start with a byte-order mark (Excel writes one).
     """
@@ -32,11 +33,13 @@ def read_input_rows(path: str) -> list[dict]:
             csv.field_size_limit(sys.maxsize)  # long reviews: the default limit is 131,072 characters
             with p.open(encoding="utf-8-sig", newline="") as fh:
                 reader = csv.DictReader(fh)
-                if not reader.fieldnames or "text" not in reader.fieldnames:
-                    raise UserError(f"{path}: needs a header with a 'text' column, found {reader.fieldnames}")
+                if not reader.fieldnames or text_column not in reader.fieldnames:
+                    raise UserError(f"{path}: needs a header with a '{text_column}' column (--text-column), found "
+                                    f"{', '.join(reader.fieldnames or []) or 'no header'}")
                 for n, row in enumerate(reader, 2):
-                    if not isinstance(row.get("text"), str):
-                        raise UserError(f"{path}:{n}: the row has no 'text' value (fewer cells than the header)")
+                    if not isinstance(row.get(text_column), str):
+                        raise UserError(f"{path}:{n}: the row has no '{text_column}' value (fewer cells than the "
+                                        "header)")
                     rows.append({k: v for k, v in row.items() if k is not None})
         elif p.suffix == ".jsonl":
             for n, line in enumerate(p.read_text(encoding="utf-8-sig").splitlines(), 1):
@@ -45,8 +48,9 @@ def read_input_rows(path: str) -> list[dict]:
                         obj = json.loads(line)
                     except json.JSONDecodeError as exc:
                         raise UserError(f"{path}:{n}: malformed JSON line ({exc.msg})") from None
-                    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                        raise UserError(f"{path}:{n}: expected an object with a string 'text'")
+                    if not isinstance(obj, dict) or not isinstance(obj.get(text_column), str):
+                        raise UserError(f"{path}:{n}: expected an object with a string '{text_column}' "
+                                        "(--text-column)")
                     rows.append(obj)
         else:
             raise UserError(f"--input '{path}': expected a .csv or .jsonl file")
@@ -72,12 +76,18 @@ def check_output_file(path: str) -> Path:
         raise UserError(f"--output '{out}': folder '{parent}' does not exist")
     if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
         raise UserError(f"--output '{out}' is not writable")
+    try:  # the way the file will be written (a temporary file beside it, then a rename): /proc passes os.access
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"--output '{out}': cannot write in folder '{parent}' ({exc.strerror or exc})") from None
     return out
 
 
-def predict_rows(model_dir: str, rows: list[dict]) -> tuple[list[dict], str]:
+def predict_rows(model_dir: str, rows: list[dict], text_column: str = "text") -> tuple[list[dict], str]:
     """Each input row with the predicted label and the class probabilities; and the label's column name."""
-    texts = [r["text"] for r in rows]
+    texts = [r[text_column] for r in rows]
     model, tokenizer, meta = load_trained(model_dir)
     predictions = prediction_records(texts, predict_texts(model, tokenizer, texts, meta["max_length"]),
                                      saved_labels(meta))

@@ -106,13 +106,15 @@ def environment_info(device: str, precision: str) -> dict:
     return info
 
 
-def check_data_fits(config: Config, data: DataBundle) -> None:
+def check_data_fits(config: Config, data: DataBundle, methods: list[str] | None = None) -> None:
+    """Every method's batch (its method_overrides included) fits the training data."""
     n_train = len(data.train)
-    if n_train < config.batch_size:
-        raise DataError(
-            f"only {n_train} training examples for batch_size {config.batch_size}: "
-            "raise samples_per_class or lower batch_size"
-        )
+    for method in [None, *(methods or config.methods)]:
+        size = (config.for_method(method) if method else config).batch_size
+        if n_train < size:
+            where = f"method_overrides.{method}.batch_size" if method and size != config.batch_size else "batch_size"
+            raise DataError(f"only {n_train} training examples for {where} {size}: raise samples_per_class or "
+                            f"lower {where}")
 
 
 def check_methods(config: Config, provider: BaseModel, methods: list[str], precision: str) -> None:
@@ -163,7 +165,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     max_length = effective_max_length(config.model, provider, tokenizer)
     pools = pools or load_pools(config.data)
     data = build_data(config.data, config.seed, pools=pools)
-    check_data_fits(config, data)
+    check_data_fits(config, data, list(methods or config.methods))
     provider.use_labels(data.labels)  # the head predicts the data's classes
     signals.checkpoint()
     if is_main():
@@ -200,8 +202,9 @@ def _history(log_history: list[dict]) -> dict:
     return {"train": train, "eval": evals}
 
 
-def run_health(test: dict, history: dict) -> dict:
-    """Flags for a run that finished but did not learn: one predicted class, or a loss far above its start."""
+def run_health(test: dict, history: dict, steps: int | None = None, warmup_steps: int | None = None) -> dict:
+    """Flags for a run that finished but did not learn: one predicted class, a loss far above its start, or training
+    that ended inside the learning-rate warmup (the rate never reached its peak)."""
     collapsed = is_collapsed(test)
     losses = [e["loss"] for e in history["train"] if "loss" in e]
     diverged = len(losses) >= 3 and losses[-1] > 2 * losses[0]
@@ -212,7 +215,12 @@ def run_health(test: dict, history: dict) -> dict:
     if diverged:
         problems.append(f"training loss rose from {losses[0]:.3f} to {losses[-1]:.3f} (diverged): lower the "
                         "learning rate")
-    return {"collapsed": collapsed, "diverged": diverged, "problems": problems}
+    in_warmup = bool(warmup_steps) and steps is not None and steps <= warmup_steps
+    if in_warmup:
+        problems.append(f"training ended at step {steps}, inside the learning-rate warmup ({warmup_steps} steps): the "
+                        "learning rate never reached its peak: lower num_epochs (warmup is warmup_ratio of the planned "
+                        "steps) or warmup_ratio")
+    return {"collapsed": collapsed, "diverged": diverged, "in_warmup": in_warmup, "problems": problems}
 
 
 def _remove_empty(folder: Path) -> None:
@@ -242,6 +250,7 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
                  extra_callbacks: tuple = (), label: str | None = None) -> TrainOutcome:
     """Build, train and restore the best weights of `method`; shared by runs and search trials."""
     spec = get_method(method)
+    release_memory()  # what an earlier run of this process freed goes back to the OS first: the baseline is the same
     baseline_rss = psutil.Process().memory_info().rss  # before the model: what the run itself costs is above this
     set_seed(seed)  # the model (new head, LoRA init, dropout) is built after seeding
     base = ctx.provider.load_model()
@@ -369,7 +378,8 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
     }
     history = _history(trainer.state.log_history)
     history["memory_mb"] = out.memory.series
-    metrics["health"] = run_health(metrics["test"], history)
+    metrics["health"] = run_health(metrics["test"], history, trainer.state.global_step,
+                                   trainer.args.get_warmup_steps(trainer.state.max_steps))
     for problem in metrics["health"]["problems"]:
         log.warning("%s seed %d: %s", method, seed, problem)
     if not is_main():  # every rank trained and evaluated; rank 0 writes

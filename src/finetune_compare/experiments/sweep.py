@@ -22,7 +22,9 @@ from ..layout import Layout
 from ..utils.distributed import is_main
 from .compare import ComparisonExperiment
 from .outputs import check_output_dir, claim_output_dir, release_output_dir
-from .run import check_data_fits
+from ..models.hf import build_model_provider
+from ..utils.device import resolve_device, resolve_precision
+from .run import check_data_fits, check_methods
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,14 @@ def sweep_points(config: Config) -> list[tuple[dict, Config]]:
                           "or `sweep: {KEY: [V1, V2]}` in the config")
     out = []
     layout = Layout(config.output_dir)
+    names: dict[str, dict] = {}
     for values in grid_points(config.sweep):
-        point = config.replace(sweep={}, output_dir=str(layout.point_dir(point_name(values))), **values)
+        name = point_name(values)
+        if name in names:  # e.g. model_name /m/a/b and /m/a_b: '/' becomes '_' in a folder name
+            raise ConfigError(f"sweep points {names[name]} and {values} would share the point folder '{name}'; "
+                              "give the values names that differ in letters, digits, '.', '-' or '_'")
+        names[name] = values
+        point = config.replace(sweep={}, output_dir=str(layout.point_dir(name)), **values)
         out.append(({k: getattr(point, k) for k in values}, point))
     return out
 
@@ -49,6 +57,8 @@ def run_sweep(config: Config, overwrite: bool = False) -> dict:
         if not overwrite:
             check_output_dir(point, point.output_dir)
         check_data_fits(point, build_data(point.data, point.seed, pools=pools))
+        precision = resolve_precision(point.mixed_precision, resolve_device(point.device))
+        check_methods(point, build_model_provider(point.model), list(point.methods), precision)  # targets, ranks
     if is_main():
         claim_output_dir(config, out, overwrite)  # --overwrite clears points/ with the rest of our results
     try:

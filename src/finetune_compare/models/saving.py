@@ -116,6 +116,10 @@ def load_trained(path: str | Path):
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if not isinstance(meta, dict) or "max_length" not in meta:
             raise ValueError("not a mapping with max_length")
+        labels = saved_labels(meta)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ModelError(f"'{meta_path}' is corrupt (its id2label does not number the classes 0..n-1: "
+                         f"{type(exc).__name__} {exc}); save the model again (save_model: true)") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ModelError(f"'{meta_path}' is corrupt ({exc}); save the model again (save_model: true)") from None
     weights = ("adapter_model.safetensors", "adapter_model.bin") if meta.get("peft") else (
@@ -130,7 +134,7 @@ def load_trained(path: str | Path):
 
             base_cfg = ModelConfig(model_name=_base_for_loading(meta, path),
                                    trust_remote_code=meta.get("trust_remote_code", False))
-            base = HFModel(base_cfg, labels=saved_labels(meta)).load_model()
+            base = HFModel(base_cfg, labels=labels).load_model()
             model = PeftModel.from_pretrained(base, str(path), is_trainable=False)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(
@@ -142,5 +146,9 @@ def load_trained(path: str | Path):
         first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         raise ModelError(f"cannot load the model saved in '{path}' ({type(exc).__name__}: {first}); the files "
                          "may be truncated or from another version: save the model again") from None
+    heads = model.config.num_labels
+    if heads != len(labels):  # the files do not belong together: predictions would be named by the wrong classes
+        raise ModelError(f"'{path}': {META_FILE} names {len(labels)} classes ({', '.join(labels)}) but the model's "
+                         f"head has {heads} outputs; the folder mixes files of two models: save the model again")
     model.eval()
     return model, tokenizer, meta

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
+import hashlib
 import json
 import os
 import tempfile
@@ -96,3 +98,21 @@ def read_json(path: str | Path) -> Any:
 def read_jsonl(path: str | Path) -> list[dict]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+def file_digest(path: str | Path) -> str:
+    """A file's sha256 (first 16 hex digits), hashed once per version of the file within a process. The version is
+    (path, inode, size, mtime_ns, ctime_ns): a file replaced by another with the same path, size and mtime still gets
+    a new ctime, which no user tool can set back."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return _digest(str(p), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest(path: str, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import threading
 import time
@@ -67,8 +69,18 @@ class MemoryMonitor:
         return out
 
 
+def _malloc_trim() -> None:
+    """Hand the C heap's free pages back to the OS (glibc): otherwise a run's freed tensors stay in this process's
+    RSS, and the next run reuses them without its RSS growing."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to hand back this way
+        pass
+
+
 def release_memory() -> None:
-    """Free what a finished run left behind (Python garbage, CUDA cache)."""
+    """Free what a finished run left behind (Python garbage, CUDA cache, the C heap's free pages)."""
     gc.collect()
+    _malloc_trim()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

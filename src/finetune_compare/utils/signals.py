@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM that stop a run between training steps, never inside a library call.
+"""Ctrl-C, SIGTERM and SIGHUP that stop a run between training steps, never inside a library call.
 
 Raised at an arbitrary point, the interrupt can land inside a tracker's database write or a
 checkpoint save and leave them half done. While a Trainer runs, the first signal only sets a
@@ -23,10 +23,32 @@ _unhandled: type[BaseException] | None = None
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: the current run stops, trackers are closed as killed."""
 
+    signum = signal.SIGTERM
+
+
+class HungUp(Terminated):
+    """SIGHUP (the terminal or SSH session closed): stops like SIGTERM. A long job that should outlive its terminal
+    runs under nohup, tmux or a scheduler."""
+
+    signum = signal.SIGHUP
+
+
+_EXCEPTIONS = {signal.SIGTERM: Terminated, signal.SIGHUP: HungUp}
+_STOPPED = {signal.SIGHUP: "hung up (SIGHUP: the terminal closed)", signal.SIGTERM: "terminated (SIGTERM)",
+            signal.SIGINT: "interrupted"}
+
+
+def stop_message(exc: BaseException | type[BaseException]) -> tuple[str, int]:
+    """The one line and the exit status (128 + the signal's number, as a shell reports it) of a command that a
+    signal stopped: Ctrl-C 130, SIGTERM 143, SIGHUP 129."""
+    signum = int(getattr(exc, "signum", signal.SIGINT))
+    return (f"{_STOPPED.get(signum, 'interrupted')}; finished runs are kept: rerun the same command to resume",
+            128 + signum)
+
 
 def _handler(signum, frame):
     global _pending
-    exc = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+    exc = _EXCEPTIONS.get(signum, KeyboardInterrupt)
     if _training_depth and _pending is None:
         _pending = exc
         log.warning("stopping after the current training step (signal again to stop at once)")
@@ -46,8 +68,9 @@ def checkpoint() -> None:
         raise exc()
 
 
-def interrupted() -> bool:
-    return _unhandled is not None
+def interrupted() -> type[BaseException] | None:
+    """The interrupt that landed where Python ignores exceptions and was not re-raised yet, if any."""
+    return _unhandled
 
 
 def clear() -> None:
@@ -58,8 +81,8 @@ def clear() -> None:
 
 def install() -> None:
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _handler)
-        signal.signal(signal.SIGINT, _handler)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, _handler)
 
 
 def raise_if_requested() -> None:
