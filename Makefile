@@ -1,9 +1,16 @@
 # The README's commands. `make quickstart` and `make test` set everything up first.
 PYTHON     ?= python3
 VENV       ?= .venv
-# torch is installed first, so no later requirement picks a build of its own choosing. Elsewhere, install the
-# CPU or CUDA build you want first (README, Set-up): the pin is then already satisfied.
+# torch is installed first, so no later requirement picks a build of its own choosing (README, Set-up):
+#   make setup              TORCH_SPEC from your pip index (on Linux PyPI: the CUDA build, several GB)
+#   make setup TORCH=cpu    the CPU build, from PyTorch's CPU wheel index
+#   make setup TORCH=cuda   the CUDA build, from PyTorch's index for TORCH_CUDA (e.g. cu130, cu126)
 TORCH_SPEC ?= torch==2.13.0
+TORCH      ?=
+TORCH_CUDA ?= cu130
+TORCH_INDEX_cpu  := https://download.pytorch.org/whl/cpu
+TORCH_INDEX_cuda := https://download.pytorch.org/whl/$(TORCH_CUDA)
+TORCH_FROM := $(if $(TORCH),--index-url $(TORCH_INDEX_$(TORCH)),)
 PY         := $(VENV)/bin/python
 # Full official datasets for the data tests and benchmarks, when present.
 DATA_DIR   ?= $(wildcard ../shared/data)
@@ -13,10 +20,11 @@ DATA_DIR   ?= $(wildcard ../shared/data)
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@case "$(TORCH)" in ""|cpu|cuda) ;; *) echo "error: TORCH=$(TORCH): allowed: cpu, cuda (or leave it unset)"; exit 2;; esac
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first: any later requirement would otherwise pull a multi-GB CUDA build
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_FROM)
 	$(PY) -m pip install -q -e ".[dev,demo]"
 	touch $@
 

@@ -31,9 +31,9 @@ EFFECTS = (0.0, 1.0)  # in pair-SDs
 
 
 def run(reps: int, out: Path, scenarios=tuple(SCENARIOS), pairs=PAIRS, effects=EFFECTS, seed: int = 0) -> dict:
-    done = json.loads(out.read_text()) if out.is_file() else {"reps": reps, "cells": {}}
-    if done.get("reps") != reps:
-        done = {"reps": reps, "cells": {}}
+    done = json.loads(out.read_text()) if out.is_file() else {"reps": reps, "seed": seed, "cells": {}}
+    if done.get("reps") != reps or done.get("seed", 0) != seed:
+        done = {"reps": reps, "seed": seed, "cells": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in scenarios:
             sc = SCENARIOS[name]
@@ -53,6 +53,22 @@ def run(reps: int, out: Path, scenarios=tuple(SCENARIOS), pairs=PAIRS, effects=E
                           f"{cell['before_claims']:.1%}), coverage {cell['covered']:.1%} (before "
                           f"{cell['before_covered']:.1%}), {cell['seconds']:.0f} s", flush=True)
     return done
+
+
+def pool(results: list[dict]) -> dict:
+    """Batches of folders with different seeds as one: every share weighted by its batch's folders."""
+    cells: dict[str, dict] = {}
+    for r in results:
+        for key, c in r["cells"].items():
+            if key not in cells:
+                cells[key] = {**c, "reps": 0, **{k: 0.0 for k, v in c.items() if isinstance(v, float)
+                                                 and k not in ("true_difference", "pair_sds")}}
+            acc = cells[key]
+            for k, v in c.items():
+                if isinstance(v, float) and k not in ("true_difference", "pair_sds"):
+                    acc[k] = (acc[k] * acc["reps"] + v * c["reps"]) / (acc["reps"] + c["reps"])
+            acc["reps"] += c["reps"]
+    return {"reps": sum(r["reps"] for r in results), "seeds": [r.get("seed", 0) for r in results], "cells": cells}
 
 
 def table(result: dict) -> str:
@@ -78,11 +94,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "decision-rule.json")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     parser.add_argument("--pairs", nargs="+", type=int, default=list(PAIRS))
+    parser.add_argument("--seed", type=int, default=0, help="seeds the folders (another seed: another batch)")
+    parser.add_argument("--pool", nargs="+", type=Path, help="write the table of these batches' JSON files, pooled")
     args = parser.parse_args()
-    result = run(args.reps, args.out, tuple(args.scenarios), tuple(args.pairs))
+    if args.pool:
+        result = pool([json.loads(p.read_text()) for p in args.pool])
+        args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    else:
+        result = run(args.reps, args.out, tuple(args.scenarios), tuple(args.pairs), seed=args.seed)
     md = table(result)
     args.out.with_suffix(".md").write_text(
-        f"# Decision rule, simulated through comparison folders ({args.reps} folders per cell)\n\n"
+        f"# Decision rule, simulated through comparison folders ({result['reps']} folders per cell)\n\n"
         + "\n".join(f"- {name}: {sc.description}" for name, sc in SCENARIOS.items()) + "\n\n" + md + "\n")
     print(md)
 

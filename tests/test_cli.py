@@ -195,3 +195,29 @@ def test_end_of_run_says_how_to_open_tracker_output(tmp_path):
     assert hints[0] == f"MLflow:  mlflow ui --backend-store-uri sqlite:///{(tmp_path / 'mlflow' / 'mlflow.db').resolve()}"
     assert hints[1].startswith(f"W&B:     wandb sync {tmp_path / 'wandb'}/offline-run-*")
     assert _tracker_hints(tmp_path / "nothing") == []
+
+
+def test_the_first_line_comes_before_the_libraries_load_and_every_run_gets_a_line(tiny_bert, tmp_path):
+    """Piped to a file (no terminal, no bars): what will run comes first, before torch is imported; then one line
+    per run started and finished, with 'run k of N' and the time left for the whole command."""
+    argv = ["compare", "--set", f"model_name={tiny_bert}", "--set", "data_source=embedded", "--set",
+            "samples_per_class=70", "--set", "test_samples_per_class=10", "--set", "num_runs=2", "--set",
+            "num_epochs=1", "--set", "tracking.mlflow=false", "--set", "tracking.wandb=false", "--output-dir",
+            str(tmp_path / "o")]
+    probe = ("import sys\nfrom finetune_compare import cli\nimport logging\n"
+             "class First(logging.Handler):\n    def emit(self, record):\n        if not getattr(self, 'seen', 0):\n"
+             "            self.seen = 1\n            print('torch imported at the first line:', 'torch' in sys.modules,"
+             " file=sys.stderr)\n"
+             "logging.getLogger('finetune_compare').addHandler(First())\nsys.exit(cli.main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    assert lines[0] == "torch imported at the first line: False"  # so it prints in well under 2 s
+    lines = lines[1:]
+    assert lines[0].endswith(f"compare: full, lora x 2 paired seeds = 4 runs into {tmp_path / 'o'} (loading the "
+                             "libraries...)")
+    started = [line for line in lines if "command_progress" in line and " done: " not in line]
+    finished = [line for line in lines if "command_progress" in line and " done: " in line]
+    assert [line.split(": ", 1)[1].split(" (")[0] for line in started] == [
+        "run 1 of 4: full seed 42", "run 2 of 4: lora seed 42", "run 3 of 4: full seed 43", "run 4 of 4: lora seed 43"]
+    assert len(finished) == 4 and all("left)" in line for line in finished[:-1])

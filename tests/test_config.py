@@ -182,3 +182,18 @@ def test_sections_are_their_own_validated_types():
     assert MethodConfig(lora_r=8.0).lora_r == 8 and isinstance(MethodConfig(lora_r=8.0).lora_r, int)  # coerced
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.data.samples_per_class = 1
+
+
+def test_a_value_given_on_the_command_line_that_a_method_override_replaces_is_warned_about(caplog):
+    from finetune_compare.config import load_config
+
+    cfg = load_config("configs/quickstart.yaml", ["num_epochs=1"])
+    assert cfg.num_epochs == 1 and cfg.for_method("lora").num_epochs == 4
+    assert ("num_epochs=1 (--set num_epochs) does not apply to lora: method_overrides.lora.num_epochs=4 (config file "
+            "'configs/quickstart.yaml') replaces it; to change it too: --set method_overrides.lora.num_epochs=VALUE"
+            in caplog.text)
+    caplog.clear()
+    both = load_config("configs/quickstart.yaml", ["num_epochs=1", "method_overrides.lora.num_epochs=1"])
+    assert both.for_method("lora").num_epochs == 1 and both.method_overrides["lora"] == {"num_epochs": 1}
+    assert "does not apply" not in caplog.text
+    assert load_config("configs/quickstart.yaml").for_method("lora").num_epochs == 4 and not caplog.text

@@ -96,3 +96,15 @@ def test_saved_model_commands_run(tmp_path, monkeypatch, capsys):
     # the same probabilities as `predict` (which prints 'label  negative=0.123  ...'), to its 3 decimals
     from_predict = {k: float(v) for k, v in (p.split("=") for p in printed if "=" in p)}
     assert shown == pytest.approx(from_predict, abs=2e-3)
+
+
+@pytest.mark.parametrize("torch, index", [("cpu", "https://download.pytorch.org/whl/cpu"),
+                                          ("cuda", "https://download.pytorch.org/whl/cu130"), ("", None)])
+def test_make_setup_installs_the_torch_build_asked_for(tmp_path, torch, index):
+    """`make setup TORCH=cpu|cuda` as the README says (a dry run: the commands make would run)."""
+    done = subprocess.run(["make", "-n", "setup", f"TORCH={torch}", f"VENV={tmp_path / 'v'}"], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    line = next(x for x in done.stdout.splitlines() if 'pip install -q "torch==' in x)
+    assert (f"--index-url {index}" in line) if index else "--index-url" not in line
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make setup TORCH=cpu" in readme and "make setup TORCH=cuda" in readme

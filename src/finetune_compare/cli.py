@@ -6,6 +6,7 @@ import argparse
 import errno
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -175,6 +176,26 @@ def _load(args):
     return config
 
 
+def _announce(mode: str, config) -> None:
+    """The first line, within a second or two: what will run and where (loading the libraries takes ~6 s more)."""
+    if mode == "config":
+        return
+    if mode in ("compare", "sweep"):
+        points = 1
+        for values in config.sweep.values():
+            points *= len(values)
+        total = len(config.methods) * config.num_runs * (points if mode == "sweep" else 1)
+        what = (f"{', '.join(config.methods)} x {config.num_runs} paired seeds"
+                + (f" x {points} points" if mode == "sweep" else "") + f" = {total} runs")
+    elif mode == "optimize":
+        what = f"Optuna search for {', '.join(config.methods)}"
+    elif mode == "data":
+        what = "the data splits and their summary"
+    else:
+        what = f"one {config.single_method} run, seed {config.seed}"
+    log.info("%s: %s into %s (loading the libraries...)", mode, what, config.output_dir)
+
+
 def cmd_data(config, overwrite: bool = False) -> None:
     from .data.summary import format_summary
     from .experiments.inspect_data import write_data_summary
@@ -291,7 +312,10 @@ def cmd_optimize(config, args) -> None:
             print(f"  {st['INTERRUPTED']} interrupted trial(s) (Ctrl-C, kill): not counted; rerun to complete the study")
     tuned = Layout(out).tuned
     if tuned.is_file():
-        print(f"\ntuned vs tuned: python main.py --mode compare --config BASE.yaml --config {tuned}")
+        used = " ".join(f"--config {c}" for c in args.config)
+        sets = " ".join(f"--set {shlex.quote(o)}" for o in args.overrides)
+        print(f"\ntuned vs tuned: finetune-compare compare {used + ' ' if used else ''}--config {tuned}"
+              + (f" {sets}" if sets else ""))
 
 
 def cmd_config(config, args) -> None:
@@ -392,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(plan_lines(Path(args.pilot), args.effect, args.margin, args.power)))
             return 0
         config = _load(args)
+        _announce(args.mode, config)
         signals.checkpoint()
         if args.mode == "config":
             cmd_config(config, args)

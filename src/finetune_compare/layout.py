@@ -7,6 +7,7 @@
       data_summary.json          counts, lengths, drops, confounds
       comparison.json            statistics and verdict (compare, report)
       report.html, report.md     the report; plots/*.png its figures
+      comparison.csv, .tex       one row per method and paired seed; the results table in LaTeX
       runs/<method>/seed-<n>/    one run: config.yaml, metrics.json (written last: marks it complete),
                                  history.json, predictions.jsonl, model/ (save_model), checkpoints/ (while running)
       runs/base/                 the untrained checkpoint, evaluated as-is
@@ -178,4 +179,5 @@ class Layout:
 
 # What `--overwrite` may delete, and only inside a folder that holds our marker (names relative to the root).
 RESULT_ENTRIES = ("runs", "plots", "optimize", "cache", "points", "report.html", "report.md", "comparison.json",
+                  "comparison.csv", "comparison.tex",
                   "data_summary.json", "sweep.json", "sweep_report.html", "sweep_report.md", "config.yaml", MARKER)

@@ -330,3 +330,18 @@ def test_missing_label_is_named_even_in_the_first_row(tmp_path):
     for extra in ({}, {"label_names": ["a", "b"]}):
         with pytest.raises(DataError, match="1 row\\(s\\) have no label in column 'label' \\(first: row 1\\)"):
             build(own(tmp_path, train_file=train, test_file=test, **extra))
+
+
+def test_only_an_empty_cell_is_missing(tmp_path, caplog):
+    """NA, null, None and nan are texts (and None a class name); a table library's missing-value words are not ours."""
+    words = ["NA", "null", "None", "nan", "N/A"]
+    rows = [(f"{w}" if i < len(words) else f"review number {i}", "None" if i % 2 else "good") for i, w in
+            enumerate(words * 40)] + [("", "good")]
+    train = write_csv(tmp_path / "train.csv", ["text", "label"], rows)
+    test = write_csv(tmp_path / "test.csv", ["text", "label"], [(f"test {i}", "None" if i % 2 else "good")
+                                                                 for i in range(20)])
+    bundle = build(own(tmp_path, train_file=train, test_file=test))
+    assert bundle.labels == ("None", "good")
+    texts = {e.text for e in bundle.train + bundle.validation}
+    assert set(words) <= texts
+    assert bundle.report["cleaning"]["data"]["train"]["empty_dropped"] == 1  # the one truly empty cell

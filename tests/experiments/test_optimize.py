@@ -169,3 +169,15 @@ def test_a_set_value_replaced_by_the_search_space_is_warned_about(tiny_bert, tmp
     kept = cfg.replace(search_space={"full": {"num_epochs": None}, "lora": {"num_epochs": None}})
     assert not any("num_epochs" in w for w in warn_searched_settings(kept, {m: search_space_for(kept, m)
                                                                             for m in ("full", "lora")}))
+
+
+def test_optimize_ends_with_the_compare_command_for_the_config_it_used(tiny_bert, tmp_path, capsys):
+    from finetune_compare.cli import main
+
+    cfg = tmp_path / "search.yaml"
+    cfg.write_text(yaml.safe_dump({**tiny_config(tiny_bert, tmp_path).to_dict(), "search_space": FAST}))
+    assert main(["optimize", "--config", str(cfg), "--method", "full", "--trials", "1", "--set", "seed=7"]) == 0
+    out = capsys.readouterr().out
+    tuned = Path(tiny_config(tiny_bert, tmp_path).output_dir) / "optimize" / "tuned.yaml"
+    assert f"tuned vs tuned: finetune-compare compare --config {cfg} --config {tuned} --set seed=7" in out
+    assert "BASE.yaml" not in out

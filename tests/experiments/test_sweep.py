@@ -156,3 +156,23 @@ def test_a_bad_sweep_is_named_as_such_beside_method_overrides():
     with pytest.raises(ConfigError) as err:
         Config(method_overrides={"lora": {"num_epochs": 4}}, sweep={"output_dir": ["a", "b"]})
     assert str(err.value).startswith("sweep key 'output_dir' cannot vary per point")
+
+
+def test_a_point_without_enough_pairs_is_not_a_change_of_verdict():
+    from finetune_compare.analysis.sweep_report import answer_lines
+
+    def point(n, kind, d):
+        return {"values": {"samples_per_class": n}, "comparisons": {"lora_vs_full": {
+            "a": "lora", "b": "full", "kind": kind, "diff_mean": d, "n_pairs": 2 if kind == "too_few" else 5}}}
+
+    summary = {"keys": ["samples_per_class"], "equivalence_margin": 0.01, "primary_metric": "macro_f1",
+               "comparisons": ["lora_vs_full"], "reference": "full",
+               "points": [point(70, "inconclusive", 0.04), point(220, "too_few", -0.05), point(700, "inconclusive",
+                                                                                                 -0.01)]}
+    (line,) = answer_lines(summary)
+    assert line.startswith("lora vs full: the verdict is the same at every samples_per_class with a verdict (70, "
+                           "700): no difference detected; no verdict yet (too few pairs) at samples_per_class=220 "
+                           "(2 pairs).")
+    assert answer_lines({**summary, "points": [], "comparisons": []}) == ["No point has finished runs yet."]
+    assert answer_lines({**summary, "points": [{"values": {}, "comparisons": {}}], "comparisons": []}) == [
+        "No point has runs of the reference method (full) and another method to compare it with."]

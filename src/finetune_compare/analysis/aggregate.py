@@ -18,7 +18,7 @@ from ..errors import UserError
 from ..utils.io import write_json
 from .run_files import read_metrics, read_predictions, run_labels
 from .statistics import ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, describe, holm, paired
-from .verdict import decide
+from .verdict import decide, ranking
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,10 @@ def efficiency(runs: dict[int, dict]) -> dict:
         "peak_cuda_mb": _mean(r["memory"].get("peak_cuda_mb") for r in rows),
         "saved_bytes": _mean(saved) if saved else estimate,
         "saved_bytes_measured": bool(saved),
+        # the best validation score came at the last evaluation: still improving when the budget ran out
+        "best_at_last_evaluation": sum(1 for r in rows if (r.get("validation") or {}).get("best_step") is not None
+                                       and r["validation"]["best_step"] == r["training"].get("steps")),
+        "runs": len(rows),
     }
 
 
@@ -162,7 +166,7 @@ def compare_methods(output_dir: Path, a: str, b: str, flat: dict, keys: list[str
 
     prim = paired(scores(a, primary), scores(b, primary))
     tl = test_set_evidence(output_dir, a, b, prim["seeds"], primary, seed) if prim["n_pairs"] >= 2 else None
-    verdict = decide(a, b, primary, prim, tl, margin)
+    verdict = decide(a, b, primary, prim, tl, margin, comparisons=max(1, num_comparisons))
     aso_ab = aso_ba = None
     if prim["n_pairs"] >= MIN_PAIRS and supporting_evidence:  # computed after, and apart from, the verdict
         va, vb = [flat[a][s][primary] for s in prim["seeds"]], [flat[b][s][primary] for s in prim["seeds"]]
@@ -296,6 +300,7 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
         "methods": methods, "labels": labels, "reference": reference, "primary_metric": primary,
         "equivalence_margin": margin,
         "n_runs": n_runs, "collapsed_runs": collapsed, "excluded_runs": excluded,
+        "paired_seeds": sorted(set.intersection(*(set(used[m]) for m in methods))),  # every table's and the verdict's
         "runs": {m: sorted(by_seed) for m, by_seed in sorted(runs.items())},  # every finished run read
         "flagged_runs": [{"method": m, "seed": s, "problems": r["health"]["problems"]}
                          for m, by_seed in sorted(runs.items()) for s, r in sorted(by_seed.items())
@@ -304,6 +309,7 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
         "base": {"test": flat_metrics(base["test"]), "params": base["params"]} if base else None,
         "headline": headline(comparisons, eff),
         "summary": [summary_line(c, eff) for c in comparisons.values()],
+        "ranking": ranking(comparisons, reference),
         "too_few_runs": any(n < MIN_PAIRS for n in n_runs.values()),
         "model_name": first["model_name"],
         "base_is_classifier": bool(base),
@@ -318,7 +324,8 @@ def restate_verdicts(cmp: dict) -> dict:
     for c in cmp["comparisons"].values():
         prim = c["primary"]
         prim["verdict"] = decide(c["a"], c["b"], c["primary_metric"], prim, prim.get("test_level"),
-                                 cmp.get("equivalence_margin"))
+                                 cmp.get("equivalence_margin"), comparisons=len(cmp["comparisons"]))
+    cmp["ranking"] = ranking(cmp["comparisons"], cmp["reference"])
     cmp["headline"] = headline(cmp["comparisons"], cmp["efficiency"])
     cmp["summary"] = [summary_line(c, cmp["efficiency"]) for c in cmp["comparisons"].values()]
     return cmp

@@ -58,14 +58,15 @@ def equivalence_power(margin: float, sd: float, n: int, shared: float | None = N
     return max(0.0, float(2 * stats.t.cdf(margin / se - stats.t.ppf(1 - alpha, df), df) - 1))
 
 
-def detectable_difference(sd: float | None, n: int, shared: float | None = None, target: float = POWER) -> float | None:
+def detectable_difference(sd: float | None, n: int, shared: float | None = None, target: float = POWER,
+                          alpha: float = ALPHA) -> float | None:
     """The true difference detected with probability `target` at n pairs (smaller ones are detected less often)."""
     if sd is None or n < 2:
         return None
     se = _se(sd, n, shared)
     if se == 0:
         return 0.0
-    return float(optimize.brentq(lambda d: power(d, sd, n, shared) - target, 1e-12, 40 * se, xtol=1e-7))
+    return float(optimize.brentq(lambda d: power(d, sd, n, shared, alpha) - target, 1e-12, 80 * se, xtol=1e-7))
 
 
 def _smallest_n(ok, max_pairs: int = MAX_PAIRS) -> int | None:

@@ -158,6 +158,9 @@ def paired_differences(comparison: dict, colors: dict, ax) -> None:
             ax.errorbar([i + 0.15], [p["diff_mean"]], yerr=[[p["diff_mean"] - v["ci_low"]], [v["ci_high"] - p["diff_mean"]]],
                         fmt="D", color="black", capsize=4, label="mean, 95% CI (seed + test noise)" if i == 0 else None)
     ax.axhline(0, color="grey", lw=1)
+    margin = comparison.get("equivalence_margin")
+    if margin:  # what "equivalent" would need: the 90% interval inside this band
+        ax.axhspan(-margin, margin, color="grey", alpha=0.15, label=f"equivalence margin ±{margin:g}")
     keys = list(comparison["comparisons"].values())
     ax.set_xticks(range(len(keys)), [f"{c['a']} - {c['b']}" for c in keys], fontsize=8)
     ax.set_xlim(-0.6, max(len(keys), 1) - 0.4)

@@ -16,6 +16,7 @@ from ..errors import UserError
 from ..layout import Layout, seed_of
 from ..utils.io import atomic_write_text, write_json
 from .aggregate import restate_verdicts
+from .exports import write_exports
 from .plots import method_colors, metric_comparison
 from .report import build_blocks, build_report, render_html, render_markdown
 from .run_files import read_json
@@ -69,6 +70,7 @@ def restate_report(folder: Path) -> dict:
                                                    layout.plots / "metric_comparison.png")  # draws the verdict
     cmp["plots"] = {k: str(v.relative_to(folder)) for k, v in plots.items()}
     write_json(layout.comparison, cmp)
+    write_exports(folder, cmp)
     blocks = build_blocks(folder, cmp, cmp.get("error_analysis") or {}, plots)
     atomic_write_text(layout.report_md, render_markdown(blocks, folder))
     atomic_write_text(layout.report_html, render_html(blocks))

@@ -20,6 +20,7 @@ from ..utils.io import atomic_write_text, write_json
 from .run_files import read_json
 from .aggregate import build_comparison, split_source_key
 from .error_analysis import error_analysis
+from .exports import write_exports
 from .plots import make_plots
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,24 @@ def _primary_blocks(c: dict, output_dir: Path) -> list[Block]:
     return blocks
 
 
+def _ranking_blocks(cmp: dict) -> list[Block]:
+    """All methods against the reference, at the family-wise level every verdict here is made at."""
+    m = len(cmp["comparisons"])
+    level = next(iter(cmp["comparisons"].values()))["primary"]["verdict"].get("confidence") or 0.95
+    rows = [["rank", "method", f"- {cmp['reference']} ({cmp['primary_metric']})", f"{level:.1%} CI", "p", "p × "
+             f"{m} (Bonferroni)", "verdict"]]
+    for i, r in enumerate(cmp["ranking"], 1):
+        rows.append([str(i), r["method"], "0 (reference)" if r["kind"] == "reference" else _fmt(r["diff_mean"]),
+                     _ci(r["ci_low"], r["ci_high"]), _fmt(r["p"], 3), _fmt(r["p_adjusted"], 3),
+                     {"better": "better", "worse": "worse", "equivalent": "equivalent", "inconclusive":
+                      "no difference detected", "too_few": "too few pairs", "reference": "–"}[r["kind"]]])
+    return [Block("p", f"{m} methods are compared with the reference {cmp['reference']}, so each verdict is made at "
+                       f"a family-wise 5%: Bonferroni, every test at 0.05/{m} and every interval at {level:.1%} (a "
+                       "claim and its interval then always agree; Holm would be a little more powerful but gives "
+                       "no intervals that match its claims). Ranked by the mean paired difference."),
+            Block("table", rows, caption="Ranking against the reference")]
+
+
 def _secondary_table(c: dict, keys: list[str]) -> list[list[str]]:
     rows = [["metric", f"{c['a']} - {c['b']} (mean)", "95% t-interval", "paired t p", "Holm-adjusted p"]]
     for k in keys:
@@ -212,6 +231,13 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
         b.append(Block("p", f"{len(cmp['collapsed_runs'])} run(s) predicted one class for every test example and are "
                             "excluded from every statistic: " + ", ".join(f"{c['method']} seed {c['seed']}"
                                                                           for c in cmp["collapsed_runs"]) + "."))
+    still = {m: e for m, e in cmp["efficiency"].items() if e.get("best_at_last_evaluation")}
+    if still:
+        b.append(Block("p", "Not converged: " + "; ".join(
+            f"{m}: {e['best_at_last_evaluation']} of {e['runs']} run(s) scored best on validation at their last "
+            "evaluation, so they were still improving when their budget ended" for m, e in still.items())
+            + ". A longer budget for them might change the comparison (raise num_epochs, or per method in "
+              "method_overrides)."))
     unpaired = [x for x in cmp.get("excluded_runs", []) if x["reason"] != "collapsed"]
     if unpaired:
         b.append(Block("p", "Left out so that every table, plot and the verdict use the same pairs: "
@@ -259,6 +285,8 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
                             "other metrics get paired t-tests with Holm-adjusted p-values and make no claims of "
                             "their own."))
         keys = [k for g in cmp["metric_groups"].values() for k in g]
+        if len(cmp["comparisons"]) > 1:
+            b += _ranking_blocks(cmp)
         for key, c in cmp["comparisons"].items():
             b += _primary_blocks(c, output_dir)
             b.append(Block("table", _secondary_table(c, keys),
@@ -440,6 +468,7 @@ def build_report(output_dir: str | Path) -> dict:
     cmp["plots"] = {k: str(v.relative_to(output_dir)) for k, v in plots.items()}
     layout = Layout(output_dir)
     write_json(layout.comparison, cmp)
+    write_exports(output_dir, cmp)
     blocks = build_blocks(output_dir, cmp, errors, plots)
     atomic_write_text(layout.report_md, render_markdown(blocks, output_dir))
     atomic_write_text(layout.report_html, render_html(blocks))

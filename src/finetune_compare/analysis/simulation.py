@@ -32,7 +32,6 @@ from ..utils.io import read_json, write_json, write_jsonl
 
 LABELS = ("negative", "neutral", "positive")
 SOURCES = ("imdb", "sst5", "tweeteval")
-METHODS = ("full", "lora")  # lora - full is the comparison, as in a real folder
 FIRST_SEED = 42
 
 
@@ -70,17 +69,20 @@ def _test_set(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def simulate_predictions(sc: Scenario, rng: np.random.Generator, n_pairs: int, delta: float,
-                         n_test: int | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, list[np.ndarray]]]:
-    """(labels, sources, {method: [predictions of pair k]}) for one experiment; lora's skill is + delta."""
+                         n_test: int | None = None, more: dict[str, float] | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, dict[str, list[np.ndarray]]]:
+    """(labels, sources, {method: [predictions of pair k]}) for one experiment; lora's skill is + delta, and each
+    method of `more` (name: its skill offset) is simulated on the same test set too."""
     n = n_test or sc.n_test
     label, source = _test_set(rng, n)
     z = rng.normal(0, 1, n)
-    offsets = {m: rng.normal(0, sc.interaction_sd, n) if sc.interaction_sd else 0.0 for m in METHODS}
-    preds: dict[str, list[np.ndarray]] = {m: [] for m in METHODS}
+    deltas = {"full": 0.0, "lora": delta, **(more or {})}
+    offsets = {m: rng.normal(0, sc.interaction_sd, n) if sc.interaction_sd else 0.0 for m in deltas}
+    preds: dict[str, list[np.ndarray]] = {m: [] for m in deltas}
     for _ in range(n_pairs):
         shared = rng.normal(0, sc.pair_sd)
-        for m in METHODS:
-            theta = sc.skill + (delta if m == "lora" else 0.0) + shared + rng.normal(0, sc.seed_sd)
+        for m in deltas:
+            theta = sc.skill + deltas[m] + shared + rng.normal(0, sc.seed_sd)
             right = theta + offsets[m] - z + rng.normal(0, sc.example_sd, n) > 0
             wrong = (label + rng.integers(1, len(LABELS), n)) % len(LABELS)
             preds[m].append(np.where(right, label, wrong))

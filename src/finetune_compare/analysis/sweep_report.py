@@ -278,7 +278,8 @@ def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block
         f"paired seeds per point: {s['num_runs']}",
         "Grid: " + "; ".join(f"{k} = {', '.join(map(_fmt_value, v))}" for k, v in s["grid"].items()),
         "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
-        "Point reports: " + ", ".join(f"{p['folder']}/report.html" for p in s["points"]),
+        "Point reports: " + ", ".join(f"{p['folder']}/report.md" for p in s["points"]) + " (each with a "
+        "self-contained report.html beside it)",
     ]))
     config_path = Layout(sweep_dir).config
     if config_path.is_file():

@@ -69,17 +69,30 @@ def tost_p(mean: float, se: float | None, df: int, margin: float | None) -> floa
     return float(max(p_low, p_high))
 
 
-def margin_floor(test_level: dict | None, n: int) -> float | None:
+def _pct(confidence: float) -> str:
+    """95% -> '95%', 1 - 0.05/3 -> '98.3%'."""
+    return f"{confidence:.0%}" if round(confidence * 100, 6).is_integer() else f"{confidence:.1%}"
+
+
+def verdict_p(d: float, se: float | None, df: int) -> float | None:
+    """Two-sided p-value of the verdict's test (mean / sqrt(SD^2/n + c_hat) against t(n-1)): the interval at
+    confidence 1 - alpha excludes 0 exactly when this p < alpha."""
+    if se is None or se <= 0:
+        return None
+    return float(2 * stats.t.sf(abs(d) / se, df))
+
+
+def margin_floor(test_level: dict | None, n: int, alpha: float = ALPHA) -> float | None:
     """The smallest half-width the 90% interval (TOST's) can have on this test set at n pairs, even with no seed
     noise at all: t(0.95, n-1) * sqrt(mean(v)/n + c_hat). A margin below it cannot be shown."""
     v, c = per_pair_test_variance(test_level), shared_test_variance(test_level, n)
     if v is None or c is None:
         return None
-    return _t(1 - ALPHA, n - 1) * math.sqrt(v / n + c)
+    return _t(1 - alpha, n - 1) * math.sqrt(v / n + c)
 
 
-def _margin_note(test_level: dict, n: int, margin: float, n_test: int) -> str | None:
-    floor = margin_floor(test_level, n)
+def _margin_note(test_level: dict, n: int, margin: float, n_test: int, alpha: float = ALPHA) -> str | None:
+    floor = margin_floor(test_level, n, alpha)
     if floor is None or floor < margin:
         return None
     more = pairs_for_floor(per_pair_test_variance(test_level), shared_test_variance(test_level, n), margin)
@@ -87,15 +100,21 @@ def _margin_note(test_level: dict, n: int, margin: float, n_test: int) -> str | 
            "no number of pairs would (the part shared through the one test set is too large): a larger test set is "
            "needed")
     return (f"The declared margin ±{margin:g} cannot be shown with {n} pairs on these {n_test:,} test examples: "
-            f"test-set sampling noise alone keeps the 90% interval at least ±{floor:.4f} wide, the smallest margin "
+            f"test-set sampling noise alone keeps the {_pct(1 - 2 * alpha)} interval at least ±{floor:.4f} wide, the "
+            "smallest margin "
             f"this test set supports at {n} pairs; {how}.")
 
 
 def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | None = None,
-           margin: float | None = None) -> dict:
-    """The verdict on the primary metric; its wording follows from the interval and the tests."""
+           margin: float | None = None, comparisons: int = 1) -> dict:
+    """The verdict on the primary metric; its wording follows from the interval and the tests. With several
+    methods compared against one reference (`comparisons` > 1), every claim is made at alpha / comparisons
+    (Bonferroni), and its interval at 1 - alpha / comparisons, so a claim and its interval always agree."""
     n, d = p["n_pairs"], p["diff_mean"]
-    out = {"kind": "too_few", "n_pairs": n, "df": None, "equivalence_margin": margin,
+    alpha = ALPHA / comparisons
+    conf = _pct(1 - alpha)
+    out = {"kind": "too_few", "n_pairs": n, "df": None, "equivalence_margin": margin, "comparisons": comparisons,
+           "alpha": alpha, "confidence": 1 - alpha, "p": None, "p_adjusted": None,
            "se_test": test_level["se_test"] if test_level else None, "shared_test_variance": None,
            "ci_low": None, "ci_high": None, "se": None, "tost_p": None, "detectable": None, "margin_floor": None,
            "notes": []}
@@ -105,35 +124,38 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
                           "nothing to compare."))
         return out
     shared = shared_test_variance(test_level, n)
-    ci = verdict_interval(p, shared)
+    ci = verdict_interval(p, shared, 1 - alpha)
     out.update(ci_low=ci["low"], ci_high=ci["high"], se=ci["se"], df=ci["df"], shared_test_variance=shared)
+    out["p"] = verdict_p(d, ci["se"], n - 1)
+    out["p_adjusted"] = None if out["p"] is None else min(1.0, out["p"] * comparisons)
     sd_low, sd_high = sd_interval(p["diff_sd"], n)
-    out["detectable"] = {"power": POWER, "value": detectable_difference(p["diff_sd"], n, shared),
-                         "low": detectable_difference(sd_low, n, shared),
-                         "high": detectable_difference(sd_high, n, shared)}
+    out["detectable"] = {"power": POWER, "value": detectable_difference(p["diff_sd"], n, shared, alpha=alpha),
+                         "low": detectable_difference(sd_low, n, shared, alpha=alpha),
+                         "high": detectable_difference(sd_high, n, shared, alpha=alpha)}
     covers = ("seed, data-draw and test-set noise" if test_level is not None else
               "seed and data-draw noise only (no predictions found: the shared test-set part is not included)")
-    interval = f"95% CI [{ci['low']:+.4f}, {ci['high']:+.4f}] over {covers}, df {n - 1}"
+    corrected = f", Bonferroni-corrected for {comparisons} comparisons" if comparisons > 1 else ""
+    interval = f"{conf} CI [{ci['low']:+.4f}, {ci['high']:+.4f}] over {covers}, df {n - 1}{corrected}"
     if margin is not None:
         out["tost_p"] = tost_p(d, ci["se"], n - 1, margin)
-        out["margin_floor"] = margin_floor(test_level, n)
-    tost_ci = verdict_interval(p, shared, 1 - 2 * ALPHA)
-    equivalent = out["tost_p"] is not None and out["tost_p"] < ALPHA
+        out["margin_floor"] = margin_floor(test_level, n, alpha)
+    tost_ci = verdict_interval(p, shared, 1 - 2 * alpha)
+    equivalent = out["tost_p"] is not None and out["tost_p"] < alpha
     if ci["low"] > 0 or ci["high"] < 0:
         better, worse = (name_a, name_b) if d > 0 else (name_b, name_a)
         out["kind"] = "better" if d > 0 else "worse"
         out["text"] = (f"{better} beats {worse} on {metric} by {abs(d):.4f} ({interval}; paired t-test "
                        f"p={p['t_p']:.3g}, {n} pairs).")
         if equivalent:  # a real but small difference: say that it is inside the margin too
-            out["text"] += (f" The difference is also inside the declared margin ±{margin:g} (90% CI "
+            out["text"] += (f" The difference is also inside the declared margin ±{margin:g} ({_pct(1 - 2 * alpha)} CI "
                             f"[{tost_ci['low']:+.4f}, {tost_ci['high']:+.4f}], TOST p={out['tost_p']:.3g}).")
     elif equivalent:
-        # TOST at ALPHA is the (1 - 2 ALPHA) interval lying inside the margin: quote that one, so the interval
-        # shown and the test agree (the 95% one may reach past the margin while TOST holds).
+        # TOST at alpha is the (1 - 2 alpha) interval lying inside the margin: quote that one, so the interval
+        # shown and the test agree (the 1 - alpha one may reach past the margin while TOST holds).
         out["kind"] = "equivalent"
         out["equivalence_ci"] = [tost_ci["low"], tost_ci["high"]]
         out["text"] = (f"{name_a} and {name_b} are equivalent on {metric} within the declared margin +-{margin:g}: "
-                       f"difference {d:+.4f}, {1 - 2 * ALPHA:.0%} CI [{tost_ci['low']:+.4f}, {tost_ci['high']:+.4f}] "
+                       f"difference {d:+.4f}, {_pct(1 - 2 * alpha)} CI [{tost_ci['low']:+.4f}, {tost_ci['high']:+.4f}] "
                        f"inside the margin (TOST p={out['tost_p']:.3g}, {n} pairs; {interval}).")
     else:
         out["kind"] = "inconclusive"
@@ -144,8 +166,21 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
         out["text"] = (f"No difference detected on {metric}: {name_a} - {name_b} = {d:+.4f}, {interval}. This is not "
                        f"evidence of no difference: {detect}.")
     if margin is not None and test_level and not equivalent:
-        note = _margin_note(test_level, n, margin, test_level.get("n_test", 0))
+        note = _margin_note(test_level, n, margin, test_level.get("n_test", 0), alpha)
         if note:
             out["notes"].append(note)
             out["text"] += " " + note
     return out
+
+
+def ranking(comparisons: dict, reference: str) -> list[dict]:
+    """Every method against the reference, best first: its difference, interval and p-values at the family-wise
+    level (Bonferroni over the comparisons, as each verdict is made), and what that verdict says."""
+    rows = [{"method": reference, "diff_mean": 0.0, "ci_low": None, "ci_high": None, "p": None, "p_adjusted": None,
+             "kind": "reference", "n_pairs": None}]
+    for c in comparisons.values():
+        v = c["primary"]["verdict"]
+        rows.append({"method": c["a"], "diff_mean": c["primary"]["diff_mean"], "ci_low": v["ci_low"],
+                     "ci_high": v["ci_high"], "p": v.get("p"), "p_adjusted": v.get("p_adjusted"), "kind": v["kind"],
+                     "n_pairs": c["primary"]["n_pairs"], "confidence": v.get("confidence")})
+    return sorted(rows, key=lambda r: -(r["diff_mean"] if r["diff_mean"] is not None else float("-inf")))

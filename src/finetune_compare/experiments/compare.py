@@ -22,6 +22,7 @@ from ..utils.distributed import is_main
 from ..utils.io import write_json
 from ..utils.logging import ensure_api_logging
 from .outputs import release_output_dir
+from .command_progress import CommandProgress
 from .status import tracked
 from .run import (RunContext, context_for_pair, evaluate_base_model, load_completed, prepare_context, run_dir_for,
                   run_method)
@@ -73,9 +74,10 @@ class ComparisonExperiment:
     """
 
     def __init__(self, config: Config, device: str | None = None, output_dir: str | Path | None = None,
-                 overwrite: bool = False, pools: DataPools | None = None):
+                 overwrite: bool = False, pools: DataPools | None = None, progress: CommandProgress | None = None):
         self.overwrite = overwrite
         self.pools = pools  # cleaned data pools already loaded (a sweep's earlier point)
+        self.progress = progress  # a sweep's, over all its points
         ensure_api_logging()
         if device is not None:
             config = config.replace(device=device)
@@ -104,13 +106,26 @@ class ComparisonExperiment:
             if config.evaluate_base_model:
                 evaluate_base_model(ctx)
             runs = []
+            progress = self.progress or CommandProgress({m: config.num_runs for m in methods})
             for k, seed in enumerate(run_seeds(config)):  # seed-major: an interruption leaves complete pairs
                 pair_ctx = context_for_pair(ctx, k) if any(
                     load_completed(run_dir_for(ctx.output_dir, m, seed)) is None for m in methods) else ctx
-                runs += [run_method(pair_ctx, method, seed) for method in methods]
+                for method in methods:
+                    trained = load_completed(run_dir_for(ctx.output_dir, method, seed)) is None
+                    progress.start(method, seed)
+                    metrics = run_method(pair_ctx, method, seed)
+                    t = metrics["test"]
+                    progress.finish(method, seed, trained, f"test {pair_ctx.config.primary_metric} "
+                                                           f"{t[pair_ctx.config.primary_metric]:.4f}")
+                    runs.append(metrics)
             if not is_main():
                 return {"runs": runs}  # rank 0 writes the report
             comparison = build_report(self.output_dir)
+            hub.log_verdict({key: {"kind": c["primary"]["verdict"]["kind"], "diff_mean": c["primary"]["diff_mean"],
+                                   "ci_low": c["primary"]["verdict"]["ci_low"],
+                                   "ci_high": c["primary"]["verdict"]["ci_high"],
+                                   "n_pairs": c["primary"]["n_pairs"], "text": c["primary"]["verdict"]["text"]}
+                             for key, c in comparison["comparisons"].items()})
             if config.tracking_mlflow_register_model:
                 self._register_best(config, comparison, runs)
             layout = Layout(self.output_dir)

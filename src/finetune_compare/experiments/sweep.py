@@ -20,6 +20,7 @@ from ..data.build import build_data, load_pools
 from ..errors import ConfigError
 from ..layout import Layout
 from ..utils.distributed import is_main
+from .command_progress import CommandProgress
 from .compare import ComparisonExperiment
 from .outputs import check_output_dir, claim_output_dir, release_output_dir
 from ..models.hf import build_model_provider
@@ -61,10 +62,12 @@ def run_sweep(config: Config, overwrite: bool = False) -> dict:
         check_methods(point, build_model_provider(point.model), list(point.methods), precision)  # targets, ranks
     if is_main():
         claim_output_dir(config, out, overwrite)  # --overwrite clears points/ with the rest of our results
+    progress = CommandProgress({m: config.num_runs * len(points) for m in config.methods})  # the whole sweep
     try:
         for i, (values, point) in enumerate(points, 1):
             log.info("sweep point %d/%d: %s", i, len(points), point_name(values))
-            experiment = ComparisonExperiment(point, pools=pools)
+            progress.label = f"point {i}/{len(points)}, "
+            experiment = ComparisonExperiment(point, pools=pools, progress=progress)
             experiment.run_multiple_runs(point)
         if not is_main():
             return {}

@@ -56,6 +56,11 @@ class TrackerHub:
     def register_model(self, path, run_name):
         self._call("register_model", path, run_name)
 
+    def log_verdict(self, verdicts):
+        """The comparison's answer on its parent record: per comparison the verdict, difference and interval."""
+        if verdicts:
+            self._call("log_verdict", verdicts)
+
     def callback(self) -> "TrackingCallback":
         return TrackingCallback(self)
 

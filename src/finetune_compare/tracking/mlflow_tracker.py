@@ -143,6 +143,15 @@ class MlflowTracker(Tracker):
             self._finish(self.run_id, status, metrics, artifacts)
             self.run_id = None
 
+    def log_verdict(self, verdicts):
+        if not self.parent_id:
+            return
+        for key, v in verdicts.items():
+            self._log(self.parent_id, {f"verdict.{key}.{k}": float(v[k]) for k in ("diff_mean", "ci_low", "ci_high",
+                                                                                    "n_pairs") if v.get(k) is not None}, 0)
+            self.client.set_tag(self.parent_id, f"verdict.{key}", v["kind"])
+            self.client.set_tag(self.parent_id, f"verdict.{key}.text", v["text"][:4900])  # MLflow's tag limit: 5000
+
     def register_model(self, path, run_name):
         """Log a saved model folder to run `run_name` and register it as a new model version."""
         run_id = self.run_ids.get(run_name)

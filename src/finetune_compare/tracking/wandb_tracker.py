@@ -56,11 +56,27 @@ class WandbTracker(Tracker):
     def end_parent(self, status, metrics, artifacts):
         self.group = None
 
+    def log_verdict(self, verdicts):
+        """W&B has no parent run: the comparison's group gets one more run, job type 'verdict', holding it."""
+        import wandb
+
+        run = wandb.init(project=self.project, entity=self.entity, dir=str(self.dir), mode=self.mode,
+                         name=f"{self.group or 'comparison'}-verdict", group=self.group, job_type="verdict",
+                         settings=self._settings(), reinit="finish_previous")
+        run.summary.update({f"verdict.{key}.{k}": v[k] for key, v in verdicts.items()
+                            for k in ("kind", "diff_mean", "ci_low", "ci_high", "n_pairs", "text") if v.get(k) is not None})
+        run.finish()
+
+    def _settings(self):
+        import wandb
+
+        return wandb.Settings(console="off", disable_code=True, disable_git=True, save_code=False, x_disable_meta=True,
+                              silent=True)
+
     def start_run(self, name, config, tags):
         import wandb
 
-        settings = wandb.Settings(console="off", disable_code=True, disable_git=True, save_code=False,
-                                  x_disable_meta=True, silent=True)
+        settings = self._settings()
         self.run = wandb.init(
             project=self.project, entity=self.entity, dir=str(self.dir), mode=self.mode, name=name,
             group=self.group, job_type=str(tags.get("method", "run")), config=config_params(config),

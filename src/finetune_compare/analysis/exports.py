@@ -1,0 +1,69 @@
+"""Exports beside report.md, from the same comparison: `comparison.csv` (one row per method and paired seed, the runs
+every table and the verdict use) and `comparison.tex` (the results table with the verdict's difference, for a
+paper), both through pandas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..layout import Layout
+from ..utils.io import atomic_write_text
+from .aggregate import OVERALL
+
+
+def paired_seeds(cmp: dict) -> list[int]:
+    """The seeds every table and the verdict use (older comparison.json files: the first comparison's pairs)."""
+    if cmp.get("paired_seeds") is not None:
+        return list(cmp["paired_seeds"])
+    first = next(iter(cmp.get("comparisons", {}).values()), None)
+    return list(first["primary"]["seeds"]) if first else []
+
+
+def runs_frame(cmp: dict) -> pd.DataFrame:
+    """One row per method and paired seed: every metric of the tables, as the run recorded it (the tables' values
+    are over these seeds, in this order)."""
+    seeds = paired_seeds(cmp)
+    keys = [k for group in cmp["metric_groups"].values() for k in group]
+    rows = []
+    for m in cmp["methods"]:
+        values = {k: cmp["per_method"][m][k]["values"] for k in keys}
+        if any(len(v) != len(seeds) for v in values.values()):
+            continue  # a method without a run at every paired seed (no pairs yet): nothing paired to export
+        rows += [{"method": m, "seed": seed, **{k: v[i] for k, v in values.items()}} for i, seed in enumerate(seeds)]
+    return pd.DataFrame(rows, columns=["method", "seed", *keys])
+
+
+def _cell(s: dict) -> str:
+    if s["mean"] is None:
+        return "–"
+    return f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if s["std"] is not None else "")
+
+
+def results_frame(cmp: dict) -> pd.DataFrame:
+    """Overall metrics per method (mean ± std over the paired seeds) and each method's difference to the reference
+    on the primary metric with the verdict's 95% interval."""
+    rows = [{"metric": k.replace("_", " "), **{m: _cell(cmp["per_method"][m][k]) for m in cmp["methods"]}}
+            for k in OVERALL]
+    for c in cmp["comparisons"].values():
+        v = c["primary"]["verdict"]
+        diff = "–" if c["primary"]["diff_mean"] is None else (
+            f"{c['primary']['diff_mean']:+.4f}" + (f" [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]"
+                                                    if v["ci_low"] is not None else ""))
+        rows.append({"metric": f"{c['a']} - {c['b']} ({c['primary_metric'].replace('_', ' ')}, 95% CI)",
+                     c["a"]: diff, c["b"]: v["kind"]})
+    return pd.DataFrame(rows, columns=["metric", *cmp["methods"]]).fillna("")
+
+
+def write_exports(output_dir: Path, cmp: dict) -> dict[str, Path]:
+    layout = Layout(output_dir)
+    csv_path, tex_path = layout.root / "comparison.csv", layout.root / "comparison.tex"
+    atomic_write_text(csv_path, runs_frame(cmp).to_csv(index=False))
+    n = len(paired_seeds(cmp))
+    caption = (f"Test set, mean ± std over {n} paired seeds; last rows: the verdict's difference on "
+               f"{cmp['primary_metric'].replace('_', ' ')} with its 95\\% interval (seed, data-draw and test-set "
+               "noise) and the verdict")
+    tex = results_frame(cmp).to_latex(index=False, escape=True, caption=caption, label="tab:finetune-compare")
+    atomic_write_text(tex_path, tex)  # (pandas escapes the cells, not the caption: it is written as LaTeX)
+    return {"csv": csv_path, "tex": tex_path}
