@@ -15,7 +15,6 @@ from .errors import UserError
 from .layout import Layout
 from .redaction import redact_text
 from .utils import signals
-from .utils.signals import Terminated
 
 
 log = logging.getLogger("finetune_compare")
