@@ -25,7 +25,8 @@ def table(summary: dict) -> str:
     for p in summary["points"]:
         for c in p["comparisons"].values():
             diff = {"mean": c["diff_mean"], "ci_low": c["ci_low"], "ci_high": c["ci_high"]}
-            kind = {"better": f"{c['a']} better", "worse": f"{c['b']} better"}.get(c["kind"], c["kind"])
+            kind = {"better": f"{c['a']} better", "worse": f"{c['b']} better", "inconclusive": "no difference detected",
+                    "too_few": "too few pairs"}.get(c["kind"], c["kind"])
             cells = [*(str(p["values"][k]) for k in summary["keys"]), str(c["n_pairs"]),
                      *(_ci(p["methods"][m]["primary"]) for m in methods), _ci(diff, "+"), kind,
                      *(f"{p['methods'][m]['train_seconds']:.0f}" for m in methods)]

@@ -186,7 +186,7 @@ def test_main_py_exits_2_without_traceback(tmp_path):
 
 
 def test_end_of_run_says_how_to_open_tracker_output(tmp_path):
-    from finetune_compare.cli import _tracker_hints
+    from finetune_compare.cli_output import _tracker_hints
 
     (tmp_path / "mlflow").mkdir()
     (tmp_path / "mlflow" / "mlflow.db").write_bytes(b"")

@@ -37,6 +37,8 @@ def _json_numbers(summary: dict) -> set[str]:
         for c in p["comparisons"].values():
             for k in ("diff_mean", "ci_low", "ci_high"):
                 add(c[k])
+            for k in ("value", "low", "high"):  # what the pairs could detect
+                add((c.get("detectable") or {}).get(k))
     return out
 
 
@@ -52,7 +54,7 @@ def test_every_number_quoted_in_the_summaries_is_in_the_json():
         block = text.split("<!-- study summary -->")[1].split("<!-- /study summary -->")[0]
         quoted += re.findall(r"[+-−]?\d\.\d{4}\b", block)
     assert quoted, "the summaries quote no number"
-    missing = [q for q in quoted if q.replace("−", "-") not in allowed]
+    missing = [q for q in quoted if q.replace("−", "-").lstrip("±") not in allowed]
     assert not missing, f"quoted but not in sweep.json: {missing}"
 
 
@@ -65,3 +67,23 @@ def test_the_committed_report_matches_the_json():
             assert f"{c['diff_mean']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" in md
     for path in summary["plots"].values():
         assert (STUDY / path).is_file()
+
+
+QUICKSTART = RESULTS / "quickstart"
+
+
+def test_the_readme_quotes_the_stored_quickstart_run():
+    """The README's quickstart output and table come from docs/results/quickstart (a `make quickstart` run)."""
+    cmp = json.loads((QUICKSTART / "comparison.json").read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    verdict = readme.split("<!-- quickstart verdict -->")[1].split("<!-- /quickstart verdict -->")[0]
+    assert cmp["summary"][0] in verdict and cmp["headline"][0] in verdict
+    rows = {line.split("|")[1].strip(): line for line in readme.splitlines() if line.startswith("| full |")
+            or line.startswith("| LoRA r=8")}
+    for label, method in (("full", "full"), ("LoRA r=8 (query, value), bf16 frozen base", "lora")):
+        per, eff = cmp["per_method"][method], cmp["efficiency"][method]
+        expected = [f"{per[k]['mean']:.4f}" for k in ("accuracy", "macro_f1", "macro_f1_imdb", "macro_f1_sst5",
+                                                       "macro_f1_tweeteval")]
+        expected += [f"{eff['trainable_params']:,}", f"{eff['train_seconds']['mean']:.1f}",
+                     f"{eff['peak_rss_above_baseline_mb']:.0f}"]
+        assert [c.strip() for c in rows[label].split("|")[2:-1]] == expected

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
+from .cli_output import _announce, _print_comparison, _print_sweep
 from .layout import Layout
 from .redaction import redact_text
 from .utils import signals
@@ -175,26 +176,6 @@ def _load(args):
     return config
 
 
-def _announce(mode: str, config) -> None:
-    """The first line, within a second or two: what will run and where (loading the libraries takes ~6 s more)."""
-    if mode == "config":
-        return
-    if mode in ("compare", "sweep"):
-        points = 1
-        for values in config.sweep.values():
-            points *= len(values)
-        total = len(config.methods) * config.num_runs * (points if mode == "sweep" else 1)
-        what = (f"{', '.join(config.methods)} x {config.num_runs} paired seeds"
-                + (f" x {points} points" if mode == "sweep" else "") + f" = {total} runs")
-    elif mode == "optimize":
-        what = f"Optuna search for {', '.join(config.methods)}"
-    elif mode == "data":
-        what = "the data splits and their summary"
-    else:
-        what = f"one {config.single_method} run, seed {config.seed}"
-    log.info("%s: %s into %s (loading the libraries...)", mode, what, config.output_dir)
-
-
 def cmd_data(config, overwrite: bool = False) -> None:
     from .data.summary import format_summary
     from .experiments.inspect_data import write_data_summary
@@ -242,53 +223,6 @@ def cmd_sweep(config, overwrite: bool = False) -> None:
     summary = run_sweep(config, overwrite)
     if is_main():
         _print_sweep(summary, Path(config.output_dir))
-
-
-def _print_sweep(summary: dict, output_dir: Path) -> None:
-    from .analysis.sweep_report import point_label, verdict_label
-
-    metric = summary["primary_metric"]
-    for name in summary["comparisons"]:
-        print(f"\n{name.replace('_vs_', ' vs ')}: paired difference in {metric} per point (95% CI)\n")
-        for p in summary["points"]:
-            c = p["comparisons"].get(name)
-            if c:
-                ci = f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" if c["ci_low"] is not None else "(no interval)"
-                print(f"  {point_label(p['values']):<34}{c['diff_mean']:+.4f} {ci:<20}  "
-                      f"{verdict_label(c, summary['equivalence_margin'])}")
-    print("\nAnswer")
-    for line in summary["answer"]:
-        print(f"  {line}")
-    if summary["missing_points"]:
-        print(f"  not run yet: {', '.join(summary['missing_points'])}")
-    print(f"\nsweep report: {Layout(output_dir).sweep_report_html}  (also sweep_report.md, sweep.json, plots/; "
-          "each point's own report under points/)")
-
-
-def _print_comparison(result: dict, output_dir: Path) -> None:
-    from .experiments.compare import format_table
-
-    print("\nTest set, mean over seeds (± std when there are several)\n")
-    print(format_table(result))
-    print("\nVerdict")
-    for line in result.get("summary") or []:
-        print(f"  {line}")
-    for line in result["headline"] or ["only one method ran; nothing to compare"]:
-        print(f"  {line}")
-    print(f"\nreport: {Layout(output_dir).report_html}  (also report.md, comparison.json, plots/)")
-    for line in _tracker_hints(output_dir):
-        print(line)
-
-
-def _tracker_hints(output_dir: Path) -> list[str]:
-    """How to open what the trackers wrote locally (nothing for a remote MLflow server or online W&B)."""
-    lines = []
-    db = Layout(output_dir).mlflow / "mlflow.db"
-    if db.is_file():
-        lines.append(f"MLflow:  mlflow ui --backend-store-uri sqlite:///{db.resolve()}")
-    if any(Layout(output_dir).wandb.glob("offline-run-*")):
-        lines.append(f"W&B:     wandb sync {Layout(output_dir).wandb}/offline-run-*   (uploads the offline runs)")
-    return lines
 
 
 def cmd_optimize(config, args) -> None:

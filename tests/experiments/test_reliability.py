@@ -235,7 +235,7 @@ def test_a_lock_taken_but_not_yet_signed_still_names_its_holder(tiny_bert, tmp_p
 
 
 def test_diverging_or_collapsed_run_is_flagged():
-    from finetune_compare.experiments.run import run_health
+    from finetune_compare.experiments.run_records import run_health
 
     healthy = {"confusion_matrix": [[5, 1, 0], [1, 4, 1], [0, 2, 6]]}
     history = {"train": [{"loss": 1.1}, {"loss": 0.9}, {"loss": 0.7}]}
@@ -283,3 +283,17 @@ def test_sigterm_and_sighup_while_starting_exit_with_their_own_status(tmp_path, 
     assert proc.returncode in (code, -signum) and "Traceback" not in err, err
     if proc.returncode == code:
         assert err.strip().splitlines()[-1] == message
+
+
+def test_a_checkpoint_cut_short_is_ignored_and_a_users_copy_is_left_alone(tmp_path):
+    """docs/internals.md: a checkpoint cut short by kill -9 is ignored (and removed); the Trainer's own names only."""
+    from finetune_compare.experiments.run_records import CHECKPOINT_COMPLETE, last_checkpoint
+
+    folder = tmp_path / "run" / "checkpoints"
+    for name, files in (("checkpoint-4", CHECKPOINT_COMPLETE), ("checkpoint-8", CHECKPOINT_COMPLETE[:1]),
+                        ("checkpoint-8-backup", CHECKPOINT_COMPLETE)):
+        (folder / name).mkdir(parents=True)
+        for f in files:
+            (folder / name / f).write_text("x")
+    assert last_checkpoint(tmp_path / "run") == str(folder / "checkpoint-4")
+    assert not (folder / "checkpoint-8").exists() and (folder / "checkpoint-8-backup").is_dir()

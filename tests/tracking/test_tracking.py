@@ -99,8 +99,16 @@ def test_default_local_store_and_offline_wandb(tiny_bert, tmp_path):
     assert len(versions) == 1
     assert client.get_run(versions[0].run_id).data.tags["method"] == best
     run_files = sorted(out.glob("wandb/offline-run-*/run-*.wandb"))
-    assert len(run_files) == 2  # one W&B run per method x seed
+    assert len(run_files) == 3  # one W&B run per method x seed, and the comparison's verdict run
     contents = b"".join(p.read_bytes() for p in run_files)
+    verdict = result["comparisons"]["lora_vs_full"]["primary"]["verdict"]
+    assert b"verdict.lora_vs_full.kind" in contents and json.dumps(verdict["kind"]).encode() in contents
+    parent = next(r for r in client.search_runs([client.get_experiment_by_name("finetune-compare").experiment_id])
+                  if r.data.tags.get("role") == "parent")
+    assert parent.data.tags["verdict.lora_vs_full"] == verdict["kind"]
+    diff = result["comparisons"]["lora_vs_full"]["primary"]["diff_mean"]
+    assert parent.data.metrics["verdict.lora_vs_full.diff_mean"] == pytest.approx(diff)
+    assert parent.data.tags["verdict.lora_vs_full.text"] == verdict["text"][:4900]
     for method in ("full", "lora"):
         final = json.loads((out / f"runs/{method}/seed-7/metrics.json").read_text())["test"]["macro_f1"]
         # summary records hold the key and the JSON-encoded value (protobuf keeps strings as bytes)

@@ -18,7 +18,8 @@ from ..utils.io import atomic_write_text, write_json
 from .aggregate import restate_verdicts
 from .exports import write_exports
 from .plots import method_colors, metric_comparison
-from .report import build_blocks, build_report, render_html, render_markdown
+from .render import render_html, render_markdown
+from .report import build_blocks, build_report
 from .run_files import read_json
 
 log = logging.getLogger(__name__)

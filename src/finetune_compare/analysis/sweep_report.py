@@ -19,7 +19,9 @@ from ..layout import Layout
 from ..utils.io import atomic_write_text, write_json
 from ..errors import UserError
 from .rebuild import rebuild_plan, restate_report
-from .report import Block, build_report, render_html, render_markdown
+from .render import render_html, render_markdown
+from .report import build_report
+from .report_blocks import Block
 from .run_files import read_json
 from .sweep_plots import make_sweep_plots
 
@@ -91,7 +93,7 @@ def point_summary(values: dict, name: str, cmp: dict) -> dict:
         p, v = c["primary"], c["primary"]["verdict"]
         comparisons[key] = {"a": c["a"], "b": c["b"], "n_pairs": p["n_pairs"], "diff_mean": p["diff_mean"],
                             "ci_low": v["ci_low"], "ci_high": v["ci_high"], "t_p": p["t_p"], "tost_p": v["tost_p"],
-                            "kind": v["kind"], "text": v["text"]}
+                            "kind": v["kind"], "text": v["text"], "detectable": v.get("detectable")}
     return {"values": values, "name": name, "folder": str(Layout(".").point_dir(name)), "methods": methods,
             "comparisons": comparisons, "sources": cmp["sources"]}
 

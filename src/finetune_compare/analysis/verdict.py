@@ -160,9 +160,10 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
     else:
         out["kind"] = "inconclusive"
         det = out["detectable"]
+        high = f"{det['high']:.4f}" if det["high"] < 1 else "past any difference a score can have"
         detect = (f"with {n} pairs a true difference of ±{det['value']:.4f} would be detected with "
-                  f"{POWER:.0%} probability ({det['low']:.4f} to {det['high']:.4f} over the 95% interval of the "
-                  "SD of the differences); smaller ones less often")
+                  f"{POWER:.0%} probability ({det['low']:.4f} to {high} over the 95% interval of the SD of the "
+                  "differences); smaller ones less often")
         out["text"] = (f"No difference detected on {metric}: {name_a} - {name_b} = {d:+.4f}, {interval}. This is not "
                        f"evidence of no difference: {detect}.")
     if margin is not None and test_level and not equivalent:
