@@ -56,18 +56,22 @@ def run(reps: int, out: Path, scenarios=tuple(SCENARIOS), pairs=PAIRS, effects=E
 
 
 def pool(results: list[dict]) -> dict:
-    """Batches of folders with different seeds as one: every share weighted by its batch's folders."""
+    """Batches of folders with different seeds as one: every share weighted by its batch's folders (a share that an
+    earlier batch did not record is pooled over the batches that did, and its folder count given)."""
+    SKIP = ("true_difference", "pair_sds", "seconds")
     cells: dict[str, dict] = {}
     for r in results:
         for key, c in r["cells"].items():
-            if key not in cells:
-                cells[key] = {**c, "reps": 0, **{k: 0.0 for k, v in c.items() if isinstance(v, float)
-                                                 and k not in ("true_difference", "pair_sds")}}
-            acc = cells[key]
+            acc = cells.setdefault(key, {k: v for k, v in c.items() if not isinstance(v, float) or k in SKIP})
+            acc["reps"] = acc.get("pooled_reps", 0) + c["reps"]
             for k, v in c.items():
-                if isinstance(v, float) and k not in ("true_difference", "pair_sds"):
-                    acc[k] = (acc[k] * acc["reps"] + v * c["reps"]) / (acc["reps"] + c["reps"])
-            acc["reps"] += c["reps"]
+                if isinstance(v, float) and k not in SKIP:
+                    n = acc.setdefault("folders", {}).get(k, 0)
+                    acc[k] = (acc.get(k, 0.0) * n + v * c["reps"]) / (n + c["reps"])
+                    acc["folders"][k] = n + c["reps"]
+            acc["pooled_reps"] = acc["reps"]
+    for acc in cells.values():
+        acc.pop("pooled_reps", None)
     return {"reps": sum(r["reps"] for r in results), "seeds": [r.get("seed", 0) for r in results], "cells": cells}
 
 

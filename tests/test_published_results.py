@@ -87,3 +87,22 @@ def test_the_readme_quotes_the_stored_quickstart_run():
         expected += [f"{eff['trainable_params']:,}", f"{eff['train_seconds']['mean']:.1f}",
                      f"{eff['peak_rss_above_baseline_mb']:.0f}"]
         assert [c.strip() for c in rows[label].split("|")[2:-1]] == expected
+
+
+def test_the_published_decision_rule_table_is_the_simulations():
+    """docs/statistics.md's table is generated from the committed simulation (benchmarks/results/decision-rule.json),
+    and every rate the README quotes is in it."""
+    spec = importlib.util.spec_from_file_location("simulate_decision_rule", ROOT / "benchmarks" /
+                                                  "simulate_decision_rule.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = json.loads((ROOT / "benchmarks" / "results" / "decision-rule.json").read_text(encoding="utf-8"))
+    docs = (ROOT / "docs" / "statistics.md").read_text(encoding="utf-8")
+    assert module.table(result) in docs
+    assert all(c["reps"] == 800 for c in result["cells"].values()) and len(result["cells"]) == 18
+    rates = {f"{100 * v:.1f}%" for c in result["cells"].values() for k, v in c.items()
+             if k in ("claims", "t_claims", "before_claims", "covered") and isinstance(v, float)}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- decision rule summary -->")[1].split("<!-- /decision rule summary -->")[0]
+    quoted = re.findall(r"(\d+\.\d)(?=%|-\d)", block)
+    assert quoted and not [q for q in quoted if f"{q}%" not in rates]

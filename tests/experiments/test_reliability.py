@@ -282,7 +282,7 @@ def test_sigterm_and_sighup_while_starting_exit_with_their_own_status(tmp_path, 
     _, err = proc.communicate(timeout=120)
     assert proc.returncode in (code, -signum) and "Traceback" not in err, err
     if proc.returncode == code:
-        assert err.strip().splitlines()[-1] == message
+        assert err.strip().splitlines()[-1] == message, err[-1000:]
 
 
 def test_a_checkpoint_cut_short_is_ignored_and_a_users_copy_is_left_alone(tmp_path):

@@ -23,8 +23,9 @@ def setup_logging(level: str = "INFO") -> None:
     # transformers/datasets progress bars and info logs drown our own messages.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    # (torch: its exit hook logs fake-tensor cache statistics at INFO, after our last line)
     for name in ("datasets", "peft", "accelerate", "urllib3", "filelock", "httpx", "huggingface_hub", "mlflow",
-                 "alembic", "optuna"):
+                 "alembic", "optuna", "torch"):
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
     try:
         import datasets
