@@ -728,6 +728,14 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def _set_value(raw: str) -> Any:
+    """A `--set` value, parsed as YAML so lists and numbers work (text that is not YAML stays text)."""
+    try:
+        return yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        return raw
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """`--set key=value` pairs; values are parsed as YAML so lists and numbers work."""
     out: dict[str, Any] = {}
@@ -738,10 +746,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         if key not in FIELDS:
             raise unknown_key_error(key, "--set")
-        try:
-            out[key] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            out[key] = raw
+        out[key] = _set_value(raw)
     return out
 
 
@@ -792,11 +797,7 @@ def _nested_overrides(items: list[str]) -> tuple[list[str], dict[str, dict]]:
             continue
         if len(parts) != 3 or not sep:
             raise ConfigError(f"--set {item!r}: expected method_overrides.METHOD.KEY=VALUE")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        nested.setdefault(parts[1], {})[parts[2]] = value
+        nested.setdefault(parts[1], {})[parts[2]] = _set_value(raw)
     return rest, nested
 
 

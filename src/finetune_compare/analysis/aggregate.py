@@ -243,13 +243,13 @@ def _experiment_settings(runs: dict[str, dict[int, dict]], output_dir: Path) -> 
 
 
 def paired_runs(valid: dict[str, dict[int, dict]], collapsed: set, methods: list[str]
-                ) -> tuple[dict[str, dict[int, dict]], list[dict]]:
+                ) -> tuple[dict[str, dict[int, dict]], list[dict], list[int]]:
     """The runs every table, plot and verdict use: the seeds where every method has a valid (not collapsed) run, so
     a mean in a table is over the same pairs as the verdict. With no such seed yet, each method's valid runs (there
-    is no verdict then). Returns them and the runs left out, with why."""
+    is no verdict then). Returns them, the runs left out with why, and the paired seeds."""
     common = set.intersection(*(set(valid[m]) for m in methods)) if methods else set()
     if not common:
-        return valid, [{"method": m, "seed": s, "reason": "collapsed"} for m, s in sorted(collapsed)]
+        return valid, [{"method": m, "seed": s, "reason": "collapsed"} for m, s in sorted(collapsed)], []
     excluded = []
     for m in methods:
         for s in sorted(set(valid[m]) - common):
@@ -257,7 +257,7 @@ def paired_runs(valid: dict[str, dict[int, dict]], collapsed: set, methods: list
             why = ", ".join(f"{o} {'collapsed' if (o, s) in collapsed else 'has no run'}" for o in partners)
             excluded.append({"method": m, "seed": s, "reason": f"unpaired: {why} at this seed"})
     excluded += [{"method": m, "seed": s, "reason": "collapsed"} for m, s in sorted(collapsed)]
-    return {m: {s: valid[m][s] for s in sorted(common)} for m in methods}, excluded
+    return {m: {s: valid[m][s] for s in sorted(common)} for m in methods}, excluded, sorted(common)
 
 
 def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: int = 0,
@@ -276,7 +276,7 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
     bad = {(c["method"], c["seed"]) for c in collapsed}
     valid = {m: {s: r for s, r in by_seed.items() if (m, s) not in bad} for m, by_seed in runs.items()}
     methods = sorted(runs, key=lambda m: (m != reference, m))
-    used, excluded = paired_runs(valid, bad, methods)
+    used, excluded, paired_seeds = paired_runs(valid, bad, methods)
     sources = sorted({s for by_seed in runs.values() for r in by_seed.values() for s in r["test"]["per_source"]})
     first = next(iter(next(iter(runs.values())).values()))
     labels = run_labels(first)
@@ -300,7 +300,7 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
         "methods": methods, "labels": labels, "reference": reference, "primary_metric": primary,
         "equivalence_margin": margin,
         "n_runs": n_runs, "collapsed_runs": collapsed, "excluded_runs": excluded,
-        "paired_seeds": sorted(set.intersection(*(set(used[m]) for m in methods))),  # every table's and the verdict's
+        "paired_seeds": paired_seeds,  # every table's and the verdict's
         "runs": {m: sorted(by_seed) for m, by_seed in sorted(runs.items())},  # every finished run read
         "flagged_runs": [{"method": m, "seed": s, "problems": r["health"]["problems"]}
                          for m, by_seed in sorted(runs.items()) for s, r in sorted(by_seed.items())

@@ -25,6 +25,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
+from ..evaluation.metrics import per_class_scores
+
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
 MIN_PAIRS = 3  # below this, no verdict at all (ASO too)
@@ -195,14 +197,8 @@ def metric_from_confusions(cm: np.ndarray, metric: str, classes: np.ndarray) -> 
     over `classes`, the classes present in the ground truth)."""
     if metric == "accuracy":
         return np.trace(cm, axis1=1, axis2=2) / np.maximum(cm.sum(axis=(1, 2)), 1)
-    tp = np.diagonal(cm, axis1=1, axis2=2)[:, classes].astype(float)
-    support, predicted = cm.sum(axis=2)[:, classes], cm.sum(axis=1)[:, classes]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
-        recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / np.where(precision + recall > 0,
-                                                                                  precision + recall, 1), 0.0)
-    return {"macro_f1": f1, "macro_precision": precision, "macro_recall": recall}[metric].mean(axis=1)
+    precision, recall, f1 = per_class_scores(cm)
+    return {"macro_f1": f1, "macro_precision": precision, "macro_recall": recall}[metric][:, classes].mean(axis=1)
 
 
 def metric_from_predictions(y_true: np.ndarray, y_pred: np.ndarray, metric: str, classes: np.ndarray) -> float:

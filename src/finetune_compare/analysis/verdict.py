@@ -25,11 +25,7 @@ import math
 from scipy import stats
 
 from .planning import POWER, detectable_difference, pairs_for_floor, sd_interval
-from .statistics import ALPHA, CONFIDENCE, MIN_PAIRS
-
-
-def _t(q: float, df: int) -> float:
-    return float(stats.t.ppf(q, df))
+from .statistics import ALPHA, CONFIDENCE, MIN_PAIRS, _t
 
 
 def shared_test_variance(test_level: dict | None, n: int) -> float | None:

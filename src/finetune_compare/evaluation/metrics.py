@@ -17,6 +17,18 @@ from sklearn.metrics import confusion_matrix
 from ..labels import CLASS_NAMES
 
 
+def per_class_scores(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall and F1 of every class from confusion matrices (..., k, k), rows the true class: one matrix
+    or a batch (the test-set bootstrap's resamples). 0 where undefined, as sklearn's zero_division=0."""
+    tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(float)
+    support, predicted = cm.sum(axis=-1), cm.sum(axis=-2)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(tp), where=both > 0)
+    return precision, recall, f1
+
+
 def classification_metrics(y_true, y_pred, labels: tuple[str, ...] | list[str] = CLASS_NAMES) -> dict:
     """Metrics over the classes `labels` (names in id order): per class by name, macro over those present.
 
@@ -27,11 +39,8 @@ def classification_metrics(y_true, y_pred, labels: tuple[str, ...] | list[str] =
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     all_ids = list(range(len(labels)))
     cm = confusion_matrix(y_true, y_pred, labels=all_ids)
-    tp, support, predicted = np.diag(cm).astype(float), cm.sum(axis=1), cm.sum(axis=0)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    both = precision + recall
-    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(tp), where=both > 0)
+    support = cm.sum(axis=1)
+    precision, recall, f1 = per_class_scores(cm)
     present = sorted(set(y_true.tolist()))
     per_class = {
         labels[i]: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),

@@ -108,10 +108,10 @@ class ComparisonExperiment:
             runs = []
             progress = self.progress or CommandProgress({m: config.num_runs for m in methods})
             for k, seed in enumerate(run_seeds(config)):  # seed-major: an interruption leaves complete pairs
-                pair_ctx = context_for_pair(ctx, k) if any(
-                    load_completed(run_dir_for(ctx.output_dir, m, seed)) is None for m in methods) else ctx
+                to_train = {m for m in methods if load_completed(run_dir_for(ctx.output_dir, m, seed)) is None}
+                pair_ctx = context_for_pair(ctx, k) if to_train else ctx
                 for method in methods:
-                    trained = load_completed(run_dir_for(ctx.output_dir, method, seed)) is None
+                    trained = method in to_train
                     progress.start(method, seed)
                     metrics = run_method(pair_ctx, method, seed)
                     t = metrics["test"]

@@ -262,8 +262,9 @@ def clear_results(out: Path, caches_only: bool = False) -> None:
     holds our marker."""
     if not Layout(out).marker.is_file():  # never reached through check_output_dir; a last line of defence
         raise UserError(f"refusing to delete results in '{out}': it has no {MARKER}")
-    if caches_only and work_in(out):  # the same last line of defence for work
-        raise UserError(f"refusing to replace '{out}': it holds work ({', '.join(work_in(out))})")
+    work = work_in(out) if caches_only else []
+    if work:  # the same last line of defence for work
+        raise UserError(f"refusing to replace '{out}': it holds work ({', '.join(work)})")
     for name in CACHE_ENTRIES if caches_only else RESULT_ENTRIES:
         path = out / name
         if path.is_dir() and not path.is_symlink():
