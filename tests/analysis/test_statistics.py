@@ -199,3 +199,18 @@ def test_planning_by_hand():
     assert 32 <= n <= 34 and power(0.01, 0.02, n) >= 0.8 > power(0.01, 0.02, n - 1)
     assert pairs_needed(0.01, 0.02, shared=0.006 ** 2) is None  # z * sqrt(c) alone is past the effect
     assert detectable_difference(0.02, n) <= 0.01 < detectable_difference(0.02, n - 1)
+
+
+def test_the_headline_quotes_the_interval_its_equivalence_test_uses():
+    from finetune_compare.analysis.aggregate import summary_line
+
+    rng = np.random.default_rng(3)
+    b = 0.6 + rng.normal(0, 0.004, 10)
+    p = paired(dict(enumerate(b + rng.normal(0, 0.002, 10))), dict(enumerate(b)))
+    eff = {"lora": {"trainable_ratio": 0.0033}}
+    for comparisons, label in ((1, "90% CI"), (2, "95% CI"), (3, "96.7% CI")):
+        v = decide("lora", "full", "macro_f1", p, margin=0.01, comparisons=comparisons)
+        assert v["kind"] == "equivalent"
+        line = summary_line({"a": "lora", "b": "full", "primary_metric": "macro_f1",
+                             "primary": {"verdict": v, "diff_mean": p["diff_mean"]}}, eff)
+        assert f"({label} [" in line and f"{label} [{v['equivalence_ci'][0]:+.4f}" in v["text"]

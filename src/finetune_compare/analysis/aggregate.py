@@ -18,7 +18,7 @@ from ..errors import UserError
 from ..utils.io import write_json
 from .run_files import read_metrics, read_predictions, run_labels
 from .statistics import ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, describe, holm, paired
-from .verdict import decide, ranking
+from .verdict import confidence_label, decide, ranking
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,8 @@ def summary_line(cmp: dict, eff: dict) -> str:
     ci = f"{a} - {b} = {d:+.3f} [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] {metric}"
     if v["kind"] == "equivalent":
         low, high = v["equivalence_ci"]
-        return (f"Equivalent within ±{v['equivalence_margin']:g}: {a} - {b} = {d:+.3f} (90% CI [{low:+.3f}, "
+        level = confidence_label(1 - 2 * v.get("alpha", 0.05))  # TOST's: 90%, more when corrected for several methods
+        return (f"Equivalent within ±{v['equivalence_margin']:g}: {a} - {b} = {d:+.3f} ({level} CI [{low:+.3f}, "
                 f"{high:+.3f}]) {metric}, {a} {share}.")
     if v["kind"] in ("better", "worse"):
         winner = a if v["kind"] == "better" else b
@@ -226,7 +227,8 @@ def summary_line(cmp: dict, eff: dict) -> str:
 
 def headline(comparisons: dict, eff: dict) -> list[str]:
     """Per comparison: the verdict in full, then its cost."""
-    return [cmp["primary"]["verdict"]["text"] + " " + cost_line(cmp["a"], cmp["b"], eff) for cmp in comparisons.values()]
+    return [cmp["primary"]["verdict"]["text"] + " " + cost_line(cmp["a"], cmp["b"], eff)
+            for cmp in comparisons.values()]
 
 
 def _experiment_settings(runs: dict[str, dict[int, dict]], output_dir: Path) -> dict:

@@ -65,7 +65,7 @@ def tost_p(mean: float, se: float | None, df: int, margin: float | None) -> floa
     return float(max(p_low, p_high))
 
 
-def _pct(confidence: float) -> str:
+def confidence_label(confidence: float) -> str:
     """95% -> '95%', 1 - 0.05/3 -> '98.3%'."""
     return f"{confidence:.0%}" if round(confidence * 100, 6).is_integer() else f"{confidence:.1%}"
 
@@ -96,7 +96,8 @@ def _margin_note(test_level: dict, n: int, margin: float, n_test: int, alpha: fl
            "no number of pairs would (the part shared through the one test set is too large): a larger test set is "
            "needed")
     return (f"The declared margin ±{margin:g} cannot be shown with {n} pairs on these {n_test:,} test examples: "
-            f"test-set sampling noise alone keeps the {_pct(1 - 2 * alpha)} interval at least ±{floor:.4f} wide, the "
+            f"test-set sampling noise alone keeps the {confidence_label(1 - 2 * alpha)} interval at least "
+            f"±{floor:.4f} wide, the "
             "smallest margin "
             f"this test set supports at {n} pairs; {how}.")
 
@@ -108,7 +109,7 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
     (Bonferroni), and its interval at 1 - alpha / comparisons, so a claim and its interval always agree."""
     n, d = p["n_pairs"], p["diff_mean"]
     alpha = ALPHA / comparisons
-    conf = _pct(1 - alpha)
+    conf, tost_level = confidence_label(1 - alpha), confidence_label(1 - 2 * alpha)
     out = {"kind": "too_few", "n_pairs": n, "df": None, "equivalence_margin": margin, "comparisons": comparisons,
            "alpha": alpha, "confidence": 1 - alpha, "p": None, "p_adjusted": None,
            "se_test": test_level["se_test"] if test_level else None, "shared_test_variance": None,
@@ -143,7 +144,7 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
         out["text"] = (f"{better} beats {worse} on {metric} by {abs(d):.4f} ({interval}; paired t-test "
                        f"p={p['t_p']:.3g}, {n} pairs).")
         if equivalent:  # a real but small difference: say that it is inside the margin too
-            out["text"] += (f" The difference is also inside the declared margin ±{margin:g} ({_pct(1 - 2 * alpha)} CI "
+            out["text"] += (f" The difference is also inside the declared margin ±{margin:g} ({tost_level} CI "
                             f"[{tost_ci['low']:+.4f}, {tost_ci['high']:+.4f}], TOST p={out['tost_p']:.3g}).")
     elif equivalent:
         # TOST at alpha is the (1 - 2 alpha) interval lying inside the margin: quote that one, so the interval
@@ -151,7 +152,7 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
         out["kind"] = "equivalent"
         out["equivalence_ci"] = [tost_ci["low"], tost_ci["high"]]
         out["text"] = (f"{name_a} and {name_b} are equivalent on {metric} within the declared margin +-{margin:g}: "
-                       f"difference {d:+.4f}, {_pct(1 - 2 * alpha)} CI [{tost_ci['low']:+.4f}, {tost_ci['high']:+.4f}] "
+                       f"difference {d:+.4f}, {tost_level} CI [{tost_ci['low']:+.4f}, {tost_ci['high']:+.4f}] "
                        f"inside the margin (TOST p={out['tost_p']:.3g}, {n} pairs; {interval}).")
     else:
         out["kind"] = "inconclusive"
