@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from finetune_compare.analysis.sweep_report import verdict_label
+
 
 def _ci(s: dict | None, sign: str = "") -> str:
     if not s:
@@ -25,8 +27,7 @@ def table(summary: dict) -> str:
     for p in summary["points"]:
         for c in p["comparisons"].values():
             diff = {"mean": c["diff_mean"], "ci_low": c["ci_low"], "ci_high": c["ci_high"]}
-            kind = {"better": f"{c['a']} better", "worse": f"{c['b']} better", "inconclusive": "no difference detected",
-                    "too_few": "too few pairs"}.get(c["kind"], c["kind"])
+            kind = verdict_label(c, summary.get("equivalence_margin"))  # as the sweep report words it
             cells = [*(str(p["values"][k]) for k in summary["keys"]), str(c["n_pairs"]),
                      *(_ci(p["methods"][m]["primary"]) for m in methods), _ci(diff, "+"), kind,
                      *(f"{p['methods'][m]['train_seconds']:.0f}" for m in methods)]
