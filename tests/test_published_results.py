@@ -106,3 +106,35 @@ def test_the_published_decision_rule_table_is_the_simulations():
     block = readme.split("<!-- decision rule summary -->")[1].split("<!-- /decision rule summary -->")[0]
     quoted = re.findall(r"(\d+\.\d)(?=%|-\d)", block)
     assert quoted and not [q for q in quoted if f"{q}%" not in rates]
+
+
+def _point(size: int) -> dict:
+    path = STUDY / "points" / f"samples_per_class={size}" / "comparison.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_the_study_s_other_findings_are_the_json_s():
+    """'What else the study shows': seed SDs and ranges, per-source differences with their Holm p, per-epoch time."""
+    text = (RESULTS / "README.md").read_text(encoding="utf-8")
+    block = text.split("**What else the study shows**")[1].split("## How it was run")[0]
+    block = " ".join(block.split())
+    for size, lora_sd, full_sd in ((220, "0.103", "0.022"), (70, "0.075", "0.108"), (700, "0.0072", "0.0095")):
+        methods = _point(size)["per_method"]
+        assert f"{methods['lora']['macro_f1']['std']:.{len(lora_sd) - 2}f}" == lora_sd
+        assert f"{methods['full']['macro_f1']['std']:.{len(full_sd) - 2}f}" == full_sd
+    lora_220 = _point(220)["per_method"]["lora"]["macro_f1"]["values"]
+    assert f"from {min(lora_220):.2f} to {max(lora_220):.2f}" in block
+    secondary = _point(700)["comparisons"]["lora_vs_full"]["secondary"]
+    for key, name in (("macro_f1_imdb", "IMDB"), ("macro_f1_sst5", "SST-5"), ("macro_f1_tweeteval", "TweetEval")):
+        assert f"{secondary[key]['diff_mean']:+.4f} ({name})".replace("+-", "-") in block
+        assert secondary[key]["p_holm"] == 1.0
+    efficiency = _point(700)["efficiency"]
+    assert (f"{efficiency['lora']['seconds_per_epoch']:.1f} s vs {efficiency['full']['seconds_per_epoch']:.1f} s"
+            in block)
+
+
+def test_the_gpu_estimate_quotes_its_json():
+    text = " ".join((RESULTS / "README.md").read_text(encoding="utf-8").split())
+    sweep = json.loads((RESULTS / "reference-cost-estimate.json").read_text(encoding="utf-8"))["reference_sweep"]
+    minutes = 60 * (sweep["full"]["gpu_hours_flop_bound"] + sweep["lora"]["gpu_hours_flop_bound"])
+    assert f"FLOPs alone would take {minutes:.1f} minutes" in text
