@@ -15,7 +15,7 @@ PY         := $(VENV)/bin/python
 # Full official datasets for the data tests and benchmarks, when present.
 DATA_DIR   ?= $(wildcard ../shared/data)
 
-.PHONY: setup quickstart test bench bench-quick clean
+.PHONY: setup quickstart test test-fast bench bench-quick clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,10 @@ quickstart: setup
 
 test: setup
 	FINETUNE_COMPARE_DATA_DIR=$(DATA_DIR) $(PY) -m pytest
+
+# the developer's lane (~30 s on 2 cores): nothing that trains, simulates, builds a RoBERTa-base or starts a server
+test-fast: setup
+	$(PY) -m pytest -m "not slow" -q
 
 bench: setup
 	FINETUNE_COMPARE_DATA_DIR=$(DATA_DIR) $(PY) benchmarks/bench_training.py

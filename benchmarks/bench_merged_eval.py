@@ -22,10 +22,10 @@ import torch  # noqa: E402
 from transformers import AutoModelForSequenceClassification, RobertaConfig, RobertaForSequenceClassification  # noqa: E402
 
 from finetune_compare.config import MethodConfig  # noqa: E402
-from finetune_compare.models.methods import apply_lora  # noqa: E402
+from finetune_compare.methods import get_method  # noqa: E402
 from finetune_compare.models.resolve import embedded_minilm_path  # noqa: E402
-from finetune_compare.utils.device import cpu_supports_bf16  # noqa: E402
-from finetune_compare.utils.logging import setup_logging  # noqa: E402
+from finetune_compare.training.device import cpu_supports_bf16  # noqa: E402
+from finetune_compare.logging_setup import setup_logging  # noqa: E402
 
 BATCH, TOKENS, REPEATS = 64, 64, 5
 
@@ -56,7 +56,8 @@ def main():
     rows = []
     for kind in ("roberta-base-random", "minilm"):
         full = samples_per_second(make(kind))
-        lora = apply_lora(make(kind), MethodConfig(lora_r=8, lora_target_modules=["query", "value"]), ["classifier"])
+        lora = get_method("lora").make_trainable(make(kind), MethodConfig(lora_r=8, lora_target_modules=["query", "value"]),
+                                                ["classifier"])
         unmerged = samples_per_second(lora)
         merged = samples_per_second(lora.merge_and_unload())
         rows.append({"model": kind, "full": full, "lora_unmerged": unmerged, "lora_merged": merged})

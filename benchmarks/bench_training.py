@@ -48,7 +48,7 @@ def _setup_env():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from finetune_compare.utils.logging import setup_logging
+    from finetune_compare.logging_setup import setup_logging
 
     setup_logging("WARNING")
 
@@ -107,9 +107,9 @@ def apply_method(model, method: str, ours: bool):
     # regularisation (a)/(b) skip.
     lora = MethodConfig(lora_r=8, lora_target_modules=["query", "value"])
     if ours:
-        from finetune_compare.models.methods import apply_lora
+        from finetune_compare.methods import get_method
 
-        return apply_lora(model, lora, ["classifier"])
+        return get_method("lora").make_trainable(model, lora, ["classifier"])
     from peft import LoraConfig, TaskType, get_peft_model  # plain peft, as a plain project would
 
     return get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=lora.lora_r, lora_alpha=lora.lora_alpha,
@@ -154,7 +154,7 @@ def run_cell(spec: dict) -> dict:
     from finetune_compare.models.resolve import embedded_minilm_path
     from finetune_compare.evaluation.metrics import classification_metrics
     from finetune_compare.training.trainer import ExperimentTrainer, build_training_args
-    from finetune_compare.utils.device import resolve_precision
+    from finetune_compare.training.device import resolve_precision
 
     model_key, method, variant, quick = spec["model"], spec["method"], spec["variant"], spec["quick"]
     tokenizer = AutoTokenizer.from_pretrained(str(embedded_minilm_path()))
@@ -163,7 +163,7 @@ def run_cell(spec: dict) -> dict:
     train_ds, val_ds = tok.train.dataset, tok.validation.dataset
     import psutil
 
-    from finetune_compare.models.methods import frozen_weights_dtype, store_frozen_weights
+    from finetune_compare.models.frozen_weights import frozen_weights_dtype, store_frozen_weights
 
     baseline_rss = psutil.Process().memory_info().rss  # Python, libraries, data: before the model exists
     base = load_model(model_key, tokenizer)

@@ -36,7 +36,7 @@ def step_flops(model_kind: str, method: str, batch: int, seq: int) -> float:
     from transformers import AutoConfig, AutoModelForSequenceClassification, RobertaConfig
 
     from finetune_compare.config import MethodConfig
-    from finetune_compare.models.methods import get_method
+    from finetune_compare.methods import get_method
     from finetune_compare.models.resolve import embedded_minilm_path
 
     torch.manual_seed(0)
@@ -45,7 +45,7 @@ def step_flops(model_kind: str, method: str, batch: int, seq: int) -> float:
     else:
         cfg = RobertaConfig(num_labels=3)  # RoBERTa-base dimensions (Twitter-RoBERTa's architecture)
     model = AutoModelForSequenceClassification.from_config(cfg)
-    model = get_method(method).apply(model, MethodConfig(), ["classifier"])
+    model = get_method(method).make_trainable(model, MethodConfig(), ["classifier"])
     ids = torch.randint(5, cfg.vocab_size - 1, (batch, seq))
     with FlopCounterMode(display=False) as counter:
         out = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=torch.zeros(batch, dtype=torch.long))

@@ -231,7 +231,8 @@ def roberta_cells(work: Path, device: str = "cuda", steps: int = 60, batch_sizes
 
     from finetune_compare import Config
     from finetune_compare.experiments.run import prepare_context
-    from finetune_compare.models.methods import frozen_weights_dtype, get_method, store_frozen_weights
+    from finetune_compare.methods import get_method
+    from finetune_compare.models.frozen_weights import frozen_weights_dtype, store_frozen_weights
     from finetune_compare.training.trainer import build_trainer, build_training_args
     from finetune_compare.utils.memory import release_memory
 
@@ -261,7 +262,7 @@ def roberta_cells(work: Path, device: str = "cuda", steps: int = 60, batch_sizes
         training = cfg.replace(batch_size=batch_size).training
         base = ctx.provider.load_model()
         head = ctx.provider.head_module_names(base)
-        model = get_method(method).apply(base, cfg.method, head)
+        model = get_method(method).make_trainable(base, cfg.method, head)
         base_dtype = frozen_weights_dtype(setting, method, ctx.precision)
         store_frozen_weights(model, base_dtype)
         args = build_training_args(training, cfg.learning_rate_for(method), 0, Path(cfg.output_dir) / method,
@@ -353,10 +354,10 @@ def main() -> int:
         print("error: no CUDA device visible (torch.cuda.is_available() is false); run on a GPU machine, "
               "or --device cpu for a smoke test of this script", file=sys.stderr)
         return 2
-    from finetune_compare.utils.logging import setup_logging
+    from finetune_compare.logging_setup import setup_logging
 
     setup_logging("WARNING")
-    from finetune_compare.utils.device import resolve_device, resolve_precision
+    from finetune_compare.training.device import resolve_device, resolve_precision
 
     auto_device = resolve_device("auto")
     report: dict = {"device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",

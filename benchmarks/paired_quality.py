@@ -41,7 +41,7 @@ def run_pairs(title: str, name: str, new: Arm, old: Arm, methods: list[str], see
     from finetune_compare.analysis.statistics import paired
     from finetune_compare.config import load_config
     from finetune_compare.experiments.run import context_for_pair, prepare_context, run_dir_for, run_method
-    from finetune_compare.utils.logging import setup_logging
+    from finetune_compare.logging_setup import setup_logging
 
     setup_logging("INFO")
     base = load_config(config).replace(tracking_mlflow=False, tracking_wandb=False, methods=methods)

@@ -1,4 +1,4 @@
-"""Print the README's configuration reference table from the Config dataclass.
+"""Print docs/configuration.md's reference table from the config's sections and the registered methods.
 
     python scripts/config_reference.py > /tmp/table.md
 """

@@ -23,6 +23,7 @@ def test_gpu_check_smoke_runs_on_cpu_and_refuses_cuda_claims_without_a_gpu():
         assert gpu.returncode == 2 and gpu.stderr.startswith("error: no CUDA device visible")
 
 
+@pytest.mark.slow
 def test_decision_rule_simulation_script_runs(tmp_path):
     """The script behind the published table, on a few folders; it resumes from its output file."""
     import json

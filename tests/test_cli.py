@@ -67,7 +67,7 @@ def test_help_is_per_command_and_fast():
 
 def test_config_command_lists_keys_and_shows_the_resolved_config(capsys):
     code, out, _ = run_cli(capsys, "config", "--list")
-    assert code == 0 and "lora_r  (method; an integer; default: 8)" in out and "primary_metric" in out
+    assert code == 0 and "lora_r  (method.lora; an integer; default: 8)" in out and "primary_metric" in out
     code, out, _ = run_cli(capsys, "config", "--config", str(ROOT / "configs/quickstart.yaml"), "--set", "lora_r=16",
                            "--set", "tracking.mlflow_uri=http://u:secretpw@h:5000")
     assert code == 0 and "lora_r: 16" in out and "model_name: embedded-minilm" in out
@@ -178,6 +178,7 @@ def test_predict_bad_input_gives_one_line(capsys, tmp_path, tiny_bert):
     assert _predict_error(capsys, broken, "--text", "x").startswith(f"error: cannot load the model saved in '{broken}'")
 
 
+@pytest.mark.slow
 def test_main_py_exits_2_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "--mode", "data", "--set", "lora_r=-1"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
@@ -197,6 +198,7 @@ def test_end_of_run_says_how_to_open_tracker_output(tmp_path):
     assert _tracker_hints(tmp_path / "nothing") == []
 
 
+@pytest.mark.slow
 def test_the_first_line_comes_before_the_libraries_load_and_every_run_gets_a_line(tiny_bert, tmp_path):
     """Piped to a file (no terminal, no bars): what will run comes first, before torch is imported; then one line
     per run started and finished, with 'run k of N' and the time left for the whole command."""

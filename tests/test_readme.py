@@ -56,7 +56,7 @@ def test_every_command_in_the_docs_parses(doc):
 @pytest.mark.parametrize("doc", [d for d in DOCS if _blocks(d, "python")], ids=lambda d: d.name)
 def test_python_examples_run(doc, tmp_path, monkeypatch):
     """Every ```python block runs as written (the README's API example is sized to take seconds)."""
-    from finetune_compare import registry
+    from finetune_compare.methods import registry
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))  # a registered example method stays here

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
-from .cli_output import _announce, _print_comparison, _print_sweep
+from .cli_output import announce, print_comparison, print_sweep
 from .layout import Layout
 from .redaction import redact_text
 from .utils import signals
@@ -57,7 +57,6 @@ MODE_HELP = {
                "finetune-compare config --list\n"
                "finetune-compare config --config configs/quickstart.yaml --set lora_r=16"),
 }
-MODES = tuple(MODE_HELP)
 CONFIG_MODES = ("compare", "sweep", "train", "lora", "full", "data", "optimize")
 
 
@@ -96,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a swept key and its values (parsed as YAML); repeat for a second key; replaces "
                                 "the config's `sweep` grid")
         if mode in ("compare", "optimize", "sweep"):
-            from .registry import method_names
+            from .methods import method_names
 
             m.add_argument("--method", choices=(*method_names(), "both"),
                            help="one method, or both = full and lora (default: the config's methods)")
@@ -212,7 +211,7 @@ def cmd_compare(config, overwrite: bool = False) -> None:
 
     result = ComparisonExperiment(config, overwrite=overwrite).run_multiple_runs(config)
     if is_main():
-        _print_comparison(result, Path(config.output_dir))
+        print_comparison(result, Path(config.output_dir))
 
 
 def cmd_sweep(config, overwrite: bool = False) -> None:
@@ -222,7 +221,7 @@ def cmd_sweep(config, overwrite: bool = False) -> None:
 
     summary = run_sweep(config, overwrite)
     if is_main():
-        _print_sweep(summary, Path(config.output_dir))
+        print_sweep(summary, Path(config.output_dir))
 
 
 def cmd_optimize(config, args) -> None:
@@ -274,13 +273,13 @@ def cmd_report(args) -> None:
         raise UserError(f"--results '{results}' is not a directory with a comparison's or a sweep's results")
     with holding_output_dir(results):  # never while a compare or sweep writes there
         if is_sweep_dir(results):
-            _print_sweep(build_sweep_report(results, rebuild=True), results)
+            print_sweep(build_sweep_report(results, rebuild=True), results)
             return
-        _print_comparison(rebuild_report(results), results)
+        print_comparison(rebuild_report(results), results)
 
 
 def cmd_predict(args) -> None:
-    from .experiments.predict import check_output_file, predict_rows, read_input_rows, write_predictions
+    from .experiments.predict_files import check_output_file, predict_rows, read_input_rows, write_predictions
 
     out = check_output_file(args.output) if args.output else None
     column = args.text_column if args.input else "text"
@@ -326,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode is None:
         print("error: no command given (see: finetune-compare --help)", file=sys.stderr)
         return 2
-    from .utils.logging import setup_logging
+    from .logging_setup import setup_logging
 
     from .utils.distributed import is_main
 
@@ -349,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(plan_lines(Path(args.pilot), args.effect, args.margin, args.power)))
             return 0
         config = _load(args)
-        _announce(args.mode, config)
+        announce(args.mode, config)
         signals.checkpoint()
         if args.mode == "config":
             cmd_config(config, args)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .layout import Layout
+
+if TYPE_CHECKING:  # the types only: printing must not import analysis (and torch) before it is needed
+    from .analysis.result_types import ComparisonResult, SweepSummary
 
 log = logging.getLogger("finetune_compare")
 
 
-def _announce(mode: str, config) -> None:
+def announce(mode: str, config) -> None:
     """The first line, within a second or two: what will run and where (loading the libraries takes ~6 s more)."""
     if mode == "config":
         return
@@ -30,7 +34,7 @@ def _announce(mode: str, config) -> None:
         what = f"one {config.single_method} run, seed {config.seed}"
     log.info("%s: %s into %s (loading the libraries...)", mode, what, config.output_dir)
 
-def _print_sweep(summary: dict, output_dir: Path) -> None:
+def print_sweep(summary: "SweepSummary", output_dir: Path) -> None:
     from .analysis.sweep_report import point_label, verdict_label
 
     metric = summary["primary_metric"]
@@ -50,7 +54,7 @@ def _print_sweep(summary: dict, output_dir: Path) -> None:
     print(f"\nsweep report: {Layout(output_dir).sweep_report_html}  (also sweep_report.md, sweep.json, plots/; "
           "each point's own report under points/)")
 
-def _print_comparison(result: dict, output_dir: Path) -> None:
+def print_comparison(result: "ComparisonResult", output_dir: Path) -> None:
     from .experiments.compare import format_table
 
     print("\nTest set, mean over seeds (± std when there are several)\n")

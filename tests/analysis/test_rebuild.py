@@ -24,6 +24,7 @@ def study_copy(tmp_path):
     return Path(shutil.copytree(STUDY, tmp_path / "study"))
 
 
+@pytest.mark.slow
 def test_a_published_sweep_without_runs_is_restated_from_its_stored_statistics(study_copy, capsys):
     before = json.loads((study_copy / "sweep.json").read_text())
     assert main(["report", "--results", str(study_copy)]) == 0
@@ -68,6 +69,7 @@ def test_a_comparison_rebuild_that_lost_runs_is_refused_and_changes_nothing(tmp_
     assert _snapshot(folder) == before
 
 
+@pytest.mark.slow
 def test_folders_that_are_not_ours_are_ignored_with_a_warning(tmp_path, capsys, caplog):
     folder = _comparison(tmp_path)
     shutil.copytree(folder / "runs" / "lora" / "seed-42", folder / "runs" / "lora" / "seed-42-old")

@@ -50,6 +50,7 @@ def test_a_bounded_metrics_interval_stays_within_its_bounds(tmp_path):
     assert any(s["ci_clipped"] for s in cmp["per_method"]["full"].values())  # 2 runs: t(1) = 12.7 reaches past
 
 
+@pytest.mark.slow
 def test_the_verdict_starts_with_a_headline_and_exports_beside_the_report(tmp_path, capsys):
     folder = _folder(tmp_path)
     assert main(["report", "--results", str(folder)]) == 0
@@ -79,6 +80,7 @@ def test_budgets_stand_beside_the_cost_ratios(tmp_path):
     assert "training memory (peak RSS above each run's start)" in cmp["headline"][0]
 
 
+@pytest.mark.slow
 def test_several_methods_are_ranked_against_the_reference_with_bonferroni(tmp_path):
     folder = _folder(tmp_path, methods=("full", "lora", "ia3"))
     assert main(["report", "--results", str(folder)]) == 0
@@ -95,6 +97,7 @@ def test_several_methods_are_ranked_against_the_reference_with_bonferroni(tmp_pa
     assert "**Ranking against the reference**" in md and "Bonferroni, every test at 0.05/2" in md
 
 
+@pytest.mark.slow
 def test_runs_still_improving_at_the_end_are_named(tmp_path):
     folder = _folder(tmp_path)
     for seed in (42, 43, 44):

@@ -32,6 +32,7 @@ def bundle():
     return build(Config(data_source="local", data_dir=DATA_DIR))
 
 
+@pytest.mark.slow
 def test_official_counts():
     for name, splits in OFFICIAL.items():
         for split, n in splits.items():
@@ -48,6 +49,7 @@ def test_label_mapping_per_class_on_full_data():
     assert imdb == {0: 12500, 2: 12500}
 
 
+@pytest.mark.slow
 def test_leakage_counts(bundle):
     leak = bundle.report["leakage"]
     assert leak["imdb"]["train_rows_removed"] == 123
@@ -61,6 +63,7 @@ def test_default_sizes_and_balance(bundle):
     assert bundle.report["allocation"]["train"]["neutral"] == {"sst5": 1622, "tweeteval": 13378}
 
 
+@pytest.mark.slow
 def test_two_builds_with_one_seed_are_identical(bundle):
     again = build(Config(data_source="local", data_dir=DATA_DIR))
     assert again.fingerprint == bundle.fingerprint

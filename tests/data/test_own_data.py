@@ -157,6 +157,7 @@ def test_hub_dataset_folder(tmp_path):
     assert bundle.labels == ("0", "1") and len(bundle.test) == 20  # integer labels without names: their values
 
 
+@pytest.mark.slow
 def test_readme_own_data_command_runs(tiny_bert, tmp_path, monkeypatch):
     """The README's command for your own CSV, as written (the tiny model and a short budget swapped in)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -232,6 +233,7 @@ def test_config_errors_for_own_data(tmp_path):
     assert own(tmp_path, train_file="a", test_file="b").samples_per_class is None  # your data: as it is
 
 
+@pytest.mark.slow
 def test_checkpoint_head_named_like_the_data_keeps_its_head_and_gets_a_base_row(tmp_path):
     """A checkpoint whose head names your classes (other order, other case) keeps that head, reordered by name."""
     import torch

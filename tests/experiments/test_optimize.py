@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from finetune_compare import ConfigError
-from finetune_compare.experiments.outputs import guard_output_dir
+from finetune_compare.experiments.outputs import claim_output_dir
 from finetune_compare.experiments.optimize import create_study, run_optimization, search_space_for
 
 from ..conftest import tiny_config
@@ -67,7 +67,7 @@ def test_pruner_stops_a_bad_trial(tiny_bert, tmp_path):
     space = {"common": FAST["common"], "full": {"learning_rate": {"type": "categorical", "choices": [1e-12]},
                                                 "weight_decay": None, "warmup_ratio": None}}
     cfg = cfg_for(tiny_bert, tmp_path, search_space=space, evaluations_per_epoch=4)
-    guard_output_dir(cfg, cfg.output_dir)  # as `--trials 0` does: claim, then create the study
+    claim_output_dir(cfg, cfg.output_dir)  # as `--trials 0` does: claim, then create the study
     study = create_study(cfg.search, cfg.seed, "full", Path(cfg.output_dir))
     dists = {"learning_rate": optuna.distributions.CategoricalDistribution([1e-12]),
              "batch_size": optuna.distributions.CategoricalDistribution([8]),
@@ -129,7 +129,7 @@ def test_memory_does_not_grow_over_trials(tiny_bert, tmp_path):
     cfg = cfg_for(tiny_bert, tmp_path, hpo_pruner="none")
     summary = run_optimization(cfg, ["full"], n_trials=10)["full"]
     assert summary["pruning"]["saved_fraction"] == 0.0  # nothing pruned: early stopping is not a pruning saving
-    guard_output_dir(cfg, cfg.output_dir)  # as `--trials 0` does: claim, then create the study
+    claim_output_dir(cfg, cfg.output_dir)  # as `--trials 0` does: claim, then create the study
     study = create_study(cfg.search, cfg.seed, "full", Path(cfg.output_dir))
     rss = [t.user_attrs["rss_mb_after"] for t in sorted(study.get_trials(), key=lambda t: t.number)]
     assert len(rss) == 10
@@ -144,14 +144,14 @@ def test_interrupted_trials_are_not_counted_and_orphans_are_failed(tiny_bert, tm
     from finetune_compare.experiments import optimize as opt
 
     cfg = cfg_for(tiny_bert, tmp_path, hpo_pruner="none")
-    guard_output_dir(cfg, cfg.output_dir)
+    claim_output_dir(cfg, cfg.output_dir)
     study = create_study(cfg.search, cfg.seed, "full", Path(cfg.output_dir))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     orphan = study.ask()  # a trial whose process was killed -9: RUNNING forever
-    study._storage.set_trial_user_attr(orphan._trial_id, "worker", f"{socket.gethostname()}:{dead.pid}")
+    orphan.set_user_attr("worker", f"{socket.gethostname()}:{dead.pid}")
     ctrl_c = study.ask()  # what Optuna leaves after Ctrl-C: FAIL, with our reason
-    study._storage.set_trial_user_attr(ctrl_c._trial_id, "fail_reason", opt.INTERRUPTED)
+    ctrl_c.set_user_attr("fail_reason", opt.INTERRUPTED)
     study.tell(ctrl_c, state=optuna.trial.TrialState.FAIL)
     summary = run_optimization(cfg, ["full"], n_trials=2)["full"]
     assert summary["states"]["INTERRUPTED"] == 2 and summary["states"]["RUNNING"] == 0

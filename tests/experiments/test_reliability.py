@@ -18,7 +18,7 @@ import yaml
 from finetune_compare.cli import main
 from finetune_compare.errors import UserError
 from finetune_compare.experiments import run as run_module
-from finetune_compare.experiments.outputs import guard_output_dir
+from finetune_compare.experiments.outputs import claim_output_dir
 from finetune_compare.experiments.run import prepare_context, run_dir_for, run_method
 from finetune_compare.utils.io import atomic_write_text, read_jsonl
 
@@ -30,17 +30,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_output_dir_with_other_config_is_refused(tiny_bert, tmp_path):
     cfg = tiny_config(tiny_bert, tmp_path)
-    guard_output_dir(cfg, cfg.output_dir)
-    guard_output_dir(cfg.replace(num_runs=5, tracking_wandb=True), cfg.output_dir)  # more runs = a resume
+    claim_output_dir(cfg, cfg.output_dir)
+    claim_output_dir(cfg.replace(num_runs=5, tracking_wandb=True), cfg.output_dir)  # more runs = a resume
     finished = Path(cfg.output_dir) / "runs" / "full" / "seed-7"
     finished.mkdir(parents=True)
     (finished / "metrics.json").write_text("{}")  # a finished run: now a different config must not take over
     with pytest.raises(UserError) as err:
-        guard_output_dir(cfg.replace(learning_rate=0.5), cfg.output_dir)
+        claim_output_dir(cfg.replace(learning_rate=0.5), cfg.output_dir)
     assert str(err.value) == (f"output directory '{cfg.output_dir}' holds results of a different configuration "
                               "(learning_rate: 0.001 -> 0.5); use another --output-dir, or --overwrite to delete "
                               "those results")
-    guard_output_dir(cfg.replace(learning_rate=0.5), cfg.output_dir, overwrite=True)
+    claim_output_dir(cfg.replace(learning_rate=0.5), cfg.output_dir, overwrite=True)
     assert not (Path(cfg.output_dir) / "runs").exists()
     assert yaml.safe_load((Path(cfg.output_dir) / "experiment.yaml").read_text())["learning_rate"] == 0.5
 
@@ -206,10 +206,10 @@ def test_lock_of_a_dead_process_is_taken_over(tiny_bert, tmp_path):
         "time.sleep(600)")], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(UserError, match=f"is in use by pid {holder.pid} on "):
-        guard_output_dir(cfg, cfg.output_dir)
+        claim_output_dir(cfg, cfg.output_dir)
     holder.kill()
     holder.wait()
-    guard_output_dir(cfg, cfg.output_dir)  # the OS released the dead holder's lock
+    claim_output_dir(cfg, cfg.output_dir)  # the OS released the dead holder's lock
 
 
 def test_a_lock_taken_but_not_yet_signed_still_names_its_holder(tiny_bert, tmp_path):
@@ -228,7 +228,7 @@ def test_a_lock_taken_but_not_yet_signed_still_names_its_holder(tiny_bert, tmp_p
     signer.start()
     try:
         with pytest.raises(UserError, match="is in use by pid 4242 on elsewhere; wait for it to finish"):
-            guard_output_dir(cfg, cfg.output_dir)
+            claim_output_dir(cfg, cfg.output_dir)
     finally:
         signer.join()
         os.close(fd)

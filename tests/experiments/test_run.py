@@ -155,7 +155,7 @@ def test_lora_stores_its_frozen_base_in_bf16_and_exports_fp32(tiny_roberta, make
     import torch
 
     from finetune_compare.experiments import run as run_module
-    from finetune_compare.utils.device import resolve_precision
+    from finetune_compare.training.device import resolve_precision
 
     if resolve_precision("auto", "cpu") != "bf16":
         pytest.skip("this CPU has no native bf16")

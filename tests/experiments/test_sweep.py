@@ -22,6 +22,7 @@ def finished_sweep(tiny_bert, tmp_path_factory):
     return config, summary
 
 
+@pytest.mark.slow
 def test_sweep_writes_points_json_and_reports(finished_sweep):
     config, summary = finished_sweep
     out = config.output_dir
@@ -48,6 +49,7 @@ def test_sweep_writes_points_json_and_reports(finished_sweep):
     assert "plots/sweep_primary.png" in md and "samples_per_class=40" in md
 
 
+@pytest.mark.slow
 def test_rerun_retrains_only_the_deleted_run(finished_sweep, caplog):
     import shutil
 
@@ -63,6 +65,7 @@ def test_rerun_retrains_only_the_deleted_run(finished_sweep, caplog):
     assert summary["points"][0]["comparisons"]["lora_vs_full"]["n_pairs"] == 2
 
 
+@pytest.mark.slow
 def test_report_mode_rebuilds_the_sweep_report(finished_sweep, capsys):
     import os
 
@@ -136,6 +139,7 @@ def test_yaml_grid_and_cli_grid(tmp_path):
     assert load_config(str(path)).sweep == {"samples_per_class": [100, 400]}
 
 
+@pytest.mark.slow
 def test_sweep_report_renders_in_headless_chromium(finished_sweep, tmp_path):
     import subprocess
     from pathlib import Path

@@ -19,6 +19,7 @@ def compared(tiny_bert, tmp_path_factory):
     return config, ComparisonExperiment(config).run_multiple_runs()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["ia3", "vera"])
 def test_new_method_runs_in_a_comparison_and_reloads(compared, method):
     config, result = compared

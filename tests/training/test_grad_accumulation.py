@@ -10,7 +10,7 @@ import dataclasses
 import pytest
 
 from finetune_compare.experiments.run import prepare_context
-from finetune_compare.models.methods import get_method
+from finetune_compare.methods import get_method
 from finetune_compare.training.trainer import build_trainer, build_training_args
 
 from ..conftest import make_tiny_bert
@@ -25,7 +25,7 @@ def _first_step(ctx, method: str, batch_size: int, accumulation: int) -> dict:
                                 batch_grouping="random")  # RandomSampler: the same first 16 examples either way
     set_seed(config.seed)
     base = ctx.provider.load_model()
-    model = get_method(method).apply(base, config.method, ctx.provider.head_module_names(base))
+    model = get_method(method).make_trainable(base, config.method, ctx.provider.head_module_names(base))
     args = build_training_args(config.training, config.learning_rate_for(method), config.seed, ctx.output_dir / "ga",
                                64, ctx.precision, ctx.device)
     args = dataclasses.replace(args, max_steps=1, logging_steps=1, eval_strategy="no", max_grad_norm=1e9)

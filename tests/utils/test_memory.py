@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 PROBE = """
 import gc, psutil
 from finetune_compare.utils.memory import release_memory
@@ -19,6 +21,7 @@ print(freed - base, rss() - base)
 """
 
 
+@pytest.mark.slow
 def test_memory_freed_by_an_earlier_run_goes_back_to_the_os_before_the_next_one():
     """Without it, the next run reuses the freed heap and its RSS hardly grows: LoRA after full fine-tuning showed
     2 MB 'above the baseline'. `train_method` calls release_memory() before reading each run's baseline."""

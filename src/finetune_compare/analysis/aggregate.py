@@ -19,13 +19,15 @@ from ..utils.io import write_json
 from .run_files import read_metrics, read_predictions, run_labels
 from .statistics import ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, describe, holm, paired
 from .verdict import confidence_label, decide, ranking
+from ..metric_names import DEFAULT_METRIC, OVERALL_METRICS
+from .result_types import ComparisonResult, MethodComparison
 
 log = logging.getLogger(__name__)
 
 REFERENCE = "full"
-DEFAULT_PRIMARY = "macro_f1"
+DEFAULT_PRIMARY = DEFAULT_METRIC
 DEFAULT_MARGIN = 0.01
-OVERALL = ("macro_f1", "accuracy", "macro_precision", "macro_recall")
+OVERALL = OVERALL_METRICS
 SOURCE_METRICS = ("macro_f1", "accuracy")  # reported per source (per group of your data) as "<metric>_<source>"
 
 
@@ -159,7 +161,8 @@ def paired_runs_evidence(runs: dict[str, dict[int, Path]], metric: str, seed: in
 
 
 def compare_methods(output_dir: Path, a: str, b: str, flat: dict, keys: list[str], primary: str,
-                    margin: float | None, num_comparisons: int, seed: int, supporting_evidence: bool = True) -> dict:
+                    margin: float | None, num_comparisons: int, seed: int, supporting_evidence: bool = True
+                    ) -> MethodComparison:
     """A minus B: the primary metric decides; the other metrics get paired tests with Holm-adjusted p."""
     def scores(m, k):
         return {s: v[k] for s, v in flat[m].items() if k in v}
@@ -263,7 +266,7 @@ def paired_runs(valid: dict[str, dict[int, dict]], collapsed: set, methods: list
 
 
 def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: int = 0,
-                     supporting_evidence: bool = True) -> dict:
+                     supporting_evidence: bool = True) -> ComparisonResult:
     """Statistics, verdict and efficiency from the run files. `supporting_evidence=False` leaves out ASO, which
     costs ~6 s a comparison and never enters the verdict (the decision-rule simulation writes thousands of
     folders)."""
@@ -319,7 +322,7 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
     }
 
 
-def restate_verdicts(cmp: dict) -> dict:
+def restate_verdicts(cmp: ComparisonResult) -> ComparisonResult:
     """The verdicts (and headline) recomputed from a comparison's stored paired statistics: per-pair differences
     and the test-set bootstrap are all the verdict reads, so a statistics change reaches results whose run files
     are not at hand (a published copy)."""
@@ -333,7 +336,7 @@ def restate_verdicts(cmp: dict) -> dict:
     return cmp
 
 
-def write_comparison(output_dir: str | Path, supporting_evidence: bool = True) -> dict:
+def write_comparison(output_dir: str | Path, supporting_evidence: bool = True) -> ComparisonResult:
     """The report's first stage: build the comparison from the run files and write comparison.json."""
     cmp = build_comparison(output_dir, supporting_evidence=supporting_evidence)
     write_json(Layout(output_dir).comparison, cmp)

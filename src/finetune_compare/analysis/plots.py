@@ -20,6 +20,7 @@ from ..data.sources import display_name  # noqa: E402
 from ..layout import BASE_METHOD, HISTORY, METRICS, Layout  # noqa: E402
 from .aggregate import split_source_key  # noqa: E402
 from .run_files import read_history, read_json, run_labels  # noqa: E402
+from ..metric_names import DEFAULT_METRIC
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def method_colors(methods: list[str]) -> dict[str, str]:
     return {m: OKABE_ITO[i % len(OKABE_ITO)] for i, m in enumerate(methods)}
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.png")  # never leave a half-written image
     fig.savefig(tmp, dpi=DPI)
@@ -79,7 +80,7 @@ def learning_curves(output_dir: Path, methods: list[str], colors: dict, out: Pat
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
     fig.suptitle("Learning curves (band: ±1 std over seeds)")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def confusion_matrices(output_dir: Path, methods: list[str], out: Path, include_base: bool) -> Path:
@@ -105,7 +106,7 @@ def confusion_matrices(output_dir: Path, methods: list[str], out: Path, include_
         ax.set(xlabel="predicted", ylabel="true",
                title=f"{m} ({len(paths)} run{'s' if len(paths) != 1 else ''})")
     fig.suptitle("Test confusion matrices, row-normalised (counts summed over seeds)")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
@@ -144,12 +145,12 @@ def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
     n = min(comparison["n_runs"].values()) if comparison["n_runs"] else 0
     fig.suptitle("Test metrics: mean over seeds" + (", error bars = 95% t-interval of the mean" if n > 1 else
                                                      " (one run: no error bars)"))
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def paired_differences(comparison: dict, colors: dict, ax) -> None:
     """Primary metric: each seed's paired difference (dots) and the verdict's interval (seed + test noise)."""
-    metric = comparison.get("primary_metric", "macro_f1")
+    metric = comparison.get("primary_metric", DEFAULT_METRIC)
     for i, c in enumerate(comparison["comparisons"].values()):
         p, v = c["primary"], c["primary"]["verdict"]
         ax.scatter(np.full(len(p["diffs"]), i), p["diffs"], color=colors.get(c["a"], "C0"), zorder=3,
@@ -195,7 +196,7 @@ def efficiency_plot(output_dir: Path, methods: list[str], colors: dict, out: Pat
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Efficiency: one point per run (up and to the left is better)")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def error_rates_plot(error_analysis: dict, methods: list[str], colors: dict, out: Path) -> Path:
@@ -216,7 +217,7 @@ def error_rates_plot(error_analysis: dict, methods: list[str], colors: dict, out
     ax.set(ylabel="share of test examples", title=f"Errors and disagreements per source (seed {error_analysis['seed']})")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def make_plots(output_dir: Path, comparison: dict, errors: dict) -> dict[str, Path]:

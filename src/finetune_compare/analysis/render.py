@@ -1,40 +1,19 @@
-"""Rendering the report's blocks: Markdown, and self-contained HTML (images inlined, a small stylesheet, a check
-that lets a headless browser confirm every image decoded). One list of blocks feeds both, so they never disagree."""
+"""Rendering a report's blocks with its Jinja2 templates (`templates/report.md.j2`, `templates/report.html.j2`):
+Markdown, and self-contained HTML (images inlined, a small stylesheet, a check that lets a headless browser confirm
+every image decoded). The comparison report and the sweep report share these templates, and one list of blocks
+feeds both formats, so they never disagree."""
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
 from pathlib import Path
+
+import jinja2
 
 from .report_blocks import SECTIONS, Block
 
-
-def render_markdown(blocks: list[Block], output_dir: Path, title: str = "finetune-compare report") -> str:
-    out = [f"# {title}", ""]
-    for blk in blocks:
-        if blk.kind == "h2":
-            out += [f"## {blk.content}", ""]
-        elif blk.kind == "p":
-            out += [f"**{blk.content}**" if blk.caption == "headline" else blk.content, ""]
-        elif blk.kind == "list":
-            if blk.caption:
-                out += [f"**{blk.caption}**", ""]
-            out += [f"- {x}" for x in blk.content] + [""]
-        elif blk.kind == "code":
-            if blk.caption:
-                out += [f"**{blk.caption}**", ""]
-            out += ["```", blk.content.rstrip(), "```", ""]
-        elif blk.kind == "table":
-            if blk.caption:
-                out += [f"**{blk.caption}**", ""]
-            rows = [[c.replace("|", "\\|").replace("\n", " ") for c in r] for r in blk.content]
-            out += ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-            out += ["| " + " | ".join(r) + " |" for r in rows[1:]] + [""]
-        elif blk.kind == "img":
-            out += [f"![{blk.caption}]({Path(blk.content).relative_to(output_dir)})", ""]
-    return "\n".join(out)
-
+TEMPLATES = Path(__file__).with_name("templates")
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1.5em;
@@ -54,44 +33,29 @@ IMAGE_CHECK = ("<script>window.addEventListener('load',function(){var ok=Array.p
                "ok&&document.images.length>0?'true':'false');});</script>")
 
 
+def _md_cells(rows: list[list[str]]) -> list[list[str]]:
+    return [[c.replace("|", "\\|").replace("\n", " ") for c in r] for r in rows]
+
+
+@functools.lru_cache(maxsize=2)
+def _environment(markdown: bool) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=not markdown,
+                             undefined=jinja2.StrictUndefined, trim_blocks=markdown, lstrip_blocks=markdown)
+    env.filters["png_base64"] = lambda path: base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    env.filters["md_cells"] = _md_cells
+    env.filters["trim_end"] = lambda text: text.rstrip()
+    return env
+
+
+def render_markdown(blocks: list[Block], output_dir: Path, title: str = "finetune-compare report") -> str:
+    env = _environment(True)
+    env.filters["relative_to_output"] = lambda path: str(Path(path).relative_to(output_dir))
+    text = env.get_template("report.md.j2").render(blocks=blocks, title=title)
+    return text.rstrip("\n") + "\n"  # every block ends in a blank line; the file ends in one newline
+
+
 def render_html(blocks: list[Block], title: str = "finetune-compare report",
                 sections: dict[str, str] | None = None) -> str:
-    e = html.escape
-    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-             f"<title>{e(title)}</title><style>{CSS}</style>{IMAGE_CHECK}</head><body>",
-             f"<h1>{e(title)}</h1><nav>"
-             + "".join(f"<a href='#{k}'>{e(v)}</a>" for k, v in (sections or SECTIONS).items()) + "</nav>"]
-    open_section = False
-    for blk in blocks:
-        if blk.kind == "h2":
-            if open_section:
-                parts.append("</section>")
-            parts.append(f"<section id='{blk.anchor}'><h2>{e(blk.content)}</h2>")
-            open_section = True
-        elif blk.kind == "p":
-            parts.append(f"<p class='headline'><strong>{e(blk.content)}</strong></p>" if blk.caption == "headline"
-                         else f"<p>{e(blk.content)}</p>")
-        elif blk.kind == "list":
-            cap = f"<p><strong>{e(blk.caption)}</strong></p>" if blk.caption else ""
-            parts.append(cap + "<ul>" + "".join(f"<li>{e(x)}</li>" for x in blk.content) + "</ul>")
-        elif blk.kind == "code":
-            if blk.caption:  # long (the resolved config): collapsed until asked for
-                parts.append(f"<details><summary><strong>{e(blk.caption)}</strong></summary>"
-                             f"<pre>{e(blk.content)}</pre></details>")
-            else:
-                parts.append(f"<pre>{e(blk.content)}</pre>")
-        elif blk.kind == "table":
-            rows = blk.content
-            cap = f"<caption>{e(blk.caption)}</caption>" if blk.caption else ""
-            head = "".join(f"<th>{e(c)}</th>" for c in rows[0])
-            body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
-            parts.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-        elif blk.kind == "img":
-            data = base64.b64encode(Path(blk.content).read_bytes()).decode("ascii")
-            parts.append(f"<figure><figcaption>{e(blk.caption)}</figcaption>"
-                         f"<img alt='{e(blk.caption)}' src='data:image/png;base64,{data}'></figure>")
-    if open_section:
-        parts.append("</section>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return _environment(False).get_template("report.html.j2").render(
+        blocks=blocks, title=title, sections=sections or SECTIONS, css=jinja2.utils.markupsafe.Markup(CSS),
+        image_check=jinja2.utils.markupsafe.Markup(IMAGE_CHECK))

@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import UserError
 from ..labels import CLASS_NAMES
 from ..utils import io
+from ..metric_names import OVERALL_METRICS
 
 FIX = "delete that run's folder and rerun the same command to retrain it, then rebuild the report"
 
@@ -33,7 +34,7 @@ def read_jsonl(path: str | Path) -> list:
 
 
 RUN_SECTIONS = ("test", "params", "timing", "memory")
-SCORES = ("macro_f1", "accuracy", "macro_precision", "macro_recall")
+SCORES = OVERALL_METRICS
 
 
 def _is_score(v) -> bool:

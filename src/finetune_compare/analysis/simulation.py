@@ -27,8 +27,9 @@ import numpy as np
 import yaml
 
 from ..evaluation.metrics import evaluation_metrics
-from ..layout import METRICS, PREDICTIONS, RUN_CONFIG, Layout
-from ..utils.io import read_json, write_json, write_jsonl
+from ..evaluation.run_record import RunRecord, write_run_files
+from ..layout import Layout
+from ..utils.io import read_json
 
 LABELS = ("negative", "neutral", "positive")
 SOURCES = ("imdb", "sst5", "tweeteval")
@@ -124,22 +125,22 @@ def effect_for(sc: Scenario, pair_sds: float) -> tuple[float, float]:
     return delta, true_difference(sc, delta)
 
 
-def _run_metrics(method: str, seed: int, y: np.ndarray, p: np.ndarray, source: np.ndarray) -> dict:
-    """A metrics.json as runs write it; the cost fields are fixed (they play no part in the verdict)."""
+def _run_record(method: str, seed: int, y: np.ndarray, p: np.ndarray, source: np.ndarray) -> RunRecord:
+    """A run's record as runs write it; the cost fields are fixed (they play no part in the verdict)."""
     test = evaluation_metrics(y, p, [SOURCES[s] for s in source], LABELS)
     lora = method == "lora"
-    return {
-        "method": method, "seed": seed, "model_name": "simulated", "labels": list(LABELS), "test": test,
-        "validation": {"best_macro_f1": test["macro_f1"], "best_step": 10},
-        "params": {"trainable": 74_883 if lora else 22_714_371, "total": 22_788_867 if lora else 22_714_371,
-                   "adapter": 73_728 if lora else 0, "head": 1_155, "trainable_ratio": 0.0033 if lora else 1.0},
-        "training": {"epochs_run": 3.0, "steps": 90, "stopped_early": False, "max_epochs": 3, "patience": 2},
-        "timing": {"train_seconds": 30.0, "seconds_per_epoch": 10.0, "train_samples_per_second": 40.0,
-                   "train_tokens_per_second": 4000.0, "eval_seconds": 2.0, "eval_samples_per_second": 200.0,
-                   "eval_tokens_per_second": 20000.0},
-        "memory": {"peak_rss_mb": 1000.0, "peak_cuda_mb": None},
-        "health": {"collapsed": False, "diverged": False, "problems": []},
-    }
+    return RunRecord(
+        method=method, seed=seed, model_name="simulated", head=None, labels=list(LABELS), test=test,
+        validation={"best_macro_f1": test["macro_f1"], "best_step": 10},
+        params={"trainable": 74_883 if lora else 22_714_371, "total": 22_788_867 if lora else 22_714_371,
+                "adapter": 73_728 if lora else 0, "head": 1_155, "trainable_ratio": 0.0033 if lora else 1.0},
+        training={"epochs_run": 3.0, "steps": 90, "stopped_early": False, "max_epochs": 3, "patience": 2},
+        timing={"train_seconds": 30.0, "seconds_per_epoch": 10.0, "train_samples_per_second": 40.0,
+                "train_tokens_per_second": 4000.0, "eval_seconds": 2.0, "eval_samples_per_second": 200.0,
+                "eval_tokens_per_second": 20000.0},
+        memory={"peak_rss_mb": 1000.0, "peak_cuda_mb": None},
+        health={"collapsed": False, "diverged": False, "problems": []},
+    )
 
 
 def write_experiment(folder: Path, y: np.ndarray, source: np.ndarray, preds: dict[str, list[np.ndarray]],
@@ -152,12 +153,10 @@ def write_experiment(folder: Path, y: np.ndarray, source: np.ndarray, preds: dic
             seed = FIRST_SEED + k
             run = layout.run_dir(m, seed)
             run.mkdir(parents=True, exist_ok=True)
-            (run / RUN_CONFIG).write_text(config, encoding="utf-8")
-            write_jsonl(run / PREDICTIONS, [
-                {"id": f"t{i}", "source": SOURCES[source[i]], "label": int(y[i]), "predicted": int(p[i]),
-                 "probabilities": {lab: float(c == p[i]) for c, lab in enumerate(LABELS)}, "text": f"example {i}"}
-                for i in range(y.size)])
-            write_json(run / METRICS, _run_metrics(m, seed, y, p, source))
+            rows = [{"id": f"t{i}", "source": SOURCES[source[i]], "label": int(y[i]), "predicted": int(p[i]),
+                     "probabilities": {lab: float(c == p[i]) for c, lab in enumerate(LABELS)}, "text": f"example {i}"}
+                    for i in range(y.size)]
+            write_run_files(run, config, _run_record(m, seed, y, p, source), {"train": [], "eval": []}, rows)
     return folder
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import stats
 
 from ..evaluation.metrics import per_class_scores
+from ..metric_names import OVERALL_METRICS
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
@@ -183,7 +184,7 @@ def aso(a: Sequence[float], b: Sequence[float], num_comparisons: int = 1, seed: 
 # Test-set sampling noise, from per-example predictions
 # --------------------------------------------------------------------------------------
 
-TEST_LEVEL_METRICS = ("macro_f1", "accuracy", "macro_precision", "macro_recall")
+TEST_LEVEL_METRICS = OVERALL_METRICS
 
 
 def _confusions(y_true: np.ndarray, y_pred: np.ndarray, idx: np.ndarray, k: int) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data.sources import display_name
 from ..layout import Layout
-from .plots import _save, method_colors, plt
+from .plots import method_colors, save_figure, plt
 
 LINESTYLES = ["-", "--", ":", "-."]
 
@@ -102,7 +102,7 @@ def primary_plot(summary: dict, out: Path) -> Path:
         ax.legend(fontsize=8)
     ax_m.set(title=f"Test {metric.replace('_', ' ')}: mean, 95% CI over seeds", ylabel=metric.replace("_", " "))
     ax_d.set(title="Paired difference: mean, 95% CI (seed + test-set noise)", ylabel="difference")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def sources_plot(summary: dict, out: Path) -> Path:
@@ -121,7 +121,7 @@ def sources_plot(summary: dict, out: Path) -> Path:
         ax.set(title=display_name(src), ylabel=metric.replace("_", " "))
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"Test {metric.replace('_', ' ')} per source: mean, 95% CI over seeds")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def cost_plot(summary: dict, out: Path) -> Path:
@@ -150,7 +150,7 @@ def cost_plot(summary: dict, out: Path) -> Path:
         ax.legend(fontsize=8)
     ax_t.set(title="Training time per run (mean over seeds; labels: epochs run)", ylabel="seconds")
     ax_mem.set(title=memory_label.capitalize() + " (mean over seeds)", ylabel="MB")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def make_sweep_plots(sweep_dir: Path, summary: dict) -> dict[str, Path]:

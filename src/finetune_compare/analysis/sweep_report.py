@@ -24,6 +24,8 @@ from .report import build_report
 from .report_blocks import Block
 from .run_files import read_json
 from .sweep_plots import make_sweep_plots
+from ..metric_names import DEFAULT_METRIC
+from .result_types import SweepPoint, SweepSummary
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ def _stat(s: dict | None) -> dict | None:
     return {k: s.get(k) for k in ("mean", "std", "ci_low", "ci_high", "n")}
 
 
-def point_summary(values: dict, name: str, cmp: dict) -> dict:
+def point_summary(values: dict, name: str, cmp: dict) -> SweepPoint:
     """What the sweep needs from one point's comparison.json."""
     primary = cmp["primary_metric"]
     methods = {}
@@ -176,7 +178,7 @@ def _point_plans(sweep_dir: Path, grid: dict) -> dict[str, str]:
     return plans
 
 
-def collect(sweep_dir: Path, rebuild: bool = False) -> dict:
+def collect(sweep_dir: Path, rebuild: bool = False) -> SweepSummary:
     config = _sweep_config(sweep_dir)
     grid = config.get("sweep") or {}
     if not grid:
@@ -196,7 +198,7 @@ def collect(sweep_dir: Path, rebuild: bool = False) -> dict:
     first_cmp = read_json(Layout(sweep_dir / points[0]["folder"]).comparison) if points else {}
     summary = {
         "kind": "sweep", "keys": keys, "grid": grid, "reference": first_cmp.get("reference", "full"),
-        "primary_metric": config.get("primary_metric", "macro_f1"),
+        "primary_metric": config.get("primary_metric", DEFAULT_METRIC),
         "equivalence_margin": config.get("equivalence_margin"),
         "methods": list(points[0]["methods"]) if points else list(config.get("methods", [])),
         "comparisons": sorted({n for p in points for n in p["comparisons"]}),
@@ -292,7 +294,7 @@ def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block
     return b
 
 
-def build_sweep_report(sweep_dir: str | Path, rebuild: bool = False) -> dict:
+def build_sweep_report(sweep_dir: str | Path, rebuild: bool = False) -> SweepSummary:
     """Collect the points, then write sweep.json, the plots and the two reports; returns sweep.json's content."""
     sweep_dir = Path(sweep_dir)
     summary = collect(sweep_dir, rebuild)

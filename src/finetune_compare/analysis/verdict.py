@@ -26,6 +26,7 @@ from scipy import stats
 
 from .planning import POWER, detectable_difference, pairs_for_floor, sd_interval
 from .statistics import ALPHA, CONFIDENCE, MIN_PAIRS, _t
+from .result_types import RankingRow, Verdict
 
 
 def shared_test_variance(test_level: dict | None, n: int) -> float | None:
@@ -103,7 +104,7 @@ def _margin_note(test_level: dict, n: int, margin: float, n_test: int, alpha: fl
 
 
 def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | None = None,
-           margin: float | None = None, comparisons: int = 1) -> dict:
+           margin: float | None = None, comparisons: int = 1) -> Verdict:
     """The verdict on the primary metric; its wording follows from the interval and the tests. With several
     methods compared against one reference (`comparisons` > 1), every claim is made at alpha / comparisons
     (Bonferroni), and its interval at 1 - alpha / comparisons, so a claim and its interval always agree."""
@@ -171,7 +172,7 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
     return out
 
 
-def ranking(comparisons: dict, reference: str) -> list[dict]:
+def ranking(comparisons: dict, reference: str) -> list[RankingRow]:
     """Every method against the reference, best first: its difference, interval and p-values at the family-wise
     level (Bonferroni over the comparisons, as each verdict is made), and what that verdict says."""
     rows = [{"method": reference, "diff_mean": 0.0, "ci_low": None, "ci_high": None, "p": None, "p_adjusted": None,

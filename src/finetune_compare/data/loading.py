@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
-from ..utils.hub import hub_unreachable_hint, prepare_hub_access
+from ..utils.hub_access import hub_unreachable_hint, prepare_hub_access
 from .sources import SOURCES, SourceSpec
 
 log = logging.getLogger(__name__)

@@ -18,18 +18,19 @@ from ..config import Config
 from ..data.build import DataPools
 from ..data.summary import data_summary
 from ..layout import Layout
+from ..metric_names import OVERALL_METRICS
 from ..utils.distributed import is_main
 from ..utils.io import write_json
-from ..utils.logging import ensure_api_logging
+from ..logging_setup import ensure_api_logging
 from .outputs import release_output_dir
 from .command_progress import CommandProgress
-from .status import tracked
+from ..tracking.lifecycle import tracked
 from .run import (RunContext, context_for_pair, evaluate_base_model, load_completed, prepare_context, run_dir_for,
                   run_method)
 
 log = logging.getLogger(__name__)
 
-TABLE_METRICS = ("macro_f1", "accuracy", "macro_precision", "macro_recall")
+TABLE_METRICS = OVERALL_METRICS
 
 
 def run_seeds(config: Config) -> list[int]:

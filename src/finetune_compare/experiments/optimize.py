@@ -26,18 +26,18 @@ from typing import Any
 import psutil
 from transformers import TrainerCallback
 
-from ..config import FIELDS, Config, default_of
+from ..config import Config, config_keys, default_of
 from ..errors import ConfigError, UserError
 from ..layout import Layout
-from ..registry import get_spec, method_names
+from ..methods import get_method, method_names
 from ..utils.io import write_json, write_yaml
 from ..utils.memory import release_memory
 from ..utils.processes import is_dead_local_worker, worker_id
 from .run import RunContext, prepare_context, train_method
 from ..training.trainer import steps_per_epoch
 from .outputs import claim_output_dir, release_output_dir
-from .studies import create_study
-from .status import tracked
+from .studies import create_study, make_storage
+from ..tracking.lifecycle import tracked
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ COMMON_SEARCH_SPACE = {"batch_size": {"type": "categorical", "choices": [16, 32]
 
 def default_search_space() -> dict[str, dict[str, dict]]:
     return {"common": copy.deepcopy(COMMON_SEARCH_SPACE),
-            **{name: copy.deepcopy(get_spec(name).search_space) for name in method_names()}}
+            **{name: copy.deepcopy(get_method(name).search_space) for name in method_names()}}
 
 
 DERIVED = {"lora_alpha_multiple"}
@@ -68,7 +68,7 @@ def search_space_for(config: Config, method: str) -> dict[str, dict]:
     space = {k: v for k, v in space.items() if v is not None}  # `key: null` removes a default dimension
     for name, spec in space.items():
         where = f"search_space.{method}.{name}"
-        if name not in FIELDS and name not in DERIVED:
+        if name not in config_keys() and name not in DERIVED:
             raise ConfigError(f"{where}: not a config key")
         if not isinstance(spec, dict) or spec.get("type") not in ("float", "int", "categorical"):
             raise ConfigError(f"{where}: expected {{type: float|int|categorical, ...}}, got {spec!r}")
@@ -90,7 +90,7 @@ def warn_searched_settings(config: Config, spaces: dict[str, dict]) -> list[str]
     for method, space in spaces.items():
         method_config = config.for_method(method)
         for key in space:
-            if key not in FIELDS:
+            if key not in config_keys():
                 continue
             if getattr(method_config, key) != default_of(key):
                 warnings_.append(f"{method}: {key}={getattr(method_config, key)!r} is searched by Optuna and replaced in "
@@ -224,19 +224,22 @@ def counted_trials(study) -> int:
                or (t.state == TrialState.FAIL and not is_interrupted(t)))
 
 
-def fail_orphaned_trials(study) -> int:
+def fail_orphaned_trials(study, storage) -> int:
     """Mark RUNNING trials whose process (on this host) is gone as FAIL 'interrupted' (kill -9, power loss).
 
-    Trials of live processes, or of other hosts sharing the storage, are left alone.
+    Trials of live processes, or of other hosts sharing the storage, are left alone. `storage` is the study's
+    storage object (`studies.make_storage`): its public methods set the reason of a trial this process does not own.
     """
     from optuna.trial import TrialState
 
     orphaned = 0
+    study_id = storage.get_study_id_from_name(study.study_name)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not is_dead_local_worker(t.user_attrs.get("worker", "")):
             continue
-        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED)
-        study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        storage.set_trial_user_attr(storage.get_trial_id_from_study_id_trial_number(study_id, t.number),
+                                    "fail_reason", INTERRUPTED)
+        study.tell(t.number, state=TrialState.FAIL)
         orphaned += 1
     if orphaned:
         log.warning("%s: %d trial(s) left running by a process that died marked as failed (interrupted); "
@@ -344,12 +347,14 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
     ctx = prepare_context(config, output_dir=output_dir, overwrite=overwrite, methods=methods) if n_trials else None
     if not n_trials:
         claim_output_dir(config, output_dir, overwrite)
-    studies = {m: create_study(config.search, config.seed, m, output_dir, storage_url, spaces[m]) for m in methods}
+    storage = make_storage(storage_url or config.hpo_storage, output_dir)  # one per command: after any --overwrite
+    studies = {m: create_study(config.search, config.seed, m, output_dir, storage_url, spaces[m], storage)
+               for m in methods}
     if n_trials == 0:
         log.info("created %s; no trials requested", ", ".join(s.study_name for s in studies.values()))
     summaries = {}
     for method, study in studies.items():
-        fail_orphaned_trials(study)
+        fail_orphaned_trials(study, storage)
         study_dir = Layout(output_dir).study_dir(method)
         if not n_trials:
             summaries[method] = _write_outputs(study, method, spaces[method], study_dir)

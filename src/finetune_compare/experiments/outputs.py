@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from ..config import FILE_KEYS, Config, config_to_yaml
+from ..config import FILE_KEYS, Config, config_keys, config_to_yaml
 from ..redaction import redact
 from ..errors import UserError
 from ..layout import MARKER, RESULT_ENTRIES, Layout
@@ -113,7 +113,8 @@ def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
         raise UserError(f"output directory '{out}' holds a sweep (grid: {', '.join(grid)}); only "
                         f"`finetune-compare sweep` adds to it, and `finetune-compare report --results {out}` rebuilds "
                         "its report: use another --output-dir for this command")
-    diff = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k) and k != "sweep_grid")
+    diff = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k) and k != "sweep_grid"
+                  and not _added_at_default(k, previous, current))
     if not diff:
         return "resume"
     work = work_in(out)
@@ -130,6 +131,13 @@ def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
             "use another --output-dir, or --overwrite to delete those results"
         )
     return "replace"
+
+
+def _added_at_default(key: str, previous: dict, current: dict) -> bool:
+    """A key this version knows and the folder's marker does not (a method registered since, e.g. loha_r), at its
+    default: the runs there were trained without it, exactly as they would be now."""
+    keys = config_keys()
+    return key not in previous and key in keys and current.get(key) == keys[key].default
 
 
 def _recorded_sweep(out: Path) -> list[str]:
@@ -244,13 +252,6 @@ def claim_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
     except BaseException:
         release_output_dir(out)
         raise
-
-
-def guard_output_dir(config: Config, output_dir: str | Path, overwrite: bool = False, record: bool = True) -> None:
-    """`check_output_dir`, then `claim_output_dir` when `record` (callers claim after validating)."""
-    check_output_dir(config, output_dir, overwrite)
-    if record:
-        claim_output_dir(config, output_dir, overwrite)
 
 
 CACHE_ENTRIES = ("cache", "data_summary.json", "config.yaml", "plots", "report.md", "sweep_report.html",

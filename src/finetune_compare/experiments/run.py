@@ -26,16 +26,14 @@ from ..config import Config, config_to_yaml
 from ..data.build import DataBundle, DataPools, build_data, load_pools
 from ..data.tokenization import TokenizedData, tokenize_bundle
 from ..errors import DataError
+from ..evaluation.run_record import RunRecord, write_run_files
 from ..evaluation.metrics import validation_metrics
 from ..evaluation.predict import predict_split, prediction_rows, split_metrics
 from ..layout import (
     BASE_METHOD,
     CHECKPOINTS,
-    HISTORY,
     METRICS,
     MODEL,
-    PREDICTIONS,
-    RUN_CONFIG,
     RUN_FILES,
     Layout,
     seed_dir_name,
@@ -44,20 +42,22 @@ from ..models.accounting import count_parameters
 from ..models.attention import use_training_attention
 from ..models.base import BaseModel
 from ..models.hf import build_model_provider, effective_max_length
-from ..models.methods import check_method, frozen_weights_dtype, get_method, store_frozen_weights
+from ..methods import get_method
+from ..methods.targets import check_method
+from ..models.frozen_weights import frozen_weights_dtype, store_frozen_weights
 from ..models.saving import save_trained
 from ..tracking import TrackerHub, build_tracker_hub
 from ..training.progress import ProgressReporter, progress_logging
 from ..training.trainer import BestModelCallback, FiniteLossCallback, StopOnSignal, build_trainer, build_training_args
 from ..utils import signals
-from ..utils.device import resolve_device, resolve_precision
+from ..training.device import resolve_device, resolve_precision
 from ..utils.distributed import is_main
-from ..utils.io import atomic_write_text, creation_problem, read_json, write_json, write_jsonl
+from ..utils.io import creation_problem, read_json
 from ..utils.memory import MemoryMonitor, release_memory
 from ..utils.signals import training_section
 from .outputs import check_output_dir, claim_output_dir
 from .run_records import history_of, last_checkpoint, run_health
-from .status import tracked
+from ..tracking.lifecycle import tracked
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def check_methods(config: Config, provider: BaseModel, methods: list[str], preci
     for method in methods:
         get_method(method)
         frozen_weights_dtype(config.for_method(method).base_weights_dtype, method, precision)
-    adapters = [m for m in methods if get_method(m).spec.adapts_layers]
+    adapters = [m for m in methods if get_method(m).adapts_layers]
     if not adapters:
         return
     model = provider.load_model()
@@ -194,13 +194,6 @@ def _remove_empty(folder: Path) -> None:
         folder.rmdir()
 
 
-def _write_run_files(run_dir: Path, config: Config, metrics: dict, history: dict, rows: list[dict]) -> None:
-    atomic_write_text(run_dir / RUN_CONFIG, config_to_yaml(config))
-    write_json(run_dir / HISTORY, history)
-    write_jsonl(run_dir / PREDICTIONS, rows)
-    write_json(run_dir / METRICS, metrics)  # last: marks the run complete
-
-
 @dataclass
 class TrainOutcome:
     trainer: Any
@@ -221,7 +214,7 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
     base = ctx.provider.load_model()
     attention = use_training_attention(base, ctx.device)
     head = ctx.provider.head_module_names(base)
-    model = spec.apply(base, config.method, head)
+    model = spec.make_trainable(base, config.method, head)
     params = count_parameters(model, head)
     params["training_attention"] = attention
     params["base_weights_dtype"] = frozen_weights_dtype(config.base_weights_dtype, method, ctx.precision)
@@ -291,22 +284,18 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
     wall = out.wall_seconds
     train_only = max(wall - best.eval_seconds, 1e-9)  # exclude validation passes from throughput
     n_train, n_test = len(ctx.tokenized.train.examples), len(ctx.tokenized.test.examples)
-    metrics = {
-        "method": method,
-        "seed": seed,
-        "model_name": config.model_name,
-        "head": ctx.provider.describe().get("head"),
-        "labels": list(ctx.data.labels),  # class names in id order: per-class metrics, confusion matrix, predictions
-        "test": split_metrics(ctx.tokenized.test, probs, ctx.data.labels),
-        "validation": {"best_macro_f1": best.best_value, "best_step": best.best_step},
-        "params": out.params,
-        "training": {
+    record = RunRecord(
+        method=method, seed=seed, model_name=config.model_name, head=ctx.provider.describe().get("head"),
+        labels=list(ctx.data.labels), test=split_metrics(ctx.tokenized.test, probs, ctx.data.labels),
+        validation={"best_macro_f1": best.best_value, "best_step": best.best_step},
+        params=out.params,
+        training={
             "epochs_run": epochs_run, "steps": trainer.state.global_step, "stopped_early": best.stopped_early,
             "final_train_loss": out.train_output.training_loss, "learning_rate": config.learning_rate_for(method),
             "head_learning_rate": config.head_lr,
             "max_epochs": config.num_epochs, "patience": config.patience,
         },
-        "timing": {
+        timing={
             "train_seconds": round(wall, 3),
             "train_seconds_excluding_eval": round(train_only, 3),
             "seconds_per_epoch": round(train_only / epochs_run, 3) if epochs_run else None,
@@ -316,31 +305,31 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
             "eval_samples_per_second": round(n_test / predict_seconds, 3),
             "eval_tokens_per_second": round(ctx.tokenized.test.num_tokens / predict_seconds, 1),
         },
-        "memory": out.memory.summary(),
-        "data": {"train": n_train, "validation": len(ctx.tokenized.validation.examples), "test": n_test,
-                 "max_length": ctx.tokenized.max_length, "fingerprint": ctx.data.fingerprint},
-        "environment": ctx.environment,
-    }
+        memory=out.memory.summary(),
+        data={"train": n_train, "validation": len(ctx.tokenized.validation.examples), "test": n_test,
+              "max_length": ctx.tokenized.max_length, "fingerprint": ctx.data.fingerprint},
+        environment=ctx.environment,
+    )
     history = history_of(trainer.state.log_history)
     history["memory_mb"] = out.memory.series
-    metrics["health"] = run_health(metrics["test"], history, trainer.state.global_step,
-                                   trainer.args.get_warmup_steps(trainer.state.max_steps))
-    for problem in metrics["health"]["problems"]:
+    record.health = run_health(record.test, history, trainer.state.global_step,
+                               trainer.args.get_warmup_steps(trainer.state.max_steps))
+    for problem in record.health["problems"]:
         log.warning("%s seed %d: %s", method, seed, problem)
     if not is_main():  # every rank trained and evaluated; rank 0 writes
         release_memory()
-        return metrics
+        return record.to_json()
     if config.save_model:
         target = Path(config.save_dir) / method / seed_dir_name(seed) if config.save_dir else run_dir / MODEL
-        metrics["saved_model"] = save_trained(trainer.model, ctx.tokenizer, target, method, config.model,
-                                              ctx.tokenized.max_length, ctx.data.labels,
-                                              merged=config.save_merged)
-    _write_run_files(run_dir, config, metrics, history, prediction_rows(ctx.tokenized.test, probs, ctx.data.labels))
+        record.saved_model = save_trained(trainer.model, ctx.tokenizer, target, method, config.model,
+                                          ctx.tokenized.max_length, ctx.data.labels, merged=config.save_merged)
+    write_run_files(run_dir, config_to_yaml(config), record, history,
+                    prediction_rows(ctx.tokenized.test, probs, ctx.data.labels))
     log.info("%s seed %d: test macro-F1 %.4f, accuracy %.4f (%.0f s)", method, seed,
-             metrics["test"]["macro_f1"], metrics["test"]["accuracy"], wall)
+             record.test["macro_f1"], record.test["accuracy"], wall)
     del trainer, best, out
     release_memory()
-    return metrics
+    return record.to_json()
 
 
 def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
@@ -362,21 +351,18 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
     with MemoryMonitor() as memory:
         probs, seconds = predict_split(trainer, ctx.tokenized.test)
     n_test = len(ctx.tokenized.test.examples)
-    metrics = {
-        "method": BASE_METHOD, "seed": None, "model_name": config.model_name,
-        "head": ctx.provider.describe().get("head"),
-        "labels": list(ctx.data.labels),  # class names in id order: per-class metrics, confusion matrix, predictions
-        "test": split_metrics(ctx.tokenized.test, probs, ctx.data.labels),
-        "params": {**count_parameters(model, head), "trainable": 0, "trainable_ratio": 0.0},
-        "timing": {"eval_seconds": round(seconds, 3), "eval_samples_per_second": round(n_test / seconds, 3),
-                   "eval_tokens_per_second": round(ctx.tokenized.test.num_tokens / seconds, 1)},
-        "memory": memory.summary(),
-        "environment": ctx.environment,
-    }
+    record = RunRecord(
+        method=BASE_METHOD, seed=None, model_name=config.model_name, head=ctx.provider.describe().get("head"),
+        labels=list(ctx.data.labels), test=split_metrics(ctx.tokenized.test, probs, ctx.data.labels),
+        params={**count_parameters(model, head), "trainable": 0, "trainable_ratio": 0.0},
+        timing={"eval_seconds": round(seconds, 3), "eval_samples_per_second": round(n_test / seconds, 3),
+                "eval_tokens_per_second": round(ctx.tokenized.test.num_tokens / seconds, 1)},
+        memory=memory.summary(), environment=ctx.environment,
+    )
     if is_main():
-        _write_run_files(run_dir, config, metrics, {"train": [], "eval": []},
-                         prediction_rows(ctx.tokenized.test, probs, ctx.data.labels))
+        write_run_files(run_dir, config_to_yaml(config), record, {"train": [], "eval": []},
+                        prediction_rows(ctx.tokenized.test, probs, ctx.data.labels))
     _remove_empty(run_dir / CHECKPOINTS)
     del trainer, model
     release_memory()
-    return metrics
+    return record.to_json()

@@ -16,12 +16,13 @@ from ..redaction import redact_text
 
 
 def make_storage(url: str | None, output_dir: Path):
+    """The study's storage as an object, so its public methods (Optuna's `BaseStorage`) are at hand."""
     import optuna
 
     if url is None:
         path = Layout(output_dir).optuna_db
         path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path.resolve()}"
+        url = f"sqlite:///{path.resolve()}"
     if url.startswith("journal:"):
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
@@ -36,7 +37,8 @@ def make_storage(url: str | None, output_dir: Path):
         return optuna.storages.RDBStorage(url)
     except Exception as exc:
         raise UserError(f"cannot open Optuna storage {url.split('@')[-1]!r}: {type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0][:200]}") from None
+                        f"{redact_text(str(exc).splitlines()[0][:200])}; if that database is damaged, delete it (its "
+                        "trials are lost) or choose another --storage") from None
 
 
 def make_pruner(name: str):
@@ -50,21 +52,21 @@ def make_pruner(name: str):
 
 
 def create_study(config: SearchConfig, seed: int, method: str, output_dir: Path, storage_url: str | None = None,
-                 space: dict | None = None):
+                 space: dict | None = None, storage=None):
     """Create the study if it does not exist (run once before starting parallel workers); `seed` seeds the
     sampler. With `space`, the study's metric and search space are recorded (new study) or checked (resumed)."""
     import optuna
 
     sampler = (optuna.samplers.TPESampler(seed=seed) if config.hpo_sampler == "tpe"
                else optuna.samplers.RandomSampler(seed=seed))
-    storage = make_storage(storage_url or config.hpo_storage, output_dir)
+    storage = storage or make_storage(storage_url or config.hpo_storage, output_dir)
     try:
         study = optuna.create_study(
             study_name=f"{config.hpo_study_name}-{method}", storage=storage,
             direction="maximize", sampler=sampler, pruner=make_pruner(config.hpo_pruner), load_if_exists=True,
         )
     except Exception as exc:  # SQLAlchemy / journal errors on a damaged database
-        where = storage if isinstance(storage, str) else (storage_url or config.hpo_storage)
+        where = storage_url or config.hpo_storage or Layout(output_dir).optuna_db
         raise UserError(f"cannot open the Optuna study in {redact_text(str(where))} ({type(exc).__name__}: "
                         f"{redact_text(str(exc).splitlines()[0][:160])}); if that database is damaged, delete it "
                         "(its trials are lost) or choose another --storage") from None

@@ -16,7 +16,6 @@ from .resolve import ResolvedModel, load_hf_config, resolve_model
 log = logging.getLogger(__name__)
 
 ID2LABEL = dict(enumerate(CLASS_NAMES))  # the sentiment preset's head
-LABEL2ID = {name: i for i, name in ID2LABEL.items()}
 # Models whose position ids start after the padding index, so max_position_embeddings
 # overstates the usable length by padding_idx + 1 (514 -> 512 for RoBERTa-base).
 _OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer", "bart", "mbart"}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
-from ..utils.hub import hub_unreachable_hint, prepare_hub_access
+from ..utils.hub_access import hub_unreachable_hint, prepare_hub_access
 
 EMBEDDED_MINILM = "embedded-minilm"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")

@@ -6,7 +6,7 @@ import logging
 import os
 import warnings
 
-from ..redaction import RedactingFilter
+from .redaction import RedactingFilter
 
 
 LOG_FORMAT, LOG_DATEFMT = "%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"

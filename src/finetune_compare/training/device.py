@@ -8,7 +8,7 @@ import os
 import torch
 
 from ..errors import ConfigError
-from .distributed import world_size
+from ..utils.distributed import world_size
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,111 @@
+"""`Config`: the experiment configuration, composed of its sections; frozen and validated on construction.
+
+`Config(use_lora=True, num_epochs=5)` (the seed's flat keys) builds every section; `config.training`,
+`config.data`, ... are the sections themselves, and every flat key also reads as an attribute (`config.num_epochs`,
+`config.lora_r`). Checks between sections (per-method overrides, the sweep grid, the seed range) run here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..errors import ConfigError
+from .data_section import DataConfig
+from .keys import SECTION_CLASSES, SECTIONS, config_keys, unknown_key_error
+from .method_section import MethodConfig
+from .sections import ExperimentConfig, ModelConfig, SearchConfig, TrackingConfig, TrainingConfig
+
+SECTION_TYPES = {**SECTION_CLASSES, "method": MethodConfig}
+
+
+class Config:
+    """The resolved configuration of one command: seven sections (model, method, data, training, experiment,
+    tracking, search), each a frozen, validated type."""
+
+    __slots__ = SECTIONS
+    model: ModelConfig
+    method: MethodConfig
+    data: DataConfig
+    training: TrainingConfig
+    experiment: ExperimentConfig
+    tracking: TrackingConfig
+    search: SearchConfig
+
+    def __init__(self, **values: Any) -> None:
+        keys = config_keys()
+        grouped: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+        for key, value in values.items():
+            if key not in keys:
+                raise unknown_key_error(str(key))
+            grouped[keys[key].section][key] = value
+        for section in SECTIONS:
+            object.__setattr__(self, section, SECTION_TYPES[section](**grouped[section]))
+        from .rules import check_between_sections
+
+        check_between_sections(self)
+
+    def __getattr__(self, name: str) -> Any:  # a flat key: read from its section
+        key = config_keys().get(name) if not name.startswith("_") else None
+        if key is None:
+            raise AttributeError(f"'Config' has no key '{name}'")
+        return getattr(getattr(self, key.section), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field '{name}'")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  (lists inside)
+
+    def __reduce__(self):
+        return (_rebuild, (self.to_dict(),))
+
+    def __repr__(self) -> str:
+        keys = config_keys()
+        changed = {k: v for k, v in self.to_dict().items() if v != keys[k].default}
+        return f"Config({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    def _set_section(self, section: str, value: Any) -> None:
+        """Only for the checks between sections (normalising the sweep grid); a Config is otherwise frozen."""
+        object.__setattr__(self, section, value)
+
+    @property
+    def single_method(self) -> str:
+        """The method of a single run, from the seed's `use_lora` switch."""
+        return "lora" if self.use_lora else "full"
+
+    def learning_rate_for(self, method: str) -> float:
+        return self.method.learning_rate_for(method)
+
+    @property
+    def head_lr(self) -> float:
+        return self.method.head_lr
+
+    def for_method(self, method: str) -> "Config":
+        """The config a run of `method` uses: `method_overrides[method]` applied."""
+        overrides = self.method_overrides.get(method)
+        return self.replace(**overrides) if overrides else self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every key, flat, in config.yaml's order."""
+        out: dict[str, Any] = {}
+        for section in SECTIONS:
+            out.update(getattr(self, section).to_dict())
+        return out
+
+    def replace(self, **changes: Any) -> "Config":
+        from .loading import from_dict
+
+        return from_dict({**self.to_dict(), **changes})
+
+
+def _rebuild(values: dict[str, Any]) -> Config:
+    return Config(**values)
+
+
+def check_seed_range(config: Config) -> None:
+    last_seed = config.seed + config.num_runs - 1
+    if last_seed >= 2 ** 32:
+        raise ConfigError(f"config key 'seed': seed + num_runs - 1 = {last_seed} must be < 2^32 (numpy's seed range)")

@@ -1,0 +1,123 @@
+"""The method section: which methods run, their learning rates, and every registered method's own settings.
+
+The general keys are declared here; each method's settings are declared in its own module of
+`finetune_compare.methods` and composed in at construction, so adding a method adds its keys here without an edit.
+A config names a method's setting nested (`method: {lora: {r: 16}}`) or by its flat alias (`lora_r: 16`, the seed's
+form); both are the same value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..errors import ConfigError
+from ..fields import ValidatedSettings, setting
+from ..methods import get_method, method_names, settings_classes
+from ..methods.registry import MethodSettings
+
+
+@dataclass(frozen=True)
+class MethodKeys(ValidatedSettings):
+    """The method section's general keys."""
+
+    use_lora: bool = setting(True, "Seed key: a single run (`--mode train`) uses LoRA when true, full FT when false.")
+    methods: list[str] = setting(["full", "lora"], "Methods that `--mode compare` runs (see the method registry).",
+                                 choices=method_names, nonempty=True)
+    learning_rate: float = setting(2e-5, "Learning rate for full fine-tuning (and head-only).", min=0,
+                                   exclusive_min=True)
+    head_learning_rate: Optional[float] = setting(
+        None, "Learning rate of the classification head under every method (default: learning_rate, full FT's), "
+        "so head and method effects are not confounded.", min=0, exclusive_min=True)
+
+
+GENERAL_KEYS = tuple(f.name for f in dataclasses.fields(MethodKeys))
+
+
+_aliases: dict[tuple, dict[str, tuple[type[MethodSettings], str]]] = {}
+
+
+def method_aliases() -> dict[str, tuple[type[MethodSettings], str]]:
+    """{flat key: (settings class, field)} of every registered method's settings, e.g. lora_r -> (LoraSettings, r);
+    recomputed only when the registered settings change."""
+    classes = settings_classes()
+    stamp = tuple(id(c) for c in classes.values())
+    if stamp not in _aliases:
+        _aliases.clear()
+        _aliases[stamp] = {flat: (cls, name) for cls in classes.values() for flat, name in cls.flat_keys().items()}
+    return _aliases[stamp]
+
+
+class MethodConfig:
+    """How each method adapts the model, and its learning rate: read by the methods and the trainer.
+
+    Built from flat keys (`MethodConfig(lora_r=8)`), frozen, validated with the config's messages; a method's
+    settings object is `settings_of(method)`, and every flat key reads as an attribute (`.lora_r`).
+    """
+
+    section = "method"
+    prefix = ""
+
+    def __init__(self, **values: Any) -> None:
+        aliases = method_aliases()
+        per_prefix: dict[str, dict[str, Any]] = {}
+        for key in values:
+            if key in aliases:
+                cls, name = aliases[key]
+                per_prefix.setdefault(cls.prefix, {})[name] = values[key]
+            elif key not in GENERAL_KEYS:
+                raise ConfigError(f"config key '{key}' is not a method setting")
+        object.__setattr__(self, "_keys", MethodKeys(**{k: v for k, v in values.items() if k in GENERAL_KEYS}))
+        object.__setattr__(self, "_settings", {prefix: cls(**per_prefix.get(prefix, {}))
+                                               for prefix, cls in settings_classes().items()})
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in GENERAL_KEYS:
+            return getattr(self._keys, name)
+        alias = method_aliases().get(name)
+        if alias is None:
+            raise AttributeError(f"the method section has no key '{name}'")
+        return getattr(self._settings[alias[0].prefix], alias[1])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field '{name}'")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MethodConfig) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  (lists inside)
+
+    def __reduce__(self):
+        return (_rebuild, (self.to_dict(),))
+
+    def __repr__(self) -> str:
+        return f"MethodConfig({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+
+    def settings_of(self, method: str) -> MethodSettings | None:
+        """The settings object `method` reads (None for a method without settings, e.g. full)."""
+        cls = get_method(method).settings
+        return None if cls is None else self._settings[cls.prefix]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat keys: the general keys, then each method's settings by alias (what config.yaml records)."""
+        out = self._keys.to_dict()
+        for settings in self._settings.values():
+            out.update({settings.key_name(k): v for k, v in settings.to_dict().items()})
+        return out
+
+    def learning_rate_for(self, method: str) -> float:
+        """Each method gets its own learning rate (its settings' `learning_rate`, else `learning_rate`): one shared
+        rate would bias the comparison."""
+        return getattr(self, get_method(method).learning_rate_key)
+
+    @property
+    def head_lr(self) -> float:
+        """The classification head's rate under every method: `head_learning_rate`, else full FT's rate."""
+        return self.head_learning_rate or self.learning_rate
+
+
+def _rebuild(values: dict[str, Any]) -> MethodConfig:
+    return MethodConfig(**values)

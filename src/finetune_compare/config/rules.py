@@ -1,0 +1,122 @@
+"""Rules between sections: which keys may differ per method (`method_overrides`) or per sweep point (`sweep`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+from ..methods import method_names
+from .keys import config_keys, override_keys, unknown_key_error
+
+if TYPE_CHECKING:
+    from .core import Config
+
+# Keys that may differ per method besides every method's own settings: how the method is trained.
+TRAINING_OVERRIDE_KEYS = frozenset({
+    "learning_rate", "num_epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "warmup_ratio",
+    "weight_decay", "max_grad_norm", "patience", "evaluations_per_epoch", "batch_grouping", "mixed_precision",
+    "gradient_checkpointing", "base_weights_dtype",
+})
+
+
+def method_override_keys() -> frozenset[str]:
+    """Keys `method_overrides` may set: how a method adapts the model (its settings) and how it is trained."""
+    return TRAINING_OVERRIDE_KEYS | {k.name for k in config_keys().values() if k.method_prefix}
+
+
+# Keys a sweep cannot vary, and why (the rest may be swept: size, epochs, rates, rank, max_length, ...).
+SWEEP_FIXED = {
+    "sweep": "a sweep cannot sweep itself",
+    "output_dir": "each point's folder is set by the sweep (OUTPUT/points/KEY=VALUE)",
+    **{k: "the points share one loaded and cleaned data pool" for k in (
+        "data_source", "data_dir", "sources", "clean_text", "train_file", "validation_file", "test_file",
+        "dataset_name", "dataset_config", "train_split", "validation_split", "test_split", "text_column",
+        "label_column", "group_column", "label_names")},
+    "seed": "every point uses the same paired seeds and the same test draw",
+    "num_runs": "every point runs the same number of paired seeds",
+    "methods": "every point compares the same methods",
+    "use_lora": "a sweep runs comparisons, which use `methods`",
+    "method_overrides": "sweep the method's own key instead (e.g. lora_r, lora_learning_rate)",
+    "search_space": "a sweep does not search",
+    "save_dir": "models are saved inside each point's runs",
+}
+MAX_SWEEP_KEYS = 2
+
+
+def sweep_fixed_reason(key: str) -> str | None:
+    if key in SWEEP_FIXED:
+        return SWEEP_FIXED[key]
+    if key.startswith(("tracking_", "hpo_")):
+        return "tracking and search settings are shared by the whole sweep"
+    return None
+
+
+def check_between_sections(config: "Config") -> None:
+    check_method_overrides(config)
+    check_sweep(config)
+    from .core import check_seed_range
+
+    check_seed_range(config)
+
+
+def check_method_overrides(config: "Config") -> None:
+    from .loading import from_dict
+
+    allowed = method_override_keys()
+    normalised = {}
+    for method, overrides in config.method_overrides.items():
+        if method not in method_names():
+            raise ConfigError(f"config key 'method_overrides': unknown method {method!r}; allowed: "
+                              f"{', '.join(method_names())}")
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"config key 'method_overrides.{method}': expected a mapping of config keys to values")
+        overrides = override_keys(method, overrides, f"method_overrides.{method}")
+        for key in overrides:
+            if key not in config_keys():
+                raise unknown_key_error(str(key), f"method_overrides.{method}")
+            if key not in allowed:
+                # the data, the model and the folder are built once per comparison, so a per-method value
+                # here would be recorded in that method's results without having been used
+                raise ConfigError(
+                    f"config key 'method_overrides.{method}.{key}': '{key}' cannot differ between methods (data, "
+                    "model, output and experiment keys are shared by every method of a comparison, so the runs "
+                    f"stay paired); allowed per method: {', '.join(sorted(allowed))}")
+        # the values too, now: a bad one must fail before any folder is claimed or any run trains
+        try:
+            from_dict({**config.to_dict(), **overrides, "method_overrides": {}, "sweep": {}})  # the grid: check_sweep
+        except ConfigError as exc:
+            raise ConfigError(f"method_overrides.{method}: {exc}") from None
+        normalised[method] = overrides
+    if normalised != config.method_overrides:  # nested or shorthand keys, recorded flat
+        config._set_section("experiment", dataclasses.replace(config.experiment, method_overrides=normalised))
+
+
+def check_sweep(config: "Config") -> None:
+    """Every key may vary per point and every value is one its key accepts: checked before any training."""
+    from .loading import from_dict
+
+    if len(config.sweep) > MAX_SWEEP_KEYS:
+        raise ConfigError(f"config key 'sweep': at most {MAX_SWEEP_KEYS} keys (a grid over one or two), got "
+                          f"{len(config.sweep)}: {', '.join(map(str, config.sweep))}")
+    normalised: dict[str, list] = {}
+    for key, values in config.sweep.items():
+        if key not in config_keys():
+            raise unknown_key_error(str(key), "sweep")
+        reason = sweep_fixed_reason(key)
+        if reason:
+            raise ConfigError(f"sweep key '{key}' cannot vary per point: {reason}")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep key '{key}': expected a non-empty list of values, got {values!r}")
+        seen = []
+        for value in values:
+            try:
+                point = from_dict({**config.to_dict(), "sweep": {}, key: value})
+            except ConfigError as exc:
+                raise ConfigError(f"sweep key '{key}', value {value!r}: {exc}") from None
+            if getattr(point, key) in seen:
+                raise ConfigError(f"sweep key '{key}': value {value!r} is listed twice")
+            seen.append(getattr(point, key))
+        normalised[key] = seen  # as the key reads them ('1e-4' -> 0.0001): folder names and records agree
+    if normalised:
+        config._set_section("experiment", dataclasses.replace(config.experiment, sweep=normalised))

@@ -1,0 +1,157 @@
+"""The config's sections, each its own frozen type that validates itself on construction.
+
+Every stage receives only its section (data building gets `config.data`, the trainer `config.training`, ...), so a
+stage cannot quietly depend on a key outside its concern. The data section is in `data_section`, the method section
+(general keys + every registered method's own settings) in `method_section`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+from ..fields import ValidatedSettings, setting
+from ..metric_names import DEFAULT_METRIC, OVERALL_METRICS
+
+
+@dataclass(frozen=True)
+class Section(ValidatedSettings):
+    """Base of a section: `section` is its name in YAML (`training: {num_epochs: 5}`) and in `--set training.K=V`;
+    `prefix` is dropped from its keys when nested (`tracking: {wandb: false}` is `tracking_wandb`)."""
+
+    section: ClassVar[str]
+    prefix: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check()
+
+    def check(self) -> None:
+        """Checks between keys of this section (a section handed to a stage alone can trust them)."""
+
+
+@dataclass(frozen=True)
+class ModelConfig(Section):
+    """Which checkpoint, and how texts are cut: read by the model provider."""
+
+    section = "model"
+    model_name: str = setting("cardiffnlp/twitter-roberta-base-sentiment-latest",
+                              "Hugging Face hub id, local model directory, or 'embedded-minilm' (offline MiniLM-L6).")
+    max_length: int = setting(128, "Max tokens per text; capped at the model's position limit.", min=8)
+    trust_remote_code: bool = setting(False, "Allow model code from the hub. Off unless you trust the repo.")
+
+
+@dataclass(frozen=True)
+class TrainingConfig(Section):
+    """How a run trains (epochs, batches, precision, device): read by the trainer."""
+
+    section = "training"
+    num_epochs: int = setting(3, "Maximum training epochs.", min=1, max=1000)
+    batch_size: int = setting(16, "Per-device training batch size.", min=1)
+    eval_batch_size: int = setting(64, "Per-device evaluation batch size.", min=1)
+    gradient_accumulation_steps: int = setting(1, "Micro-batches per optimizer step.", min=1)
+    warmup_ratio: float = setting(0.06, "Share of steps with linear warmup (then linear decay).", min=0, max=1,
+                                  exclusive_max=True)
+    weight_decay: float = setting(0.01, "AdamW weight decay.", min=0)
+    max_grad_norm: float = setting(1.0, "Gradient clipping norm (0 disables).", min=0)
+    patience: int = setting(2, "Early stopping: evaluations without validation macro-F1 gain (0 disables).", min=0)
+    evaluations_per_epoch: int = setting(2, "Validation evaluations per epoch (points on the learning curve).", min=1)
+    batch_grouping: str = setting(
+        "length", "'length': batches of similar length (less padding), in random order; 'random': plain shuffling.",
+        choices=("length", "random"))
+    mixed_precision: str = setting("auto", "'auto' = bf16 where the CPU/GPU supports it, fp16 on older GPUs.",
+                                   choices=("auto", "no", "bf16", "fp16"), bool_alias={False: "no"})
+    gradient_checkpointing: bool = setting(False, "Trade compute for activation memory.")
+    base_weights_dtype: str = setting(
+        "auto", "Storage of the frozen base under parameter-efficient methods (LoRA, DoRA, head): 'auto' = bf16 where "
+        "training runs in bf16, else fp32. Adapters, head and optimizer state stay fp32; full fine-tuning always "
+        "keeps fp32 master weights. The value used is recorded per run.", choices=("auto", "fp32", "bf16"))
+    num_workers: int = setting(0, "DataLoader worker processes.", min=0)
+    num_threads: Optional[int] = setting(None, "torch CPU threads (default: torch's choice).", min=1)
+    device: str = setting("auto", "Training device: auto, cpu, cuda, or cuda:N for the GPU with index N (applied as "
+                          "CUDA_VISIBLE_DEVICES, before CUDA starts; with torchrun, each rank takes its own).",
+                          pattern=r"auto|cpu|cuda|cuda:[0-9]+")
+    gpu_memory_fraction: Optional[float] = setting(
+        None, "Cap this process's CUDA memory (torch.cuda.set_per_process_memory_fraction).", min=0, max=1,
+        exclusive_min=True)
+    oom_retry: bool = setting(False, "On CUDA out-of-memory, retry with half the batch and double accumulation.")
+    save_checkpoints: bool = setting(
+        False, "Checkpoint at every evaluation so an interrupted run resumes where it stopped (deleted when done).")
+
+
+PRIMARY_METRICS = OVERALL_METRICS  # test metrics a verdict can use
+
+
+@dataclass(frozen=True)
+class ExperimentConfig(Section):
+    """Seeds, runs, the verdict's metric and margin, outputs and saving."""
+
+    section = "experiment"
+    num_runs: int = setting(3, "Seeds per method in a comparison.", min=1, max=10000)
+    resample_data_per_run: bool = setting(
+        True, "Pair k draws its training sample and validation split with seed + k (both methods of the pair share "
+        "it; the test set stays fixed), so the intervals cover data variance too.")
+    primary_metric: str = setting(DEFAULT_METRIC, "The one test metric that decides the verdict; the others get "
+                                  "Holm-adjusted p-values.", choices=PRIMARY_METRICS)
+    equivalence_margin: Optional[float] = setting(
+        0.01, "Declared margin on the primary metric: 'equivalent' only when a TOST test shows the difference within "
+        "+-margin (null: never claim equivalence).", min=0, exclusive_min=True)
+    seed: int = setting(42, "Data seed and first run seed (run k uses seed + k).", min=0)
+    output_dir: str = setting("outputs", "Where results go.", nonempty=True)
+    save_model: bool = setting(False, "Save the trained model (LoRA: adapter + head only).")
+    save_merged: bool = setting(False, "LoRA: also save a merged full model.")
+    save_dir: Optional[str] = setting(None, "Where models are saved (default: inside each run folder).")
+    evaluate_base_model: bool = setting(True, "Evaluate the untrained checkpoint when its head already fits.")
+    method_overrides: dict = setting(
+        {}, "Per-method settings, e.g. {lora: {lora_r: 16, batch_size: 32}}; written by --mode optimize as "
+        "tuned.yaml.")
+    sweep: dict = setting(
+        {}, "Grid for `finetune-compare sweep`: one or two keys, each with a list of values, e.g. {samples_per_class: "
+        "[100, 400, 1600]}; every point is a full paired comparison. Only the sweep command reads it.")
+
+    def check(self) -> None:
+        if self.save_merged and not self.save_model:
+            from ..errors import ConfigError
+
+            raise ConfigError("config key 'save_merged': needs save_model: true")
+
+
+@dataclass(frozen=True)
+class TrackingConfig(Section):
+    """MLflow and Weights & Biases: read by the trackers."""
+
+    section = "tracking"
+    prefix = "tracking_"
+    tracking_mlflow: bool = setting(True, "Log to MLflow (default store: SQLite inside output_dir).")
+    tracking_mlflow_uri: Optional[str] = setting(
+        None, "MLflow tracking URI (a server: http://host:5000); default $MLFLOW_TRACKING_URI or "
+        "output_dir/mlflow.db.")
+    tracking_mlflow_experiment: str = setting("finetune-compare", "MLflow experiment name.")
+    tracking_mlflow_register_model: bool = setting(
+        False, "Register the best method's saved model in the MLflow model registry (needs save_model).")
+    tracking_wandb: bool = setting(True, "Log to Weights & Biases (offline files under output_dir unless online).")
+    tracking_wandb_mode: str = setting(
+        "auto", "'auto' = online when WANDB_API_KEY is set, else offline (sync later with `wandb sync`).",
+        choices=("auto", "offline", "online"))
+    tracking_wandb_project: str = setting("finetune-compare", "W&B project.")
+    tracking_wandb_entity: Optional[str] = setting(None, "W&B entity (team or user).")
+
+
+@dataclass(frozen=True)
+class SearchConfig(Section):
+    """Optuna's search: read by --mode optimize."""
+
+    section = "search"
+    prefix = "hpo_"
+    hpo_trials: int = setting(20, "Optuna trials per method (--trials overrides).", min=0, max=100000)
+    hpo_metric: str = setting(DEFAULT_METRIC, "Validation metric to maximise.", choices=PRIMARY_METRICS)
+    hpo_sampler: str = setting("tpe", "Optuna sampler (seeded with `seed`).", choices=("tpe", "random"))
+    hpo_pruner: str = setting("median", "Stop bad trials early at validation evaluations.",
+                              choices=("median", "hyperband", "none"))
+    hpo_storage: Optional[str] = setting(
+        None, "Optuna storage URL (postgresql://, mysql://, sqlite:///) or journal:PATH; default: SQLite in "
+        "output_dir.")
+    hpo_study_name: str = setting("finetune-compare", "Study name prefix; the method is appended.")
+    search_space: dict = setting({}, "Per-method search spaces merged over the defaults (see docs/internals.md, "
+                                 "search).")
+
