@@ -8,7 +8,7 @@ config is built: its settings, its `apply`, its search space, one `register_meth
 from .registry import REGISTRY, Method, MethodSettings, get_method, method_names, register_method, settings_classes
 
 # the built-in methods, in the order the CLI and the docs list them
-from . import full, lora, ia3, vera, head  # noqa: E402,F401  (each registers itself)
+from . import full, lora, ia3, vera, head, loha  # noqa: E402,F401  (each registers itself)
 
 __all__ = ["REGISTRY", "Method", "MethodSettings", "get_method", "method_names", "register_method",
            "settings_classes"]
