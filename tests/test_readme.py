@@ -108,3 +108,22 @@ def test_make_setup_installs_the_torch_build_asked_for(tmp_path, torch, index):
     assert (f"--index-url {index}" in line) if index else "--index-url" not in line
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make setup TORCH=cpu" in readme and "make setup TORCH=cuda" in readme
+
+
+def test_every_compare_command_s_config_and_set_values_load():
+    """Beyond parsing: the README's compare and sweep lines, as written, resolve to a valid config (their --config
+    files and --set values; the LoHa line sets a method's setting by its nested name)."""
+    import shlex
+
+    from finetune_compare.config import load_config
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = [x for x in readme.splitlines() if x.startswith(("finetune-compare compare ", "finetune-compare sweep "))]
+    assert len(lines) >= 5
+    for line in lines:
+        argv = shlex.split(line.split("#")[0])
+        configs = [argv[i + 1] for i, a in enumerate(argv) if a == "--config"]
+        sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+        cfg = load_config(configs, sets)
+        if "loha" in line:
+            assert cfg.methods == ["full", "loha"] and cfg.loha_r == 4
