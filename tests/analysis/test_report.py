@@ -157,8 +157,8 @@ def test_one_run_report_is_one_line_without_error_bars(comparison, tmp_path, cap
     assert "delete comparison.json to report on the runs that are there" in capsys.readouterr().err
     (copy / "comparison.json").unlink()
     figures = {}
-    original = plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.setdefault(path.stem, fig) and original(fig, path))
+    original = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.setdefault(path.stem, fig) and original(fig, path))
     assert main(["report", "--results", str(copy)]) == 0
     md = (copy / "report.md").read_text()
     stats = md.split("## Statistics")[1].split("## Efficiency")[0]
