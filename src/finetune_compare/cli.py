@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
-from .cli_output import announce, print_comparison, print_sweep
+from .cli_output import announce, print_comparison, print_optimization, print_sweep
 from .layout import Layout
 from .redaction import redact_text
 from .utils import signals
@@ -229,19 +229,7 @@ def cmd_optimize(config, args) -> None:
 
     out = Path(config.output_dir)
     summaries = run_optimization(config, list(config.methods), args.trials, args.storage, out, args.overwrite)
-    print(f"\n{'method':<8}{'trials':>8}{'complete':>10}{'pruned':>8}{'failed':>8}{'best ' + config.hpo_metric:>16}"
-          f"{'steps saved by pruning':>26}")
-    for method, s in summaries.items():
-        st = s["states"]
-        best = f"{s['best_value']:.4f}" if s["best_value"] is not None else "-"
-        print(f"{method:<8}{s['trials']:>8}{st.get('COMPLETE', 0):>10}{st.get('PRUNED', 0):>8}{st.get('FAIL', 0):>8}"
-              f"{best:>16}{s['pruning']['saved_fraction']:>26.1%}")
-        if s["best_params"]:
-            print(f"  best: {s['best_params']}")
-        for f in s["failures"][:5]:
-            print(f"  trial {f['number']} failed: {f['reason']}")
-        if st.get("INTERRUPTED"):
-            print(f"  {st['INTERRUPTED']} interrupted trial(s) (Ctrl-C, kill): not counted; rerun to complete the study")
+    print_optimization(summaries, config.hpo_metric)
     tuned = Layout(out).tuned
     if tuned.is_file():
         used = " ".join(f"--config {c}" for c in args.config)

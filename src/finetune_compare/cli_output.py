@@ -77,3 +77,28 @@ def _tracker_hints(output_dir: Path) -> list[str]:
     if any(Layout(output_dir).wandb.glob("offline-run-*")):
         lines.append(f"W&B:     wandb sync {Layout(output_dir).wandb}/offline-run-*   (uploads the offline runs)")
     return lines
+
+
+def print_optimization(summaries: dict[str, dict], metric: str) -> None:
+    """Each study's trials, best value and settings, failures, and how much tuning each method needed."""
+    from .analysis.tuning_curves import curve_text
+
+    print(f"\n{'method':<8}{'trials':>8}{'complete':>10}{'pruned':>8}{'failed':>8}{'best ' + metric:>16}"
+          f"{'steps saved by pruning':>26}")
+    for method, s in summaries.items():
+        st = s["states"]
+        best = f"{s['best_value']:.4f}" if s["best_value"] is not None else "-"
+        print(f"{method:<8}{s['trials']:>8}{st.get('COMPLETE', 0):>10}{st.get('PRUNED', 0):>8}{st.get('FAIL', 0):>8}"
+              f"{best:>16}{s['pruning']['saved_fraction']:>26.1%}")
+        if s["best_params"]:
+            print(f"  best: {s['best_params']}")
+        for f in s["failures"][:5]:
+            print(f"  trial {f['number']} failed: {f['reason']}")
+        if st.get("INTERRUPTED"):
+            print(f"  {st['INTERRUPTED']} interrupted trial(s) (Ctrl-C, kill): not counted; rerun to complete the study")
+    print("\nHow much tuning each method needed (expected best validation score of n trials, Dodge et al. 2019):")
+    for method, s in summaries.items():
+        print(f"  {curve_text(method, metric, s['expected_validation'])}")
+    plot = next((s["expected_validation_plot"] for s in summaries.values() if s.get("expected_validation_plot")), None)
+    if plot:
+        print(f"  plot: {plot}")

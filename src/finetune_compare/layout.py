@@ -12,7 +12,8 @@
                                  history.json, predictions.jsonl, model/ (save_model), checkpoints/ (while running)
       runs/base/                 the untrained checkpoint, evaluated as-is
       cache/tokenized-<key>/     tokenised splits, reused on resume
-      optimize/                  optuna.db, tuned.yaml, <method>/summary.json, <method>/trials/trial-<n>/
+      optimize/                  optuna.db, tuned.yaml, expected_validation.png, <method>/summary.json,
+                                 <method>/trials/trial-<n>/
       mlflow/, wandb/            the trackers' local stores
       points/<key>=<value>/      a sweep's points: each a comparison folder as above
       sweep.json, sweep_report.html, sweep_report.md   the sweep's summary and report (plots/sweep_*.png)
@@ -140,6 +141,10 @@ class Layout:
     @property
     def tuned(self) -> Path:
         return self.optimize / "tuned.yaml"
+
+    @property
+    def expected_validation_plot(self) -> Path:
+        return self.optimize / "expected_validation.png"
 
     def study_dir(self, method: str) -> Path:
         return self.optimize / method

@@ -42,6 +42,12 @@ def test_three_trials_per_method_write_outputs(tiny_bert, tmp_path):
                              else {"lora_learning_rate", "lora_r", "lora_alpha", "lora_target_modules"})
         assert (out / method / "optimization_history.png").is_file()
         assert s["pruning"]["steps_budget_without_pruning"] >= s["pruning"]["steps_run"] > 0
+        # how much tuning it needed: the expected best of n complete trials, rising to at most the best one
+        ev = s["expected_validation"]
+        assert ev["complete_trials"] == s["states"]["COMPLETE"] and ev["pruned_left_out"] == s["states"]["PRUNED"]
+        if ev["curve"]:
+            assert ev["curve"][-1]["mean"] <= s["best_value"] + 1e-12 and ev["at"][-1]["n"] == ev["complete_trials"]
+    assert (out / "expected_validation.png").is_file()
     if "lora_alpha" in summaries["lora"]["best_params"]:
         bp = summaries["lora"]["best_params"]
         assert bp["lora_alpha"] % bp["lora_r"] == 0
@@ -181,3 +187,6 @@ def test_optimize_ends_with_the_compare_command_for_the_config_it_used(tiny_bert
     tuned = Path(tiny_config(tiny_bert, tmp_path).output_dir) / "optimize" / "tuned.yaml"
     assert f"tuned vs tuned: finetune-compare compare --config {cfg} --config {tuned} --set seed=7" in out
     assert "BASE.yaml" not in out
+    # how much tuning it needed, quoted at 1 and N trials (here both 1)
+    assert "How much tuning each method needed" in out
+    assert "full: expected best validation macro_f1 after n trials (± SD) 1: " in out

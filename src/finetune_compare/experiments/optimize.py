@@ -26,6 +26,7 @@ from typing import Any
 import psutil
 from transformers import TrainerCallback
 
+from ..analysis.tuning_curves import curve_summary, plot_expected_validation
 from ..config import Config, config_keys, default_of
 from ..errors import ConfigError, UserError
 from ..layout import Layout
@@ -284,6 +285,7 @@ def _write_outputs(study, method: str, space: dict, out_dir: Path) -> dict:
                      for t in trials if t.state == optuna.trial.TrialState.FAIL and not is_interrupted(t)],
     }
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    summary["expected_validation"] = curve_summary([t.value for t in complete], len(finished), len(pruned))
     if complete:
         best = study.best_trial
         params = suggest(optuna.trial.FixedTrial(best.params), space)
@@ -371,6 +373,10 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
             outcome.metrics = {"best_value": summaries[method]["best_value"] or 0.0,
                                "steps_saved_fraction": summaries[method]["pruning"]["saved_fraction"]}
             outcome.artifacts = [study_dir]
+    plot = plot_expected_validation({m: s["expected_validation"] for m, s in summaries.items()}, config.hpo_metric,
+                                    Layout(output_dir).expected_validation_plot)
+    for s in summaries.values():
+        s["expected_validation_plot"] = str(plot) if plot else None
     tuned = {m: s["best_params"] for m, s in summaries.items() if s["best_params"]}
     if tuned:
         write_yaml(Layout(output_dir).tuned, {"method_overrides": tuned})
