@@ -19,6 +19,7 @@ from ..utils.io import write_json
 from .run_files import read_metrics, read_predictions, run_labels
 from .statistics import ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, describe, holm, paired
 from .verdict import confidence_label, decide, ranking
+from ..budgets import BUDGET_UNITS
 from ..metric_names import DEFAULT_METRIC, OVERALL_METRICS
 from .result_types import ComparisonResult, MethodComparison
 
@@ -104,6 +105,7 @@ def efficiency(runs: dict[int, dict]) -> dict:
         "epochs_run": _mean(r["training"]["epochs_run"] for r in rows),
         "steps": _mean(r["training"].get("steps") for r in rows),
         "max_epochs": _mean(r["training"].get("max_epochs") for r in rows),
+        "budget": first["training"].get("budget"),  # declared (the same for every method) or its own epochs
         "train_samples_per_second": _mean(x["train_samples_per_second"] for x in t),
         "train_tokens_per_second": _mean(x["train_tokens_per_second"] for x in t),
         "eval_samples_per_second": _mean(x["eval_samples_per_second"] for x in t),
@@ -189,11 +191,23 @@ def compare_methods(output_dir: Path, a: str, b: str, flat: dict, keys: list[str
 
 def _budget(e: dict) -> str:
     epochs, steps = e.get("epochs_run"), e.get("steps")
-    return (f"{epochs:g} epochs" if epochs is not None else "? epochs") + (f", {steps:,.0f} steps" if steps else "")
+    ran = (f"{epochs:g} epochs" if epochs is not None else "? epochs") + (f", {steps:,.0f} steps" if steps else "")
+    declared = e.get("budget") or {}
+    if declared.get("unit", "epochs") == "epochs":
+        return ran
+    return f"{declared['value']:g} {BUDGET_UNITS[declared['unit']]} (ran {ran})"
 
 
 def _ratio(a, b, digits: int = 2) -> str:
     return f"{a / b:.{digits}f}x" if a is not None and b else "–"
+
+
+def _budgets_phrase(a: str, b: str, ea: dict, eb: dict) -> str:
+    da, db = ea.get("budget") or {}, eb.get("budget") or {}
+    if da and da == db and da.get("unit", "epochs") != "epochs":
+        return (f"with the same declared budget of {da['value']:g} {BUDGET_UNITS[da['unit']]} each (ran "
+                f"{_budget({**ea, 'budget': None})} ({a}) and {_budget({**eb, 'budget': None})} ({b}))")
+    return f"with budgets of {_budget(ea)} ({a}) and {_budget(eb)} ({b})"
 
 
 def cost_line(a: str, b: str, eff: dict) -> str:
@@ -201,7 +215,7 @@ def cost_line(a: str, b: str, eff: dict) -> str:
     without it)."""
     ea, eb = eff[a], eff[b]
     return (f"{a} trains {ea['trainable_params']:,} parameters ({ea['trainable_ratio']:.2%} of the model) vs "
-            f"{eb['trainable_params']:,}; with budgets of {_budget(ea)} ({a}) and {_budget(eb)} ({b}): training time "
+            f"{eb['trainable_params']:,}; {_budgets_phrase(a, b, ea, eb)}: training time "
             f"{_ratio(ea['train_seconds']['mean'], eb['train_seconds']['mean'])}, training memory (peak RSS above "
             f"each run's start) {_ratio(ea.get('peak_rss_above_baseline_mb'), eb.get('peak_rss_above_baseline_mb'))}"
             + (f", peak CUDA memory {_ratio(ea['peak_cuda_mb'], eb['peak_cuda_mb'])}" if ea.get("peak_cuda_mb") else "")

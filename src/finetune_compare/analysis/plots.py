@@ -20,7 +20,8 @@ from ..data.sources import display_name  # noqa: E402
 from ..layout import BASE_METHOD, HISTORY, METRICS, Layout  # noqa: E402
 from .aggregate import split_source_key  # noqa: E402
 from .run_files import read_history, read_json, run_labels  # noqa: E402
-from ..metric_names import DEFAULT_METRIC
+from ..budgets import BUDGET_UNITS  # noqa: E402
+from ..metric_names import DEFAULT_METRIC  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,18 @@ def paired_differences(comparison: dict, colors: dict, ax) -> None:
         ax.legend(fontsize=7, loc="upper center")
 
 
+def budget_label(rows: list[dict]) -> str:
+    """A method's training budget for a legend: the declared one, or the epochs and steps its runs took."""
+    training = [r.get("training") or {} for r in rows]
+    declared = training[0].get("budget") if training else None
+    steps = [t["steps"] for t in training if t.get("steps") is not None]
+    ran = f"{sum(steps) / len(steps):,.0f} steps" if steps else "? steps"
+    if declared and declared.get("unit", "epochs") != "epochs":
+        return f"budget {declared['value']:g} {BUDGET_UNITS[declared['unit']]}, ran {ran}"
+    epochs = [t["epochs_run"] for t in training if t.get("epochs_run") is not None]
+    return f"{sum(epochs) / len(epochs):g} epochs, {ran}" if epochs else ran
+
+
 def efficiency_plot(output_dir: Path, methods: list[str], colors: dict, out: Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
     specs = [
@@ -181,8 +194,8 @@ def efficiency_plot(output_dir: Path, methods: list[str], colors: dict, out: Pat
     for ax, (label, getter, log_x) in zip(axes, specs):
         for m in methods:
             rows = [read_json(p) for p in _metrics_files(output_dir, m)]
-            ax.scatter([getter(r) for r in rows], [r["test"]["macro_f1"] for r in rows], color=colors[m], label=m,
-                       s=40, edgecolor="black", linewidth=0.5)
+            ax.scatter([getter(r) for r in rows], [r["test"]["macro_f1"] for r in rows], color=colors[m],
+                       label=f"{m} ({budget_label(rows)})", s=40, edgecolor="black", linewidth=0.5)
         if log_x:  # parameters span orders of magnitude: a log axis, and the title says so
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # crowded minor labels overlap

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
@@ -11,6 +12,8 @@ from .keys import config_keys, override_keys, unknown_key_error
 
 if TYPE_CHECKING:
     from .core import Config
+
+log = logging.getLogger(__name__)
 
 # Keys that may differ per method besides every method's own settings: how the method is trained.
 TRAINING_OVERRIDE_KEYS = frozenset({
@@ -75,6 +78,10 @@ def check_method_overrides(config: "Config") -> None:
         for key in overrides:
             if key not in config_keys():
                 raise unknown_key_error(str(key), f"method_overrides.{method}")
+            if key in ("budget", "budget_unit"):
+                raise ConfigError(f"config key 'method_overrides.{method}.{key}': a declared budget is the same for "
+                                  "every method (that is what makes the budgets equal); set it once, or use "
+                                  "budget_unit: epochs with per-method num_epochs and the reports state both")
             if key not in allowed:
                 # the data, the model and the folder are built once per comparison, so a per-method value
                 # here would be recorded in that method's results without having been used
@@ -88,6 +95,10 @@ def check_method_overrides(config: "Config") -> None:
         except ConfigError as exc:
             raise ConfigError(f"method_overrides.{method}: {exc}") from None
         normalised[method] = overrides
+        if config.budget_unit in ("steps", "examples") and "num_epochs" in overrides:
+            log.warning("method_overrides.%s.num_epochs=%s does not apply: budget_unit '%s' gives every method the "
+                        "same budget (%g %s)", method, overrides["num_epochs"], config.budget_unit, config.budget,
+                        config.budget_unit)
     if normalised != config.method_overrides:  # nested or shorthand keys, recorded flat
         config._set_section("experiment", dataclasses.replace(config.experiment, method_overrides=normalised))
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Optional
 
 from ..fields import ValidatedSettings, setting
+from ..budgets import BUDGET_UNITS
 from ..metric_names import DEFAULT_METRIC, OVERALL_METRICS
 
 
@@ -47,6 +48,15 @@ class TrainingConfig(Section):
 
     section = "training"
     num_epochs: int = setting(3, "Maximum training epochs.", min=1, max=1000)
+    budget_unit: str = setting(
+        "epochs", "How each method's training budget is counted. 'epochs': every method trains up to its own "
+        "num_epochs (they may differ; the reports state each method's epochs and steps beside its scores and costs). "
+        "'steps', 'examples' or 'seconds': every method gets the same `budget` of optimizer steps, training examples "
+        "seen, or wall seconds of training (evaluations included; num_epochs then caps it and sets the learning-rate "
+        "schedule).", choices=BUDGET_UNITS)
+    budget: Optional[float] = setting(
+        None, "The training budget every method gets, in budget_unit (steps, examples or seconds). It cannot be set "
+        "per method, so the budgets stay equal.", min=0, exclusive_min=True)
     batch_size: int = setting(16, "Per-device training batch size.", min=1)
     eval_batch_size: int = setting(64, "Per-device evaluation batch size.", min=1)
     gradient_accumulation_steps: int = setting(1, "Micro-batches per optimizer step.", min=1)
@@ -77,6 +87,16 @@ class TrainingConfig(Section):
     oom_retry: bool = setting(False, "On CUDA out-of-memory, retry with half the batch and double accumulation.")
     save_checkpoints: bool = setting(
         False, "Checkpoint at every evaluation so an interrupted run resumes where it stopped (deleted when done).")
+
+    def check(self) -> None:
+        from ..errors import ConfigError
+
+        if self.budget_unit != "epochs" and self.budget is None:
+            raise ConfigError(f"config key 'budget': required when budget_unit is '{self.budget_unit}' (the "
+                              f"{BUDGET_UNITS[self.budget_unit]} every method gets)")
+        if self.budget_unit == "epochs" and self.budget is not None:
+            raise ConfigError("config key 'budget': only read with budget_unit steps, examples or seconds; "
+                              "budget_unit is 'epochs' (each method trains up to its own num_epochs)")
 
 
 PRIMARY_METRICS = OVERALL_METRICS  # test metrics a verdict can use

@@ -35,7 +35,7 @@ from ..utils.io import write_json, write_yaml
 from ..utils.memory import release_memory
 from ..utils.processes import is_dead_local_worker, worker_id
 from .run import RunContext, prepare_context, train_method
-from ..training.trainer import steps_per_epoch
+from ..training.trainer import planned_steps
 from .outputs import claim_output_dir, release_output_dir
 from .studies import create_study, make_storage
 from ..tracking.lifecycle import tracked
@@ -143,7 +143,7 @@ class PruningCallback(TrainerCallback):
 
 
 def _steps_budget(config: Config, n_train: int) -> int:
-    return steps_per_epoch(config.training, n_train) * config.num_epochs
+    return planned_steps(config.training, n_train)
 
 
 def make_objective(ctx: RunContext, method: str, space: dict):

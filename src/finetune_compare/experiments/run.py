@@ -48,7 +48,8 @@ from ..models.frozen_weights import frozen_weights_dtype, store_frozen_weights
 from ..models.saving import save_trained
 from ..tracking import TrackerHub, build_tracker_hub
 from ..training.progress import ProgressReporter, progress_logging
-from ..training.trainer import BestModelCallback, FiniteLossCallback, StopOnSignal, build_trainer, build_training_args
+from ..training.trainer import (BestModelCallback, FiniteLossCallback, StopOnSignal, budget_callbacks, build_trainer,
+                                build_training_args)
 from ..utils import signals
 from ..training.device import resolve_device, resolve_precision
 from ..utils.distributed import is_main
@@ -225,7 +226,8 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
     best = BestModelCallback(config.patience, label=label)
     trainer = build_trainer(config.training, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
                             [best, FiniteLossCallback(), StopOnSignal(), ProgressReporter(label),
-                             *extra_callbacks], head_modules=head, compute_metrics=validation_metrics,
+                             *budget_callbacks(config.training), *extra_callbacks], head_modules=head,
+                            compute_metrics=validation_metrics,
                             head_learning_rate=config.head_lr)
     resume = last_checkpoint(run_dir) if config.save_checkpoints else None
     if resume:
@@ -294,6 +296,9 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
             "final_train_loss": out.train_output.training_loss, "learning_rate": config.learning_rate_for(method),
             "head_learning_rate": config.head_lr,
             "max_epochs": config.num_epochs, "patience": config.patience,
+            # the declared budget (equal for every method) or each method's own epochs
+            "budget": {"unit": config.budget_unit,
+                       "value": config.num_epochs if config.budget_unit == "epochs" else config.budget},
         },
         timing={
             "train_seconds": round(wall, 3),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import time
 from pathlib import Path
 
 import torch
@@ -180,18 +181,54 @@ def steps_per_epoch(config: TrainingConfig, n_train: int, world_size: int = 1) -
     return max(1, math.ceil(n_train / (config.batch_size * config.gradient_accumulation_steps * world_size)))
 
 
+def budget_steps(config: TrainingConfig, world_size: int = 1) -> int | None:
+    """The optimizer steps a declared budget in steps or examples allows (None: num_epochs sets them)."""
+    if config.budget_unit == "steps":
+        return max(1, math.ceil(config.budget))
+    if config.budget_unit == "examples":
+        return max(1, math.ceil(config.budget / (config.batch_size * config.gradient_accumulation_steps * world_size)))
+    return None
+
+
+def planned_steps(config: TrainingConfig, n_train: int, world_size: int = 1) -> int:
+    """The optimizer steps a run is set up for (a time budget may stop it earlier)."""
+    return budget_steps(config, world_size) or steps_per_epoch(config, n_train, world_size) * config.num_epochs
+
+
+class WallTimeBudget(TrainerCallback):
+    """budget_unit 'seconds': stop once the run has trained (evaluations included) for `seconds`."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.start, self.stopped = seconds, None, False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.start is not None and time.perf_counter() - self.start >= self.seconds:
+            control.should_training_stop = self.stopped = True
+            control.should_evaluate = True  # the last steps count for the checkpoint choice too
+
+
+def budget_callbacks(config: TrainingConfig) -> list:
+    return [WallTimeBudget(config.budget)] if config.budget_unit == "seconds" else []
+
+
 def build_training_args(
     config: TrainingConfig, learning_rate: float, seed: int, run_dir: Path, n_train: int, precision: str, device: str
 ) -> TrainingArguments:
     """The Trainer's arguments for one run: the training section, plus the method's learning rate."""
     per_epoch = steps_per_epoch(config, n_train, world_size())  # each rank takes its share of batches
-    eval_steps = max(1, per_epoch // config.evaluations_per_epoch)
+    fixed = budget_steps(config, world_size())  # a declared budget in steps or examples: the same for every method
+    # at least evaluations_per_epoch evaluations, also when the budget is shorter than an epoch
+    eval_steps = max(1, min(per_epoch, fixed or per_epoch) // config.evaluations_per_epoch)
     return TrainingArguments(
         output_dir=str(run_dir / CHECKPOINTS),
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         num_train_epochs=config.num_epochs,
+        max_steps=fixed or -1,  # overrides num_train_epochs when a budget in steps or examples is declared
         learning_rate=learning_rate,
         weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm,
