@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
 
             m.add_argument("--method", choices=(*method_names(), "both"),
                            help="one method, or both = full and lora (default: the config's methods)")
+        if mode in ("compare", "sweep"):
+            m.add_argument("--tune-trials", type=int, dest="tune_trials", metavar="N",
+                           help="tune each method first with N Optuna trials of its own on the validation split, "
+                                "then compare the best settings of each (sets tune_trials)")
         if mode == "optimize":
             m.add_argument("--trials", type=int, help="trials per method (0: only create the studies)")
             m.add_argument("--storage", help="Optuna storage URL (postgresql://, mysql://, sqlite:///) or journal:PATH")
@@ -162,6 +166,8 @@ def _load(args):
     extra = {"output_dir": getattr(args, "output_dir", None)}
     if args.mode in ("lora", "full"):
         extra["use_lora"] = args.mode == "lora"
+    if getattr(args, "tune_trials", None) is not None:
+        extra["tune_trials"] = args.tune_trials
     if getattr(args, "method", None):
         extra["methods"] = ["full", "lora"] if args.method == "both" else [args.method]
     if getattr(args, "sweep", None):

@@ -43,6 +43,12 @@ def _verdict_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str,
     ref = cmp["reference"]
     for line in cmp.get("summary") or []:
         b.append(Block("p", line, caption="headline"))
+    if cmp.get("tuning"):
+        trials = ", ".join(f"{m} {t['trials']}" for m, t in cmp["tuning"].items())
+        b.append(Block("p", f"Tuned against tuned: each method was tuned with its own Optuna study on the validation "
+                            f"split only (trials: {trials}; spaces, best settings and how much tuning each needed in "
+                            "'Hyperparameter search'), and the verdict compares each method's best settings over the "
+                            "paired seeds on the test set."))
     for line in cmp["headline"] or [f"Only {', '.join(cmp['methods'])} ran: nothing to compare against {ref}."]:
         b.append(Block("p", line))
     for f in cmp.get("flagged_runs", []):
@@ -197,19 +203,38 @@ def _search_blocks(output_dir: Path) -> list[Block]:
         return [Block("p", "No search in this folder: the runs used the configured hyperparameters "
                            "(python main.py --mode optimize tunes them).")]
     rows = [["method", "trials", "complete / pruned / failed", "best validation value", "best parameters",
-             "steps saved by pruning"]]
+             "steps saved by pruning", "expected best after n trials (± SD)"]]
     for s in summaries:
         st = s["states"]
+        expected = (s.get("expected_validation") or {}).get("at") or []
         rows.append([s["method"], str(s["trials"]), f"{st.get('COMPLETE', 0)} / {st.get('PRUNED', 0)} / {st.get('FAIL', 0)}",
                      format_value(s["best_value"]), ", ".join(f"{k}={v}" for k, v in (s["best_params"] or {}).items()) or "–",
-                     f"{s['pruning']['saved_fraction']:.1%}"])
+                     f"{s['pruning']['saved_fraction']:.1%}",
+                     "; ".join(f"{p['n']}: {p['mean']:.4f} ± {p['sd']:.4f}" for p in expected) or "–"])
     blocks = [Block("table", rows, caption="Optuna studies (validation set only)")]
+    curve = Layout(output_dir).expected_validation_plot
+    if curve.is_file():
+        blocks.append(Block("img", curve, caption="Expected validation performance: the expected best validation "
+                                                  "score of n trials, per method (Dodge et al. 2019)"))
     for s in summaries:
         for name in s.get("plots", []):
             path = Layout(output_dir).study_dir(s["method"]) / name
             if path.is_file():
                 blocks.append(Block("img", path, caption=f"{s['method']}: {name[:-4].replace('_', ' ')}"))
     return blocks
+
+
+def tuning_summary(output_dir: Path) -> dict | None:
+    """Each method's study in this folder (tuned against tuned): trials, space, best settings and value, and how
+    much tuning it needed (the expected best validation score at 1, 5, 10 and N trials)."""
+    out = {}
+    for path in sorted(Layout(output_dir).optimize.glob("*/summary.json")):
+        s = read_json(path)
+        out[s["method"]] = {"trials": s["trials"], "states": s["states"], "metric": s.get("metric"),
+                            "best_value": s["best_value"], "best_params": s["best_params"],
+                            "search_space": s["search_space"],
+                            "expected_validation": (s.get("expected_validation") or {}).get("at")}
+    return out or None
 
 
 def _short(text: str, n: int = 220) -> str:
@@ -221,6 +246,9 @@ def build_report(output_dir: str | Path) -> ComparisonResult:
     output_dir = Path(output_dir)
     log.info("statistics, plots and report for %s (test-set bootstrap and ASO take a few seconds)", output_dir)
     cmp = build_comparison(output_dir)
+    tuning = tuning_summary(output_dir)
+    if tuning:
+        cmp["tuning"] = tuning
     errors = error_analysis(output_dir, cmp["methods"])
     cmp["error_analysis"] = errors
     plots = make_plots(output_dir, cmp, errors)

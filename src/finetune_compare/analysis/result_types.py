@@ -110,6 +110,7 @@ class ComparisonResult(TypedDict):
     environment: dict[str, Any]
     error_analysis: NotRequired[dict[str, Any] | None]  # added by the report
     plots: NotRequired[dict[str, str]]  # added by the report
+    tuning: NotRequired[dict[str, dict[str, Any]]]  # tuned against tuned: each method's study (added by the report)
 
 
 class SweepComparison(TypedDict):

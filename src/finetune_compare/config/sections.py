@@ -174,4 +174,9 @@ class SearchConfig(Section):
     hpo_study_name: str = setting("finetune-compare", "Study name prefix; the method is appended.")
     search_space: dict = setting({}, "Per-method search spaces merged over the defaults (see docs/internals.md, "
                                  "search).")
+    tune_trials: int = setting(
+        0, "compare and sweep (--tune-trials): before the paired runs, tune each method with this many Optuna trials "
+        "over its own search space on the validation split only (the same number for every method), then compare "
+        "each method's best settings over the paired seeds on the test set. 0: compare the configured settings.",
+        min=0, max=100000)
 

@@ -17,6 +17,7 @@ from ..analysis.report import build_report
 from ..config import Config
 from ..data.build import DataPools
 from ..data.summary import data_summary
+from ..errors import UserError
 from ..layout import Layout
 from ..metric_names import OVERALL_METRICS
 from ..utils.distributed import is_main
@@ -68,6 +69,25 @@ def format_table(comparison: dict) -> str:
     return "\n".join(lines)
 
 
+def tuned_config(config: Config, methods: list[str], output_dir: Path, overwrite: bool) -> Config:
+    """`config` with each method's best settings from `tune_trials` Optuna trials of its own (run or resumed in
+    output_dir/optimize, validation split only), over what the config set for it."""
+    from .optimize import run_optimization
+
+    summaries = run_optimization(config, methods, n_trials=config.tune_trials, output_dir=output_dir,
+                                 overwrite=overwrite)
+    missing = [m for m in methods if not summaries[m]["best_params"]]
+    if missing:
+        raise UserError(f"no trial of {', '.join(missing)} completed in {config.tune_trials} tuning trial(s) (see "
+                        f"{Layout(output_dir).optimize}/<method>/summary.json): nothing to compare; raise "
+                        "--tune-trials or fix the failures")
+    overrides = {m: {**config.method_overrides.get(m, {}), **summaries[m]["best_params"]} for m in methods}
+    for m in methods:
+        log.info("%s: tuned with %d trials, best validation %s %.4f: %s", m, config.tune_trials, config.hpo_metric,
+                 summaries[m]["best_value"], summaries[m]["best_params"])
+    return config.replace(method_overrides={**config.method_overrides, **overrides})
+
+
 class ComparisonExperiment:
     """The seed's API: `ComparisonExperiment(config, device).run_multiple_runs(config)`.
 
@@ -94,8 +114,12 @@ class ComparisonExperiment:
             release_output_dir(self.output_dir)
 
     def _run(self, config: Config, methods: list[str] | None) -> dict:
+        folder_config = config
+        if config.tune_trials:  # tuned against tuned: each method's own study first, on the validation split
+            config = tuned_config(config, methods or list(config.methods), self.output_dir, self.overwrite)
         ctx = self.context = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite,
-                                             methods=methods or list(config.methods), pools=self.pools)
+                                             methods=methods or list(config.methods), pools=self.pools,
+                                             folder_config=folder_config)
         if is_main():
             write_json(Layout(self.output_dir).data_summary,
                        data_summary(ctx.data, ctx.tokenizer, ctx.tokenized.max_length))
