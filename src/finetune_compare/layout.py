@@ -6,6 +6,7 @@
       .finetune-compare.lock     held while a command writes here
       data_summary.json          counts, lengths, drops, confounds
       comparison.json            statistics and verdict (compare, report)
+      preregistration.json       what the study declared before it ran, and its plan from a pilot (compare)
       report.html, report.md     the report; plots/*.png its figures
       comparison.csv, .tex       one row per method and paired seed; the results table in LaTeX
       runs/<method>/seed-<n>/    one run: config.yaml, metrics.json (written last: marks it complete),
@@ -81,6 +82,10 @@ class Layout:
     @property
     def comparison(self) -> Path:
         return self.root / "comparison.json"
+
+    @property
+    def preregistration(self) -> Path:
+        return self.root / "preregistration.json"
 
     @property
     def report_html(self) -> Path:
@@ -184,5 +189,6 @@ class Layout:
 
 # What `--overwrite` may delete, and only inside a folder that holds our marker (names relative to the root).
 RESULT_ENTRIES = ("runs", "plots", "optimize", "cache", "points", "report.html", "report.md", "comparison.json",
+                  "preregistration.json",
                   "comparison.csv", "comparison.tex",
                   "data_summary.json", "sweep.json", "sweep_report.html", "sweep_report.md", "config.yaml", MARKER)

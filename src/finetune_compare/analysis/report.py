@@ -43,6 +43,15 @@ def _verdict_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str,
     ref = cmp["reference"]
     for line in cmp.get("summary") or []:
         b.append(Block("p", line, caption="headline"))
+    pre = cmp.get("preregistration")
+    if pre:
+        declared = [f"primary metric {pre['primary_metric']}"]
+        declared += [f"equivalence margin ±{pre['equivalence_margin']:g}"] if pre.get("equivalence_margin") else []
+        declared += [f"effect of interest ±{pre['effect_of_interest']:g}"] if pre.get("effect_of_interest") else []
+        b.append(Block("list", [f"Declared before training ({pre['declared_at']}): {', '.join(declared)}; "
+                                f"{pre['pairs_run']} pairs."]
+                       + [f"Plan from the pilot {pre['pilot']}: {line.strip()}" for line in pre.get("plan", [])],
+                       caption="Pre-registered"))
     if cmp.get("tuning"):
         trials = ", ".join(f"{m} {t['trials']}" for m, t in cmp["tuning"].items())
         b.append(Block("p", f"Tuned against tuned: each method was tuned with its own Optuna study on the validation "
@@ -249,6 +258,8 @@ def build_report(output_dir: str | Path) -> ComparisonResult:
     tuning = tuning_summary(output_dir)
     if tuning:
         cmp["tuning"] = tuning
+    if Layout(output_dir).preregistration.is_file():
+        cmp["preregistration"] = read_json(Layout(output_dir).preregistration)
     errors = error_analysis(output_dir, cmp["methods"])
     cmp["error_analysis"] = errors
     plots = make_plots(output_dir, cmp, errors)

@@ -116,6 +116,14 @@ class ExperimentConfig(Section):
     equivalence_margin: Optional[float] = setting(
         0.01, "Declared margin on the primary metric: 'equivalent' only when a TOST test shows the difference within "
         "+-margin (null: never claim equivalence).", min=0, exclusive_min=True)
+    effect_of_interest: Optional[float] = setting(
+        None, "Pre-registration: the true difference on the primary metric worth detecting, declared (with "
+        "primary_metric and equivalence_margin) before the study runs. With `pilot`, the command prints the pairs "
+        "needed to detect it with 80% power before training and records that plan beside the result "
+        "(preregistration.json, comparison.json, the report).", min=0, exclusive_min=True)
+    pilot: Optional[str] = setting(
+        None, "Pre-registration: a finished comparison's folder whose paired SD plans this study (as "
+        "`finetune-compare plan --pilot`); needs effect_of_interest or equivalence_margin.")
     seed: int = setting(42, "Data seed and first run seed (run k uses seed + k).", min=0)
     output_dir: str = setting("outputs", "Where results go.", nonempty=True)
     save_model: bool = setting(False, "Save the trained model (LoRA: adapter + head only).")
@@ -130,10 +138,13 @@ class ExperimentConfig(Section):
         "[100, 400, 1600]}; every point is a full paired comparison. Only the sweep command reads it.")
 
     def check(self) -> None:
-        if self.save_merged and not self.save_model:
-            from ..errors import ConfigError
+        from ..errors import ConfigError
 
+        if self.save_merged and not self.save_model:
             raise ConfigError("config key 'save_merged': needs save_model: true")
+        if self.pilot is not None and self.effect_of_interest is None and self.equivalence_margin is None:
+            raise ConfigError("config key 'pilot': plans a study for effect_of_interest or equivalence_margin; "
+                              "declare one of them")
 
 
 @dataclass(frozen=True)

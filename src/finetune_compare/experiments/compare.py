@@ -25,6 +25,8 @@ from ..utils.io import write_json
 from ..logging_setup import ensure_api_logging
 from .outputs import release_output_dir
 from .command_progress import CommandProgress
+from .plan import pilot_comparisons
+from .preregistration import preregister
 from ..tracking.lifecycle import tracked
 from .run import (RunContext, context_for_pair, evaluate_base_model, load_completed, prepare_context, run_dir_for,
                   run_method)
@@ -115,6 +117,8 @@ class ComparisonExperiment:
 
     def _run(self, config: Config, methods: list[str] | None) -> dict:
         folder_config = config
+        if config.pilot:
+            pilot_comparisons(Path(config.pilot))  # a pilot that cannot plan fails before anything runs
         if config.tune_trials:  # tuned against tuned: each method's own study first, on the validation split
             config = tuned_config(config, methods or list(config.methods), self.output_dir, self.overwrite)
         ctx = self.context = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite,
@@ -123,6 +127,7 @@ class ComparisonExperiment:
         if is_main():
             write_json(Layout(self.output_dir).data_summary,
                        data_summary(ctx.data, ctx.tokenizer, ctx.tokenized.max_length))
+            preregister(folder_config, self.output_dir)  # before the first run trains
         methods = methods or list(config.methods)
         hub = ctx.hub
         start = lambda: hub.start_parent(f"compare-{self.output_dir.resolve().name}", config,  # noqa: E731

@@ -1,0 +1,47 @@
+"""A pre-registered study: what it declared before it ran (primary metric, equivalence margin, effect of interest)
+and, from a pilot, the pairs needed for 80% power; written before the first run trains, kept beside the result.
+
+The declarations are result-affecting config keys, so a folder's preregistration.json cannot be changed after
+the fact without --overwrite (which deletes the results it was declared for).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from pathlib import Path
+
+from ..config import Config
+from ..layout import Layout
+from ..utils.io import read_json, write_json
+from .plan import plan_lines
+
+log = logging.getLogger(__name__)
+
+
+def declared(config: Config) -> bool:
+    return config.effect_of_interest is not None or config.pilot is not None
+
+
+def preregister(config: Config, output_dir: Path) -> dict | None:
+    """The study's declarations and plan, logged, and written once (a resumed command keeps the first record)."""
+    if not declared(config):
+        return None
+    path = Layout(output_dir).preregistration
+    if path.is_file():
+        record = read_json(path)
+    else:
+        lines = plan_lines(Path(config.pilot), config.effect_of_interest, config.equivalence_margin) \
+            if config.pilot else []
+        record = {"primary_metric": config.primary_metric, "equivalence_margin": config.equivalence_margin,
+                  "effect_of_interest": config.effect_of_interest, "pilot": config.pilot, "plan": lines,
+                  "pairs_run": config.num_runs, "methods": list(config.methods),
+                  "declared_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        write_json(path, record)
+    effect = f"effect of interest ±{record['effect_of_interest']:g}, " if record["effect_of_interest"] else ""
+    margin = f"margin ±{record['equivalence_margin']:g}, " if record["equivalence_margin"] else ""
+    log.info("pre-registered before training: primary %s, %s%s%d pairs", record["primary_metric"], effect, margin,
+             record["pairs_run"])
+    for line in record["plan"]:
+        log.info("plan: %s", line)
+    return record

@@ -1,0 +1,50 @@
+"""A pre-registered study: its declarations and its plan from a pilot, written before training, kept beside it."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from finetune_compare import Config, ConfigError
+
+PILOT = Path(__file__).resolve().parents[2] / "docs" / "results" / "quickstart"
+
+
+def test_a_pilot_needs_something_to_plan_for():
+    assert Config(pilot="x", effect_of_interest=0.02).pilot == "x"
+    with pytest.raises(ConfigError, match="config key 'pilot': plans a study for effect_of_interest or equivalence"):
+        Config(pilot="x", equivalence_margin=None)
+
+
+def test_the_declarations_and_plan_are_written_once(tmp_path):
+    from finetune_compare.experiments.preregistration import preregister
+
+    pilot = tmp_path / "pilot"
+    shutil.copytree(PILOT, pilot)
+    cfg = Config(effect_of_interest=0.05, pilot=str(pilot), num_runs=12)
+    record = preregister(cfg, tmp_path / "out")
+    stored = json.loads((tmp_path / "out" / "preregistration.json").read_text())
+    assert stored == record and stored["effect_of_interest"] == 0.05 and stored["pairs_run"] == 12
+    assert any("to detect a true difference of ±0.05 with 80% probability" in line for line in stored["plan"])
+    # a resumed command keeps the first record (the declarations are result-affecting config keys)
+    assert preregister(cfg.replace(num_runs=20), tmp_path / "out")["pairs_run"] == 12
+    assert preregister(Config(), tmp_path / "other") is None and not (tmp_path / "other").exists()
+
+
+@pytest.mark.slow
+def test_a_preregistered_comparison_records_its_plan_in_the_report(tiny_bert, tmp_path):
+    from finetune_compare.experiments.compare import ComparisonExperiment
+    from tests.conftest import tiny_config
+
+    pilot = tmp_path / "pilot"
+    shutil.copytree(PILOT, pilot)
+    cfg = tiny_config(tiny_bert, tmp_path, num_runs=3, effect_of_interest=0.05, pilot=str(pilot))
+    result = ComparisonExperiment(cfg).run_multiple_runs()
+    assert result["preregistration"]["effect_of_interest"] == 0.05
+    report = (Path(cfg.output_dir) / "report.md").read_text()
+    assert "**Pre-registered**" in report and "effect of interest ±0.05" in report
+    assert "Plan from the pilot" in report
+    with pytest.raises(Exception, match="does not exist|is not a directory"):
+        ComparisonExperiment(cfg.replace(pilot=str(tmp_path / "nope"), output_dir=str(tmp_path / "o2"))
+                             ).run_multiple_runs()
