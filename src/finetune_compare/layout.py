@@ -157,6 +157,33 @@ class Layout:
     def trial_dir(self, method: str, number: int) -> Path:
         return self.study_dir(method) / "trials" / f"trial-{number}"
 
+    def study_summary(self, method: str) -> Path:
+        return self.study_dir(method) / "summary.json"
+
+    def study_trials_table(self, method: str) -> Path:
+        return self.study_dir(method) / "trials.csv"
+
+    def study_best_params(self, method: str) -> Path:
+        return self.study_dir(method) / "best_params.yaml"
+
+    def study_plot(self, method: str, name: str) -> Path:
+        return self.study_dir(method) / f"{name}.png"
+
+    def study_summaries(self) -> list[Path]:
+        return sorted(self.optimize.glob("*/summary.json"))
+
+    def plot(self, name: str) -> Path:
+        """A figure of the report (plots/<name>.png)."""
+        return self.plots / f"{name}.png"
+
+    @property
+    def comparison_csv(self) -> Path:
+        return self.root / "comparison.csv"
+
+    @property
+    def comparison_tex(self) -> Path:
+        return self.root / "comparison.tex"
+
     # trackers
     @property
     def mlflow(self) -> Path:

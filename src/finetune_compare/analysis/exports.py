@@ -58,7 +58,7 @@ def results_frame(cmp: dict) -> pd.DataFrame:
 
 def write_exports(output_dir: Path, cmp: dict) -> dict[str, Path]:
     layout = Layout(output_dir)
-    csv_path, tex_path = layout.root / "comparison.csv", layout.root / "comparison.tex"
+    csv_path, tex_path = layout.comparison_csv, layout.comparison_tex
     atomic_write_text(csv_path, runs_frame(cmp).to_csv(index=False))
     n = len(paired_seeds(cmp))
     caption = (f"Test set, mean ± std over {n} paired seeds; last rows: the verdict's difference on "

@@ -235,16 +235,16 @@ def error_rates_plot(error_analysis: dict, methods: list[str], colors: dict, out
 
 def make_plots(output_dir: Path, comparison: dict, errors: dict) -> dict[str, Path]:
     output_dir = Path(output_dir)
-    plots = Layout(output_dir).plots
+    layout = Layout(output_dir)
     methods = comparison["methods"]
     colors = method_colors(methods)
     made = {
-        "learning_curves": learning_curves(output_dir, methods, colors, plots / "learning_curves.png"),
-        "confusion_matrices": confusion_matrices(output_dir, methods, plots / "confusion_matrices.png",
+        "learning_curves": learning_curves(output_dir, methods, colors, layout.plot("learning_curves")),
+        "confusion_matrices": confusion_matrices(output_dir, methods, layout.plot("confusion_matrices"),
                                                  comparison.get("base") is not None),
-        "metric_comparison": metric_comparison(comparison, colors, plots / "metric_comparison.png"),
-        "efficiency": efficiency_plot(output_dir, methods, colors, plots / "efficiency.png"),
+        "metric_comparison": metric_comparison(comparison, colors, layout.plot("metric_comparison")),
+        "efficiency": efficiency_plot(output_dir, methods, colors, layout.plot("efficiency")),
     }
     if errors:
-        made["errors"] = error_rates_plot(errors, methods, colors, plots / "errors.png")
+        made["errors"] = error_rates_plot(errors, methods, colors, layout.plot("errors"))
     return made

@@ -68,7 +68,7 @@ def restate_report(folder: Path) -> dict:
     cmp = restate_verdicts(read_json(layout.comparison))
     plots = {name: folder / rel for name, rel in (cmp.get("plots") or {}).items() if (folder / rel).is_file()}
     plots["metric_comparison"] = metric_comparison(cmp, method_colors(cmp["methods"]),
-                                                   layout.plots / "metric_comparison.png")  # draws the verdict
+                                                   layout.plot("metric_comparison"))  # draws the verdict
     cmp["plots"] = {k: str(v.relative_to(folder)) for k, v in plots.items()}
     write_json(layout.comparison, cmp)
     write_exports(folder, cmp)

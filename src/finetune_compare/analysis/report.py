@@ -207,7 +207,7 @@ def reproduce_commands(output_dir: Path, cmp: dict) -> str:
 
 
 def _search_blocks(output_dir: Path) -> list[Block]:
-    summaries = [read_json(p) for p in sorted(Layout(output_dir).optimize.glob("*/summary.json"))]
+    summaries = [read_json(p) for p in Layout(output_dir).study_summaries()]
     if not summaries:
         return [Block("p", "No search in this folder: the runs used the configured hyperparameters "
                            "(python main.py --mode optimize tunes them).")]
@@ -227,7 +227,7 @@ def _search_blocks(output_dir: Path) -> list[Block]:
                                                   "score of n trials, per method (Dodge et al. 2019)"))
     for s in summaries:
         for name in s.get("plots", []):
-            path = Layout(output_dir).study_dir(s["method"]) / name
+            path = Layout(output_dir).study_dir(s["method"]) / name  # a file name summary.json lists
             if path.is_file():
                 blocks.append(Block("img", path, caption=f"{s['method']}: {name[:-4].replace('_', ' ')}"))
     return blocks
@@ -237,7 +237,7 @@ def tuning_summary(output_dir: Path) -> dict | None:
     """Each method's study in this folder (tuned against tuned): trials, space, best settings and value, and how
     much tuning it needed (the expected best validation score at 1, 5, 10 and N trials)."""
     out = {}
-    for path in sorted(Layout(output_dir).optimize.glob("*/summary.json")):
+    for path in Layout(output_dir).study_summaries():
         s = read_json(path)
         out[s["method"]] = {"trials": s["trials"], "states": s["states"], "metric": s.get("metric"),
                             "best_value": s["best_value"], "best_params": s["best_params"],

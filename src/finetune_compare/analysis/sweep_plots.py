@@ -154,9 +154,9 @@ def cost_plot(summary: dict, out: Path) -> Path:
 
 
 def make_sweep_plots(sweep_dir: Path, summary: dict) -> dict[str, Path]:
-    plots = Layout(sweep_dir).plots
-    out = {"sweep_primary": primary_plot(summary, plots / "sweep_primary.png"),
-           "sweep_cost": cost_plot(summary, plots / "sweep_cost.png")}
+    layout = Layout(sweep_dir)
+    out = {"sweep_primary": primary_plot(summary, layout.plot("sweep_primary")),
+           "sweep_cost": cost_plot(summary, layout.plot("sweep_cost"))}
     if summary["sources"]:
-        out["sweep_sources"] = sources_plot(summary, plots / "sweep_sources.png")
+        out["sweep_sources"] = sources_plot(summary, layout.plot("sweep_sources"))
     return out

@@ -259,18 +259,21 @@ class StopAtCountedTrials:
             study.stop()
 
 
-def _write_outputs(study, method: str, space: dict, out_dir: Path) -> dict:
+def _write_outputs(study, method: str, space: dict, output_dir: Path) -> dict:
     import optuna
 
+    layout = Layout(output_dir)
+    out_dir = layout.study_dir(method)
     out_dir.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
     states = {s.name: sum(1 for t in trials if t.state == s) for s in optuna.trial.TrialState}
     states["INTERRUPTED"] = sum(1 for t in trials if t.state == optuna.trial.TrialState.FAIL and is_interrupted(t))
     states["FAIL"] -= states["INTERRUPTED"]
     df = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
-    tmp = out_dir / ".trials.csv.tmp"
+    table = layout.study_trials_table(method)
+    tmp = table.with_name(f".{table.name}.tmp")
     df.to_csv(tmp, index=False)
-    tmp.replace(out_dir / "trials.csv")
+    tmp.replace(table)
     finished = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
     pruned = [t for t in finished if t.state == optuna.trial.TrialState.PRUNED]
     # savings from pruning only: a complete trial that stopped early saved steps through early stopping
@@ -290,13 +293,13 @@ def _write_outputs(study, method: str, space: dict, out_dir: Path) -> dict:
         best = study.best_trial
         params = suggest(optuna.trial.FixedTrial(best.params), space)
         summary.update(best_value=best.value, best_params=params, best_trial=best.number)
-        write_yaml(out_dir / "best_params.yaml", params)
-    summary["plots"] = _plots(study, out_dir, len(complete))
-    write_json(out_dir / "summary.json", summary)
+        write_yaml(layout.study_best_params(method), params)
+    summary["plots"] = _plots(study, layout, method, len(complete))
+    write_json(layout.study_summary(method), summary)
     return summary
 
 
-def _plots(study, out_dir: Path, n_complete: int) -> list[str]:
+def _plots(study, layout: Layout, method: str, n_complete: int) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -316,7 +319,7 @@ def _plots(study, out_dir: Path, n_complete: int) -> list[str]:
             fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
             fig.set_size_inches(9, 5)
             fig.tight_layout()
-            fig.savefig(out_dir / f"{name}.png", dpi=100)
+            fig.savefig(layout.study_plot(method, name), dpi=100)
             plt.close(fig)
             made.append(f"{name}.png")
         except Exception as exc:  # e.g. importances need varying parameters
@@ -359,7 +362,7 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
         fail_orphaned_trials(study, storage)
         study_dir = Layout(output_dir).study_dir(method)
         if not n_trials:
-            summaries[method] = _write_outputs(study, method, spaces[method], study_dir)
+            summaries[method] = _write_outputs(study, method, spaces[method], output_dir)
             continue
         done = counted_trials(study)
         log.info("%s: %d of %d trials finished; running the rest", study.study_name, min(done, n_trials), n_trials)
@@ -369,7 +372,7 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
             # the callback counts every worker's trials: the study stops at n_trials overall
             study.optimize(make_objective(ctx, method, spaces[method]), n_trials=max(0, n_trials - done),
                            catch=(Exception,), gc_after_trial=True, callbacks=[StopAtCountedTrials(n_trials)])
-            summaries[method] = _write_outputs(study, method, spaces[method], study_dir)
+            summaries[method] = _write_outputs(study, method, spaces[method], output_dir)
             outcome.metrics = {"best_value": summaries[method]["best_value"] or 0.0,
                                "steps_saved_fraction": summaries[method]["pruning"]["saved_fraction"]}
             outcome.artifacts = [study_dir]
