@@ -1,6 +1,7 @@
 """Declared training budgets: equal for every method in steps, examples or seconds, recorded and stated."""
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -50,13 +51,14 @@ def test_a_time_budget_stops_training_when_it_is_spent():
 
 
 @pytest.mark.slow
-def test_both_methods_train_the_declared_budget_and_the_report_says_so(tiny_bert, tmp_path):
+def test_both_methods_train_the_declared_budget_and_the_report_says_so(tiny_bert, tmp_path, caplog):
     from finetune_compare.experiments.compare import ComparisonExperiment
     from tests.conftest import tiny_config
 
     cfg = tiny_config(tiny_bert, tmp_path, num_runs=3, budget_unit="steps", budget=6,
                       method_overrides={"lora": {"num_epochs": 5}})
-    ComparisonExperiment(cfg).run_multiple_runs()
+    with caplog.at_level(logging.INFO, logger="finetune_compare"):
+        ComparisonExperiment(cfg).run_multiple_runs()
     out = Path(cfg.output_dir)
     for method in ("full", "lora"):
         for seed in (7, 8, 9):
@@ -66,6 +68,7 @@ def test_both_methods_train_the_declared_budget_and_the_report_says_so(tiny_bert
     assert comparison["efficiency"]["lora"]["budget"] == comparison["efficiency"]["full"]["budget"]
     assert "with the same declared budget of 6 optimizer steps each (ran " in " ".join(comparison["headline"])
     assert "the same declared budget of 6 optimizer steps" in (out / "report.md").read_text()
+    assert "lora seed 7: 6 optimizer steps (the declared budget)" in caplog.text  # not "over up to 5 epochs"
 
 
 def test_the_efficiency_plot_s_legend_states_each_method_s_budget():

@@ -60,7 +60,10 @@ class ProgressReporter(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start, self.start_step = time.perf_counter(), state.global_step
-        log.info("%s: %d optimizer steps over up to %s epochs", self.label, state.max_steps, args.num_train_epochs)
+        if args.max_steps > 0:  # a declared budget in steps or examples sets the count, not num_epochs
+            log.info("%s: %d optimizer steps (the declared budget)", self.label, state.max_steps)
+        else:
+            log.info("%s: %d optimizer steps over up to %s epochs", self.label, state.max_steps, args.num_train_epochs)
         if bars_enabled():
             from tqdm.auto import tqdm
 
