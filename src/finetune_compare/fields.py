@@ -159,6 +159,31 @@ class ValidatedSettings:
         return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
+class FrozenFlatKeys:
+    """A frozen object built from flat keys (`cls(**flat)`) that gives them back as `to_dict()`: equal when they
+    are equal, pickled and copied as them. Subclasses set their state with `object.__setattr__` in `__init__`."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field '{name}'")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, type(self)) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]  (lists inside)
+
+    def __reduce__(self):
+        return (_from_flat_keys, (type(self), self.to_dict()))
+
+
+def _from_flat_keys(cls: type, values: dict[str, Any]) -> Any:
+    return cls(**values)
+
+
 def validate_fields(obj: Any, hints: dict[str, Any], fields: Iterable[dataclasses.Field],
                     key_name: typing.Callable[[str], str] = lambda n: n) -> None:
     """Coerce each field of `obj` to its declared type and check its constraints (in place, frozen-safe)."""

@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from ..errors import ConfigError
+from ..fields import FrozenFlatKeys
 from .data_section import DataConfig
 from .keys import SECTION_CLASSES, SECTIONS, config_keys, unknown_key_error
 from .method_section import MethodConfig
@@ -19,7 +19,7 @@ from .sections import ExperimentConfig, ModelConfig, SearchConfig, TrackingConfi
 SECTION_TYPES = {**SECTION_CLASSES, "method": MethodConfig}
 
 
-class Config:
+class Config(FrozenFlatKeys):
     """The resolved configuration of one command: seven sections (model, method, data, training, experiment,
     tracking, search), each a frozen, validated type."""
 
@@ -50,17 +50,6 @@ class Config:
         if key is None:
             raise AttributeError(f"'Config' has no key '{name}'")
         return getattr(getattr(self, key.section), name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot assign to field '{name}'")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Config) and self.to_dict() == other.to_dict()
-
-    __hash__ = None  # type: ignore[assignment]  (lists inside)
-
-    def __reduce__(self):
-        return (_rebuild, (self.to_dict(),))
 
     def __repr__(self) -> str:
         keys = config_keys()
@@ -99,10 +88,6 @@ class Config:
         from .loading import from_dict
 
         return from_dict({**self.to_dict(), **changes})
-
-
-def _rebuild(values: dict[str, Any]) -> Config:
-    return Config(**values)
 
 
 def check_seed_range(config: Config) -> None:

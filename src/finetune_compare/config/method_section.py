@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import ConfigError
-from ..fields import ValidatedSettings, setting
+from ..fields import FrozenFlatKeys, ValidatedSettings, setting
 from ..methods import get_method, method_names, settings_classes
 from ..methods.registry import MethodSettings
 
@@ -49,7 +49,7 @@ def method_aliases() -> dict[str, tuple[type[MethodSettings], str]]:
     return _aliases[stamp]
 
 
-class MethodConfig:
+class MethodConfig(FrozenFlatKeys):
     """How each method adapts the model, and its learning rate: read by the methods and the trainer.
 
     Built from flat keys (`MethodConfig(lora_r=8)`), frozen, validated with the config's messages; a method's
@@ -82,17 +82,6 @@ class MethodConfig:
             raise AttributeError(f"the method section has no key '{name}'")
         return getattr(self._settings[alias[0].prefix], alias[1])
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot assign to field '{name}'")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, MethodConfig) and self.to_dict() == other.to_dict()
-
-    __hash__ = None  # type: ignore[assignment]  (lists inside)
-
-    def __reduce__(self):
-        return (_rebuild, (self.to_dict(),))
-
     def __repr__(self) -> str:
         return f"MethodConfig({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
 
@@ -118,6 +107,3 @@ class MethodConfig:
         """The classification head's rate under every method: `head_learning_rate`, else full FT's rate."""
         return self.head_learning_rate or self.learning_rate
 
-
-def _rebuild(values: dict[str, Any]) -> MethodConfig:
-    return MethodConfig(**values)
