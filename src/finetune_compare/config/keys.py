@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..fields import default_value, type_name
 from ..methods import settings_classes
-from ..methods.registry import methods_using
+from ..methods.registry import methods_using, per_registered_settings
 from .data_section import DataConfig
 from .method_section import GENERAL_KEYS, MethodKeys
 from .sections import ExperimentConfig, ModelConfig, SearchConfig, TrackingConfig, TrainingConfig
@@ -47,20 +47,10 @@ class Key:
         return type_name(self.hint)
 
 
-_cache: dict[tuple, dict[str, Key]] = {}
-
-
+@per_registered_settings
 def config_keys() -> dict[str, Key]:
     """{flat key: Key} in config.yaml's order (sections in SECTIONS order, a method's settings after the general
     method keys)."""
-    stamp = tuple((prefix, id(cls)) for prefix, cls in settings_classes().items())
-    if stamp not in _cache:
-        _cache.clear()
-        _cache[stamp] = _build()
-    return _cache[stamp]
-
-
-def _build() -> dict[str, Key]:
     out: dict[str, Key] = {}
     for section in SECTIONS:
         if section == "method":

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from ..errors import ConfigError
 from ..fields import FrozenFlatKeys, ValidatedSettings, setting
 from ..methods import get_method, method_names, settings_classes
-from ..methods.registry import MethodSettings
+from ..methods.registry import MethodSettings, per_registered_settings
 
 
 @dataclass(frozen=True)
@@ -35,18 +35,10 @@ class MethodKeys(ValidatedSettings):
 GENERAL_KEYS = tuple(f.name for f in dataclasses.fields(MethodKeys))
 
 
-_aliases: dict[tuple, dict[str, tuple[type[MethodSettings], str]]] = {}
-
-
+@per_registered_settings
 def method_aliases() -> dict[str, tuple[type[MethodSettings], str]]:
-    """{flat key: (settings class, field)} of every registered method's settings, e.g. lora_r -> (LoraSettings, r);
-    recomputed only when the registered settings change."""
-    classes = settings_classes()
-    stamp = tuple(id(c) for c in classes.values())
-    if stamp not in _aliases:
-        _aliases.clear()
-        _aliases[stamp] = {flat: (cls, name) for cls in classes.values() for flat, name in cls.flat_keys().items()}
-    return _aliases[stamp]
+    """{flat key: (settings class, field)} of every registered method's settings, e.g. lora_r -> (LoraSettings, r)."""
+    return {flat: (cls, name) for cls in settings_classes().values() for flat, name in cls.flat_keys().items()}
 
 
 class MethodConfig(FrozenFlatKeys):

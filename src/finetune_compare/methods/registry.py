@@ -14,6 +14,7 @@ method's `apply` imports torch or peft only when a model is built.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
@@ -125,3 +126,19 @@ def settings_classes() -> dict[str, type[MethodSettings]]:
 
 def methods_using(prefix: str) -> list[str]:
     return [m.name for m in REGISTRY.values() if m.settings is not None and m.settings.prefix == prefix]
+
+
+def per_registered_settings(build: Callable[[], Any]) -> Callable[[], Any]:
+    """`build()`, cached until the registered methods' settings change: a method registered later (or a test that
+    swaps the registry) gets a fresh value, every other call the cached one."""
+    cache: dict[tuple, Any] = {}
+
+    @functools.wraps(build)
+    def cached() -> Any:
+        stamp = tuple((prefix, id(cls)) for prefix, cls in settings_classes().items())
+        if stamp not in cache:
+            cache.clear()
+            cache[stamp] = build()
+        return cache[stamp]
+
+    return cached
