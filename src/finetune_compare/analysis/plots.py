@@ -20,7 +20,7 @@ from ..data.sources import display_name  # noqa: E402
 from ..layout import BASE_METHOD, HISTORY, METRICS, Layout  # noqa: E402
 from .aggregate import split_source_key  # noqa: E402
 from .run_files import read_history, read_json, run_labels  # noqa: E402
-from ..budgets import BUDGET_UNITS  # noqa: E402
+from ..budgets import declared_budget  # noqa: E402
 from ..metric_names import DEFAULT_METRIC  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -175,11 +175,11 @@ def paired_differences(comparison: dict, colors: dict, ax) -> None:
 def budget_label(rows: list[dict]) -> str:
     """A method's training budget for a legend: the declared one, or the epochs and steps its runs took."""
     training = [r.get("training") or {} for r in rows]
-    declared = training[0].get("budget") if training else None
+    declared = declared_budget(training[0].get("budget")) if training else None
     steps = [t["steps"] for t in training if t.get("steps") is not None]
     ran = f"{sum(steps) / len(steps):,.0f} steps" if steps else "? steps"
-    if declared and declared.get("unit", "epochs") != "epochs":
-        return f"budget {declared['value']:g} {BUDGET_UNITS[declared['unit']]}, ran {ran}"
+    if declared:
+        return f"budget {declared}, ran {ran}"
     epochs = [t["epochs_run"] for t in training if t.get("epochs_run") is not None]
     return f"{sum(epochs) / len(epochs):g} epochs, {ran}" if epochs else ran
 

@@ -177,8 +177,13 @@ def classification_loss(outputs, labels, num_items_in_batch=None):
     return loss / torch.as_tensor(num_items_in_batch, device=loss.device, dtype=loss.dtype)
 
 
+def _steps_for(examples: float, config: TrainingConfig, world_size: int) -> int:
+    """Optimizer steps that see `examples` training examples (every rank's batches, accumulation included)."""
+    return max(1, math.ceil(examples / (config.batch_size * config.gradient_accumulation_steps * world_size)))
+
+
 def steps_per_epoch(config: TrainingConfig, n_train: int, world_size: int = 1) -> int:
-    return max(1, math.ceil(n_train / (config.batch_size * config.gradient_accumulation_steps * world_size)))
+    return _steps_for(n_train, config, world_size)
 
 
 def budget_steps(config: TrainingConfig, world_size: int = 1) -> int | None:
@@ -186,7 +191,7 @@ def budget_steps(config: TrainingConfig, world_size: int = 1) -> int | None:
     if config.budget_unit == "steps":
         return max(1, math.ceil(config.budget))
     if config.budget_unit == "examples":
-        return max(1, math.ceil(config.budget / (config.batch_size * config.gradient_accumulation_steps * world_size)))
+        return _steps_for(config.budget, config, world_size)
     return None
 
 
