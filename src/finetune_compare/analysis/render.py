@@ -44,13 +44,12 @@ def _environment(markdown: bool) -> jinja2.Environment:
     env.filters["png_base64"] = lambda path: base64.b64encode(Path(path).read_bytes()).decode("ascii")
     env.filters["md_cells"] = _md_cells
     env.filters["trim_end"] = lambda text: text.rstrip()
+    env.filters["relative_to"] = lambda path, root: str(Path(path).relative_to(root))
     return env
 
 
 def render_markdown(blocks: list[Block], output_dir: Path, title: str = "finetune-compare report") -> str:
-    env = _environment(True)
-    env.filters["relative_to_output"] = lambda path: str(Path(path).relative_to(output_dir))
-    text = env.get_template("report.md.j2").render(blocks=blocks, title=title)
+    text = _environment(True).get_template("report.md.j2").render(blocks=blocks, title=title, output_dir=output_dir)
     return text.rstrip("\n") + "\n"  # every block ends in a blank line; the file ends in one newline
 
 
