@@ -1,5 +1,6 @@
 """Tuned against tuned in one command: each method's own study on validation, then the paired runs."""
 
+import datetime
 import json
 from pathlib import Path
 
@@ -30,9 +31,12 @@ def test_the_tune_trials_key_and_flag():
 
 @pytest.mark.slow
 def test_compare_tunes_each_method_then_compares_their_best_settings(tiny_bert, tmp_path, capsys):
-    from finetune_compare.cli import main
+    import optuna
 
-    cfg = tiny_config(tiny_bert, tmp_path, num_runs=3, search_space=FAST, hpo_pruner="none")
+    from finetune_compare.cli import main
+    from finetune_compare.experiments.studies import make_storage
+
+    cfg = tiny_config(tiny_bert, tmp_path, num_runs=3, search_space=FAST, hpo_pruner="none", effect_of_interest=0.05)
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict()))
     assert main(["compare", "--config", str(path), "--tune-trials", "2"]) == 0
@@ -49,6 +53,14 @@ def test_compare_tunes_each_method_then_compares_their_best_settings(tiny_bert, 
     assert comparison["tuning"]["full"]["search_space"] == summaries["full"]["search_space"]
     assert "Tuned against tuned" in (out / "report.md").read_text()
     assert (out / "optimize" / "expected_validation.png").is_file()
+    # pre-registered before anything trained, the tuning trials included, with the tuning budget declared
+    pre = json.loads((out / "preregistration.json").read_text())
+    assert pre["tune_trials"] == 2 and pre["effect_of_interest"] == 0.05
+    storage = make_storage(None, out)
+    first_trial = min(t.datetime_start for m in ("full", "lora")
+                      for t in optuna.load_study(study_name=f"finetune-compare-{m}", storage=storage).trials)
+    assert datetime.datetime.fromisoformat(pre["declared_at"]) <= first_trial.astimezone(datetime.timezone.utc)
+    assert "2 tuning trials for each method" in (out / "report.md").read_text()
     printed = capsys.readouterr()
     # the same command again resumes: no new trial, no retraining
     assert main(["compare", "--config", str(path), "--tune-trials", "2"]) == 0

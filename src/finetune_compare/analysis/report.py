@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..budgets import declared_budget
 from ..data.sources import display_name
 from ..layout import RUN_CONFIG, Layout
 from ..utils.io import atomic_write_text, write_json
@@ -48,6 +49,9 @@ def _verdict_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str,
         declared = [f"primary metric {pre['primary_metric']}"]
         declared += [f"equivalence margin ±{pre['equivalence_margin']:g}"] if pre.get("equivalence_margin") else []
         declared += [f"effect of interest ±{pre['effect_of_interest']:g}"] if pre.get("effect_of_interest") else []
+        budget = declared_budget(pre.get("budget"))
+        declared += [f"a budget of {budget} for each method"] if budget else []
+        declared += [f"{pre['tune_trials']} tuning trials for each method"] if pre.get("tune_trials") else []
         b.append(Block("list", [f"Declared before training ({pre['declared_at']}): {', '.join(declared)}; "
                                 f"{pre['pairs_run']} pairs."]
                        + [f"Plan from the pilot {pre['pilot']}: {line.strip()}" for line in pre.get("plan", [])],

@@ -9,6 +9,7 @@ statistics, plots and report are then built from the run files alone.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,8 @@ from .command_progress import CommandProgress
 from .plan import pilot_comparisons
 from .preregistration import preregister
 from ..tracking.lifecycle import tracked
-from .run import (RunContext, context_for_pair, evaluate_base_model, load_completed, prepare_context, run_dir_for,
-                  run_method)
+from .run import (RunContext, check_data_fits, check_methods, context_for_pair, evaluate_base_model, load_completed,
+                  prepare_context, run_dir_for, run_method)
 
 log = logging.getLogger(__name__)
 
@@ -71,23 +72,27 @@ def format_table(comparison: dict) -> str:
     return "\n".join(lines)
 
 
-def tuned_config(config: Config, methods: list[str], output_dir: Path, overwrite: bool) -> Config:
-    """`config` with each method's best settings from `tune_trials` Optuna trials of its own (run or resumed in
-    output_dir/optimize, validation split only), over what the config set for it."""
+def tuned_context(ctx: RunContext, methods: list[str], overwrite: bool) -> RunContext:
+    """`ctx` with each method's best settings from `tune_trials` Optuna trials of its own (run or resumed in
+    the comparison's optimize/ folder, validation split only), over what the config set for it. The data, the
+    tokenised splits and the trackers are the comparison's own: loaded once, for the trials and the runs."""
     from .optimize import run_optimization
 
-    summaries = run_optimization(config, methods, n_trials=config.tune_trials, output_dir=output_dir,
-                                 overwrite=overwrite)
+    config = ctx.config
+    summaries = run_optimization(config, methods, n_trials=config.tune_trials, overwrite=overwrite, context=ctx)
     missing = [m for m in methods if not summaries[m]["best_params"]]
     if missing:
         raise UserError(f"no trial of {', '.join(missing)} completed in {config.tune_trials} tuning trial(s) (see "
-                        f"{Layout(output_dir).optimize}/<method>/summary.json): nothing to compare; raise "
+                        f"{Layout(ctx.output_dir).optimize}/<method>/summary.json): nothing to compare; raise "
                         "--tune-trials or fix the failures")
     overrides = {m: {**config.method_overrides.get(m, {}), **summaries[m]["best_params"]} for m in methods}
     for m in methods:
         log.info("%s: tuned with %d trials, best validation %s %.4f: %s", m, config.tune_trials, config.hpo_metric,
                  summaries[m]["best_value"], summaries[m]["best_params"])
-    return config.replace(method_overrides={**config.method_overrides, **overrides})
+    tuned = config.replace(method_overrides={**config.method_overrides, **overrides})
+    check_methods(tuned, ctx.provider, methods, ctx.precision)  # e.g. a tuned rank against the layers' width
+    check_data_fits(tuned, ctx.data, methods)
+    return replace(ctx, config=tuned)
 
 
 class ComparisonExperiment:
@@ -116,19 +121,19 @@ class ComparisonExperiment:
             release_output_dir(self.output_dir)
 
     def _run(self, config: Config, methods: list[str] | None) -> dict:
-        folder_config = config
         if config.pilot:
             pilot_comparisons(Path(config.pilot))  # a pilot that cannot plan fails before anything runs
-        if config.tune_trials:  # tuned against tuned: each method's own study first, on the validation split
-            config = tuned_config(config, methods or list(config.methods), self.output_dir, self.overwrite)
-        ctx = self.context = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite,
-                                             methods=methods or list(config.methods), pools=self.pools,
-                                             folder_config=folder_config)
+        methods = methods or list(config.methods)
+        ctx = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite, methods=methods,
+                              pools=self.pools)
         if is_main():
             write_json(Layout(self.output_dir).data_summary,
                        data_summary(ctx.data, ctx.tokenizer, ctx.tokenized.max_length))
-            preregister(folder_config, self.output_dir)  # before the first run trains
-        methods = methods or list(config.methods)
+            preregister(config, self.output_dir)  # before anything trains: the tuning trials included
+        if config.tune_trials:  # tuned against tuned: each method's own study first, on the validation split
+            ctx = tuned_context(ctx, methods, self.overwrite)
+        self.context = ctx
+        config = ctx.config
         hub = ctx.hub
         start = lambda: hub.start_parent(f"compare-{self.output_dir.resolve().name}", config,  # noqa: E731
                                          {"kind": "comparison", "methods": ",".join(methods)})

@@ -329,9 +329,14 @@ def _plots(study, layout: Layout, method: str, n_complete: int) -> list[str]:
 
 def run_optimization(config: Config, methods: list[str], n_trials: int | None = None,
                      storage_url: str | None = None, output_dir: Path | None = None,
-                     overwrite: bool = False) -> dict[str, dict]:
-    """Run (or resume) one study per method up to `n_trials` finished trials each."""
+                     overwrite: bool = False, context: RunContext | None = None) -> dict[str, dict]:
+    """Run (or resume) one study per method up to `n_trials` finished trials each.
 
+    `context`: a folder the caller already validated and claimed (a tuned comparison, which pre-registers in it
+    before the first trial); the caller keeps the folder's lock.
+    """
+    if context is not None:
+        return _run_optimization(config, methods, n_trials, storage_url, context.output_dir, overwrite, context)
     try:
         return _run_optimization(config, methods, n_trials, storage_url, output_dir, overwrite)
     finally:
@@ -339,7 +344,8 @@ def run_optimization(config: Config, methods: list[str], n_trials: int | None = 
 
 
 def _run_optimization(config: Config, methods: list[str], n_trials: int | None, storage_url: str | None,
-                      output_dir: Path | None, overwrite: bool) -> dict[str, dict]:
+                      output_dir: Path | None, overwrite: bool,
+                      context: RunContext | None = None) -> dict[str, dict]:
     import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # we log failures ourselves, in one line
     output_dir = Path(output_dir or config.output_dir)
@@ -349,8 +355,9 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
 
     # both paths check the folder first; it is claimed (and cleared with --overwrite) only after model and
     # data were validated
-    ctx = prepare_context(config, output_dir=output_dir, overwrite=overwrite, methods=methods) if n_trials else None
-    if not n_trials:
+    ctx = context or (prepare_context(config, output_dir=output_dir, overwrite=overwrite, methods=methods)
+                      if n_trials else None)
+    if ctx is None:
         claim_output_dir(config, output_dir, overwrite)
     storage = make_storage(storage_url or config.hpo_storage, output_dir)  # one per command: after any --overwrite
     studies = {m: create_study(config.search, config.seed, m, output_dir, storage_url, spaces[m], storage)

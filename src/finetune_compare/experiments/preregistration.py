@@ -1,8 +1,10 @@
-"""A pre-registered study: what it declared before it ran (primary metric, equivalence margin, effect of interest)
-and, from a pilot, the pairs needed for 80% power; written before the first run trains, kept beside the result.
+"""A pre-registered study: what it declared before it ran (primary metric, equivalence margin, effect of interest,
+training budget, tuning trials per method) and, from a pilot, the pairs needed for 80% power; written before
+anything trains, kept beside the result.
 
 The declarations are result-affecting config keys, so a folder's preregistration.json cannot be changed after
-the fact without --overwrite (which deletes the results it was declared for).
+the fact without --overwrite (which deletes the results it was declared for). A tuned comparison writes it before
+its first tuning trial.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def preregister(config: Config, output_dir: Path) -> dict | None:
         record = {"primary_metric": config.primary_metric, "equivalence_margin": config.equivalence_margin,
                   "effect_of_interest": config.effect_of_interest, "pilot": config.pilot, "plan": lines,
                   "pairs_run": config.num_runs, "methods": list(config.methods),
+                  "budget": {"unit": config.budget_unit, "value": config.budget}, "tune_trials": config.tune_trials,
                   "declared_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         write_json(path, record)
     effect = f"effect of interest ±{record['effect_of_interest']:g}, " if record["effect_of_interest"] else ""

@@ -141,16 +141,14 @@ def check_save_dir(config: Config) -> None:
 
 def prepare_context(config: Config, provider: BaseModel | None = None, output_dir: str | Path | None = None,
                     overwrite: bool = False, methods: list[str] | None = None,
-                    pools: DataPools | None = None, folder_config: Config | None = None) -> RunContext:
+                    pools: DataPools | None = None) -> RunContext:
     """Validate everything that needs no training, then claim the output folder, then tokenise.
 
     Nothing is written (and nothing is deleted by --overwrite) before the config, the model and
     the data have been checked, so a failing command never blocks or damages the folder.
     """
     out = Path(output_dir or config.output_dir)
-    # the folder is held under the command's config; a tuned comparison runs settings derived from it in that folder
-    folder_config = folder_config or config
-    check_output_dir(folder_config, out, overwrite and is_main())  # never mix results of two configurations
+    check_output_dir(config, out, overwrite and is_main())  # never mix results of two configurations
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device)
@@ -169,7 +167,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     provider.use_labels(data.labels)  # the head predicts the data's classes
     signals.checkpoint()
     if is_main():
-        claim_output_dir(folder_config, out, overwrite)  # everything validated: lock, clear if asked, mark
+        claim_output_dir(config, out, overwrite)  # everything validated: lock, clear if asked, mark
     # one writer for the on-disk cache; other ranks tokenise in memory
     tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=Layout(out).cache if is_main() else None)
     hub = build_tracker_hub(config.tracking, out) if is_main() else TrackerHub([])
