@@ -14,10 +14,10 @@ from ..conftest import headless_chromium, tiny_config
 
 @pytest.fixture(scope="module")
 def finished_sweep(tiny_bert, tmp_path_factory):
-    """2 points x 2 seeds x 2 methods on the tiny random BERT."""
+    """2 points x 2 seeds x 2 methods on the tiny random BERT, at one declared budget of 12 optimizer steps."""
     tmp = tmp_path_factory.mktemp("sweep")
-    config = tiny_config(tiny_bert, tmp, num_epochs=1, num_runs=2, lora_learning_rate=1e-2, sweep={"samples_per_class": [40, 50]},
-                         output_dir=str(tmp / "sweep"))
+    config = tiny_config(tiny_bert, tmp, num_runs=2, lora_learning_rate=1e-2, sweep={"samples_per_class": [40, 50]},
+                         budget_unit="steps", budget=12, output_dir=str(tmp / "sweep"))
     summary = run_sweep(config)
     return config, summary
 
@@ -47,6 +47,9 @@ def test_sweep_writes_points_json_and_reports(finished_sweep):
     assert html.count("data:image/png;base64,") == 3 and "Verdict per point" in html
     md = open(f"{out}/sweep_report.md").read()
     assert "plots/sweep_primary.png" in md and "samples_per_class=40" in md
+    # every point's cost row carries its method's budget: the declared one and what the runs took
+    assert disk["points"][0]["methods"]["full"]["budget"] == {"unit": "steps", "value": 12}
+    assert md.count("| 12 optimizer steps (ran ") == 4  # 2 points x 2 methods
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from ..utils.io import write_json
 from .run_files import read_metrics, read_predictions, run_labels
 from .statistics import ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, describe, holm, paired
 from .verdict import confidence_label, decide, ranking
-from ..budgets import declared_budget
+from ..budgets import budget_text, declared_budget, ran_text
 from ..metric_names import DEFAULT_METRIC, OVERALL_METRICS
 from .result_types import ComparisonResult, MethodComparison
 
@@ -189,16 +189,6 @@ def compare_methods(output_dir: Path, a: str, b: str, flat: dict, keys: list[str
     }
 
 
-def _ran(e: dict) -> str:
-    epochs, steps = e.get("epochs_run"), e.get("steps")
-    return (f"{epochs:g} epochs" if epochs is not None else "? epochs") + (f", {steps:,.0f} steps" if steps else "")
-
-
-def _budget(e: dict) -> str:
-    declared = declared_budget(e.get("budget"))
-    return f"{declared} (ran {_ran(e)})" if declared else _ran(e)
-
-
 def _ratio(a, b, digits: int = 2) -> str:
     return f"{a / b:.{digits}f}x" if a is not None and b else "–"
 
@@ -206,8 +196,8 @@ def _ratio(a, b, digits: int = 2) -> str:
 def _budgets_phrase(a: str, b: str, ea: dict, eb: dict) -> str:
     declared = declared_budget(ea.get("budget"))
     if declared and ea.get("budget") == eb.get("budget"):
-        return f"with the same declared budget of {declared} each (ran {_ran(ea)} ({a}) and {_ran(eb)} ({b}))"
-    return f"with budgets of {_budget(ea)} ({a}) and {_budget(eb)} ({b})"
+        return f"with the same declared budget of {declared} each (ran {ran_text(ea)} ({a}) and {ran_text(eb)} ({b}))"
+    return f"with budgets of {budget_text(ea)} ({a}) and {budget_text(eb)} ({b})"
 
 
 def cost_line(a: str, b: str, eff: dict) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from ..budgets import budget_text
 from ..data.sources import display_name
 from ..layout import Layout
 from ..utils.io import atomic_write_text, write_json
@@ -89,6 +90,8 @@ def point_summary(values: dict, name: str, cmp: dict) -> SweepPoint:
             "peak_cuda_mb": eff.get("peak_cuda_mb"),
             "trainable_params": eff["trainable_params"],
             "epochs_run": eff.get("epochs_run"),
+            "steps": eff.get("steps"),
+            "budget": eff.get("budget"),  # declared, or None: each method trained its own num_epochs
         }
     comparisons = {}
     for key, c in cmp["comparisons"].items():
@@ -261,7 +264,7 @@ def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block
     b.append(Block("table", rows, caption=f"{s['primary_metric']} per source, mean [95% CI] over seeds"))
 
     b.append(Block("h2", SECTIONS["cost"], "cost"))
-    rows = [["point", "method", "trainable params", "epochs run", "train seconds", "peak RSS MB",
+    rows = [["point", "method", "trainable params", "budget (what the runs took)", "train seconds", "peak RSS MB",
              "RSS above baseline MB", "peak CUDA MB"]]
     for p in s["points"]:
         for x in m:
@@ -270,7 +273,7 @@ def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block
             def num(v, digits=0):
                 return "–" if v is None else f"{v:,.{digits}f}"
 
-            rows.append([point_label(p["values"]), x, f"{e['trainable_params']:,}", num(e["epochs_run"], 1),
+            rows.append([point_label(p["values"]), x, f"{e['trainable_params']:,}", budget_text(e),
                          num(e["train_seconds"], 1), num(e["peak_rss_mb"]), num(e["peak_rss_above_baseline_mb"]),
                          num(e["peak_cuda_mb"])])
     b.append(Block("table", rows, caption="Mean per run over seeds"))
