@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
             m.add_argument("--tune-trials", type=int, dest="tune_trials", metavar="N",
                            help="tune each method first with N Optuna trials of its own on the validation split, "
                                 "then compare the best settings of each (sets tune_trials)")
+            m.add_argument("--backend", choices=("local", "ray"), dest="execution_backend",
+                           help="local: the runs one after another; ray: side by side as Ray tasks with the "
+                                "execution section's resources (sets execution.backend)")
         if mode == "optimize":
             m.add_argument("--trials", type=int, help="trials per method (0: only create the studies)")
             m.add_argument("--storage", help="Optuna storage URL (postgresql://, mysql://, sqlite:///) or journal:PATH")
@@ -168,6 +171,8 @@ def _load(args):
         extra["use_lora"] = args.mode == "lora"
     if getattr(args, "tune_trials", None) is not None:
         extra["tune_trials"] = args.tune_trials
+    if getattr(args, "execution_backend", None):
+        extra["execution_backend"] = args.execution_backend
     if getattr(args, "method", None):
         extra["methods"] = ["full", "lora"] if args.method == "both" else [args.method]
     if getattr(args, "sweep", None):

@@ -35,6 +35,8 @@ HISTORY = "history.json"
 PREDICTIONS = "predictions.jsonl"
 MODEL = "model"
 CHECKPOINTS = "checkpoints"
+ATTEMPT = "attempt.json"  # Ray executor: the attempt now running (its number, where, since when)
+FAILURE = "failure.json"  # Ray executor: a run that failed on every attempt, with its error
 RUN_FILES = (RUN_CONFIG, METRICS, HISTORY, PREDICTIONS)
 
 BASE_METHOD = "base"  # the untrained checkpoint's run folder under runs/
@@ -117,6 +119,11 @@ class Layout:
         """The run folders of `method` that we wrote (seed-<n>), in seed order; other names are not ours."""
         ours = [d for d in self.method_dir(method).glob("seed-*") if d.is_dir() and seed_of(d) is not None]
         return sorted(ours, key=seed_of)
+
+    def failed_runs(self) -> list[Path]:
+        """failure.json of every run that failed on every attempt and has not completed since."""
+        return sorted(p for p in self.runs.glob(f"*/seed-*/{FAILURE}")
+                      if seed_of(p.parent) is not None and not (p.parent / METRICS).is_file())
 
     def finished_runs(self) -> list[Path]:
         """metrics.json of every finished seeded run (base excluded), in our folders only."""

@@ -64,6 +64,10 @@ def _verdict_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str,
                             "paired seeds on the test set."))
     for line in cmp["headline"] or [f"Only {', '.join(cmp['methods'])} ran: nothing to compare against {ref}."]:
         b.append(Block("p", line))
+    for f in cmp.get("failed_runs", []):
+        b.append(Block("p", f"Missing: {f['method']} seed {f['seed']} failed on all {f['attempts']} attempt(s) "
+                            f"({f['error']}), so its pair is not in any statistic; rerun the same command to train "
+                            "only the missing runs."))
     for f in cmp.get("flagged_runs", []):
         b.append(Block("p", f"Warning: {f['method']} seed {f['seed']} " + "; ".join(f["problems"]) + "."))
     if cmp.get("collapsed_runs"):
@@ -264,6 +268,9 @@ def build_report(output_dir: str | Path) -> ComparisonResult:
         cmp["tuning"] = tuning
     if Layout(output_dir).preregistration.is_file():
         cmp["preregistration"] = read_json(Layout(output_dir).preregistration)
+    failed = [read_json(p) for p in Layout(output_dir).failed_runs()]  # the Ray executor's, after every retry
+    if failed:
+        cmp["failed_runs"] = [{k: f.get(k) for k in ("method", "seed", "error", "attempts")} for f in failed]
     errors = error_analysis(output_dir, cmp["methods"])
     cmp["error_analysis"] = errors
     plots = make_plots(output_dir, cmp, errors)

@@ -111,6 +111,7 @@ class ComparisonResult(TypedDict):
     error_analysis: NotRequired[dict[str, Any] | None]  # added by the report
     plots: NotRequired[dict[str, str]]  # added by the report
     tuning: NotRequired[dict[str, dict[str, Any]]]  # tuned against tuned: each method's study (added by the report)
+    failed_runs: NotRequired[list[dict[str, Any]]]  # runs that failed on every Ray attempt (added by the report)
     preregistration: NotRequired[dict[str, Any]]  # what the study declared before it ran (added by the report)
 
 

@@ -16,10 +16,11 @@ from .loading import config_to_yaml, from_dict, load_config, load_yaml, parse_ov
 from .method_section import MethodConfig
 from .reference import describe_keys
 from .rules import MAX_SWEEP_KEYS, SWEEP_FIXED, method_override_keys, sweep_fixed_reason
-from .sections import PRIMARY_METRICS, ExperimentConfig, ModelConfig, SearchConfig, TrackingConfig, TrainingConfig
+from .sections import (PRIMARY_METRICS, ExecutionConfig, ExperimentConfig, ModelConfig, SearchConfig, TrackingConfig,
+                       TrainingConfig)
 
 __all__ = ["Config", "DataConfig", "ExperimentConfig", "FILE_KEYS", "MAX_SWEEP_KEYS", "MethodConfig", "ModelConfig",
-           "PRIMARY_METRICS", "SECTIONS", "SECTION_TYPES", "SWEEP_FIXED", "SearchConfig", "TrackingConfig",
+           "ExecutionConfig", "PRIMARY_METRICS", "SECTIONS", "SECTION_TYPES", "SWEEP_FIXED", "SearchConfig", "TrackingConfig",
            "TrainingConfig", "config_keys", "config_to_yaml", "default_of", "describe_keys", "flat_key",
            "flatten_sections", "from_dict", "load_config", "load_yaml", "method_override_keys", "parse_overrides",
            "parse_sweep", "redact", "sweep_fixed_reason", "unknown_key_error", "uses_own_data"]

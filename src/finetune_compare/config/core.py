@@ -14,14 +14,14 @@ from ..fields import FrozenFlatKeys
 from .data_section import DataConfig
 from .keys import SECTION_CLASSES, SECTIONS, config_keys, unknown_key_error
 from .method_section import MethodConfig
-from .sections import ExperimentConfig, ModelConfig, SearchConfig, TrackingConfig, TrainingConfig
+from .sections import ExecutionConfig, ExperimentConfig, ModelConfig, SearchConfig, TrackingConfig, TrainingConfig
 
 SECTION_TYPES = {**SECTION_CLASSES, "method": MethodConfig}
 
 
 class Config(FrozenFlatKeys):
-    """The resolved configuration of one command: seven sections (model, method, data, training, experiment,
-    tracking, search), each a frozen, validated type."""
+    """The resolved configuration of one command: eight sections (model, method, data, training, experiment,
+    tracking, search, execution), each a frozen, validated type."""
 
     __slots__ = SECTIONS
     model: ModelConfig
@@ -31,6 +31,7 @@ class Config(FrozenFlatKeys):
     experiment: ExperimentConfig
     tracking: TrackingConfig
     search: SearchConfig
+    execution: ExecutionConfig
 
     def __init__(self, **values: Any) -> None:
         keys = config_keys()

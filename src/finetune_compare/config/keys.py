@@ -18,12 +18,12 @@ from ..methods import settings_classes
 from ..methods.registry import methods_using, per_registered_settings
 from .data_section import DataConfig
 from .method_section import GENERAL_KEYS, MethodKeys
-from .sections import ExperimentConfig, ModelConfig, SearchConfig, TrackingConfig, TrainingConfig
+from .sections import ExecutionConfig, ExperimentConfig, ModelConfig, SearchConfig, TrackingConfig, TrainingConfig
 
 SECTION_CLASSES = {"model": ModelConfig, "data": DataConfig, "training": TrainingConfig, "experiment":
-                   ExperimentConfig, "tracking": TrackingConfig, "search": SearchConfig}
-SECTIONS = ("model", "method", "data", "training", "experiment", "tracking", "search")  # the order config.yaml keeps
-SECTION_PREFIX = {"tracking": "tracking_", "search": "hpo_"}  # dropped from a key when nested under its section
+                   ExperimentConfig, "tracking": TrackingConfig, "search": SearchConfig, "execution": ExecutionConfig}
+SECTIONS = ("model", "method", "data", "training", "experiment", "tracking", "search", "execution")  # the order config.yaml keeps
+SECTION_PREFIX = {"tracking": "tracking_", "search": "hpo_", "execution": "execution_"}  # dropped from a key when nested under its section
 
 
 @dataclass(frozen=True)

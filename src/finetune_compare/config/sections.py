@@ -191,3 +191,25 @@ class SearchConfig(Section):
         "each method's best settings over the paired seeds on the test set. 0: compare the configured settings.",
         min=0, max=100000)
 
+
+
+@dataclass(frozen=True)
+class ExecutionConfig(Section):
+    """Where the runs of compare, sweep and a tuned comparison execute: read by the executor. Not result-affecting:
+    a folder started on one backend resumes on the other."""
+
+    section = "execution"
+    prefix = "execution_"
+    execution_backend: str = setting(
+        "local", "'local': the runs one after another in this process; 'ray': each run a Ray task with the resources "
+        "below, side by side (pip install -e '.[ray]').", choices=("local", "ray"))
+    execution_address: Optional[str] = setting(
+        None, "Ray cluster to join: 'auto' (the one `ray start` runs on this machine) or ray://host:port; unset: start "
+        "a private local Ray that listens on 127.0.0.1 only and stops with the command.")
+    execution_gpus_per_run: float = setting(
+        0.0, "GPUs each run declares (Ray pins them: a run sees only its own); fractions pack runs on one card "
+        "(0.25: four per GPU). 0: CPU runs.", min=0, max=64)
+    execution_cpus_per_run: int = setting(1, "CPU cores each run declares; also its torch threads.", min=1, max=1024)
+    execution_max_retries: int = setting(
+        1, "Times a run that fails (exception, out of memory, its process or node lost) is retried before it is "
+        "recorded as failed while the other runs go on.", min=0, max=100)

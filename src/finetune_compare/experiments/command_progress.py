@@ -3,7 +3,9 @@ finished (on a terminal or piped to a file alike). The per-step bar and per-eval
 training/progress.py's.
 
 The ETA is each method's mean time per trained run so far times its runs left (a method not trained yet borrows
-the mean of those that were), so a slower method's runs are not priced at a faster one's.
+the mean of those that were), so a slower method's runs are not priced at a faster one's; with runs side by side
+(the Ray executor) it is divided by the number that run at once, and every line also counts the runs running,
+failed and queued.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ class CommandProgress:
     started: float = field(default_factory=time.perf_counter)
     done: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, list[float]] = field(default_factory=dict)  # trained runs only (a skipped one costs nothing)
-    _current: tuple[str, float] | None = None
+    slots: int = 1  # runs executing side by side
+    failed: dict[str, int] = field(default_factory=dict)  # runs that failed on every attempt (they cost no more time)
+    _running: dict[tuple[str, int], float] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -39,23 +43,37 @@ class CommandProgress:
         if not means:
             return None
         fallback = sum(means.values()) / len(means)
-        return sum((self.planned[m] - self.done.get(m, 0)) * means.get(m, fallback) for m in self.planned)
+        work = sum((self.planned[m] - self.done.get(m, 0) - self.failed.get(m, 0)) * means.get(m, fallback)
+                   for m in self.planned)
+        return work / max(1, min(self.slots, self.total - self.finished - sum(self.failed.values())))
 
     def _left(self) -> str:
         eta = self.eta()
         return f"about {format_seconds(eta)} left" if eta is not None else "ETA after the first trained run"
 
+    def _state(self) -> str:
+        if self.slots == 1 and not self.failed:
+            return ""
+        running, failed = len(self._running), sum(self.failed.values())
+        return (f"; {self.finished} done, {running} running, {failed} failed, "
+                f"{self.total - self.finished - failed - running} queued")
+
     def start(self, method: str, seed: int) -> None:
-        self._current = (method, time.perf_counter())
-        log.info("%srun %d of %d: %s seed %d (%s elapsed, %s)", self.label, self.finished + 1, self.total, method,
-                 seed, format_seconds(time.perf_counter() - self.started), self._left())
+        self._running[(method, seed)] = time.perf_counter()
+        log.info("%srun %d of %d: %s seed %d (%s elapsed, %s%s)", self.label, self.finished + 1, self.total, method,
+                 seed, format_seconds(time.perf_counter() - self.started), self._left(), self._state())
 
     def finish(self, method: str, seed: int, trained: bool, score: str = "") -> None:
-        started = self._current[1] if self._current else time.perf_counter()
+        started = self._running.pop((method, seed), time.perf_counter())
         self.done[method] = self.done.get(method, 0) + 1
         if trained:
             self.seconds.setdefault(method, []).append(time.perf_counter() - started)
-        self._current = None
-        log.info("%srun %d of %d done: %s seed %d%s%s (%s elapsed, %s)", self.label, self.finished, self.total,
+        log.info("%srun %d of %d done: %s seed %d%s%s (%s elapsed, %s%s)", self.label, self.finished, self.total,
                  method, seed, f", {score}" if score else "", "" if trained else " (already complete, kept)",
-                 format_seconds(time.perf_counter() - self.started), self._left())
+                 format_seconds(time.perf_counter() - self.started), self._left(), self._state())
+
+    def fail(self, method: str, seed: int, error: str) -> None:
+        self._running.pop((method, seed), None)
+        self.failed[method] = self.failed.get(method, 0) + 1
+        log.error("%s%s seed %d failed on every attempt: %s (the other runs go on; rerun the command to retry it)%s",
+                  self.label, method, seed, error, self._state())

@@ -29,8 +29,8 @@ from .command_progress import CommandProgress
 from .plan import pilot_comparisons
 from .preregistration import preregister
 from ..tracking.lifecycle import tracked
-from .run import (RunContext, check_data_fits, check_methods, context_for_pair, evaluate_base_model, load_completed,
-                  prepare_context, run_dir_for, run_method)
+from .executor import execute_runs
+from .run import RunContext, check_data_fits, check_methods, evaluate_base_model, prepare_context
 
 log = logging.getLogger(__name__)
 
@@ -140,19 +140,8 @@ class ComparisonExperiment:
         with tracked(start, hub.end_parent) as outcome:
             if config.evaluate_base_model:
                 evaluate_base_model(ctx)
-            runs = []
             progress = self.progress or CommandProgress({m: config.num_runs for m in methods})
-            for k, seed in enumerate(run_seeds(config)):  # seed-major: an interruption leaves complete pairs
-                to_train = {m for m in methods if load_completed(run_dir_for(ctx.output_dir, m, seed)) is None}
-                pair_ctx = context_for_pair(ctx, k) if to_train else ctx
-                for method in methods:
-                    trained = method in to_train
-                    progress.start(method, seed)
-                    metrics = run_method(pair_ctx, method, seed)
-                    t = metrics["test"]
-                    progress.finish(method, seed, trained, f"test {pair_ctx.config.primary_metric} "
-                                                           f"{t[pair_ctx.config.primary_metric]:.4f}")
-                    runs.append(metrics)
+            runs = execute_runs(ctx, methods, run_seeds(config), progress)
             if not is_main():
                 return {"runs": runs}  # rank 0 writes the report
             comparison = build_report(self.output_dir)

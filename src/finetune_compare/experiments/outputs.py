@@ -45,7 +45,7 @@ NOT_RESULT_AFFECTING = {
     "save_merged", "save_dir", "save_checkpoints", "use_lora", "search_space", "device", "gpu_memory_fraction",
     "oom_retry", "sweep",  # a sweep's grid may grow: every point guards its own folder
 }
-NOT_RESULT_PREFIXES = ("tracking_", "hpo_")
+NOT_RESULT_PREFIXES = ("tracking_", "hpo_", "execution_")
 _held_locks: dict[Path, int] = {}  # folder -> open file descriptor holding its flock
 
 

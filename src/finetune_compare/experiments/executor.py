@@ -1,0 +1,53 @@
+"""One executor for the runs of a comparison: `local` trains them one after another in this process, `ray` as Ray
+tasks side by side (experiments/ray_executor.py). Both write the same run folders under the same rules (metrics.json
+last, a complete run never redone), so a folder started on one backend resumes on the other, and the statistics
+are built from the folders alone, whatever ran them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .command_progress import CommandProgress
+from .run import RunContext, context_for_pair, load_completed, run_dir_for, run_method
+
+
+@dataclass(frozen=True)
+class PairPlan:
+    """Pair k of a comparison: its seed and the methods whose run is not complete yet."""
+    k: int
+    seed: int
+    to_train: tuple[str, ...]
+
+
+def plan_pairs(ctx: RunContext, methods: list[str], seeds: list[int]) -> list[PairPlan]:
+    return [PairPlan(k, seed, tuple(m for m in methods if load_completed(run_dir_for(ctx.output_dir, m, seed)) is None))
+            for k, seed in enumerate(seeds)]
+
+
+def execute_runs(ctx: RunContext, methods: list[str], seeds: list[int], progress: CommandProgress) -> list[dict]:
+    """Every (method, seed) run of the comparison, complete on disk afterwards; returns their metrics (a run that
+    failed on every attempt on Ray is left out: it is recorded in its folder's failure.json and in the report)."""
+    pairs = plan_pairs(ctx, methods, seeds)
+    if ctx.config.execution_backend == "ray":
+        from .ray_executor import run_on_ray  # Ray is an optional extra, imported only when asked for
+
+        return run_on_ray(ctx, methods, pairs, progress)
+    return run_locally(ctx, methods, pairs, progress)
+
+
+def run_locally(ctx: RunContext, methods: list[str], pairs: list[PairPlan], progress: CommandProgress) -> list[dict]:
+    runs = []
+    for pair in pairs:  # seed-major: an interruption leaves complete pairs
+        pair_ctx = context_for_pair(ctx, pair.k) if pair.to_train else ctx
+        for method in methods:
+            progress.start(method, pair.seed)
+            metrics = run_method(pair_ctx, method, pair.seed)
+            progress.finish(method, pair.seed, method in pair.to_train, score_text(pair_ctx, metrics))
+            runs.append(metrics)
+    return runs
+
+
+def score_text(ctx: RunContext, metrics: dict) -> str:
+    metric = ctx.config.primary_metric
+    return f"test {metric} {metrics['test'][metric]:.4f}"

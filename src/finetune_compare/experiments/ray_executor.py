@@ -1,0 +1,267 @@
+"""The runs of a comparison as Ray tasks (plain Ray core, not Ray Tune: the folders, resume and Optuna storage stay
+ours). Each (method, seed) run is one task that declares `execution_cpus_per_run` CPUs and `execution_gpus_per_run`
+GPUs; Ray pins the GPUs (CUDA_VISIBLE_DEVICES), so a run sees only its own, and a fraction packs several runs on
+one card.
+
+- Data is loaded and tokenised once, by this process (the driver): each pair's splits go to Ray's object store
+  once and every method of the pair reads them from there.
+- A task writes its run folder itself, with the local backend's code and rules (metrics.json last), into the
+  comparison's folder: on a cluster of several machines that folder must be on storage every node mounts. A task
+  that finds it missing fails at once with that message, and nothing is lost: the run is recorded as failed.
+- A task that raises, or whose process or node dies, is retried `execution_max_retries` times; then its error is
+  written to the run's failure.json, the other runs go on, and the report names the missing pairs. Rerunning the
+  command trains only what is missing (as on the local backend), whichever backend ran the rest.
+- Ctrl-C / SIGTERM cancels the tasks still running; their folders have no metrics.json, so they rerun next time.
+- The trackers (MLflow, W&B) are the driver's: each finished run is logged from its folder (its loss and
+  validation curves from history.json, its final metrics and files), as a child of the comparison's record.
+- A Ray the command starts itself is private to it and listens on 127.0.0.1 only (see `start_private_ray`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ..config import Config
+from ..errors import UserError
+from ..layout import ATTEMPT, FAILURE, HISTORY, RUN_FILES
+from ..tracking import TrackerHub
+from ..tracking.lifecycle import Outcome
+from ..utils.distributed import world_size
+from ..utils.io import read_json, write_json
+from .command_progress import CommandProgress
+from .executor import PairPlan, score_text
+from .run import RunContext, context_for_pair, environment_info, load_completed, run_dir_for, run_method
+
+log = logging.getLogger(__name__)
+
+# Ray's own switch (ray_constants.ENABLE_RAY_CLUSTER, read when ray is imported) for a single-machine Ray: with it off,
+# Ray takes 127.0.0.1 as the node's address and binds its servers there instead of on every interface.
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# what a task needs from this process's environment on a cluster Ray did not start from here
+PASSED_ENV = ("HF_HUB_OFFLINE", "HF_HOME", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "MLFLOW_DISABLE_TELEMETRY",
+              "FINETUNE_COMPARE_DATA_DIR", "FINETUNE_COMPARE_TEST_FAULT")
+# tests only: "<method>:<seed>" makes that run's first attempt lose its process (as a killed worker or node would)
+FAULT_ENV = "FINETUNE_COMPARE_TEST_FAULT"
+POLL_SECONDS = 1.0
+INSTALL = "pip install -e '.[ray]'"
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UserError(f"execution_backend 'ray' needs Ray, which is not installed: {INSTALL} (or pip install ray), "
+                        "or use --backend local") from None
+    return ray
+
+
+def start_private_ray(ray) -> None:
+    """A Ray for this command alone, on this machine, listening on 127.0.0.1 only; checked, not assumed."""
+    ray.init(include_dashboard=False, configure_logging=False)  # its workers inherit this environment
+    address = ray.util.get_node_ip_address()
+    if address != "127.0.0.1":
+        ray.shutdown()
+        raise UserError(f"the private Ray started for this command took the address {address}, not 127.0.0.1, so it "
+                        f"would listen on the network; set {SINGLE_MACHINE_ENV}=0 before anything imports ray, or "
+                        "start a cluster yourself and pass execution_address")
+
+
+def connect(config: Config) -> None:
+    """Join the configured Ray cluster, or start a private one (it stops when this process ends: Ray registers its
+    own exit hook), unless this process is connected already (a sweep's earlier point, or the caller's ray.init)."""
+    if world_size() > 1:
+        raise UserError("execution_backend 'ray' runs each run in its own task: launch the command once, not under "
+                        "torchrun (one run across several GPUs is the local backend under torchrun)")
+    address = config.execution_address
+    if address is None:
+        os.environ.setdefault(SINGLE_MACHINE_ENV, "0")  # before ray is imported: Ray reads it at import
+    ray = import_ray()
+    if ray.is_initialized():
+        return
+    if address is None:
+        start_private_ray(ray)
+    else:
+        env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        try:
+            ray.init(address=address, include_dashboard=False, configure_logging=False,
+                     runtime_env={"env_vars": env})
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise UserError(f"config key 'execution_address': cannot join the Ray cluster at {address!r}: "
+                            f"{str(exc).splitlines()[0][:200]}") from None
+    resources = ray.cluster_resources()
+    log.info("ray: %s cluster, %g CPUs, %g GPUs", "private local" if address is None else address,
+             resources.get("CPU", 0), resources.get("GPU", 0))
+
+
+def side_by_side(resources: dict, config: Config, tasks: int) -> int:
+    """How many runs the cluster's resources let run at once."""
+    ex = config.execution
+    limits = [tasks, int(resources.get("CPU", 0) // ex.execution_cpus_per_run)]
+    if ex.execution_gpus_per_run:
+        limits.append(int(resources.get("GPU", 0) // ex.execution_gpus_per_run + 1e-9))
+    return max(0, min(limits))
+
+
+def check_fits(resources: dict, config: Config) -> None:
+    ex = config.execution
+    cpus, gpus = resources.get("CPU", 0), resources.get("GPU", 0)
+    if ex.execution_cpus_per_run > cpus or ex.execution_gpus_per_run > gpus:
+        raise UserError(f"a run declares {ex.execution_cpus_per_run} CPU(s) and {ex.execution_gpus_per_run:g} GPU(s) "
+                        f"(execution_cpus_per_run, execution_gpus_per_run) but the Ray cluster has {cpus:g} CPU(s) "
+                        f"and {gpus:g} GPU(s): no run could ever start")
+
+
+def _portable(ctx: RunContext) -> RunContext:
+    """What a task needs, without what cannot or need not travel: the data pools (each pair's splits are already
+    built) and the trackers (the driver logs the runs)."""
+    return replace(ctx, pools=None, hub=TrackerHub([]), output_dir=Path(ctx.output_dir).resolve())
+
+
+def _next_attempt(run_dir: Path) -> int:
+    path = run_dir / ATTEMPT
+    try:
+        return int(read_json(path)["attempt"]) + 1
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1
+
+
+def run_task(ctx: RunContext, method: str, seed: int) -> dict:
+    """One run inside a Ray worker: its device is the one Ray pinned for it; the folder is written as locally."""
+    import ray
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from ..training.device import resolve_device, resolve_precision
+
+    hf_logging.disable_progress_bar()  # a worker's bars would interleave in the driver's one progress view
+
+    out = ctx.output_dir
+    if not out.is_dir():
+        raise UserError(f"the comparison's folder {out} does not exist on node {socket.gethostname()}: on a cluster "
+                        "of several machines output_dir must be on storage every node mounts")
+    run_dir = run_dir_for(out, method, seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    attempt = _next_attempt(run_dir)
+    placement = {"backend": "ray", "host": socket.gethostname(), "node_id": ray.get_runtime_context().get_node_id(),
+                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "attempt": attempt,
+                 "started_at": time.time()}
+    write_json(run_dir / ATTEMPT, placement)
+    (run_dir / FAILURE).unlink(missing_ok=True)
+    if os.environ.get(FAULT_ENV) == f"{method}:{seed}" and attempt == 1:
+        os._exit(17)  # the process is lost mid-run, as a killed worker or node would be
+    cpus = ctx.config.execution_cpus_per_run
+    torch.set_num_threads(ctx.config.num_threads or cpus)
+    device = resolve_device(ctx.config.device)
+    precision = resolve_precision(ctx.config.mixed_precision, device)
+    environment = {**environment_info(device, precision), "executor": placement}
+    return run_method(replace(ctx, device=device, precision=precision, environment=environment), method, seed)
+
+
+def _record_failure(ctx: RunContext, method: str, seed: int, exc: BaseException) -> str:
+    run_dir = run_dir_for(ctx.output_dir, method, seed)
+    error = _error_text(exc)
+    attempts = _next_attempt(run_dir) - 1
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / FAILURE, {"method": method, "seed": seed, "error": error, "attempts": attempts,
+                                   "max_retries": ctx.config.execution_max_retries,
+                                   "failed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                                       timespec="seconds")})
+    return error
+
+
+def _error_text(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None)  # RayTaskError wraps the task's own exception
+    inner = cause if isinstance(cause, BaseException) else exc
+    lines = [line for line in str(inner).strip().splitlines() if line.strip()]
+    return f"{type(inner).__name__}: {lines[-1][:300] if lines else ''}"
+
+
+def log_to_trackers(hub: TrackerHub, config: Config, metrics: dict, run_dir: Path) -> None:
+    """A run that a task trained, logged from its folder as the local backend logs it while training."""
+    method, seed = metrics["method"], metrics["seed"]
+    hub.start_run(f"{method}-seed{seed}", config.for_method(method), {"method": method, "seed": seed})
+    history = read_json(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else {"train": [], "eval": []}
+    for entry in history.get("train", []):
+        hub.log_metrics({k: float(v) for k, v in entry.items() if k not in ("step", "epoch")}, entry["step"])
+    for entry in history.get("eval", []):
+        values = {f"eval_{k}": float(v) for k, v in entry.items()
+                  if k not in ("step", "epoch") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if "step" in entry:
+            hub.log_metrics(values, entry["step"])
+    outcome = Outcome({k: metrics[k] for k in ("test", "params", "timing", "memory")}, [run_dir / n for n in RUN_FILES])
+    hub.end_run("FINISHED", outcome.metrics, outcome.artifacts)
+
+
+def run_on_ray(ctx: RunContext, methods: list[str], pairs: list[PairPlan], progress: CommandProgress) -> list[dict]:
+    config = ctx.config
+    ex = config.execution
+    connect(config)
+    import ray
+    from ray.exceptions import RayError
+
+    resources = ray.cluster_resources()
+    check_fits(resources, config)
+    task = ray.remote(run_task).options(num_cpus=ex.execution_cpus_per_run, num_gpus=ex.execution_gpus_per_run,
+                                        max_retries=ex.execution_max_retries, retry_exceptions=True)
+    results: dict[tuple[str, int], dict] = {}
+    pending: dict = {}  # ObjectRef -> (method, seed, submitted at)
+    try:
+        for pair in pairs:
+            for method in methods:
+                if method not in pair.to_train:
+                    results[(method, pair.seed)] = load_completed(run_dir_for(ctx.output_dir, method, pair.seed))
+            if pair.to_train:
+                shared = ray.put(_portable(context_for_pair(ctx, pair.k)))  # once per pair, read by its methods
+                for method in pair.to_train:
+                    pending[task.remote(shared, method, pair.seed)] = (method, pair.seed, time.time())
+        progress.slots = max(1, side_by_side(resources, config, len(pending)))
+        for (method, seed), metrics in results.items():
+            progress.start(method, seed)
+            progress.finish(method, seed, False, score_text(ctx, metrics))
+        if pending:
+            log.info("ray: %d run(s) queued, up to %d at once (%d CPU and %g GPU each)", len(pending),
+                     progress.slots, ex.execution_cpus_per_run, ex.execution_gpus_per_run)
+        _collect(ray, RayError, ctx, pending, progress, results)
+    except BaseException:
+        for ref in pending:  # Ctrl-C, SIGTERM, or a driver error: nothing keeps training for a command that ended
+            ray.cancel(ref, force=True)
+        raise
+    return [results[(m, p.seed)] for p in pairs for m in methods if (m, p.seed) in results]
+
+
+def _started_since(run_dir: Path, submitted: float) -> bool:
+    try:
+        return float(read_json(run_dir / ATTEMPT)["started_at"]) >= submitted
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _collect(ray, ray_error, ctx: RunContext, pending: dict, progress: CommandProgress, results: dict) -> None:
+    """Wait for every task, a second at a time (a signal is seen within a second); each finished run is reported,
+    each failed one recorded, as it happens."""
+    started: set[tuple[str, int]] = set()
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
+        for method, seed, submitted in pending.values():  # a task's attempt file, written since, says it started
+            if (method, seed) not in started and _started_since(run_dir_for(ctx.output_dir, method, seed), submitted):
+                started.add((method, seed))
+                progress.start(method, seed)
+        for ref in ready:
+            method, seed, _ = pending.pop(ref)
+            if (method, seed) not in started:
+                started.add((method, seed))
+                progress.start(method, seed)
+            try:
+                metrics = ray.get(ref)
+            except ray_error as exc:
+                progress.fail(method, seed, _record_failure(ctx, method, seed, exc))
+                continue
+            results[(method, seed)] = metrics
+            progress.finish(method, seed, True, score_text(ctx, metrics))
+            log_to_trackers(ctx.hub, ctx.config, metrics, run_dir_for(ctx.output_dir, method, seed))

@@ -1,0 +1,179 @@
+"""The Ray executor on a real local Ray (127.0.0.1 only, no dashboard, 2 declared fake GPUs): runs side by side
+within the declared resources, pinned devices, a lost process retried, a killed driver resumed, and the same
+results as the local backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from finetune_compare.experiments.ray_executor import FAULT_ENV, SINGLE_MACHINE_ENV
+
+from ..conftest import tiny_config
+
+pytestmark = pytest.mark.slow
+ray = pytest.importorskip("ray", reason="the Ray extra is not installed: pip install -e '.[ray]'")
+
+CRASHED = ("lora", 8)  # its first attempt in every folder loses its process
+
+
+def _listening_addresses(pids: set[int]) -> list[str]:
+    """The local addresses the given processes listen on (ss -ltnp)."""
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        if any(f"pid={pid}," in line for pid in pids):
+            found.append(line.split()[3].rsplit(":", 1)[0])
+    return found
+
+
+def _ray_pids() -> set[int]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return {int(line.split()[0]) for line in out.splitlines()[1:]
+            if "ray::" in line or "raylet" in line or "gcs_server" in line or "ray/dashboard" in line
+            or "runtime_env" in line}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    os.environ[SINGLE_MACHINE_ENV] = "0"
+    os.environ[FAULT_ENV] = f"{CRASHED[0]}:{CRASHED[1]}"  # set before init: the workers inherit it
+    ray.init(num_cpus=4, num_gpus=2, include_dashboard=False, configure_logging=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        del os.environ[FAULT_ENV]
+
+
+def _config(tiny_bert, tmp_path, name, **overrides):
+    return tiny_config(tiny_bert, tmp_path, num_epochs=1, num_runs=2, lora_learning_rate=1e-2,
+                       output_dir=str(tmp_path / name), **overrides)
+
+
+def _without_timings(obj):
+    """comparison.json minus what may differ between backends: timings, memory, where each run ran (also in the
+    verdict's cost sentence: its time and memory ratios)."""
+    drop = ("seconds", "per_second", "rss", "cuda_mb", "environment", "plots", "started", "throughput")
+    if isinstance(obj, dict):
+        return {k: _without_timings(v) for k, v in obj.items() if not any(d in k for d in drop)}
+    if isinstance(obj, list):
+        return [_without_timings(v) for v in obj]
+    if isinstance(obj, str):
+        return re.sub(r"training time [\d.]+x, training memory \(peak RSS above each run's start\) [\d.]+x", "", obj)
+    return obj
+
+
+def _runs(out: Path) -> dict[Path, dict]:
+    """Every finished run's metrics.json under `out` (a comparison or a sweep), by its folder."""
+    return {p.parent: json.loads(p.read_text()) for p in sorted(out.glob("**/runs/*/seed-*/metrics.json"))}
+
+
+def test_the_cluster_listens_on_loopback_only(ray_cluster):
+    addresses = _listening_addresses(_ray_pids())
+    assert addresses and all(a in ("127.0.0.1", "[::ffff:127.0.0.1]") for a in addresses), addresses
+
+
+def test_a_sweep_on_ray_equals_the_local_backend_with_a_lost_run_retried(ray_cluster, tiny_bert, tmp_path):
+    from finetune_compare.experiments.sweep import run_sweep
+
+    sweep = {"samples_per_class": [40, 50]}
+    local = run_sweep(_config(tiny_bert, tmp_path, "local", sweep=sweep))
+    on_ray = run_sweep(_config(tiny_bert, tmp_path, "ray", sweep=sweep, execution_backend="ray",
+                               execution_gpus_per_run=0.5))
+    assert _without_timings(on_ray["points"]) == _without_timings(local["points"])
+    for point in ("samples_per_class=40", "samples_per_class=50"):
+        a = json.loads((tmp_path / "local" / "points" / point / "comparison.json").read_text())
+        b = json.loads((tmp_path / "ray" / "points" / point / "comparison.json").read_text())
+        assert _without_timings(b) == _without_timings(a)
+    runs = _runs(tmp_path / "ray")
+    assert len(runs) == 8
+    for metrics in runs.values():
+        placement = metrics["environment"]["executor"]
+        assert placement["backend"] == "ray" and placement["cuda_visible_devices"] in ("0", "1")
+        assert placement["attempt"] == (2 if (metrics["method"], metrics["seed"]) == CRASHED else 1)  # the lost process was retried
+    # 4 runs at 0.5 GPU each fit the 2 GPUs at once: they overlapped
+    assert _max_overlap(tmp_path / "ray" / "points" / "samples_per_class=40") >= 2
+
+
+def _intervals(out: Path) -> list[tuple[float, float, str]]:
+    spans = []
+    for path in out.glob("runs/*/seed-*/metrics.json"):
+        placement = json.loads(path.read_text())["environment"]["executor"]
+        spans.append((placement["started_at"], path.stat().st_mtime, placement["cuda_visible_devices"]))
+    return spans
+
+
+def _max_overlap(out: Path) -> int:
+    spans = _intervals(out)
+    return max(sum(1 for s, e, _ in spans if s <= t < e) for t, _, _ in spans)
+
+
+def test_one_gpu_per_run_runs_two_at_a_time_on_different_devices(ray_cluster, tiny_bert, tmp_path):
+    from finetune_compare.experiments.compare import ComparisonExperiment
+
+    cfg = _config(tiny_bert, tmp_path, "one-gpu", execution_backend="ray", execution_gpus_per_run=1)
+    ComparisonExperiment(cfg).run_multiple_runs()
+    spans = _intervals(Path(cfg.output_dir))
+    assert len(spans) == 4 and _max_overlap(Path(cfg.output_dir)) <= 2
+    for s1, e1, d1 in spans:  # two runs that overlap never share a device
+        for s2, e2, d2 in spans:
+            if (s1, e1) != (s2, e2) and s1 < e2 and s2 < e1:
+                assert d1 != d2
+
+
+def test_a_run_that_fails_every_attempt_is_recorded_and_named(ray_cluster, tiny_bert, tmp_path):
+    from finetune_compare.experiments.compare import ComparisonExperiment
+
+    # max_retries 0: the crashed run's only attempt is lost, the others go on
+    cfg = _config(tiny_bert, tmp_path, "fails", execution_backend="ray", execution_max_retries=0)
+    result = ComparisonExperiment(cfg).run_multiple_runs()
+    failure = json.loads((Path(cfg.output_dir) / "runs" / "lora" / "seed-8" / "failure.json").read_text())
+    assert failure["attempts"] == 1 and "lora" == failure["method"]
+    assert len(result["runs"]) == 3 and result["failed_runs"][0]["seed"] == 8
+    report = (Path(cfg.output_dir) / "report.md").read_text()
+    assert "Missing: lora seed 8 failed on all 1 attempt(s)" in report and "rerun the same command" in report
+    # the same command again trains only the failed run (its second attempt does not crash)
+    ComparisonExperiment(cfg).run_multiple_runs()
+    assert len(_runs(Path(cfg.output_dir))) == 4 and not (Path(cfg.output_dir) / "runs/lora/seed-8/failure.json").exists()
+
+
+def test_a_killed_driver_is_resumed_by_the_same_command(tiny_bert, tmp_path):
+    """kill -9 of the command mid-sweep (its private Ray, on 127.0.0.1, dies with it), then the same command:
+    only the runs without metrics.json train."""
+    cfg = _config(tiny_bert, tmp_path, "killed", sweep={"samples_per_class": [40, 50]})
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg.to_dict()))
+    command = [sys.executable, "-m", "finetune_compare.cli", "sweep", "--config", str(path), "--backend", "ray"]
+    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    driver = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    out = Path(cfg.output_dir)
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and driver.poll() is None and len(_runs(out)) < 2:
+            time.sleep(0.5)
+        assert driver.poll() is None, driver.stderr.read()
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+        mtimes = {p: p.stat().st_mtime for p in out.glob("points/*/runs/*/seed-*/metrics.json")}
+        assert 2 <= len(mtimes) < 8
+    finally:
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)  # whatever of its Ray outlived it
+        except ProcessLookupError:
+            pass
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(list(out.glob("points/*/runs/*/seed-*/metrics.json"))) == 8
+    assert all(p.stat().st_mtime == t for p, t in mtimes.items())  # a finished run is never redone
+    assert again.stderr.count("(already complete, kept)") == len(mtimes)
