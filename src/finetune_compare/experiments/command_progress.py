@@ -60,8 +60,13 @@ class CommandProgress:
 
     def start(self, method: str, seed: int) -> None:
         self._running[(method, seed)] = time.perf_counter()
+        elapsed = format_seconds(time.perf_counter() - self.started)
+        if self.slots > 1:  # side by side, runs start out of order: no "run k of N" until one ends
+            log.info("%sstarted: %s seed %d (%s elapsed, %s%s)", self.label, method, seed, elapsed, self._left(),
+                     self._state())
+            return
         log.info("%srun %d of %d: %s seed %d (%s elapsed, %s%s)", self.label, self.finished + 1, self.total, method,
-                 seed, format_seconds(time.perf_counter() - self.started), self._left(), self._state())
+                 seed, elapsed, self._left(), self._state())
 
     def finish(self, method: str, seed: int, trained: bool, score: str = "") -> None:
         started = self._running.pop((method, seed), time.perf_counter())

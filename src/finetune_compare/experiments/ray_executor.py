@@ -220,10 +220,10 @@ def run_on_ray(ctx: RunContext, methods: list[str], pairs: list[PairPlan], progr
                 shared = ray.put(_portable(context_for_pair(ctx, pair.k)))  # once per pair, read by its methods
                 for method in pair.to_train:
                     pending[task.remote(shared, method, pair.seed)] = (method, pair.seed, time.time())
-        progress.slots = max(1, side_by_side(resources, config, len(pending)))
         for (method, seed), metrics in results.items():
             progress.start(method, seed)
             progress.finish(method, seed, False, score_text(ctx, metrics))
+        progress.slots = max(1, side_by_side(resources, config, len(pending)))
         if pending:
             log.info("ray: %d run(s) queued, up to %d at once (%d CPU and %g GPU each)", len(pending),
                      progress.slots, ex.execution_cpus_per_run, ex.execution_gpus_per_run)
