@@ -46,16 +46,100 @@ def test_the_published_table_is_generated_from_the_committed_json():
     assert _sweep_table().table(_summary()) in (RESULTS / "README.md").read_text(encoding="utf-8")
 
 
-def test_every_number_quoted_in_the_summaries_is_in_the_json():
-    allowed = _json_numbers(_summary())
+def _quoted(marker: str, docs) -> list[str]:
+    """The 4-decimal numbers inside <!-- marker --> ... <!-- /marker --> of each doc."""
     quoted = []
-    for doc in (RESULTS / "README.md", ROOT / "README.md"):
+    for doc in docs:
         text = doc.read_text(encoding="utf-8")
-        block = text.split("<!-- study summary -->")[1].split("<!-- /study summary -->")[0]
+        block = text.split(f"<!-- {marker} -->")[1].split(f"<!-- /{marker} -->")[0]
         quoted += re.findall(r"[+-−]?\d\.\d{4}\b", block)
-    assert quoted, "the summaries quote no number"
-    missing = [q for q in quoted if q.replace("−", "-").lstrip("±") not in allowed]
+    assert quoted, f"the {marker} quotes no number"
+    return [q.replace("−", "-").lstrip("±") for q in quoted]
+
+
+def test_every_number_quoted_in_the_earlier_study_s_summary_is_in_its_json():
+    allowed = _json_numbers(_summary())
+    missing = [q for q in _quoted("earlier study summary", [RESULTS / "README.md"]) if q not in allowed]
     assert not missing, f"quoted but not in sweep.json: {missing}"
+
+
+TUNED = RESULTS / "minilm-tuned-700"
+
+
+def _tuned() -> dict:
+    return json.loads((TUNED / "comparison.json").read_text(encoding="utf-8"))
+
+
+def _tuned_numbers(cmp: dict) -> set[str]:
+    """Every 4-decimal number the tuned study's comparison.json can print as."""
+    out = set()
+
+    def add(v):
+        if isinstance(v, float):
+            out.update({f"{v:.4f}", f"{v:+.4f}", f"{abs(v):.4f}"})
+
+    for per in cmp["per_method"].values():
+        for s in per.values():
+            for k in ("mean", "std", "ci_low", "ci_high"):
+                add(s.get(k))
+            for v in s.get("values") or []:
+                add(v)
+    for c in cmp["comparisons"].values():
+        p, v = c["primary"], c["primary"]["verdict"]
+        for x in (p["diff_mean"], p["diff_sd"], v["ci_low"], v["ci_high"], v.get("margin_floor"), *p["diffs"]):
+            add(x)
+        for k in ("value", "low", "high"):
+            add((v.get("detectable") or {}).get(k))
+        for s in c["secondary"].values():
+            for k in ("diff_mean", "t_ci_low", "t_ci_high"):
+                add(s[k])
+    for t in cmp["tuning"].values():
+        add(t["best_value"])
+        for point in t["expected_validation"]:
+            add(point["mean"])
+            add(point["sd"])
+    return out
+
+
+def _study_table():
+    spec = importlib.util.spec_from_file_location("study_table", ROOT / "scripts" / "study_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_tuned_study_s_tables_are_generated_from_its_json():
+    cmp, text = _tuned(), (RESULTS / "README.md").read_text(encoding="utf-8")
+    assert _study_table().method_table(cmp) in text and _study_table().difference_table(cmp) in text
+
+
+def test_every_number_quoted_in_the_study_summaries_is_in_the_tuned_study_s_json():
+    allowed = _tuned_numbers(_tuned())
+    missing = [q for q in _quoted("study summary", [RESULTS / "README.md", ROOT / "README.md"]) if q not in allowed]
+    assert not missing, f"quoted but not in {TUNED.name}/comparison.json: {missing}"
+
+
+def test_the_readme_keeps_the_earlier_study_s_figures_out():
+    """Once the tuned study landed, the README quotes none of the earlier study's numbers."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quoted = {q.replace("−", "-").lstrip("±") for q in re.findall(r"[+-−]?\d\.\d{4}\b", readme)}
+    earlier = _json_numbers(_summary()) - _tuned_numbers(_tuned())
+    assert not quoted & earlier, sorted(quoted & earlier)
+
+
+def test_the_tuned_study_was_declared_before_it_ran_and_ran_as_declared():
+    cmp = _tuned()
+    pre = cmp["preregistration"]
+    assert pre["effect_of_interest"] == 0.02 and pre["primary_metric"] == cmp["primary_metric"] == "macro_f1"
+    assert pre["pilot"].endswith("samples_per_class=700") and pre["plan"]
+    assert all(c["primary"]["n_pairs"] == pre["pairs_run"] for c in cmp["comparisons"].values())
+    assert {m: t["trials"] for m, t in cmp["tuning"].items()} == {m: pre["tune_trials"] for m in cmp["methods"]}
+    for m in cmp["methods"]:  # one declared budget, the same for both
+        assert cmp["efficiency"][m]["budget"] == pre["budget"] == {"unit": "steps", "value": 400}
+        assert cmp["efficiency"][m]["steps"] == 400
+    assert not cmp["collapsed_runs"] and not cmp.get("failed_runs")
+    config = (TUNED / "config.yaml").read_text(encoding="utf-8")
+    assert "samples_per_class: 700" in config and "val_fraction: 0.15" in config
 
 
 def test_the_committed_report_matches_the_json():
@@ -116,7 +200,7 @@ def _point(size: int) -> dict:
 def test_the_study_s_other_findings_are_the_json_s():
     """'What else the study shows': seed SDs and ranges, per-source differences with their Holm p, per-epoch time."""
     text = (RESULTS / "README.md").read_text(encoding="utf-8")
-    block = text.split("**What else the study shows**")[1].split("## How it was run")[0]
+    block = text.split("**What else the earlier study showed**")[1].split("### How the earlier study was run")[0]
     block = " ".join(block.split())
     for size, lora_sd, full_sd in ((220, "0.103", "0.022"), (70, "0.075", "0.108"), (700, "0.0072", "0.0095")):
         methods = _point(size)["per_method"]
