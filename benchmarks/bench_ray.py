@@ -4,7 +4,7 @@ whether their results are equal (everything but timings, memory and where each r
 
     python benchmarks/bench_ray.py [--pairs 2] [--out benchmarks/results/ray-cpu.json]
 
-MiniLM-L6 (embedded), embedded data, 2 points (samples_per_class 60, 100) x 2 pairs x full and LoRA, 1 epoch.
+MiniLM-L6 (embedded), embedded data, 2 points (samples_per_class 80, 150) x 2 pairs x full and LoRA, 1 epoch.
 Each backend runs in its own process (the Ray one starts its private, loopback-only Ray; its start-up is
 included in its wall time, as a user would wait for it).
 """
@@ -26,7 +26,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 CONFIG = dict(model_name="embedded-minilm", data_source="embedded", test_samples_per_class=30, num_epochs=1,
               num_threads=1, tracking_mlflow=False, tracking_wandb=False, evaluate_base_model=False,
-              sweep={"samples_per_class": [60, 100]}, execution_cpus_per_run=1)
+              sweep={"samples_per_class": [80, 150]}, execution_cpus_per_run=1)
 DROP = ("seconds", "per_second", "rss", "cuda_mb", "environment", "plots", "started", "throughput")
 
 

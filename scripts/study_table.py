@@ -25,7 +25,9 @@ def _stat(s: dict) -> str:
 
 def _settings(params: dict) -> str:
     def fmt(v):
-        return f"{v:.3g}" if isinstance(v, float) else str(v)
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        return ",".join(map(str, v)) if isinstance(v, list) else str(v)
     return ", ".join(f"{k} {fmt(v)}" for k, v in sorted(params.items())) or "–"
 
 
@@ -48,7 +50,8 @@ def difference_table(cmp: dict) -> str:
     source's with its t-interval over seeds (unadjusted) and its p Holm-adjusted over the comparison's whole
     family of secondary metrics (accuracy, per-class F1, per-source scores)."""
     metric = cmp["primary_metric"]
-    rows = ["| comparison | on | pairs | difference [95% CI] | p | Holm-adjusted p | verdict |", "|---|---|---|---|---|---|---|"]
+    rows = ["| comparison | on | pairs | difference [95% CI] | p | Holm-adjusted p | verdict |",
+            "|---|---|---|---|---|---|---|"]
     for key, c in cmp["comparisons"].items():
         name = f"{c['a']} - {c['b']}"
         p, v = c["primary"], c["primary"]["verdict"]

@@ -222,3 +222,25 @@ def test_the_gpu_estimate_quotes_its_json():
     sweep = json.loads((RESULTS / "reference-cost-estimate.json").read_text(encoding="utf-8"))["reference_sweep"]
     minutes = 60 * (sweep["full"]["gpu_hours_flop_bound"] + sweep["lora"]["gpu_hours_flop_bound"])
     assert f"FLOPs alone would take {minutes:.1f} minutes" in text
+
+
+def test_the_tuned_study_s_other_statements_are_its_files():
+    """'What a user should conclude' and 'What it cannot say': trial scores, best settings, late runs' times."""
+    import csv
+
+    text = " ".join((RESULTS / "README.md").read_text(encoding="utf-8").split("## Earlier study")[0].split())
+    trials = {row["number"]: row for row in csv.DictReader(open(TUNED / "optimize" / "lora" / "trials.csv"))}
+    fast = sorted(float(r["value"]) for r in trials.values()
+                  if r["state"] == "COMPLETE" and float(r["params_lora_learning_rate"]) >= 8e-4)
+    slow = sorted(float(r["value"]) for r in trials.values()
+                  if r["state"] == "COMPLETE" and float(r["params_lora_learning_rate"]) < 2.4e-4)
+    assert f"scored {fast[0]:.4f} to {fast[-1]:.4f} on validation, those below 2.4e-4 {slow[0]:.4f} and {slow[1]:.4f}" \
+        in text
+    cmp = _tuned()
+    best = {m: t["best_params"] for m, t in cmp["tuning"].items()}
+    assert f"({best['full']['learning_rate']:.2g} of 1e-5 to 1e-4" in text
+    assert f"{best['lora']['lora_learning_rate']:.2e} of 1e-4 to 1e-3" in text and best["lora"]["lora_r"] == 32
+    late = {m: cmp["efficiency"][m]["train_seconds"]["values"][-4:] for m in cmp["methods"]}
+    assert (f"{min(late['full']):.0f} to {max(late['full']):.0f} s (full) and {min(late['lora']):.0f} to "
+            f"{max(late['lora']):.0f} s (LoRA)") in text
+    assert cmp["efficiency"]["lora"]["best_at_last_evaluation"] == 3 and cmp["efficiency"]["full"]["best_at_last_evaluation"] == 0

@@ -16,7 +16,7 @@ def declared_budget(budget: dict | None) -> str | None:
 def ran_text(efficiency: dict) -> str:
     """What a method's runs took, from its efficiency entry (mean epochs run and optimizer steps)."""
     epochs, steps = efficiency.get("epochs_run"), efficiency.get("steps")
-    return (f"{epochs:g} epochs" if epochs is not None else "? epochs") + (f", {steps:,.0f} steps" if steps else "")
+    return (f"{epochs:.3g} epochs" if epochs is not None else "? epochs") + (f", {steps:,.0f} steps" if steps else "")
 
 
 def budget_text(efficiency: dict) -> str:

@@ -181,7 +181,7 @@ def budget_label(rows: list[dict]) -> str:
     if declared:
         return f"budget {declared}, ran {ran}"
     epochs = [t["epochs_run"] for t in training if t.get("epochs_run") is not None]
-    return f"{sum(epochs) / len(epochs):g} epochs, {ran}" if epochs else ran
+    return f"{sum(epochs) / len(epochs):.3g} epochs, {ran}" if epochs else ran
 
 
 def efficiency_plot(output_dir: Path, methods: list[str], colors: dict, out: Path) -> Path:

@@ -140,7 +140,7 @@ def cost_plot(summary: dict, out: Path) -> Path:
             for xi, yi, p in zip(x, seconds, pts):  # the budget beside every time: a ratio means nothing without it
                 epochs, steps = p["methods"][m].get("epochs_run"), p["methods"][m].get("steps")
                 if epochs is not None:
-                    ax_t.annotate(f"{epochs:g} ep" + (f", {steps:,.0f} steps" if steps else ""), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                    ax_t.annotate(f"{epochs:.3g} ep" + (f", {steps:,.0f} steps" if steps else ""), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7,
                                   color=colors[m])
             mem = [p["methods"][m].get(memory_key) for p in pts]
             ax_mem.plot(x, [np.nan if v is None else v for v in mem], color=colors[m], ls=style, marker="o",
