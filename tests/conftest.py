@@ -12,6 +12,8 @@ os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ["TRANSFORMERS_VERBOSITY"] = "error"
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+# Ray reads this when imported: a Ray any test starts then takes 127.0.0.1 as its address and listens there only
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         if mode == "optimize":
             m.add_argument("--trials", type=int, help="trials per method (0: only create the studies)")
             m.add_argument("--storage", help="Optuna storage URL (postgresql://, mysql://, sqlite:///) or journal:PATH")
+            m.add_argument("--workers", type=int, dest="hpo_workers", metavar="N",
+                           help="with --backend ray: N trial workers per study as Ray tasks on one shared --storage "
+                                "(sets hpo_workers)")
+            m.add_argument("--backend", choices=("local", "ray"), dest="execution_backend",
+                           help="ray: trial workers as Ray tasks (with --workers); local: this process")
         if mode == "predict":
             m.add_argument("--model", required=True, help="a folder saved with save_model: true")
             m.add_argument("--text", action="append", help="a text to classify; repeatable")
@@ -171,6 +176,8 @@ def _load(args):
         extra["use_lora"] = args.mode == "lora"
     if getattr(args, "tune_trials", None) is not None:
         extra["tune_trials"] = args.tune_trials
+    if getattr(args, "hpo_workers", None) is not None:
+        extra["hpo_workers"] = args.hpo_workers
     if getattr(args, "execution_backend", None):
         extra["execution_backend"] = args.execution_backend
     if getattr(args, "method", None):

@@ -45,3 +45,33 @@ def test_runs_side_by_side_are_what_the_resources_allow():
     assert side_by_side({"CPU": 2}, Config(execution_backend="ray", execution_cpus_per_run=2), tasks=5) == 1
     with pytest.raises(UserError, match=r"a run declares 1 CPU\(s\) and 0.5 GPU\(s\).*has 16 CPU\(s\) and 0 GPU"):
         check_fits({"CPU": 16}, cfg)
+
+
+def test_trial_workers_need_ray_and_a_storage_several_processes_can_write(tmp_path):
+    from finetune_compare.experiments.optimize import run_optimization
+    from finetune_compare.experiments.ray_trials import check_shared_storage
+
+    with pytest.raises(UserError, match="hpo_workers 2 .* add --backend ray"):
+        run_optimization(Config(hpo_workers=2, output_dir=str(tmp_path / "o")), ["full"], n_trials=2)
+    for url in (None, "sqlite:///x.db"):
+        with pytest.raises(UserError, match="use --storage journal:PATH .* or postgresql://"):
+            check_shared_storage(url, 2)
+    check_shared_storage(None, 1)
+    check_shared_storage("journal:/tmp/s.journal", 4)
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_a_private_ray_that_would_listen_on_the_network_is_never_started(monkeypatch):
+    """ray imported before the single-machine switch: refused before ray.init is called."""
+    import types
+
+    from finetune_compare.experiments import ray_executor
+
+    calls = []
+    fake = types.SimpleNamespace(init=lambda **kw: calls.append(kw))
+    constants = types.SimpleNamespace(ENABLE_RAY_CLUSTER=True)
+    monkeypatch.setitem(sys.modules, "ray._private", types.SimpleNamespace(ray_constants=constants))
+    monkeypatch.setitem(sys.modules, "ray._private.ray_constants", constants)
+    with pytest.raises(UserError, match="would listen on every network interface"):
+        ray_executor.start_private_ray(fake)
+    assert not calls

@@ -45,10 +45,14 @@ def _ray_pids() -> set[int]:
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    os.environ[SINGLE_MACHINE_ENV] = "0"
+    from ray._private import ray_constants
+
+    # conftest sets SINGLE_MACHINE_ENV before anything imports ray; never start a Ray that would listen elsewhere
+    assert os.environ[SINGLE_MACHINE_ENV] == "0" and not ray_constants.ENABLE_RAY_CLUSTER
     os.environ[FAULT_ENV] = f"{CRASHED[0]}:{CRASHED[1]}"  # set before init: the workers inherit it
     ray.init(num_cpus=4, num_gpus=2, include_dashboard=False, configure_logging=False)
     try:
+        assert ray.util.get_node_ip_address() == "127.0.0.1"
         yield
     finally:
         ray.shutdown()
@@ -177,3 +181,28 @@ def test_a_killed_driver_is_resumed_by_the_same_command(tiny_bert, tmp_path):
     assert len(list(out.glob("points/*/runs/*/seed-*/metrics.json"))) == 8
     assert all(p.stat().st_mtime == t for p, t in mtimes.items())  # a finished run is never redone
     assert again.stderr.count("(already complete, kept)") == len(mtimes)
+
+
+def test_optimize_workers_share_one_study_on_ray(ray_cluster, tiny_bert, tmp_path):
+    """optimize --workers 2 --backend ray: 2 Ray tasks per study on one journal; no duplicate trial numbers or
+    settings, every trial run by a Ray worker, each study stops at its count."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from finetune_compare.experiments.optimize import run_optimization
+
+    from .test_tuned_compare import FAST
+
+    journal = tmp_path / "study.journal"
+    cfg = _config(tiny_bert, tmp_path, "opt", search_space=FAST, hpo_pruner="none", execution_backend="ray",
+                  hpo_workers=2, hpo_storage=f"journal:{journal}")
+    summaries = run_optimization(cfg, ["full", "lora"], n_trials=4)
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    for method in ("full", "lora"):
+        trials = optuna.load_study(study_name=f"finetune-compare-{method}", storage=storage).get_trials()
+        assert 4 <= len(trials) <= 5 and all(t.state.name == "COMPLETE" for t in trials)  # up to workers - 1 over
+        assert len({t.number for t in trials}) == len(trials)
+        assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)  # workers seed apart
+        assert all(int(t.user_attrs["worker"].split(":")[1]) != os.getpid() for t in trials)  # run in Ray workers
+        assert summaries[method]["trials"] == len(trials) and summaries[method]["best_params"]

@@ -183,6 +183,10 @@ class SearchConfig(Section):
         None, "Optuna storage URL (postgresql://, mysql://, sqlite:///) or journal:PATH; default: SQLite in "
         "output_dir.")
     hpo_study_name: str = setting("finetune-compare", "Study name prefix; the method is appended.")
+    hpo_workers: int = setting(
+        1, "optimize --workers with execution_backend 'ray': trial workers per study, each a Ray task with the "
+        "execution section's resources, sharing the study through hpo_storage (journal:PATH or postgresql://; not "
+        "the default SQLite file).", min=1, max=1024)
     search_space: dict = setting({}, "Per-method search spaces merged over the defaults (see docs/internals.md, "
                                  "search).")
     tune_trials: int = setting(

@@ -351,6 +351,13 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
     output_dir = Path(output_dir or config.output_dir)
     n_trials = config.hpo_trials if n_trials is None else n_trials
     spaces = {m: search_space_for(config, m) for m in methods}  # every error before any training
+    if config.hpo_workers > 1:
+        if config.execution_backend != "ray":
+            raise UserError(f"hpo_workers {config.hpo_workers} (--workers) runs trial workers as Ray tasks: add "
+                            "--backend ray, or start several `optimize` processes on one shared --storage")
+        from .ray_trials import check_shared_storage
+
+        check_shared_storage(storage_url or config.hpo_storage, config.hpo_workers)
     warn_searched_settings(config, spaces)
 
     # both paths check the folder first; it is claimed (and cleared with --overwrite) only after model and
@@ -365,6 +372,13 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
     if n_trials == 0:
         log.info("created %s; no trials requested", ", ".join(s.study_name for s in studies.values()))
     summaries = {}
+    on_ray = bool(n_trials) and config.execution_backend == "ray" and config.hpo_workers > 1
+    if on_ray:  # every method's trial workers side by side, then each study's outputs as below
+        from .ray_trials import run_trial_workers
+
+        for study in studies.values():
+            fail_orphaned_trials(study, storage)
+        run_trial_workers(ctx, studies, spaces, storage_url, n_trials)
     for method, study in studies.items():
         fail_orphaned_trials(study, storage)
         study_dir = Layout(output_dir).study_dir(method)
@@ -377,8 +391,9 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
                                              {"kind": "study", "method": method})
         with tracked(start, ctx.hub.end_parent) as outcome:
             # the callback counts every worker's trials: the study stops at n_trials overall
-            study.optimize(make_objective(ctx, method, spaces[method]), n_trials=max(0, n_trials - done),
-                           catch=(Exception,), gc_after_trial=True, callbacks=[StopAtCountedTrials(n_trials)])
+            if not on_ray:
+                study.optimize(make_objective(ctx, method, spaces[method]), n_trials=max(0, n_trials - done),
+                               catch=(Exception,), gc_after_trial=True, callbacks=[StopAtCountedTrials(n_trials)])
             summaries[method] = _write_outputs(study, method, spaces[method], output_dir)
             outcome.metrics = {"best_value": summaries[method]["best_value"] or 0.0,
                                "steps_saved_fraction": summaries[method]["pruning"]["saved_fraction"]}

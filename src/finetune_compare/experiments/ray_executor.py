@@ -62,7 +62,18 @@ def import_ray():
 
 
 def start_private_ray(ray) -> None:
-    """A Ray for this command alone, on this machine, listening on 127.0.0.1 only; checked, not assumed."""
+    """A Ray for this command alone, on this machine, listening on 127.0.0.1 only; checked before it starts (ray
+    read the switch when it was imported) and after."""
+    try:
+        from ray._private import ray_constants  # where Ray keeps the switch it read at import (not a public API)
+
+        multi_machine = ray_constants.ENABLE_RAY_CLUSTER
+    except (ImportError, AttributeError):
+        multi_machine = False  # a Ray without the switch: the check after start-up still holds
+    if multi_machine:
+        raise UserError(f"ray was imported in this process before {SINGLE_MACHINE_ENV}=0 was set, so a Ray started "
+                        "here would listen on every network interface; set it in the environment before Python "
+                        "starts, or start a cluster yourself and pass execution_address")
     ray.init(include_dashboard=False, configure_logging=False)  # its workers inherit this environment
     address = ray.util.get_node_ip_address()
     if address != "127.0.0.1":
@@ -117,7 +128,7 @@ def check_fits(resources: dict, config: Config) -> None:
                         f"and {gpus:g} GPU(s): no run could ever start")
 
 
-def _portable(ctx: RunContext) -> RunContext:
+def portable(ctx: RunContext) -> RunContext:
     """What a task needs, without what cannot or need not travel: the data pools (each pair's splits are already
     built) and the trackers (the driver logs the runs)."""
     return replace(ctx, pools=None, hub=TrackerHub([]), output_dir=Path(ctx.output_dir).resolve())
@@ -134,12 +145,6 @@ def _next_attempt(run_dir: Path) -> int:
 def run_task(ctx: RunContext, method: str, seed: int) -> dict:
     """One run inside a Ray worker: its device is the one Ray pinned for it; the folder is written as locally."""
     import ray
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    from ..training.device import resolve_device, resolve_precision
-
-    hf_logging.disable_progress_bar()  # a worker's bars would interleave in the driver's one progress view
 
     out = ctx.output_dir
     if not out.is_dir():
@@ -155,12 +160,22 @@ def run_task(ctx: RunContext, method: str, seed: int) -> dict:
     (run_dir / FAILURE).unlink(missing_ok=True)
     if os.environ.get(FAULT_ENV) == f"{method}:{seed}" and attempt == 1:
         os._exit(17)  # the process is lost mid-run, as a killed worker or node would be
-    cpus = ctx.config.execution_cpus_per_run
-    torch.set_num_threads(ctx.config.num_threads or cpus)
+    return run_method(task_context(ctx, placement), method, seed)
+
+
+def task_context(ctx: RunContext, placement: dict) -> RunContext:
+    """The context inside a Ray worker: its torch threads, the device Ray pinned for it, where it ran."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from ..training.device import resolve_device, resolve_precision
+
+    hf_logging.disable_progress_bar()  # a worker's bars would interleave in the driver's one progress view
+    torch.set_num_threads(ctx.config.num_threads or ctx.config.execution_cpus_per_run)
     device = resolve_device(ctx.config.device)
     precision = resolve_precision(ctx.config.mixed_precision, device)
     environment = {**environment_info(device, precision), "executor": placement}
-    return run_method(replace(ctx, device=device, precision=precision, environment=environment), method, seed)
+    return replace(ctx, device=device, precision=precision, environment=environment)
 
 
 def _record_failure(ctx: RunContext, method: str, seed: int, exc: BaseException) -> str:
@@ -217,7 +232,7 @@ def run_on_ray(ctx: RunContext, methods: list[str], pairs: list[PairPlan], progr
                 if method not in pair.to_train:
                     results[(method, pair.seed)] = load_completed(run_dir_for(ctx.output_dir, method, pair.seed))
             if pair.to_train:
-                shared = ray.put(_portable(context_for_pair(ctx, pair.k)))  # once per pair, read by its methods
+                shared = ray.put(portable(context_for_pair(ctx, pair.k)))  # once per pair, read by its methods
                 for method in pair.to_train:
                     pending[task.remote(shared, method, pair.seed)] = (method, pair.seed, time.time())
         for (method, seed), metrics in results.items():
