@@ -24,6 +24,7 @@ import logging
 import os
 import socket
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -171,6 +172,8 @@ def task_context(ctx: RunContext, placement: dict) -> RunContext:
     from ..training.device import resolve_device, resolve_precision
 
     hf_logging.disable_progress_bar()  # a worker's bars would interleave in the driver's one progress view
+    # transformers' own deprecation notice, repeated by every worker process in the driver's log
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     torch.set_num_threads(ctx.config.num_threads or ctx.config.execution_cpus_per_run)
     device = resolve_device(ctx.config.device)
     precision = resolve_precision(ctx.config.mixed_precision, device)
