@@ -33,11 +33,12 @@ from ..layout import Layout
 from ..methods import get_method, method_names
 from ..utils.io import write_json, write_yaml
 from ..utils.memory import release_memory
-from ..utils.processes import is_dead_local_worker, worker_id
+from ..utils.processes import worker_id
 from .run import RunContext, prepare_context, train_method
 from ..training.trainer import planned_steps
 from .outputs import claim_output_dir, release_output_dir
-from .studies import create_study, make_storage
+from .studies import (INTERRUPTED, StopAtCountedTrials, counted_trials, create_study, fail_orphaned_trials,
+                      is_interrupted, make_storage)
 from ..tracking.lifecycle import tracked
 
 log = logging.getLogger(__name__)
@@ -207,56 +208,6 @@ def make_objective(ctx: RunContext, method: str, space: dict):
             trial.set_user_attr("rss_mb_after", round(psutil.Process().memory_info().rss / 2**20, 1))
 
     return objective
-
-
-INTERRUPTED = "interrupted"
-
-
-def is_interrupted(trial) -> bool:
-    return trial.user_attrs.get("fail_reason") == INTERRUPTED
-
-
-def counted_trials(study) -> int:
-    """Trials that count toward --trials: complete, pruned, or failed for a reason of their own (not interrupted)."""
-    from optuna.trial import TrialState
-
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-               or (t.state == TrialState.FAIL and not is_interrupted(t)))
-
-
-def fail_orphaned_trials(study, storage) -> int:
-    """Mark RUNNING trials whose process (on this host) is gone as FAIL 'interrupted' (kill -9, power loss).
-
-    Trials of live processes, or of other hosts sharing the storage, are left alone. `storage` is the study's
-    storage object (`studies.make_storage`): its public methods set the reason of a trial this process does not own.
-    """
-    from optuna.trial import TrialState
-
-    orphaned = 0
-    study_id = storage.get_study_id_from_name(study.study_name)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_dead_local_worker(t.user_attrs.get("worker", "")):
-            continue
-        storage.set_trial_user_attr(storage.get_trial_id_from_study_id_trial_number(study_id, t.number),
-                                    "fail_reason", INTERRUPTED)
-        study.tell(t.number, state=TrialState.FAIL)
-        orphaned += 1
-    if orphaned:
-        log.warning("%s: %d trial(s) left running by a process that died marked as failed (interrupted); "
-                    "they do not count toward --trials", study.study_name, orphaned)
-    return orphaned
-
-
-class StopAtCountedTrials:
-    """Optuna callback: stop once `n` trials count (every worker's; interrupted ones do not)."""
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def __call__(self, study, trial) -> None:
-        if counted_trials(study) >= self.n:
-            study.stop()
 
 
 def _write_outputs(study, method: str, space: dict, output_dir: Path) -> dict:

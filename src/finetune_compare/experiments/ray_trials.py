@@ -37,9 +37,9 @@ def trial_worker(ctx: RunContext, method: str, space: dict, storage_url: str | N
     """Inside a Ray worker: optimise `method`'s study until it counts `n_trials`; returns the trials it ran."""
     import optuna
 
-    from .optimize import StopAtCountedTrials, counted_trials, fail_orphaned_trials, make_objective
+    from .optimize import make_objective
     from .ray_executor import task_context
-    from .studies import create_study, make_storage
+    from .studies import StopAtCountedTrials, counted_trials, create_study, fail_orphaned_trials, make_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     ctx = task_context(ctx, {"backend": "ray", "trial_worker": index})
@@ -57,8 +57,8 @@ def trial_worker(ctx: RunContext, method: str, space: dict, storage_url: str | N
 def run_trial_workers(ctx: RunContext, studies: dict, spaces: dict, storage_url: str | None, n_trials: int) -> None:
     """Every method's workers at once, as many side by side as the resources allow; one progress line per study
     whenever its count of finished trials changes."""
-    from .optimize import counted_trials
     from .ray_executor import check_fits, connect, portable
+    from .studies import counted_trials
 
     config = ctx.config
     ex, workers = config.execution, config.hpo_workers

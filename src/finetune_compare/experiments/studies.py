@@ -1,18 +1,24 @@
 """Optuna studies: the storage (SQLite in the output folder, a URL, or a journal file), the study per method, and
 what makes a study one study: a metric and a search space, recorded on it when it is created. A resumed study
 whose metric or space changed is refused before any trial, naming both (its trials could not be compared, and
-Optuna's samplers fail mid-run on a categorical choice that is gone).
+Optuna's samplers fail mid-run on a categorical choice that is gone). Also the trial bookkeeping every worker of
+a study shares (this process, other `optimize` processes, Ray trial workers): which trials count, which were left
+running by a dead process, and the callback that stops a study at its count.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from ..config import SearchConfig
 from ..errors import UserError
 from ..layout import Layout
 from ..redaction import redact_text
+from ..utils.processes import is_dead_local_worker
+
+log = logging.getLogger(__name__)
 
 
 def make_storage(url: str | None, output_dir: Path):
@@ -128,3 +134,55 @@ def check_study_identity(study, metric: str, space: dict) -> None:
         study.set_user_attr("hpo_metric", metric)
     if "search_space" not in attrs:
         study.set_user_attr("search_space", _canonical(space))
+
+
+# Trial bookkeeping shared by every worker of a study (this process's, other processes', Ray's)
+
+INTERRUPTED = "interrupted"
+
+
+def is_interrupted(trial) -> bool:
+    return trial.user_attrs.get("fail_reason") == INTERRUPTED
+
+
+def counted_trials(study) -> int:
+    """Trials that count toward --trials: complete, pruned, or failed for a reason of their own (not interrupted)."""
+    from optuna.trial import TrialState
+
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               or (t.state == TrialState.FAIL and not is_interrupted(t)))
+
+
+def fail_orphaned_trials(study, storage) -> int:
+    """Mark RUNNING trials whose process (on this host) is gone as FAIL 'interrupted' (kill -9, power loss).
+
+    Trials of live processes, or of other hosts sharing the storage, are left alone. `storage` is the study's
+    storage object (`studies.make_storage`): its public methods set the reason of a trial this process does not own.
+    """
+    from optuna.trial import TrialState
+
+    orphaned = 0
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_dead_local_worker(t.user_attrs.get("worker", "")):
+            continue
+        storage.set_trial_user_attr(storage.get_trial_id_from_study_id_trial_number(study_id, t.number),
+                                    "fail_reason", INTERRUPTED)
+        study.tell(t.number, state=TrialState.FAIL)
+        orphaned += 1
+    if orphaned:
+        log.warning("%s: %d trial(s) left running by a process that died marked as failed (interrupted); "
+                    "they do not count toward --trials", study.study_name, orphaned)
+    return orphaned
+
+
+class StopAtCountedTrials:
+    """Optuna callback: stop once `n` trials count (every worker's; interrupted ones do not)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __call__(self, study, trial) -> None:
+        if counted_trials(study) >= self.n:
+            study.stop()
