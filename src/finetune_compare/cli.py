@@ -99,21 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
 
             m.add_argument("--method", choices=(*method_names(), "both"),
                            help="one method, or both = full and lora (default: the config's methods)")
+            m.add_argument("--backend", choices=("local", "ray"), dest="execution_backend",
+                           help="local: in this process, one after another; ray: the runs (optimize: the trial "
+                                "workers of --workers) side by side as Ray tasks with the execution section's "
+                                "resources (sets execution.backend)")
         if mode in ("compare", "sweep"):
             m.add_argument("--tune-trials", type=int, dest="tune_trials", metavar="N",
                            help="tune each method first with N Optuna trials of its own on the validation split, "
                                 "then compare the best settings of each (sets tune_trials)")
-            m.add_argument("--backend", choices=("local", "ray"), dest="execution_backend",
-                           help="local: the runs one after another; ray: side by side as Ray tasks with the "
-                                "execution section's resources (sets execution.backend)")
         if mode == "optimize":
             m.add_argument("--trials", type=int, help="trials per method (0: only create the studies)")
             m.add_argument("--storage", help="Optuna storage URL (postgresql://, mysql://, sqlite:///) or journal:PATH")
             m.add_argument("--workers", type=int, dest="hpo_workers", metavar="N",
                            help="with --backend ray: N trial workers per study as Ray tasks on one shared --storage "
                                 "(sets hpo_workers)")
-            m.add_argument("--backend", choices=("local", "ray"), dest="execution_backend",
-                           help="ray: trial workers as Ray tasks (with --workers); local: this process")
         if mode == "predict":
             m.add_argument("--model", required=True, help="a folder saved with save_model: true")
             m.add_argument("--text", action="append", help="a text to classify; repeatable")

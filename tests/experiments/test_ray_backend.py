@@ -4,9 +4,9 @@ results as the local backend."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,6 +23,7 @@ from ..conftest import tiny_config
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed: pip install -e '.[ray]'")
 
+ROOT = Path(__file__).resolve().parents[2]
 CRASHED = ("lora", 8)  # its first attempt in every folder loses its process
 
 
@@ -64,17 +65,16 @@ def _config(tiny_bert, tmp_path, name, **overrides):
                        output_dir=str(tmp_path / name), **overrides)
 
 
-def _without_timings(obj):
-    """comparison.json minus what may differ between backends: timings, memory, where each run ran (also in the
-    verdict's cost sentence: its time and memory ratios)."""
-    drop = ("seconds", "per_second", "rss", "cuda_mb", "environment", "plots", "started", "throughput")
-    if isinstance(obj, dict):
-        return {k: _without_timings(v) for k, v in obj.items() if not any(d in k for d in drop)}
-    if isinstance(obj, list):
-        return [_without_timings(v) for v in obj]
-    if isinstance(obj, str):
-        return re.sub(r"training time [\d.]+x, training memory \(peak RSS above each run's start\) [\d.]+x", "", obj)
-    return obj
+def _comparable():
+    """benchmarks/bench_ray.py's `comparable`: comparison.json minus what may differ between backends (timings,
+    memory, where each run ran, also inside the verdict's cost sentence); the benchmark judges equality with it too."""
+    spec = importlib.util.spec_from_file_location("bench_ray", ROOT / "benchmarks" / "bench_ray.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.comparable
+
+
+_without_timings = _comparable()
 
 
 def _runs(out: Path) -> dict[Path, dict]:

@@ -79,10 +79,10 @@ def _verdict_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str,
         b.append(Block("p", "Not converged: " + "; ".join(
             f"{m}: {e['best_at_last_evaluation']} of {e['runs']} run(s) scored best on validation at their last "
             "evaluation, so they were still improving when their budget ended" for m, e in still.items())
-            + (". A longer budget for them might change the comparison (raise the declared budget: it is the same "
-               "for every method)." if any(declared_budget(e.get("budget")) for e in cmp["efficiency"].values()) else
-               ". A longer budget for them might change the comparison (raise num_epochs, or per method in "
-               "method_overrides).")))
+            + ". A longer budget for them might change the comparison ("
+            + ("raise the declared budget: it is the same for every method)."
+               if any(declared_budget(e.get("budget")) for e in cmp["efficiency"].values())
+               else "raise num_epochs, or per method in method_overrides).")))
     unpaired = [x for x in cmp.get("excluded_runs", []) if x["reason"] != "collapsed"]
     if unpaired:
         b.append(Block("p", "Left out so that every table, plot and the verdict use the same pairs: "

@@ -210,6 +210,15 @@ def make_objective(ctx: RunContext, method: str, space: dict):
     return objective
 
 
+def optimize_to_count(study, ctx: RunContext, method: str, space: dict, n_trials: int) -> None:
+    """Run trials of `study` in this process until it counts `n_trials` (every worker's trials count: the callback
+    stops it at the total, so several processes or Ray workers sharing the study stop together)."""
+    left = n_trials - counted_trials(study)
+    if left > 0:
+        study.optimize(make_objective(ctx, method, space), n_trials=left, catch=(Exception,), gc_after_trial=True,
+                       callbacks=[StopAtCountedTrials(n_trials)])
+
+
 def _write_outputs(study, method: str, space: dict, output_dir: Path) -> dict:
     import optuna
 
@@ -324,11 +333,9 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
         log.info("created %s; no trials requested", ", ".join(s.study_name for s in studies.values()))
     summaries = {}
     on_ray = bool(n_trials) and config.execution_backend == "ray" and config.hpo_workers > 1
-    if on_ray:  # every method's trial workers side by side, then each study's outputs as below
+    if on_ray:  # every method's trial workers side by side (each fails its study's orphans), then the outputs below
         from .ray_trials import run_trial_workers
 
-        for study in studies.values():
-            fail_orphaned_trials(study, storage)
         run_trial_workers(ctx, studies, spaces, storage_url, n_trials)
     for method, study in studies.items():
         fail_orphaned_trials(study, storage)
@@ -341,10 +348,8 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
         start = lambda: ctx.hub.start_parent(f"study-{study.study_name}", config,  # noqa: E731
                                              {"kind": "study", "method": method})
         with tracked(start, ctx.hub.end_parent) as outcome:
-            # the callback counts every worker's trials: the study stops at n_trials overall
             if not on_ray:
-                study.optimize(make_objective(ctx, method, spaces[method]), n_trials=max(0, n_trials - done),
-                               catch=(Exception,), gc_after_trial=True, callbacks=[StopAtCountedTrials(n_trials)])
+                optimize_to_count(study, ctx, method, spaces[method], n_trials)
             summaries[method] = _write_outputs(study, method, spaces[method], output_dir)
             outcome.metrics = {"best_value": summaries[method]["best_value"] or 0.0,
                                "steps_saved_fraction": summaries[method]["pruning"]["saved_fraction"]}

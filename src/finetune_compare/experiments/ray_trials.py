@@ -33,25 +33,20 @@ def check_shared_storage(url: str | None, workers: int) -> None:
 
 
 def trial_worker(ctx: RunContext, method: str, space: dict, storage_url: str | None, n_trials: int,
-                 index: int) -> int:
-    """Inside a Ray worker: optimise `method`'s study until it counts `n_trials`; returns the trials it ran."""
+                 index: int) -> None:
+    """Inside a Ray worker: optimise `method`'s study until it counts `n_trials`."""
     import optuna
 
-    from .optimize import make_objective
+    from .optimize import optimize_to_count
     from .ray_executor import task_context
-    from .studies import StopAtCountedTrials, counted_trials, create_study, fail_orphaned_trials, make_storage
+    from .studies import create_study, fail_orphaned_trials, make_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     ctx = task_context(ctx, {"backend": "ray", "trial_worker": index})
     storage = make_storage(storage_url, ctx.output_dir)
     study = create_study(ctx.config.search, ctx.config.seed + index, method, ctx.output_dir, storage_url, space, storage)
     fail_orphaned_trials(study, storage)
-    before = len(study.get_trials(deepcopy=False))
-    left = n_trials - counted_trials(study)
-    if left > 0:
-        study.optimize(make_objective(ctx, method, space), n_trials=left, catch=(Exception,), gc_after_trial=True,
-                       callbacks=[StopAtCountedTrials(n_trials)])
-    return len(study.get_trials(deepcopy=False)) - before
+    optimize_to_count(study, ctx, method, space, n_trials)
 
 
 def run_trial_workers(ctx: RunContext, studies: dict, spaces: dict, storage_url: str | None, n_trials: int) -> None:
@@ -61,8 +56,7 @@ def run_trial_workers(ctx: RunContext, studies: dict, spaces: dict, storage_url:
     from .studies import counted_trials
 
     config = ctx.config
-    ex, workers = config.execution, config.hpo_workers
-    check_shared_storage(storage_url or config.hpo_storage, workers)
+    ex, workers = config.execution, config.hpo_workers  # the storage was checked before anything trained
     connect(config)
     import ray
     from ray.exceptions import RayError
