@@ -42,6 +42,7 @@ bench: setup
 	FINETUNE_COMPARE_DATA_DIR=$(DATA_DIR) $(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_merged_eval.py
 	$(PY) benchmarks/bench_ray.py
+	$(PY) benchmarks/bench_plan.py
 
 bench-quick: setup
 	FINETUNE_COMPARE_DATA_DIR=$(DATA_DIR) $(PY) benchmarks/bench_training.py --quick

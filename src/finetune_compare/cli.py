@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import UserError
+from .cli_help import MODE_HELP
 from .cli_output import announce, print_comparison, print_optimization, print_sweep
 from .layout import Layout
 from .redaction import redact_text
@@ -24,39 +25,6 @@ log = logging.getLogger("finetune_compare")
 # command line answer in 0.1 s, while importing the experiments (torch, transformers, peft) takes ~6 s here.
 
 
-MODE_HELP = {
-    "compare": ("LoRA vs full fine-tuning over paired seeds: statistics, verdict, report (the main job)",
-                "finetune-compare compare --config configs/quickstart.yaml\n"
-                "finetune-compare compare --config configs/default.yaml --set data_source=local --set data_dir=DATA\n"
-                "(rerunning the same command resumes: finished runs are kept)"),
-    "sweep": ("the paired comparison at every point of a grid over one or two config keys, plus a sweep report "
-              "of where the verdict changes",
-              "finetune-compare sweep --config configs/quickstart.yaml --sweep samples_per_class=100,300 "
-              "--output-dir outputs/sweep\n"
-              "finetune-compare sweep --config configs/study-minilm.yaml   (grid in the YAML: sweep: {KEY: [...]})\n"
-              "(rerunning the same command resumes point by point and run by run)"),
-    "train": ("one run of the method chosen by use_lora (the seed's switch)",
-              "finetune-compare train --config configs/quickstart.yaml --set use_lora=false"),
-    "lora": ("one LoRA run (seed: seed)", "finetune-compare lora --config configs/quickstart.yaml"),
-    "full": ("one full fine-tuning run (seed: seed)", "finetune-compare full --config configs/quickstart.yaml"),
-    "data": ("build train/validation/test and print counts, lengths, drops and confounds; writes data_summary.json",
-             "finetune-compare data --config configs/quickstart.yaml"),
-    "optimize": ("Optuna search per method on the validation set; writes optimize/tuned.yaml",
-                 "finetune-compare optimize --config configs/quickstart.yaml --trials 10\n"
-                 "finetune-compare compare --config configs/quickstart.yaml --config OUT/optimize/tuned.yaml"),
-    "predict": ("labels and probabilities from a saved model (save_model: true)",
-                "finetune-compare predict --model OUT/runs/lora/seed-42/model --text \"what a film\"\n"
-                "finetune-compare predict --model MODEL --input texts.csv --output predictions.csv"),
-    "report": ("rebuild statistics, plots and the report from a results folder, without training",
-               "finetune-compare report --results outputs/quickstart"),
-    "plan": ("from a finished comparison (the pilot), how many paired runs detect a declared effect or show a "
-             "declared margin with probability 0.8 (power)",
-             "finetune-compare plan --pilot outputs/quickstart --effect 0.01\n"
-             "finetune-compare plan --pilot outputs/quickstart --margin 0.02 --power 0.9"),
-    "config": ("list every config key (type, default, meaning) or show the resolved config",
-               "finetune-compare config --list\n"
-               "finetune-compare config --config configs/quickstart.yaml --set lora_r=16"),
-}
 CONFIG_MODES = ("compare", "sweep", "train", "lora", "full", "data", "optimize")
 
 
@@ -79,22 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     for mode, (summary, examples) in MODE_HELP.items():
         m = sub.add_parser(mode, help=summary, description=summary, epilog="examples:\n" + examples,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        if mode in CONFIG_MODES or mode == "config":
+        if mode in CONFIG_MODES or mode in ("config", "plan"):
             m.add_argument("--config", action="append", default=[],
                            help="YAML config file; repeatable, later files override earlier ones")
             m.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                            help="override a config key (value parsed as YAML); repeatable; "
                                 "`finetune-compare config --list` lists the keys")
-        if mode in CONFIG_MODES:
+        if mode in CONFIG_MODES or mode == "plan":
             m.add_argument("--output-dir", help="results folder (overrides output_dir)")
+        if mode in CONFIG_MODES:
             m.add_argument("--overwrite", action="store_true",
                            help="delete this project's earlier results in --output-dir when they come from a "
                                 "different configuration (never anything else)")
-        if mode == "sweep":
+        if mode in ("sweep", "plan"):
             m.add_argument("--sweep", dest="sweep", action="append", default=[], metavar="KEY=V1,V2,...",
                            help="a swept key and its values (parsed as YAML); repeat for a second key; replaces "
                                 "the config's `sweep` grid")
-        if mode in ("compare", "optimize", "sweep"):
+        if mode in ("compare", "optimize", "sweep", "plan"):
             from .methods import method_names
 
             m.add_argument("--method", choices=(*method_names(), "both"),
@@ -103,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="local: in this process, one after another; ray: the runs (optimize: the trial "
                                 "workers of --workers) side by side as Ray tasks with the execution section's "
                                 "resources (sets execution.backend)")
-        if mode in ("compare", "sweep"):
+        if mode in ("compare", "sweep", "plan"):
             m.add_argument("--tune-trials", type=int, dest="tune_trials", metavar="N",
                            help="tune each method first with N Optuna trials of its own on the validation split, "
                                 "then compare the best settings of each (sets tune_trials)")
@@ -123,7 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
         if mode == "report":
             m.add_argument("--results", required=True, help="a results folder (of compare or sweep)")
         if mode == "plan":
-            m.add_argument("--pilot", required=True, help="a comparison's results folder (its comparison.json)")
+            m.add_argument("--pilot", help="a comparison's results folder (its comparison.json): plan the pairs")
+            m.add_argument("--probe-steps", type=int, default=10, metavar="N",
+                           help="with --config: optimizer steps each method's probe trains (default 10)")
+            m.add_argument("--json", dest="plan_json", metavar="FILE",
+                           help="with --config: also write the plan as JSON to FILE")
             m.add_argument("--effect", type=float, help="the true difference to detect (primary metric units)")
             m.add_argument("--margin", type=float, help="the equivalence margin to show (default: the pilot's)")
             m.add_argument("--power", type=float, default=0.8, help="probability of detecting it (default 0.8)")
@@ -154,6 +127,7 @@ def _check_args(args) -> None:
     if getattr(args, "trials", None) is not None and not 0 <= args.trials <= MAX_TRIALS:
         raise UserError(f"--trials must be between 0 and {MAX_TRIALS:,}, got {args.trials}")
     if args.mode == "plan":
+        _check_plan_args(args)
         for name in ("effect", "margin"):
             value = getattr(args, name)
             if value is not None and not 0 < value < 1:
@@ -165,6 +139,25 @@ def _check_args(args) -> None:
     out = getattr(args, "output_dir", None)
     if out and Path(out).exists() and not Path(out).is_dir():
         raise UserError(f"--output-dir '{out}' exists and is a file, not a directory")
+
+
+def _check_plan_args(args) -> None:
+    """plan answers one of two questions: what a command would cost (--config) or how many pairs (--pilot)."""
+    if bool(args.pilot) == bool(args.config):
+        raise UserError("plan needs exactly one of --config FILE (what compare or sweep would cost) or --pilot DIR "
+                        "(how many pairs a finished comparison says are needed)")
+    cost_only = [f for f, v in (("--set", args.overrides), ("--output-dir", args.output_dir), ("--sweep", args.sweep),
+                                ("--method", args.method), ("--backend", args.execution_backend),
+                                ("--tune-trials", args.tune_trials), ("--json", args.plan_json)) if v]
+    if args.pilot and cost_only:
+        raise UserError(f"plan --pilot does not take {', '.join(cost_only)} (those go with --config)")
+    pilot_only = [f for f, v in (("--effect", args.effect), ("--margin", args.margin)) if v is not None]
+    if args.config and pilot_only:
+        raise UserError(f"plan --config does not take {', '.join(pilot_only)} (those go with --pilot)")
+    if args.plan_json and Path(args.plan_json).is_dir():
+        raise UserError(f"--json '{args.plan_json}' is a directory; give a file name, e.g. plan.json")
+    if not 2 <= args.probe_steps <= 1000:
+        raise UserError(f"--probe-steps must be between 2 and 1,000, got {args.probe_steps}")
 
 
 def _load(args):
@@ -186,7 +179,7 @@ def _load(args):
 
         extra["sweep"] = parse_sweep(args.sweep)
     config = load_config(args.config or None, args.overrides, **extra)
-    if config.sweep and args.mode not in ("sweep", "config"):
+    if config.sweep and args.mode not in ("sweep", "config", "plan"):
         raise UserError(f"the config sets a sweep grid ({', '.join(config.sweep)}), which only `finetune-compare "
                         f"sweep` runs; use that command, or remove `sweep` for {args.mode}")
     return config
@@ -347,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "report":
             cmd_report(args)
             return 0
-        if args.mode == "plan":
+        if args.mode == "plan" and args.pilot:
             from .experiments.plan import plan_lines
 
             print("\n".join(plan_lines(Path(args.pilot), args.effect, args.margin, args.power)))
@@ -367,6 +360,10 @@ def main(argv: list[str] | None = None) -> int:
             cmd_sweep(config, args.overwrite)
         elif args.mode == "optimize":
             cmd_optimize(config, args)
+        elif args.mode == "plan":
+            from .experiments.cost_plan import build_plan, print_plan
+
+            print_plan(build_plan(config, args.probe_steps), args.plan_json)
     except UserError as exc:
         kind = signals.interrupted()
         if kind:  # a signal was swallowed by a library and the command failed on its way out

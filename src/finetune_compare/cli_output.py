@@ -28,6 +28,8 @@ def announce(mode: str, config) -> None:
                 + (f" x {points} points" if mode == "sweep" else "") + f" = {total} runs")
     elif mode == "optimize":
         what = f"Optuna search for {', '.join(config.methods)}"
+    elif mode == "plan":
+        what = f"the cost of {'sweep' if config.sweep else 'compare'} (nothing is written)"
     elif mode == "data":
         what = "the data splits and their summary"
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,8 +62,8 @@ def ray_cluster():
 
 
 def _config(tiny_bert, tmp_path, name, **overrides):
-    return tiny_config(tiny_bert, tmp_path, num_epochs=1, num_runs=2, lora_learning_rate=1e-2,
-                       output_dir=str(tmp_path / name), **overrides)
+    values = dict(num_epochs=1, num_runs=2, lora_learning_rate=1e-2, output_dir=str(tmp_path / name))
+    return tiny_config(tiny_bert, tmp_path, **{**values, **overrides})
 
 
 def _comparable():
@@ -217,3 +218,75 @@ def test_optimize_workers_share_one_study_on_ray(ray_cluster, tiny_bert, tmp_pat
         assert len({tuple(sorted(t.params.items())) for t in trials}) == len(trials)  # workers seed apart
         assert all(int(t.user_attrs["worker"].split(":")[1]) != os.getpid() for t in trials)  # run in Ray workers
         assert summaries[method]["trials"] == len(trials) and summaries[method]["best_params"]
+
+
+def test_a_plan_on_ray_uses_the_resources_the_cluster_reports(ray_cluster, tiny_bert, tmp_path):
+    """plan --backend ray: as many runs at once as the declared resources allow (4 CPUs, 2 GPUs: 4 runs at 0.5 GPU,
+    2 at 1), the wall time scheduled on them, and one line for a run that could never start."""
+    from finetune_compare.errors import UserError
+    from finetune_compare.experiments.cost_plan import build_plan
+    from finetune_compare.experiments.plan_text import plan_text
+
+    cfg = _config(tiny_bert, tmp_path, "plan", execution_backend="ray", execution_gpus_per_run=0.5)
+    plan = build_plan(cfg, probe_steps=3)
+    ray_wall = plan["wall"]["ray"]
+    assert (ray_wall["cpus"], ray_wall["gpus"], ray_wall["slots"]) == (4, 2, 4)
+    assert ray_wall["seconds"] < plan["wall"]["local_seconds"]
+    assert "ray backend, the Ray cluster (4 CPUs, 2 GPUs): up to 4 run(s) at once" in plan_text(plan)
+    assert build_plan(cfg.replace(execution_gpus_per_run=1), probe_steps=2)["wall"]["ray"]["slots"] == 2
+    with pytest.raises(UserError, match="no run could ever start"):
+        build_plan(cfg.replace(execution_gpus_per_run=3), probe_steps=2)
+    assert ray.is_initialized()  # the caller's Ray is left as it was
+    assert not Path(cfg.output_dir).exists()
+
+
+def test_a_plan_starts_and_stops_a_private_ray(tiny_bert, tmp_path):
+    """The command line on a machine with no cluster: a private Ray for the question, gone when the plan ends."""
+    cfg = _config(tiny_bert, tmp_path, "plan-private")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg.to_dict()))
+    before = _ray_pids()
+    done = subprocess.run([sys.executable, "-m", "finetune_compare.cli", "plan", "--config", str(path), "--backend",
+                           "ray", "--probe-steps", "2"], capture_output=True, text=True, timeout=180,
+                          env={k: v for k, v in os.environ.items() if k != FAULT_ENV})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"ray backend, a private Ray on this machine \(\d+ CPUs, 0 GPUs\): up to 2 run\(s\) at once",
+                     done.stdout), done.stdout
+    deadline = time.monotonic() + 20
+    while _ray_pids() - before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _ray_pids() - before
+
+
+def test_ctrl_c_cancels_the_running_tasks_and_leaves_no_half_written_file(tiny_bert, tmp_path):
+    """SIGINT to the command while Ray tasks train: exit 130 with one line, its Ray's processes gone, no run
+    finishing after it (the tasks were cancelled), and every JSON file in the folder whole."""
+    cfg = _config(tiny_bert, tmp_path, "ctrl-c", num_epochs=3)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg.to_dict()))
+    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    driver = subprocess.Popen([sys.executable, "-m", "finetune_compare.cli", "compare", "--config", str(path),
+                               "--backend", "ray"], env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    out = Path(cfg.output_dir)
+    try:
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and driver.poll() is None and not list(out.glob("runs/*/seed-*/attempt.json")):
+            time.sleep(0.2)
+        time.sleep(1.0)  # the tasks are inside training
+        assert driver.poll() is None
+        os.kill(driver.pid, signal.SIGINT)
+        err = driver.communicate(timeout=60)[1]
+        finished = set(out.glob("runs/*/seed-*/metrics.json"))
+        deadline = time.monotonic() + 30
+        while subprocess.run(["pgrep", "-g", str(driver.pid)], capture_output=True).stdout and \
+                time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not subprocess.run(["pgrep", "-g", str(driver.pid)], capture_output=True).stdout  # no worker left
+    finally:
+        _kill_group(driver.pid)
+    assert driver.returncode == 130, err[-3000:]
+    assert "interrupted; finished runs are kept: rerun the same command to resume" in err and "Traceback" not in err
+    assert len(finished) < 4 and set(out.glob("runs/*/seed-*/metrics.json")) == finished
+    for f in out.rglob("*.json"):
+        json.loads(f.read_text())  # written whole or not at all

@@ -173,3 +173,16 @@ def test_lora_stores_its_frozen_base_in_bf16_and_exports_fp32(tiny_roberta, make
     assert {p.dtype for p in merged.parameters()} == {torch.float32}
     full = run_method(prepare_context(cfg.replace(output_dir=cfg.output_dir + "-full")), "full", cfg.seed)
     assert full["params"]["base_weights_dtype"] == "fp32"  # full fine-tuning keeps fp32 master weights
+
+
+def test_the_terminal_table_shows_a_dash_for_a_method_with_every_run_excluded():
+    """A method whose only run collapsed (excluded from the statistics) has no mean: a dash, not a traceback."""
+    from finetune_compare.experiments.compare import TABLE_METRICS, format_table
+
+    stats = {"full": {k: {"mean": 0.5, "std": None} for k in TABLE_METRICS},
+             "lora": {k: {"mean": None, "std": None} for k in TABLE_METRICS}}
+    eff = {"trainable_params": 10, "train_seconds": {"mean": 1.0}, "peak_rss_mb": 100.0}
+    table = format_table({"methods": ["full", "lora"], "per_method": stats, "metric_groups": {"per_source": []},
+                          "efficiency": {"full": eff, "lora": eff}, "n_runs": {"full": 1, "lora": 0}})
+    row = next(line for line in table.splitlines() if line.startswith("macro_f1"))
+    assert row.split()[1:] == ["0.5000", "-"]

@@ -46,3 +46,19 @@ def test_deterministic_per_seed_and_new_order_each_epoch():
     assert first_a == first_b
     assert list(iter(a)) != first_a  # next epoch
     assert list(iter(LengthGroupedShuffledSampler(lengths, 16, seed=4))) != first_a
+
+
+def test_step_token_counts_are_the_padded_tokens_of_the_runs_own_steps():
+    from finetune_compare.training.sampler import step_token_counts
+
+    lengths = [5, 9, 3, 17, 8, 2, 11, 4, 6, 13]
+    sampler = LengthGroupedShuffledSampler(lengths, 4, seed=3)
+    epochs = []
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        epochs.append([max(lengths[i] for i in b) * len(b) for b in sampler.batches()])
+    assert step_token_counts(lengths, 4, 1, 3, "length", 6) == epochs[0] + epochs[1]
+    # two micro-batches a step; an epoch's last step holds what is left; the collator's multiple rounds up
+    assert step_token_counts(lengths, 4, 2, 3, "length", 2) == [epochs[0][0] + epochs[0][1], epochs[0][2]]
+    assert all(t % 8 == 0 for t in step_token_counts(lengths, 4, 1, 3, "length", 6, multiple=8))
+    assert len(step_token_counts(lengths, 4, 1, 3, "random", 7)) == 7

@@ -55,6 +55,9 @@ def format_table(comparison: dict) -> str:
                 cells.append(f"{comparison['base']['test'].get(k, float('nan')):>{width}.4f}")
                 continue
             s = comparison["per_method"][m][k]
+            if s["mean"] is None:  # every run of the method was excluded (e.g. collapsed): the report says why
+                cells.append(f"{'-':>{width}}")
+                continue
             txt = f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if s["std"] is not None else "")
             cells.append(f"{txt:>{width}}")
         lines.append(f"{k:<22}" + "".join(cells))

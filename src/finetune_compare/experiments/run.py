@@ -149,6 +149,13 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     """
     out = Path(output_dir or config.output_dir)
     check_output_dir(config, out, overwrite and is_main())  # never mix results of two configurations
+    return build_context(config, out, provider, methods, pools, claim=lambda: claim_output_dir(config, out, overwrite))
+
+
+def build_context(config: Config, out: Path, provider: BaseModel | None = None, methods: list[str] | None = None,
+                  pools: DataPools | None = None, claim=None) -> RunContext:
+    """The checked model and data of `config`; `claim()` is called once they are checked and before anything is
+    written. Without `claim` (a cost plan) nothing is written: no token cache, no trackers."""
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device)
@@ -166,11 +173,12 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     check_data_fits(config, data, list(methods or config.methods))
     provider.use_labels(data.labels)  # the head predicts the data's classes
     signals.checkpoint()
-    if is_main():
-        claim_output_dir(config, out, overwrite)  # everything validated: lock, clear if asked, mark
+    writes = claim is not None and is_main()
+    if writes:
+        claim()  # everything validated: lock, clear if asked, mark
     # one writer for the on-disk cache; other ranks tokenise in memory
-    tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=Layout(out).cache if is_main() else None)
-    hub = build_tracker_hub(config.tracking, out) if is_main() else TrackerHub([])
+    tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=Layout(out).cache if writes else None)
+    hub = build_tracker_hub(config.tracking, out) if writes else TrackerHub([])
     return RunContext(config, provider, tokenizer, data, tokenized, device, precision, out,
                       environment_info(device, precision), hub, pools)
 

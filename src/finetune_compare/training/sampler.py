@@ -58,3 +58,30 @@ def padding_fraction(lengths: Sequence[int], batches: list[list[int]]) -> float:
     real = sum(lengths[i] for b in batches for i in b)
     padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
     return 1 - real / padded if padded else 0.0
+
+
+def step_token_counts(lengths: Sequence[int], batch_size: int, accumulation: int, seed: int, grouping: str,
+                      steps: int, multiple: int | None = None) -> list[int]:
+    """Padded tokens of each of the first `steps` optimizer steps of a run (epoch after epoch): its own batches
+    with length grouping (this sampler, same seed), a seeded shuffle of the same distribution with random
+    batches. `multiple`: the collator's pad_to_multiple_of. A cost plan scales a probe's step times by these."""
+    def padded(batch: list[int]) -> int:
+        longest = max(lengths[i] for i in batch)
+        if multiple:
+            longest = -(-longest // multiple) * multiple
+        return longest * len(batch)
+
+    sampler = LengthGroupedShuffledSampler(lengths, batch_size, seed)
+    out: list[int] = []
+    epoch = 0
+    while len(out) < steps and lengths:
+        if grouping == "length":
+            sampler.set_epoch(epoch)
+            batches = sampler.batches()
+        else:
+            perm = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(seed + epoch)).tolist()
+            batches = [perm[k:k + batch_size] for k in range(0, len(perm), batch_size)]
+        for k in range(0, len(batches), accumulation):  # the last step of an epoch may hold fewer micro-batches
+            out.append(sum(padded(b) for b in batches[k:k + accumulation]))
+        epoch += 1
+    return out[:steps]

@@ -1,0 +1,202 @@
+"""`finetune-compare plan --config X [--backend ray]`: what `compare` (or `sweep`, when the config has a grid) would
+run before anything trains: the runs it would execute and how many are done already, the time and peak memory of one
+run of each method on this machine (scaled from a short probe, `cost_probe`), and the wall time that makes on the
+local backend or on the resources the Ray cluster reports.
+
+It trains only the probe, in a temporary folder, and writes nothing into the results folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Config
+from ..data.build import load_pools
+from ..errors import UserError
+from ..layout import FAILURE, Layout
+from ..training.trainer import evaluation_interval, planned_steps
+from .compare import run_seeds
+from .cost_probe import PROBE_STEPS, Probe, probe_method, step_tokens
+from .outputs import check_output_dir
+from .run import RunContext, build_context, load_completed, run_dir_for
+
+log = logging.getLogger(__name__)
+
+# keys that change how many steps and evaluations a run takes, not what one step costs: points that differ only in
+# these (or in data keys) share one probe
+COUNT_KEYS = ("num_epochs", "budget", "budget_unit", "patience", "evaluations_per_epoch", "warmup_ratio")
+
+
+@dataclass
+class PointPlan:
+    """One comparison's share of the plan: its runs, what is done, and what each of its runs would take."""
+    name: str | None  # the sweep point's folder name; None for a compare
+    config: Config
+    folder: str  # what the command would do with the folder: new, resume, or why it would stop
+    seeds: list[int]
+    done: dict[str, list[int]] = field(default_factory=dict)
+    to_train: dict[str, list[int]] = field(default_factory=dict)
+    failed_before: int = 0
+    trials_to_run: dict[str, int] = field(default_factory=dict)
+    base_to_evaluate: bool = False
+    sizes: dict = field(default_factory=dict)  # examples and real tokens per split
+    data_seconds: float = 0.0
+    run_seconds: dict[str, float] = field(default_factory=dict)  # one run of each method, estimated
+    trial_seconds: dict[str, float] = field(default_factory=dict)
+    probes: dict[str, int] = field(default_factory=dict)  # method -> index of its probe in the plan's list
+
+    def pending(self) -> list[tuple[str, int]]:
+        """The runs to train, in the order the executor submits them (pair by pair)."""
+        return [(m, s) for s in self.seeds for m in self.config.methods if s in self.to_train.get(m, [])]
+
+
+def _folder_state(config: Config, out: Path) -> str:
+    try:
+        state = check_output_dir(config, out)
+    except UserError as exc:  # the command itself would stop here: say so, and plan as if the folder were new
+        return f"the command would stop: {exc}"
+    return {"new": "new (no results yet)", "resume": "resume (finished runs are kept)",
+            "replace-caches": "new (only caches of another configuration: replaced)"}.get(state, state)
+
+
+def _trials_done(config: Config, out: Path, method: str) -> int | None:
+    """Trials of `method`'s tuning study that count toward tune_trials (0 when there is no study yet)."""
+    from .studies import counted_trials, make_storage
+
+    url = config.hpo_storage
+    if url is None:
+        db = Layout(out).optuna_db
+        if not db.is_file():
+            return 0
+        url = f"sqlite:///{db.resolve()}"
+    elif url.startswith("journal:") and not Path(url.removeprefix("journal:")).is_file():
+        return 0
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=f"{config.hpo_study_name}-{method}", storage=make_storage(url, out))
+    except KeyError:
+        return 0
+    except Exception:  # noqa: BLE001 - an unreadable storage: the count is unknown, the plan goes on
+        return None
+    return counted_trials(study)
+
+
+def count_point(name: str | None, config: Config, base_fits: bool) -> PointPlan:
+    out = Path(config.output_dir)
+    plan = PointPlan(name, config, _folder_state(config, out), run_seeds(config))
+    resumes = plan.folder.startswith("resume")
+    for method in config.methods:
+        dirs = {seed: run_dir_for(out, method, seed) for seed in plan.seeds}
+        done = [s for s, d in dirs.items() if resumes and load_completed(d) is not None]
+        plan.done[method] = done
+        plan.to_train[method] = [s for s in plan.seeds if s not in done]
+        plan.failed_before += sum(1 for s in plan.to_train[method] if resumes and (dirs[s] / FAILURE).is_file())
+        if config.tune_trials:
+            counted = _trials_done(config, out, method) if resumes else 0
+            plan.trials_to_run[method] = max(0, config.tune_trials - (counted or 0))
+    plan.base_to_evaluate = (config.evaluate_base_model and base_fits
+                             and not (resumes and load_completed(Layout(out).base_run)))
+    return plan
+
+
+def _probe_key(config: Config, method: str) -> str:
+    c = config.for_method(method)
+    training = {k: v for k, v in c.training.to_dict().items() if k not in COUNT_KEYS}
+    return repr((method, c.model.to_dict(), c.method.to_dict(), training))
+
+
+def run_estimate(probe: Probe, config: Config, sizes: dict, tokens: list[int]) -> tuple[float, float]:
+    """(a run, a tuning trial) in seconds: set-up and first step, each later step from the probe's fit and the
+    padded tokens of the run's own batch (`tokens`, one per planned step), every validation pass, and (runs only)
+    the test pass; a time budget caps the training part."""
+    t = config.training
+    evaluations = len(tokens) // evaluation_interval(t, sizes["train"])
+    validation = sizes["validation_tokens"] * probe.eval_seconds_per_token
+    steps = sum(probe.seconds_per_step + probe.seconds_per_token * n for n in tokens[1:])
+    training = probe.startup_seconds + steps + evaluations * validation
+    if t.budget_unit == "seconds":  # the budget counts evaluations too; one more runs when it stops the run
+        training = min(training, t.budget + validation)
+    return training + sizes["test_tokens"] * probe.eval_seconds_per_token, training
+
+
+def _task_threads(config: Config) -> int | None:
+    """The torch threads a run gets: a Ray task's cpus_per_run unless num_threads says otherwise."""
+    if config.execution_backend == "ray":
+        return config.num_threads or config.execution_cpus_per_run
+    return config.num_threads
+
+
+def measure_point(plan: PointPlan, ctx: RunContext, probes: dict[str, Probe], steps: int) -> None:
+    """The point's sizes and per-run estimates; each distinct (method, model, training) is probed once."""
+    tok = ctx.tokenized
+    plan.sizes = {"train": len(tok.train.examples), "validation": len(tok.validation.examples),
+                  "test": len(tok.test.examples), "validation_tokens": tok.validation.num_tokens,
+                  "test_tokens": tok.test.num_tokens, "max_length": tok.max_length}
+    for method in plan.config.methods:
+        if not plan.to_train[method] and not plan.trials_to_run.get(method):
+            continue
+        key = _probe_key(plan.config, method)
+        if key not in probes:
+            log.info("probing %s: %d steps on this machine (%s, %s)", method, steps, ctx.device, ctx.precision)
+            probes[key] = probe_method(ctx, method, steps, _task_threads(plan.config))
+        plan.probes[method] = list(probes).index(key)
+        config = plan.config.for_method(method)
+        tokens = step_tokens(ctx, config, planned_steps(config.training, plan.sizes["train"]))
+        plan.run_seconds[method], plan.trial_seconds[method] = run_estimate(probes[key], config, plan.sizes, tokens)
+
+
+def build_plan(config: Config, probe_steps: int = PROBE_STEPS) -> dict:
+    """Everything `plan --config` prints, as data: the points, their counts and estimates, the probes, and the
+    wall time on the chosen backend."""
+    from ..analysis.sweep_report import point_name
+    from .sweep import sweep_points
+    from .wall_time import wall_time
+
+    is_sweep = bool(config.sweep)
+    points = [(point_name(values), point) for values, point in sweep_points(config)] if is_sweep else [(None, config)]
+    pools = load_pools(config.data)  # once, as the sweep does
+    probes: dict[str, Probe] = {}
+    plans = []
+    for name, point in points:
+        start = time.perf_counter()
+        ctx = build_context(point, Path(point.output_dir), pools=pools)  # checks model and data; writes nothing
+        plan = count_point(name, point, ctx.provider.head_fits)
+        plan.data_seconds = time.perf_counter() - start
+        measure_point(plan, ctx, probes, probe_steps)
+        plans.append(plan)
+        del ctx
+    return {"command": "sweep" if is_sweep else "compare", "config": config,
+            "folder": _folder_state(config, Path(config.output_dir)) if is_sweep else plans[0].folder,
+            "points": plans, "probes": list(probes.values()), "probe_steps": probe_steps,
+            "wall": wall_time(config, plans, list(probes.values()))}
+
+
+def plan_json(plan: dict) -> dict:
+    """The plan as written by `plan --json FILE` (seconds, MB; estimates are labelled as such)."""
+    points = [{"point": p.name, "folder": p.folder, "sizes": p.sizes, "data_seconds": round(p.data_seconds, 2),
+               "runs_done": p.done, "runs_to_train": p.to_train, "failed_before": p.failed_before,
+               "trials_to_run": p.trials_to_run, "estimated_run_seconds": {m: round(v, 1) for m, v in
+                                                                          p.run_seconds.items()},
+               "estimated_trial_seconds": {m: round(v, 1) for m, v in p.trial_seconds.items()},
+               "probe_of": {m: i for m, i in p.probes.items()}} for p in plan["points"]]
+    wall = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in plan["wall"].items() if k != "ray"}
+    if "ray" in plan["wall"]:
+        wall["ray"] = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in plan["wall"]["ray"].items()}
+    return {"command": plan["command"], "output_dir": plan["config"].output_dir, "folder": plan["folder"],
+            "backend": plan["config"].execution_backend, "probe_steps": plan["probe_steps"],
+            "probes": [p.to_json() for p in plan["probes"]], "points": points, "estimated_wall": wall}
+
+
+def print_plan(plan: dict, json_path: str | None = None) -> None:
+    from ..utils.io import write_json
+    from .plan_text import plan_text
+
+    sys.stdout.write(plan_text(plan) + "\n")
+    if json_path:
+        write_json(Path(json_path), plan_json(plan))
+        sys.stdout.write(f"written: {json_path}\n")

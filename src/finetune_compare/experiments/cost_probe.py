@@ -1,0 +1,155 @@
+"""A short probe of one method's run on this machine: a few optimizer steps and one validation pass through the run's
+own code (`run.train_method`: the same model, method, precision, batches and trainer), timed, with its peak memory.
+
+A step's time is set by its batch: a length-grouped batch of tweets is a fraction of a batch of reviews (measured on
+the quickstart: 0.16 to 1.9 s), so the mean of a few steps depends on which batches came first. The probe fits
+`seconds = fixed + per_token * padded tokens` to its steps, and `cost_plan` sums that over the run's own batches
+(the sampler is seeded, so they are known before training) and adds its evaluations. It is an estimate, and says so.
+
+Nothing is written to the results folder and nothing is logged to the trackers: the probe trains in a temporary
+folder, on a random sample of the validation split for its one evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from ..data.tokenization import TokenizedSplit
+from ..evaluation.predict import predict_split
+from ..tracking import TrackerHub
+from ..training.sampler import step_token_counts
+from ..training.trainer import pad_multiple
+from .run import RunContext, train_method
+
+PROBE_STEPS = 10
+EVAL_SAMPLE_BATCHES = 4  # validation batches timed for the evaluation speed
+MAX_EVAL_SAMPLE = 512
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a few steps of one method measured (seconds, MB)."""
+    method: str
+    steps: int  # optimizer steps trained
+    startup_seconds: float  # from building the model to the end of the first step (warm-up included)
+    step_seconds: float  # mean of the later steps
+    step_seconds_range: tuple[float, float]
+    seconds_per_step: float  # the fit: a step's fixed part (optimizer, launch, host work) ...
+    seconds_per_token: float  # ... and its part per padded token of its batch
+    tokens_range: tuple[int, int]  # padded tokens of the steps fitted
+    eval_seconds_per_token: float  # a validation pass, per real (non-pad) token
+    peak_rss_mb: float
+    peak_rss_above_baseline_mb: float | None
+    peak_cuda_mb: float | None
+    threads: int
+    device: str
+    precision: str
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class StepClock(TrainerCallback):
+    """The end time of every optimizer step; a step that an evaluation ran after is left out of the pace."""
+
+    def __init__(self, cuda: bool):
+        self.cuda = cuda
+        self.ends: list[float] = []
+        self.after_eval: set[int] = set()  # indices into ends whose interval holds an evaluation
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.cuda:  # kernels run asynchronously: a step ends when the GPU is done with it
+            torch.cuda.synchronize()
+        self.ends.append(time.perf_counter())
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self.after_eval.add(len(self.ends))  # the interval ending at the next step
+
+    def steady_steps(self) -> list[tuple[int, float]]:
+        """(step index from 0, seconds) of every step after the first that no evaluation ran before."""
+        return [(i, self.ends[i] - self.ends[i - 1]) for i in range(1, len(self.ends)) if i not in self.after_eval]
+
+
+def step_tokens(ctx: RunContext, config, steps: int) -> list[int]:
+    """Padded tokens of the first `steps` optimizer steps of a run of `config` with seed config.seed."""
+    t = config.training
+    return step_token_counts(ctx.tokenized.train.lengths, t.batch_size, t.gradient_accumulation_steps, config.seed,
+                             t.batch_grouping, steps,
+                             pad_multiple(ctx.precision in ("bf16", "fp16"), ctx.device == "cpu"))
+
+
+def fit_step_time(tokens: list[int], seconds: list[float]) -> tuple[float, float]:
+    """(fixed, per token) by least squares, both kept >= 0; with too few or too alike batches, all per token."""
+    import numpy as np
+
+    x, y = np.asarray(tokens, dtype=float), np.asarray(seconds, dtype=float)
+    if len(x) >= 3 and x.max() > 1.2 * x.min():
+        per_token, fixed = np.polyfit(x, y, 1)
+        if per_token >= 0 and fixed >= 0:
+            return float(fixed), float(per_token)
+        if per_token < 0:  # the batch size does not show: a constant step
+            return float(y.mean()), 0.0
+    return 0.0, float(y.sum() / max(1.0, x.sum()))
+
+
+def eval_sample(split: TokenizedSplit, size: int, seed: int) -> TokenizedSplit:
+    """A random sample of `split` (the validation pass is timed on it and scaled by tokens)."""
+    if size >= len(split.examples):
+        return split
+    rows = sorted(random.Random(seed).sample(range(len(split.examples)), size))
+    return TokenizedSplit(split.dataset.select(rows), [split.examples[i] for i in rows],
+                          [split.lengths[i] for i in rows])
+
+
+def probe_method(ctx: RunContext, method: str, steps: int = PROBE_STEPS, threads: int | None = None) -> Probe:
+    """Train `method` for `steps` optimizer steps as its runs would (seed `config.seed`), then time a validation
+    pass; `threads`: the torch threads a run would get (a Ray task's cpus_per_run), for the probe only."""
+    config = ctx.config.for_method(method)
+    sample = eval_sample(ctx.tokenized.validation, min(MAX_EVAL_SAMPLE, EVAL_SAMPLE_BATCHES * config.eval_batch_size),
+                         config.seed)
+    # one evaluation, at the last step (the run's own interval would evaluate inside the few steps)
+    probe_config = config.replace(budget_unit="steps", budget=steps, evaluations_per_epoch=1, patience=0,
+                                  save_checkpoints=False, save_model=False, method_overrides={})
+    probe_ctx = dataclasses.replace(ctx, tokenized=dataclasses.replace(ctx.tokenized, validation=sample),
+                                    hub=TrackerHub([]))
+    cuda = ctx.device == "cuda"
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    clock = StepClock(cuda)
+    try:
+        with tempfile.TemporaryDirectory(prefix="finetune-compare-probe-") as tmp:
+            start = time.perf_counter()
+            out = train_method(probe_ctx, method, config.seed, probe_config, Path(tmp) / "run",
+                               extra_callbacks=(clock,), label=f"{method} probe")
+            with out.memory:
+                predict_split(out.trainer, sample)  # warm: the trainer's own evaluation ran first
+                _, seconds_eval = predict_split(out.trainer, sample)
+            memory = out.memory.summary()
+            used_threads = torch.get_num_threads()
+            del out
+    finally:
+        torch.set_num_threads(before)
+    steady = clock.steady_steps() or [(0, clock.ends[-1] - start)]
+    tokens = step_tokens(probe_ctx, probe_config, len(clock.ends))
+    seconds = [d for _, d in steady]
+    fixed, per_token = fit_step_time([tokens[i] for i, _ in steady], seconds)
+    return Probe(method=method, steps=len(clock.ends), startup_seconds=round(clock.ends[0] - start, 3),
+                 step_seconds=round(sum(seconds) / len(seconds), 4),
+                 step_seconds_range=(round(min(seconds), 4), round(max(seconds), 4)),
+                 seconds_per_step=fixed, seconds_per_token=per_token,
+                 tokens_range=(min(tokens[i] for i, _ in steady), max(tokens[i] for i, _ in steady)),
+                 eval_seconds_per_token=seconds_eval / max(1, sample.num_tokens),
+                 peak_rss_mb=memory["peak_rss_mb"], peak_rss_above_baseline_mb=memory.get("peak_rss_above_baseline_mb"),
+                 peak_cuda_mb=memory["peak_cuda_mb"] if cuda else None, threads=used_threads, device=ctx.device,
+                 precision=ctx.precision)
