@@ -72,6 +72,11 @@ class TrainingConfig(Section):
     mixed_precision: str = setting("auto", "'auto' = bf16 where the CPU/GPU supports it, fp16 on older GPUs.",
                                    choices=("auto", "no", "bf16", "fp16"), bool_alias={False: "no"})
     gradient_checkpointing: bool = setting(False, "Trade compute for activation memory.")
+    pad_buckets: int = setting(
+        0, "0: pad each batch to its longest text (dynamic shapes). N: pad every batch up to one of N lengths, fitted "
+        "to the run's own length-grouped batches (fewest pad tokens; the top one holds the longest text), so a "
+        "step sees at most N shapes (what a compiled step or CUDA graphs need; compiling is not built yet). "
+        "metrics.json records the lengths and the padding share.", min=0, max=64)
     base_weights_dtype: str = setting(
         "auto", "Storage of the frozen base under parameter-efficient methods (LoRA, DoRA, head): 'auto' = bf16 where "
         "training runs in bf16, else fp32. Adapters, head and optimizer state stay fp32; full fine-tuning always "

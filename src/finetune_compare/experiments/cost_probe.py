@@ -25,6 +25,7 @@ from transformers import TrainerCallback
 from ..data.tokenization import TokenizedSplit
 from ..evaluation.predict import predict_split
 from ..tracking import TrackerHub
+from ..training.buckets import bucket_for, run_shapes
 from ..training.sampler import step_token_counts
 from ..training.trainer import pad_multiple
 from .run import RunContext, train_method
@@ -80,10 +81,12 @@ class StepClock(TrainerCallback):
 
 def step_tokens(ctx: RunContext, config, steps: int) -> list[int]:
     """Padded tokens of the first `steps` optimizer steps of a run of `config` with seed config.seed."""
-    t = config.training
-    return step_token_counts(ctx.tokenized.train.lengths, t.batch_size, t.gradient_accumulation_steps, config.seed,
-                             t.batch_grouping, steps,
-                             pad_multiple(ctx.precision in ("bf16", "fp16"), ctx.device == "cpu"))
+    t, tok = config.training, ctx.tokenized
+    multiple = pad_multiple(ctx.precision in ("bf16", "fp16"), ctx.device == "cpu")
+    buckets, _ = run_shapes(t.pad_buckets, tok.train.lengths, [*tok.validation.lengths, *tok.test.lengths],
+                            t.batch_size, config.seed, multiple)
+    return step_token_counts(tok.train.lengths, t.batch_size, t.gradient_accumulation_steps, config.seed,
+                             t.batch_grouping, steps, multiple, (lambda m: bucket_for(m, buckets)) if buckets else None)
 
 
 def fit_step_time(tokens: list[int], seconds: list[float]) -> tuple[float, float]:

@@ -48,8 +48,9 @@ from ..models.frozen_weights import frozen_weights_dtype, store_frozen_weights
 from ..models.saving import save_trained
 from ..tracking import TrackerHub, build_tracker_hub
 from ..training.progress import ProgressReporter, progress_logging
+from ..training.buckets import run_shapes
 from ..training.trainer import (BestModelCallback, FiniteLossCallback, StopOnSignal, budget_callbacks, build_trainer,
-                                build_training_args)
+                                build_training_args, pad_multiple)
 from ..utils import signals
 from ..training.device import resolve_device, resolve_precision
 from ..utils.distributed import is_main
@@ -211,6 +212,7 @@ class TrainOutcome:
     train_output: Any
     wall_seconds: float
     memory: MemoryMonitor
+    shapes: dict  # bucket_lengths, padding_fraction
 
 
 def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_dir: Path,
@@ -230,13 +232,17 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
     store_frozen_weights(model, params["base_weights_dtype"])
     args = build_training_args(config.training, config.learning_rate_for(method), seed, run_dir,
                                len(ctx.tokenized.train.examples), ctx.precision, ctx.device)
+    tok = ctx.tokenized
+    buckets, shapes = run_shapes(config.pad_buckets, tok.train.lengths,
+                                 [*tok.validation.lengths, *tok.test.lengths], config.batch_size, seed,
+                                 pad_multiple(ctx.precision in ("bf16", "fp16"), ctx.device == "cpu"))
     label = label or f"{method} seed {seed}"
     best = BestModelCallback(config.patience, label=label)
     trainer = build_trainer(config.training, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
                             [best, FiniteLossCallback(), StopOnSignal(), ProgressReporter(label),
                              *budget_callbacks(config.training), *extra_callbacks], head_modules=head,
                             compute_metrics=validation_metrics,
-                            head_learning_rate=config.head_lr)
+                            head_learning_rate=config.head_lr, pad_lengths=buckets)
     resume = last_checkpoint(run_dir) if config.save_checkpoints else None
     if resume:
         log.info("%s seed %d: resuming from %s", method, seed, resume)
@@ -247,7 +253,7 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
         wall = time.perf_counter() - start
         best.restore_best(trainer.model)
     shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)  # the run is complete: no resume needed
-    return TrainOutcome(trainer, best, params, train_output, wall, memory)
+    return TrainOutcome(trainer, best, params, train_output, wall, memory, shapes)
 
 
 def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> dict:
@@ -307,6 +313,7 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
             # the declared budget (equal for every method) or each method's own epochs
             "budget": {"unit": config.budget_unit,
                        "value": config.num_epochs if config.budget_unit == "epochs" else config.budget},
+            **out.shapes,
         },
         timing={
             "train_seconds": round(wall, 3),

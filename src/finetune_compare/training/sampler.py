@@ -53,20 +53,23 @@ class LengthGroupedShuffledSampler(Sampler[int]):
             yield from batch
 
 
-def padding_fraction(lengths: Sequence[int], batches: list[list[int]]) -> float:
-    """Share of pad tokens when every batch is padded to its longest member."""
+def padding_fraction(lengths: Sequence[int], batches: list[list[int]], pad_to=None) -> float:
+    """Share of pad tokens when every batch is padded to its longest member (or to `pad_to(longest)`)."""
     real = sum(lengths[i] for b in batches for i in b)
-    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    padded = sum((pad_to or int)(max(lengths[i] for i in b)) * len(b) for b in batches)
     return 1 - real / padded if padded else 0.0
 
 
 def step_token_counts(lengths: Sequence[int], batch_size: int, accumulation: int, seed: int, grouping: str,
-                      steps: int, multiple: int | None = None) -> list[int]:
+                      steps: int, multiple: int | None = None, pad_to=None) -> list[int]:
     """Padded tokens of each of the first `steps` optimizer steps of a run (epoch after epoch): its own batches
     with length grouping (this sampler, same seed), a seeded shuffle of the same distribution with random
-    batches. `multiple`: the collator's pad_to_multiple_of. A cost plan scales a probe's step times by these."""
+    batches. `multiple`: the collator's pad_to_multiple_of; `pad_to(longest)`: a bucket collator's length. A cost
+    plan scales a probe's step times by these."""
     def padded(batch: list[int]) -> int:
         longest = max(lengths[i] for i in batch)
+        if pad_to:
+            return pad_to(longest) * len(batch)
         if multiple:
             longest = -(-longest // multiple) * multiple
         return longest * len(batch)

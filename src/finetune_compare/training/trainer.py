@@ -27,6 +27,7 @@ from ..layout import CHECKPOINTS
 from ..errors import UserError
 from ..utils.distributed import world_size
 from ..utils.signals import raise_if_requested
+from .buckets import BucketCollator
 from .sampler import LengthGroupedShuffledSampler
 
 log = logging.getLogger(__name__)
@@ -280,13 +281,16 @@ def pad_multiple(mixed_precision: bool, on_cpu: bool) -> int | None:
 
 def build_trainer(
     config: TrainingConfig, model, tokenizer, args: TrainingArguments, train_split, val_split, callbacks,
-    head_modules=(), compute_metrics=None, head_learning_rate: float | None = None,
+    head_modules=(), compute_metrics=None, head_learning_rate: float | None = None, pad_lengths=None,
 ) -> ExperimentTrainer:
     """`head_learning_rate`: the head's rate under every method (MethodConfig.head_lr). `compute_metrics` scores
     each validation pass (evaluation.metrics.validation_metrics: the caller hands it
     over, so training does not depend on the evaluation stage)."""
-    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple(args.fp16 or args.bf16,
-                                                                                  args.use_cpu))
+    if pad_lengths:  # pad_buckets: a few static shapes
+        collator = BucketCollator(tokenizer, pad_lengths)
+    else:
+        collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple(args.fp16 or args.bf16,
+                                                                                      args.use_cpu))
     return ExperimentTrainer(
         model=model,
         args=args,
