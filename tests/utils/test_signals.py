@@ -25,3 +25,20 @@ def test_second_signal_or_outside_training_raises_at_once():
             signals._handler(signal.SIGTERM, None)
             signals._handler(signal.SIGTERM, None)  # impatient user: stop now
     assert signals._pending is None
+
+
+def test_a_signal_inside_an_import_is_delivered_once_the_import_is_done(tmp_path):
+    """Raised inside an import, the interrupt could unwind through C++ module init code and abort the process
+    (torch's extensions: exit -6 in CI); it waits for the import to finish, then stops the command as usual."""
+    import subprocess
+    import sys
+
+    (tmp_path / "slow_module.py").write_text(
+        "import signal, time\nsignal.raise_signal(signal.SIGINT)\nfor _ in range(50):\n    time.sleep(0.002)\n"
+        "DONE = True\n")
+    script = (f"import sys, time\nsys.path.insert(0, {str(tmp_path)!r})\nfrom finetune_compare.utils import signals\n"
+              "signals.install()\ntry:\n    import slow_module\n    print('imported', slow_module.DONE, flush=True)\n"
+              "    for _ in range(300):\n        time.sleep(0.01)\n    print('never interrupted')\n"
+              "except KeyboardInterrupt:\n    print('interrupted')\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60).stdout
+    assert out.splitlines() == ["imported True", "interrupted"], out

@@ -46,9 +46,38 @@ def stop_message(exc: BaseException | type[BaseException]) -> tuple[str, int]:
             128 + signum)
 
 
+# An interrupt raised inside an import can unwind through C++ code that imports Python from a module's init (torch's
+# pybind11 extensions do): there it aborts the whole process (std::terminate, exit -6), seen with Ctrl-C 1.5 s into
+# a command. So a signal that lands inside an import is delivered again a moment later, until the import is done.
+REDELIVER_SECONDS = 0.05
+MAX_REDELIVERIES = 1200  # a minute: an import that takes longer gets the interrupt anyway
+_redeliveries = 0
+
+
+def _inside_import(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _redeliver(signum) -> None:
+    import _thread
+
+    _thread.interrupt_main(signum)  # runs _handler again in the main thread, at its next bytecode
+
+
 def _handler(signum, frame):
-    global _pending
+    global _pending, _redeliveries
     exc = _EXCEPTIONS.get(signum, KeyboardInterrupt)
+    if not _training_depth and _redeliveries < MAX_REDELIVERIES and _inside_import(frame):
+        _redeliveries += 1
+        timer = threading.Timer(REDELIVER_SECONDS, _redeliver, (signum,))
+        timer.daemon = True
+        timer.start()
+        return
+    _redeliveries = 0
     if _training_depth and _pending is None:
         _pending = exc
         log.warning("stopping after the current training step (signal again to stop at once)")
