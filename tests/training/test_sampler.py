@@ -49,7 +49,7 @@ def test_deterministic_per_seed_and_new_order_each_epoch():
 
 
 def test_step_token_counts_are_the_padded_tokens_of_the_runs_own_steps():
-    from finetune_compare.training.sampler import step_token_counts
+    from finetune_compare.training.sampler import round_up, step_token_counts
 
     lengths = [5, 9, 3, 17, 8, 2, 11, 4, 6, 13]
     sampler = LengthGroupedShuffledSampler(lengths, 4, seed=3)
@@ -60,5 +60,6 @@ def test_step_token_counts_are_the_padded_tokens_of_the_runs_own_steps():
     assert step_token_counts(lengths, 4, 1, 3, "length", 6) == epochs[0] + epochs[1]
     # two micro-batches a step; an epoch's last step holds what is left; the collator's multiple rounds up
     assert step_token_counts(lengths, 4, 2, 3, "length", 2) == [epochs[0][0] + epochs[0][1], epochs[0][2]]
-    assert all(t % 8 == 0 for t in step_token_counts(lengths, 4, 1, 3, "length", 6, multiple=8))
+    assert all(t % 8 == 0 for t in step_token_counts(lengths, 4, 1, 3, "length", 6,
+                                                         pad_to=lambda m: round_up(m, 8)))
     assert len(step_token_counts(lengths, 4, 1, 3, "random", 7)) == 7

@@ -36,7 +36,8 @@ class PointPlan:
     """One comparison's share of the plan: its runs, what is done, and what each of its runs would take."""
     name: str | None  # the sweep point's folder name; None for a compare
     config: Config
-    folder: str  # what the command would do with the folder: new, resume, or why it would stop
+    folder: str  # what the command would do with the folder, in words
+    resumes: bool  # the folder holds this configuration's runs: the done ones are kept
     seeds: list[int]
     done: dict[str, list[int]] = field(default_factory=dict)
     to_train: dict[str, list[int]] = field(default_factory=dict)
@@ -54,13 +55,17 @@ class PointPlan:
         return [(m, s) for s in self.seeds for m in self.config.methods if s in self.to_train.get(m, [])]
 
 
-def _folder_state(config: Config, out: Path) -> str:
+FOLDER_STATES = {"new": "new (no results yet)", "resume": "resume (finished runs are kept)",
+                 "replace-caches": "new (only caches of another configuration: replaced)"}
+
+
+def _folder_state(config: Config, out: Path) -> tuple[str, str]:
+    """(check_output_dir's state or 'stop', in words)."""
     try:
         state = check_output_dir(config, out)
     except UserError as exc:  # the command itself would stop here: say so, and plan as if the folder were new
-        return f"the command would stop: {exc}"
-    return {"new": "new (no results yet)", "resume": "resume (finished runs are kept)",
-            "replace-caches": "new (only caches of another configuration: replaced)"}.get(state, state)
+        return "stop", f"the command would stop: {exc}"
+    return state, FOLDER_STATES.get(state, state)
 
 
 def _trials_done(config: Config, out: Path, method: str) -> int | None:
@@ -88,8 +93,9 @@ def _trials_done(config: Config, out: Path, method: str) -> int | None:
 
 def count_point(name: str | None, config: Config, base_fits: bool) -> PointPlan:
     out = Path(config.output_dir)
-    plan = PointPlan(name, config, _folder_state(config, out), run_seeds(config))
-    resumes = plan.folder.startswith("resume")
+    state, text = _folder_state(config, out)
+    plan = PointPlan(name, config, text, state == "resume", run_seeds(config))
+    resumes = plan.resumes
     for method in config.methods:
         dirs = {seed: run_dir_for(out, method, seed) for seed in plan.seeds}
         done = [s for s, d in dirs.items() if resumes and load_completed(d) is not None]
@@ -171,7 +177,7 @@ def build_plan(config: Config, probe_steps: int = PROBE_STEPS) -> dict:
         plans.append(plan)
         del ctx
     return {"command": "sweep" if is_sweep else "compare", "config": config,
-            "folder": _folder_state(config, Path(config.output_dir)) if is_sweep else plans[0].folder,
+            "folder": _folder_state(config, Path(config.output_dir))[1] if is_sweep else plans[0].folder,
             "points": plans, "probes": list(probes.values()), "probe_steps": probe_steps,
             "wall": wall_time(config, plans, list(probes.values()))}
 

@@ -26,7 +26,7 @@ from ..data.tokenization import TokenizedSplit
 from ..evaluation.predict import predict_split
 from ..tracking import TrackerHub
 from ..training.buckets import bucket_for, run_shapes
-from ..training.sampler import step_token_counts
+from ..training.sampler import round_up, step_token_counts
 from ..training.trainer import pad_multiple
 from .run import RunContext, train_method
 
@@ -85,8 +85,12 @@ def step_tokens(ctx: RunContext, config, steps: int) -> list[int]:
     multiple = pad_multiple(ctx.precision in ("bf16", "fp16"), ctx.device == "cpu")
     buckets, _ = run_shapes(t.pad_buckets, tok.train.lengths, [*tok.validation.lengths, *tok.test.lengths],
                             t.batch_size, config.seed, multiple)
+    if buckets:
+        pad_to = lambda m: bucket_for(m, buckets)  # noqa: E731
+    else:
+        pad_to = (lambda m: round_up(m, multiple)) if multiple else None
     return step_token_counts(tok.train.lengths, t.batch_size, t.gradient_accumulation_steps, config.seed,
-                             t.batch_grouping, steps, multiple, (lambda m: bucket_for(m, buckets)) if buckets else None)
+                             t.batch_grouping, steps, pad_to)
 
 
 def fit_step_time(tokens: list[int], seconds: list[float]) -> tuple[float, float]:

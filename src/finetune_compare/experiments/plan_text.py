@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..training.progress import format_seconds
 from ..training.trainer import evaluation_interval, planned_steps
+from .cost_plan import FOLDER_STATES
 from .cost_probe import Probe
 
 PRECISION = {"no": "fp32"}
@@ -59,7 +60,7 @@ def plan_text(plan: dict) -> str:
         head = f"point {p.name}" if p.name else "runs"
         lines.append(f"{head}: {s['train']:,} train / {s['validation']:,} validation / {s['test']:,} test examples "
                      f"(max length {s['max_length']}), checked and tokenised in {p.data_seconds:.1f} s"
-                     + (f"; folder: {p.folder}" if p.name and not p.folder.startswith(("new", "resume")) else ""))
+                     + (f"; folder: {p.folder}" if p.name and p.folder not in FOLDER_STATES.values() else ""))
         lines.extend(_point_lines(p))
     if plan["probes"]:
         first = plan["probes"][0]

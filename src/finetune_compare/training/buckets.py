@@ -14,7 +14,7 @@ from typing import Sequence
 
 from transformers import DataCollatorWithPadding
 
-from .sampler import LengthGroupedShuffledSampler, padding_fraction
+from .sampler import LengthGroupedShuffledSampler, padding_fraction, round_up
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def run_buckets(train_lengths: Sequence[int], other_lengths: Sequence[int], batc
     top = max([*train_lengths, *other_lengths, 1])
     buckets = choose_buckets([max(train_lengths[i] for i in b) for b in batches], [len(b) for b in batches], n, top)
     if multiple:  # tensor cores want multiples of 8; the rounding never goes below a length it must hold
-        buckets = sorted({-(-b // multiple) * multiple for b in buckets})
+        buckets = sorted({round_up(b, multiple) for b in buckets})
     return buckets
 
 

@@ -60,19 +60,19 @@ def padding_fraction(lengths: Sequence[int], batches: list[list[int]], pad_to=No
     return 1 - real / padded if padded else 0.0
 
 
+def round_up(length: int, multiple: int) -> int:
+    """`length` padded up to a multiple of `multiple` (the collator's pad_to_multiple_of)."""
+    return -(-length // multiple) * multiple
+
+
 def step_token_counts(lengths: Sequence[int], batch_size: int, accumulation: int, seed: int, grouping: str,
-                      steps: int, multiple: int | None = None, pad_to=None) -> list[int]:
+                      steps: int, pad_to=None) -> list[int]:
     """Padded tokens of each of the first `steps` optimizer steps of a run (epoch after epoch): its own batches
     with length grouping (this sampler, same seed), a seeded shuffle of the same distribution with random
-    batches. `multiple`: the collator's pad_to_multiple_of; `pad_to(longest)`: a bucket collator's length. A cost
-    plan scales a probe's step times by these."""
+    batches. `pad_to(longest)`: the length the collator pads a batch to (default: its longest row). A cost plan
+    scales a probe's step times by these."""
     def padded(batch: list[int]) -> int:
-        longest = max(lengths[i] for i in batch)
-        if pad_to:
-            return pad_to(longest) * len(batch)
-        if multiple:
-            longest = -(-longest // multiple) * multiple
-        return longest * len(batch)
+        return (pad_to or int)(max(lengths[i] for i in batch)) * len(batch)
 
     sampler = LengthGroupedShuffledSampler(lengths, batch_size, seed)
     out: list[int] = []
