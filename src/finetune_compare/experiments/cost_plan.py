@@ -161,10 +161,11 @@ def build_plan(config: Config, probe_steps: int = PROBE_STEPS) -> dict:
     wall time on the chosen backend."""
     from ..analysis.sweep_report import point_name
     from .sweep import sweep_points
-    from .wall_time import wall_time
+    from .wall_time import ray_resources, wall_time
 
     is_sweep = bool(config.sweep)
     points = [(point_name(values), point) for values, point in sweep_points(config)] if is_sweep else [(None, config)]
+    cluster = ray_resources(config)  # before the probes: a cluster no run fits stops the plan at once
     pools = load_pools(config.data)  # once, as the sweep does
     probes: dict[str, Probe] = {}
     plans = []
@@ -179,7 +180,7 @@ def build_plan(config: Config, probe_steps: int = PROBE_STEPS) -> dict:
     return {"command": "sweep" if is_sweep else "compare", "config": config,
             "folder": _folder_state(config, Path(config.output_dir))[1] if is_sweep else plans[0].folder,
             "points": plans, "probes": list(probes.values()), "probe_steps": probe_steps,
-            "wall": wall_time(config, plans, list(probes.values()))}
+            "wall": wall_time(config, plans, list(probes.values()), cluster)}
 
 
 def plan_json(plan: dict) -> dict:

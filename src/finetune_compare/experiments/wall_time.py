@@ -83,16 +83,27 @@ def _memory_warnings(config: Config, probes: list[Probe], slots: int, private: b
     return warnings
 
 
-def wall_time(config: Config, plans: list, probes: list[Probe]) -> dict:
+def ray_resources(config: Config) -> tuple[dict, bool] | None:
+    """The Ray cluster's resources (None on the local backend), asked before anything is probed: a run that could
+    never start stops the plan at once, as it would stop the command."""
+    if config.execution_backend != "ray":
+        return None
+    from .ray_executor import check_fits
+
+    resources, private = cluster_resources(config)
+    check_fits(resources, config)
+    return resources, private
+
+
+def wall_time(config: Config, plans: list, probes: list[Probe], cluster: tuple[dict, bool] | None = None) -> dict:
     runs = sum(len(p.pending()) for p in plans)
     out = {"runs_to_train": runs, "trials_to_run": sum(sum(p.trials_to_run.values()) for p in plans),
            "local_seconds": sum(point_seconds(p, probes) for p in plans)}
-    if config.execution_backend != "ray":
+    if cluster is None:
         return out
-    from .ray_executor import check_fits, side_by_side
+    from .ray_executor import side_by_side
 
-    resources, private = cluster_resources(config)
-    check_fits(resources, config)  # a run that could never start stops the plan as it would stop the command
+    resources, private = cluster
     slots = max(1, side_by_side(resources, config, max([len(p.pending()) for p in plans] + [1])))
     workers = min(config.hpo_workers, slots) if config.hpo_workers > 1 else 1
     out["ray"] = {"cpus": resources.get("CPU", 0), "gpus": resources.get("GPU", 0), "private": private,
