@@ -305,8 +305,16 @@ def _stopped(kind: type[BaseException]) -> int:
     """One line and the shell's status for a command stopped by a signal (128 + its number)."""
     signals.clear()
     message, code = signals.stop_message(kind)
+    _close_progress_bars()
     print(message, file=sys.stderr)
     return code
+
+
+def _close_progress_bars() -> None:
+    """A signal skips the training bar's on_train_end: close it first, or its redraw overwrites the stop message."""
+    tqdm_module = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm_module, "tqdm", None), "_instances", ()) or ()):
+        bar.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,8 @@
       report.html, report.md     the report; plots/*.png its figures
       comparison.csv, .tex       one row per method and paired seed; the results table in LaTeX
       runs/<method>/seed-<n>/    one run: config.yaml, metrics.json (written last: marks it complete),
-                                 history.json, predictions.jsonl, model/ (save_model), checkpoints/ (while running)
+                                 history.json, predictions.jsonl, model/ (save_model), checkpoints/ (while training),
+                                 trained/ (trained, not yet tested: the rerun tests it without retraining)
       runs/base/                 the untrained checkpoint, evaluated as-is
       cache/tokenized-<key>/     tokenised splits, reused on resume
       optimize/                  optuna.db, tuned.yaml, expected_validation.png, <method>/summary.json,
@@ -35,6 +36,7 @@ HISTORY = "history.json"
 PREDICTIONS = "predictions.jsonl"
 MODEL = "model"
 CHECKPOINTS = "checkpoints"
+TRAINED = "trained"  # a run's best weights and training record, written before its test pass, gone once complete
 ATTEMPT = "attempt.json"  # Ray executor: the attempt now running (its number, where, since when)
 FAILURE = "failure.json"  # Ray executor: a run that failed on every attempt, with its error
 RUN_FILES = (RUN_CONFIG, METRICS, HISTORY, PREDICTIONS)

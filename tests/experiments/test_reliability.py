@@ -3,6 +3,7 @@
 import errno
 import gc
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from finetune_compare.errors import UserError
 from finetune_compare.experiments import run as run_module
 from finetune_compare.experiments.outputs import claim_output_dir
 from finetune_compare.experiments.run import prepare_context, run_dir_for, run_method
+from finetune_compare.utils import signals
 from finetune_compare.utils.io import atomic_write_text, read_jsonl
 
 from ..conftest import tiny_config
@@ -55,10 +57,11 @@ class _InterruptAt(run_module.FiniteLossCallback):
 
 
 def test_interrupted_run_resumes_from_checkpoint_with_identical_results(tiny_bert, tmp_path, monkeypatch):
-    ref_cfg = tiny_config(tiny_bert, tmp_path / "ref", num_epochs=3, patience=3)
+    ref_cfg = tiny_config(tiny_bert, tmp_path / "ref", num_epochs=3, patience=3, save_checkpoints=False)
     reference = run_method(prepare_context(ref_cfg), "lora", 7)
 
-    cfg = tiny_config(tiny_bert, tmp_path / "int", num_epochs=3, patience=3, save_checkpoints=True)
+    # checkpoints are on by default; checkpoint_minutes 0 takes one at every evaluation of this seconds-long run
+    cfg = tiny_config(tiny_bert, tmp_path / "int", num_epochs=3, patience=3, checkpoint_minutes=0)
     ctx = prepare_context(cfg)
     original = run_module.build_trainer
     monkeypatch.setattr(run_module, "build_trainer", lambda *a, **k: _add(original(*a, **k), _InterruptAt(20)))
@@ -76,6 +79,69 @@ def test_interrupted_run_resumes_from_checkpoint_with_identical_results(tiny_ber
     assert not (run_dir / "checkpoints").exists()  # removed once the run is complete
 
 
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_interrupt_during_the_test_pass_keeps_the_training(tiny_bert, tmp_path, monkeypatch, method):
+    """Ctrl-C after training, while the test set is evaluated: the rerun tests the kept weights without retraining,
+    and the run's results equal an uninterrupted twin's."""
+    reference = run_method(prepare_context(tiny_config(tiny_bert, tmp_path / "ref")), method, 7)
+    ctx = prepare_context(tiny_config(tiny_bert, tmp_path / "int"))
+    original = run_module.predict_split
+
+    def interrupted(trainer, split):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "predict_split", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_method(ctx, method, 7)
+    run_dir = run_dir_for(ctx.output_dir, method, 7)
+    assert not (run_dir / "metrics.json").exists() and not (run_dir / "checkpoints").exists()
+    assert sorted(p.name for p in (run_dir / "trained").iterdir()) == ["state.json", "weights.safetensors"]
+    message, code = signals.stop_message(KeyboardInterrupt)
+    assert code == 130 and message == (
+        f"interrupted; finished runs are kept; {method} seed 7 had finished training, and its weights are kept in "
+        f"{run_dir / 'trained'}: the rerun tests it without retraining; rerun the same command to resume")
+
+    monkeypatch.setattr(run_module, "predict_split", original)
+    monkeypatch.setattr(run_module, "train_method", lambda *a, **k: pytest.fail("retrained a trained run"))
+    resumed = run_method(ctx, method, 7)
+    for section in ("test", "validation", "params", "training", "data", "health"):
+        assert resumed[section] == reference[section], section
+    assert resumed["timing"]["tested_after_interrupt"] is True
+    assert read_jsonl(run_dir / "predictions.jsonl") == read_jsonl(
+        run_dir_for(Path(reference_dir := tmp_path / "ref" / "out"), method, 7) / "predictions.jsonl"), reference_dir
+    assert not (run_dir / "trained").exists()  # gone once metrics.json marks the run complete
+    assert signals.stop_message(KeyboardInterrupt)[0] == (
+        "interrupted; finished runs are kept: rerun the same command to resume")
+
+
+def test_a_cut_off_trained_folder_is_retrained_not_trusted(tiny_bert, tmp_path, monkeypatch):
+    ctx = prepare_context(tiny_config(tiny_bert, tmp_path))
+    run_dir = run_dir_for(ctx.output_dir, "lora", 7)
+    (run_dir / "trained").mkdir(parents=True)
+    (run_dir / "trained" / "weights.safetensors").write_bytes(b"cut off")  # no state.json: the save never finished
+    calls = []
+    original = run_module.train_method
+    monkeypatch.setattr(run_module, "train_method", lambda *a, **k: calls.append(1) or original(*a, **k))
+    assert run_method(ctx, "lora", 7)["training"]["steps"] > 0
+    assert calls == [1] and not (run_dir / "trained").exists()
+
+
+def test_checkpoints_are_thinned_to_one_per_interval(tiny_bert, tmp_path, monkeypatch):
+    """Default: on, one per checkpoint_minutes of training; the step that ends training is never checkpointed (the
+    trained weights are kept instead)."""
+    from finetune_compare.training.trainer import CheckpointInterval
+
+    saved = []
+    monkeypatch.setattr(CheckpointInterval, "on_save", lambda self, args, state, control, **k: saved.append(
+        state.global_step))
+    ctx = prepare_context(tiny_config(tiny_bert, tmp_path / "a", num_epochs=2))  # 24 steps, evaluated every 6
+    assert ctx.config.save_checkpoints and ctx.config.checkpoint_minutes == 5
+    run_method(ctx, "lora", 7)
+    assert saved == []  # a seconds-long run stays under 5 minutes: no checkpoint cost at all
+    run_method(prepare_context(tiny_config(tiny_bert, tmp_path / "b", num_epochs=2, checkpoint_minutes=0)), "lora", 7)
+    assert saved == [6, 12, 18]  # every evaluation but the last step (24)
+
+
 def _add(trainer, callback):
     trainer.add_callback(callback)
     return trainer
@@ -83,7 +149,7 @@ def _add(trainer, callback):
 
 def test_sigterm_stops_cleanly_and_the_same_command_resumes(tiny_bert, tmp_path):
     cfg = tmp_path / "c.yaml"
-    values = tiny_config(tiny_bert, tmp_path, num_epochs=40, save_checkpoints=True, tracking_mlflow=True,
+    values = tiny_config(tiny_bert, tmp_path, num_epochs=40, checkpoint_minutes=0, tracking_mlflow=True,
                          methods=["full"], evaluate_base_model=False).to_dict()
     cfg.write_text(yaml.safe_dump(values))
     cmd = [sys.executable, str(ROOT / "main.py"), "--mode", "compare", "--config", str(cfg)]
@@ -96,7 +162,9 @@ def test_sigterm_stops_cleanly_and_the_same_command_resumes(tiny_bert, tmp_path)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err[-2000:]
-    assert "terminated (SIGTERM); finished runs are kept: rerun the same command to resume" in err
+    # the stop message says what was kept of the run it stopped, and what the rerun does
+    assert re.search(r"terminated \(SIGTERM\); finished runs are kept; full seed 7's checkpoint at step [0-9]+ is "
+                     r"kept: the rerun resumes training there; rerun the same command to resume\n", err), err[-2000:]
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{Path(values['output_dir']) / 'mlflow' / 'mlflow.db'}")

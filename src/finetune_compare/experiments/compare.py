@@ -30,7 +30,9 @@ from .plan import pilot_comparisons
 from .preregistration import preregister
 from ..tracking.lifecycle import tracked
 from .executor import execute_runs
-from .run import RunContext, check_data_fits, check_methods, evaluate_base_model, prepare_context
+from .base_row import evaluate_base_model
+from .preflight import check_data_fits, check_methods
+from .run import RunContext, prepare_context
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -29,7 +30,7 @@ from transformers import TrainerCallback
 from ..analysis.tuning_curves import curve_summary, plot_expected_validation
 from ..config import Config, config_keys, default_of
 from ..errors import ConfigError, UserError
-from ..layout import Layout
+from ..layout import CHECKPOINTS, Layout
 from ..methods import get_method, method_names
 from ..utils.io import write_json, write_yaml
 from ..utils.memory import release_memory
@@ -166,7 +167,9 @@ def make_objective(ctx: RunContext, method: str, space: dict):
         ctx.hub.start_run(f"{method}-trial{trial.number}", trial_config, {"method": method, "trial": trial.number})
         status, final = "FAILED", {}
         try:
-            out = train_method(ctx, method, trial_config.seed, trial_config, run_dir,
+            # a trial stopped by a signal is not counted and a new one takes its place, so a checkpoint would never
+            # be resumed: trials are not checkpointed
+            out = train_method(ctx, method, trial_config.seed, trial_config.replace(save_checkpoints=False), run_dir,
                                extra_callbacks=(PruningCallback(trial, metric), ctx.hub.callback()),
                                label=f"{method} trial {trial.number}")
             trial.set_user_attr("steps_run", out.trainer.state.global_step)
@@ -200,6 +203,7 @@ def make_objective(ctx: RunContext, method: str, space: dict):
             raise
         finally:
             ctx.hub.end_run(status, final)
+            shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)  # the Trainer's output folder (never saved to)
             for folder in (run_dir, run_dir.parent):  # trial-N/ and trials/ hold nothing once checkpoints are gone
                 if folder.is_dir() and not any(folder.iterdir()):
                     folder.rmdir()

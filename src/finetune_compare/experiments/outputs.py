@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 NOT_RESULT_AFFECTING = {
     "num_runs", "methods", "output_dir", "evaluate_base_model", "num_workers", "num_threads", "save_model",
-    "save_merged", "save_dir", "save_checkpoints", "use_lora", "search_space", "device", "gpu_memory_fraction",
+    "save_merged", "save_dir", "save_checkpoints", "checkpoint_minutes",
+    "use_lora", "search_space", "device", "gpu_memory_fraction",
     "oom_retry", "sweep",  # a sweep's grid may grow: every point guards its own folder
 }
 NOT_RESULT_PREFIXES = ("tracking_", "hpo_", "execution_")

@@ -25,12 +25,10 @@ from transformers import set_seed
 from ..config import Config, config_to_yaml
 from ..data.build import DataBundle, DataPools, build_data, load_pools
 from ..data.tokenization import TokenizedData, tokenize_bundle
-from ..errors import DataError
 from ..evaluation.run_record import RunRecord, write_run_files
 from ..evaluation.metrics import validation_metrics
 from ..evaluation.predict import predict_split, prediction_rows, split_metrics
 from ..layout import (
-    BASE_METHOD,
     CHECKPOINTS,
     METRICS,
     MODEL,
@@ -43,22 +41,24 @@ from ..models.attention import use_training_attention
 from ..models.base import BaseModel
 from ..models.hf import build_model_provider, effective_max_length
 from ..methods import get_method
-from ..methods.targets import check_method
 from ..models.frozen_weights import frozen_weights_dtype, store_frozen_weights
 from ..models.saving import save_trained
 from ..tracking import TrackerHub, build_tracker_hub
 from ..training.progress import ProgressReporter, progress_logging
 from ..training.buckets import run_shapes
-from ..training.trainer import (BestModelCallback, FiniteLossCallback, StopOnSignal, budget_callbacks, build_trainer,
-                                build_training_args, pad_multiple)
+from ..training.trainer import (BestModelCallback, CheckpointInterval, FiniteLossCallback, StopOnSignal,
+                                budget_callbacks, build_trainer, build_training_args, pad_multiple)
 from ..utils import signals
 from ..training.device import resolve_device, resolve_precision
 from ..utils.distributed import is_main
-from ..utils.io import creation_problem, read_json
+from ..utils.io import read_json
 from ..utils.memory import MemoryMonitor, release_memory
 from ..utils.signals import training_section
 from .outputs import check_output_dir, claim_output_dir
+from .preflight import check_data_fits, check_methods, check_save_dir
 from .run_records import history_of, last_checkpoint, run_health
+from .trained_run import (TrainedRun, discard_trained, load_trained_run, load_weights, save_trained_run,
+                          trained_dir)
 from ..tracking.lifecycle import tracked
 
 log = logging.getLogger(__name__)
@@ -103,41 +103,6 @@ def environment_info(device: str, precision: str) -> dict:
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
-
-
-def check_data_fits(config: Config, data: DataBundle, methods: list[str] | None = None) -> None:
-    """Every method's batch (its method_overrides included) fits the training data."""
-    n_train = len(data.train)
-    for method in [None, *(methods or config.methods)]:
-        size = (config.for_method(method) if method else config).batch_size
-        if n_train < size:
-            where = f"method_overrides.{method}.batch_size" if method and size != config.batch_size else "batch_size"
-            raise DataError(f"only {n_train} training examples for {where} {size}: raise samples_per_class or "
-                            f"lower {where}")
-
-
-def check_methods(config: Config, provider: BaseModel, methods: list[str], precision: str) -> None:
-    """Every method this command will run, with its overrides, checked before claiming. The real model is
-    loaded only when a method chooses layers by name (target modules, rank against layer width)."""
-    for method in methods:
-        get_method(method)
-        frozen_weights_dtype(config.for_method(method).base_weights_dtype, method, precision)
-    adapters = [m for m in methods if get_method(m).adapts_layers]
-    if not adapters:
-        return
-    model = provider.load_model()
-    head = provider.head_module_names(model)
-    for method in adapters:
-        check_method(model, config.for_method(method).method, head, method)
-    del model
-
-
-def check_save_dir(config: Config) -> None:
-    if not (config.save_model and config.save_dir):
-        return
-    problem = creation_problem(config.save_dir)
-    if problem:
-        raise DataError(f"config key 'save_dir': {problem}, so models cannot be saved there")
 
 
 def prepare_context(config: Config, provider: BaseModel | None = None, output_dir: str | Path | None = None,
@@ -198,7 +163,7 @@ def load_completed(run_dir: Path) -> dict | None:
         return None
 
 
-def _remove_empty(folder: Path) -> None:
+def remove_empty(folder: Path) -> None:
     # the Trainer creates its output_dir even with save_strategy="no"
     if folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
@@ -215,31 +180,42 @@ class TrainOutcome:
     shapes: dict  # bucket_lengths, padding_fraction
 
 
-def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_dir: Path,
-                 extra_callbacks: tuple = (), label: str | None = None) -> TrainOutcome:
-    """Build, train and restore the best weights of `method`; shared by runs and search trials."""
-    spec = get_method(method)
-    release_memory()  # what an earlier run of this process freed goes back to the OS first: the baseline is the same
-    baseline_rss = psutil.Process().memory_info().rss  # before the model: what the run itself costs is above this
+def build_method_model(ctx: RunContext, method: str, seed: int, config: Config) -> tuple[Any, tuple, dict]:
+    """The base checkpoint made trainable by `method`, seeded (new head, adapter init), with its parameter accounting;
+    the same model whether it is trained now or gets the saved weights of an interrupted run."""
     set_seed(seed)  # the model (new head, LoRA init, dropout) is built after seeding
     base = ctx.provider.load_model()
     attention = use_training_attention(base, ctx.device)
     head = ctx.provider.head_module_names(base)
-    model = spec.make_trainable(base, config.method, head)
+    model = get_method(method).make_trainable(base, config.method, head)
     params = count_parameters(model, head)
     params["training_attention"] = attention
     params["base_weights_dtype"] = frozen_weights_dtype(config.base_weights_dtype, method, ctx.precision)
     store_frozen_weights(model, params["base_weights_dtype"])
+    return model, head, params
+
+
+def run_buckets(ctx: RunContext, config: Config, seed: int) -> tuple[list[int] | None, dict]:
+    tok = ctx.tokenized
+    return run_shapes(config.pad_buckets, tok.train.lengths, [*tok.validation.lengths, *tok.test.lengths],
+                      config.batch_size, seed, pad_multiple(ctx.precision in ("bf16", "fp16"), ctx.device == "cpu"))
+
+
+def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_dir: Path,
+                 extra_callbacks: tuple = (), label: str | None = None) -> TrainOutcome:
+    """Build, train and restore the best weights of `method`; shared by runs and search trials. Its checkpoints stay
+    until the caller has kept the result (a run saves its trained weights first; see trained_run.py)."""
+    release_memory()  # what an earlier run of this process freed goes back to the OS first: the baseline is the same
+    baseline_rss = psutil.Process().memory_info().rss  # before the model: what the run itself costs is above this
+    model, head, params = build_method_model(ctx, method, seed, config)
     args = build_training_args(config.training, config.learning_rate_for(method), seed, run_dir,
                                len(ctx.tokenized.train.examples), ctx.precision, ctx.device)
-    tok = ctx.tokenized
-    buckets, shapes = run_shapes(config.pad_buckets, tok.train.lengths,
-                                 [*tok.validation.lengths, *tok.test.lengths], config.batch_size, seed,
-                                 pad_multiple(ctx.precision in ("bf16", "fp16"), ctx.device == "cpu"))
+    buckets, shapes = run_buckets(ctx, config, seed)
     label = label or f"{method} seed {seed}"
     best = BestModelCallback(config.patience, label=label)
     trainer = build_trainer(config.training, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
                             [best, FiniteLossCallback(), StopOnSignal(), ProgressReporter(label),
+                             CheckpointInterval(config.checkpoint_minutes if config.save_checkpoints else None, label),
                              *budget_callbacks(config.training), *extra_callbacks], head_modules=head,
                             compute_metrics=validation_metrics,
                             head_learning_rate=config.head_lr, pad_lengths=buckets)
@@ -252,8 +228,17 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
         train_output = trainer.train(resume_from_checkpoint=resume)
         wall = time.perf_counter() - start
         best.restore_best(trainer.model)
-    shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)  # the run is complete: no resume needed
     return TrainOutcome(trainer, best, params, train_output, wall, memory, shapes)
+
+
+def trained_record(out: TrainOutcome) -> TrainedRun:
+    state = out.trainer.state
+    return TrainedRun(
+        params=out.params, epochs_run=float(state.epoch or 0.0), steps=state.global_step,
+        warmup_steps=out.trainer.args.get_warmup_steps(state.max_steps), stopped_early=out.best.stopped_early,
+        final_train_loss=out.train_output.training_loss, best_value=out.best.best_value, best_step=out.best.best_step,
+        eval_seconds=out.best.eval_seconds, wall_seconds=out.wall_seconds, shapes=out.shapes,
+        log_history=list(state.log_history), memory=out.memory.summary(), memory_series=out.memory.series)
 
 
 def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> dict:
@@ -261,10 +246,13 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
     config = ctx.config.for_method(method)
     run_dir = run_dir_for(ctx.output_dir, method, seed)
     signals.checkpoint()
+    signals.note(None)
     done = None if force else load_completed(run_dir)
     if done is not None:
         log.info("%s seed %d: already complete in %s, skipping", method, seed, run_dir)
         return done
+    if force:
+        discard_trained(run_dir)
     log.info("%s seed %d: training on %d examples (%s, %s)", method, seed, len(ctx.tokenized.train.examples),
              ctx.device, ctx.precision)
     with tracked(lambda: ctx.hub.start_run(f"{method}-seed{seed}", config, {"method": method, "seed": seed}),
@@ -286,34 +274,64 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
                         "(same effective batch)", method, seed, config.batch_size, config.gradient_accumulation_steps)
         outcome.metrics = {k: metrics[k] for k in ("test", "params", "timing", "memory")}
         outcome.artifacts = [run_dir / n for n in RUN_FILES]
+    signals.note(None)  # complete: nothing of it is left to redo
     return metrics
 
 
-def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int, run_dir: Path) -> dict:
-    """Train, test, write the run folder; `config` may differ from ctx.config (OOM retry, overrides)."""
+def _train_or_load(ctx: RunContext, config: Config, method: str, seed: int, run_dir: Path):
+    """The trained model of this run, its trainer for the test pass, its TrainedRun and the memory monitor to sample
+    the test pass with: trained now (its weights saved before returning), or loaded from an interrupted command."""
+    loaded = load_trained_run(run_dir)
+    if loaded is not None:
+        trained, weights = loaded
+        model, head, _ = build_method_model(ctx, method, seed, config)
+        load_weights(model, weights)
+        log.info("%s seed %d: trained before an interrupt (%d steps; %s); testing it without retraining", method,
+                 seed, trained.steps, trained_dir(run_dir))
+        args = build_training_args(config.training, config.learning_rate_for(method), seed, run_dir,  # predicts only
+                                   len(ctx.tokenized.train.examples), ctx.precision, ctx.device)
+        trainer = build_trainer(config.training, model, ctx.tokenizer, args, None, ctx.tokenized.validation, [],
+                                head_modules=head, compute_metrics=validation_metrics,
+                                pad_lengths=run_buckets(ctx, config, seed)[0])
+        signals.note(f"{method} seed {seed}'s trained weights are kept in {trained_dir(run_dir)}: the rerun tests "
+                     "it without retraining")
+        return trainer, trained, MemoryMonitor()
     out = train_method(ctx, method, seed, config, run_dir, extra_callbacks=(ctx.hub.callback(),))
-    trainer, best = out.trainer, out.best
-    with out.memory:  # keep sampling through the test pass
+    trained = trained_record(out)
+    if is_main():
+        with training_section():  # a signal here waits for the save: then it stops with the weights on disk
+            save_trained_run(run_dir, out.trainer.model, trained)
+            signals.note(f"{method} seed {seed} had finished training, and its weights are kept in "
+                         f"{trained_dir(run_dir)}: the rerun tests it without retraining")
+    shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)  # the trained weights are kept: no resume needed
+    return out.trainer, trained, out.memory
+
+
+def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int, run_dir: Path) -> dict:
+    """Train (or take an interrupted run's trained weights), test, write the run folder; `config` may differ from
+    ctx.config (OOM retry, overrides)."""
+    trainer, trained, memory = _train_or_load(ctx, config, method, seed, run_dir)
+    with memory:  # training's monitor keeps sampling through the test pass
         probs, predict_seconds = predict_split(trainer, ctx.tokenized.test)
 
-    epochs_run = float(trainer.state.epoch or 0.0)
-    wall = out.wall_seconds
-    train_only = max(wall - best.eval_seconds, 1e-9)  # exclude validation passes from throughput
+    epochs_run = trained.epochs_run
+    wall = trained.wall_seconds
+    train_only = max(wall - trained.eval_seconds, 1e-9)  # exclude validation passes from throughput
     n_train, n_test = len(ctx.tokenized.train.examples), len(ctx.tokenized.test.examples)
     record = RunRecord(
         method=method, seed=seed, model_name=config.model_name, head=ctx.provider.describe().get("head"),
         labels=list(ctx.data.labels), test=split_metrics(ctx.tokenized.test, probs, ctx.data.labels),
-        validation={"best_macro_f1": best.best_value, "best_step": best.best_step},
-        params=out.params,
+        validation={"best_macro_f1": trained.best_value, "best_step": trained.best_step},
+        params=trained.params,
         training={
-            "epochs_run": epochs_run, "steps": trainer.state.global_step, "stopped_early": best.stopped_early,
-            "final_train_loss": out.train_output.training_loss, "learning_rate": config.learning_rate_for(method),
+            "epochs_run": epochs_run, "steps": trained.steps, "stopped_early": trained.stopped_early,
+            "final_train_loss": trained.final_train_loss, "learning_rate": config.learning_rate_for(method),
             "head_learning_rate": config.head_lr,
             "max_epochs": config.num_epochs, "patience": config.patience,
             # the declared budget (equal for every method) or each method's own epochs
             "budget": {"unit": config.budget_unit,
                        "value": config.num_epochs if config.budget_unit == "epochs" else config.budget},
-            **out.shapes,
+            **trained.shapes,
         },
         timing={
             "train_seconds": round(wall, 3),
@@ -324,16 +342,17 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
             "eval_seconds": round(predict_seconds, 3),
             "eval_samples_per_second": round(n_test / predict_seconds, 3),
             "eval_tokens_per_second": round(ctx.tokenized.test.num_tokens / predict_seconds, 1),
+            # tested by a rerun after an interrupt: memory then covers training (and its process) only
+            **({"tested_after_interrupt": True} if trained.resumed else {}),
         },
-        memory=out.memory.summary(),
+        memory=trained.memory if trained.resumed else memory.summary(),
         data={"train": n_train, "validation": len(ctx.tokenized.validation.examples), "test": n_test,
               "max_length": ctx.tokenized.max_length, "fingerprint": ctx.data.fingerprint},
         environment=ctx.environment,
     )
-    history = history_of(trainer.state.log_history)
-    history["memory_mb"] = out.memory.series
-    record.health = run_health(record.test, history, trainer.state.global_step,
-                               trainer.args.get_warmup_steps(trainer.state.max_steps))
+    history = history_of(trained.log_history)
+    history["memory_mb"] = trained.memory_series if trained.resumed else memory.series
+    record.health = run_health(record.test, history, trained.steps, trained.warmup_steps)
     for problem in record.health["problems"]:
         log.warning("%s seed %d: %s", method, seed, problem)
     if not is_main():  # every rank trained and evaluated; rank 0 writes
@@ -345,44 +364,9 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
                                           ctx.tokenized.max_length, ctx.data.labels, merged=config.save_merged)
     write_run_files(run_dir, config_to_yaml(config), record, history,
                     prediction_rows(ctx.tokenized.test, probs, ctx.data.labels))
+    discard_trained(run_dir)  # metrics.json marks the run complete: its trained weights are no longer needed
     log.info("%s seed %d: test macro-F1 %.4f, accuracy %.4f (%.0f s)", method, seed,
              record.test["macro_f1"], record.test["accuracy"], wall)
-    del trainer, best, out
-    release_memory()
-    return record.to_json()
-
-
-def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
-    """The untrained checkpoint on the test set, when its head already predicts our classes."""
-    if not ctx.provider.head_fits:
-        log.info("no zero-shot row: %s", getattr(ctx.provider, "head_note", lambda: "head does not fit")())
-        return None
-    run_dir = Layout(ctx.output_dir).base_run
-    done = None if force else load_completed(run_dir)
-    if done is not None:
-        return done
-    config = ctx.config
-    model = ctx.provider.load_model()
-    head = ctx.provider.head_module_names(model)
-    args = build_training_args(config.training, config.learning_rate, config.seed, run_dir,  # predicts only
-                               len(ctx.tokenized.train.examples), ctx.precision, ctx.device)
-    trainer = build_trainer(config.training, model, ctx.tokenizer, args, None, ctx.tokenized.validation, [],
-                            compute_metrics=validation_metrics)
-    with MemoryMonitor() as memory:
-        probs, seconds = predict_split(trainer, ctx.tokenized.test)
-    n_test = len(ctx.tokenized.test.examples)
-    record = RunRecord(
-        method=BASE_METHOD, seed=None, model_name=config.model_name, head=ctx.provider.describe().get("head"),
-        labels=list(ctx.data.labels), test=split_metrics(ctx.tokenized.test, probs, ctx.data.labels),
-        params={**count_parameters(model, head), "trainable": 0, "trainable_ratio": 0.0},
-        timing={"eval_seconds": round(seconds, 3), "eval_samples_per_second": round(n_test / seconds, 3),
-                "eval_tokens_per_second": round(ctx.tokenized.test.num_tokens / seconds, 1)},
-        memory=memory.summary(), environment=ctx.environment,
-    )
-    if is_main():
-        write_run_files(run_dir, config_to_yaml(config), record, {"train": [], "eval": []},
-                        prediction_rows(ctx.tokenized.test, probs, ctx.data.labels))
-    _remove_empty(run_dir / CHECKPOINTS)
-    del trainer, model
+    del trainer
     release_memory()
     return record.to_json()

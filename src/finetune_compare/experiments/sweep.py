@@ -25,7 +25,7 @@ from .compare import ComparisonExperiment
 from .outputs import check_output_dir, claim_output_dir, release_output_dir
 from ..models.hf import build_model_provider
 from ..training.device import resolve_device, resolve_precision
-from .run import check_data_fits, check_methods
+from .preflight import check_data_fits, check_methods
 
 log = logging.getLogger(__name__)
 

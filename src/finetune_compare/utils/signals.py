@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 _pending: type[BaseException] | None = None
 _training_depth = 0
 _unhandled: type[BaseException] | None = None
+_note: str | None = None  # what the work under way keeps if a signal stops it now, and what a rerun does
 
 
 class Terminated(KeyboardInterrupt):
@@ -42,8 +43,17 @@ def stop_message(exc: BaseException | type[BaseException]) -> tuple[str, int]:
     """The one line and the exit status (128 + the signal's number, as a shell reports it) of a command that a
     signal stopped: Ctrl-C 130, SIGTERM 143, SIGHUP 129."""
     signum = int(getattr(exc, "signum", signal.SIGINT))
-    return (f"{_STOPPED.get(signum, 'interrupted')}; finished runs are kept: rerun the same command to resume",
-            128 + signum)
+    stopped = f"{_STOPPED.get(signum, 'interrupted')}; finished runs are kept"
+    if _note:
+        return f"{stopped}; {_note}; rerun the same command to resume", 128 + signum
+    return f"{stopped}: rerun the same command to resume", 128 + signum
+
+
+def note(text: str | None) -> None:
+    """Say what the work under way keeps if a signal stops it now (None: nothing beyond finished work); the stop
+    message quotes it, so the user knows what the rerun will redo."""
+    global _note
+    _note = text
 
 
 # An interrupt raised inside an import can unwind through C++ code that imports Python from a module's init (torch's
