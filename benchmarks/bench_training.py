@@ -8,8 +8,10 @@ Variants (same data, same model, same batch size 16, max_length 128; LoRA is the
 rank 8 on query/value with the project's alpha and dropout):
   a  naive: every batch padded to max_length, random order, fp32, a plain PyTorch loop
   b  plain transformers Trainer + peft, library defaults otherwise: dynamic padding, random order, fp32
-  c  this project's default: length-grouped shuffled batches, dynamic padding, bf16 autocast
-     where the CPU/GPU supports it (the same Trainer path `--mode compare` uses)
+  c  this project's default: length-grouped shuffled batches, dynamic padding, in the precision
+     `mixed_precision: auto` chooses (the same Trainer path `--mode compare` uses). It runs in both
+     precisions, c-fp32 and c-bf16; "c" in the ratios is the one auto chose on this machine, by its
+     probe (training/precision_probe.py), whose measured ratio is printed beside it
 
 Each (model, method, variant) cell runs in its own process, so its peak RSS is its own.
 Timing excludes the first 2 optimizer steps (warm-up). FLOPs use the usual estimate
@@ -154,8 +156,6 @@ def run_cell(spec: dict) -> dict:
     from finetune_compare.models.resolve import embedded_minilm_path
     from finetune_compare.evaluation.metrics import classification_metrics
     from finetune_compare.training.trainer import ExperimentTrainer, build_training_args
-    from finetune_compare.training.device import resolve_precision
-
     model_key, method, variant, quick = spec["model"], spec["method"], spec["variant"], spec["quick"]
     tokenizer = AutoTokenizer.from_pretrained(str(embedded_minilm_path()))
     cfg, bundle = build_data(quick)
@@ -167,13 +167,13 @@ def run_cell(spec: dict) -> dict:
 
     baseline_rss = psutil.Process().memory_info().rss  # Python, libraries, data: before the model exists
     base = load_model(model_key, tokenizer)
-    if variant == "c":
+    if variant.startswith("c"):
         from finetune_compare.models.attention import use_training_attention
 
         use_training_attention(base, "cpu")  # (c) eager attention under dropout, as the project trains on CPU
-    model = apply_method(base, method, ours=variant == "c")
-    precision = resolve_precision("auto", "cpu") if variant == "c" else "no"
-    base_dtype = frozen_weights_dtype("auto", method, precision) if variant == "c" else "fp32"
+    model = apply_method(base, method, ours=variant.startswith("c"))
+    precision = "bf16" if variant == "c-bf16" else "no"
+    base_dtype = frozen_weights_dtype("auto", method, precision) if variant.startswith("c") else "fp32"
     store_frozen_weights(model, base_dtype)  # (c) LoRA under bf16: the frozen base in bf16, as the project trains
     # one short epoch must move the metric: MiniLM takes higher rates than RoBERTa-base (LoRA ~10x full)
     lr = 1e-3 if method == "lora" else 1e-4
@@ -287,15 +287,27 @@ def plan(quick: bool) -> list[dict]:
     models = [("minilm", None)] if quick else [("roberta-base-random", 12), ("minilm", None)]
     for model, max_steps in models:
         for method in ("full", "lora"):
-            for variant in ("a", "b", "c"):
+            for variant in ("a", "b", "c-fp32", "c-bf16"):
                 cells.append({"model": model, "method": method, "variant": variant, "quick": quick,
                               "max_steps": (12 if quick else max_steps) if model != "minilm" or quick else None})
     return cells
 
 
-def markdown(results: list[dict], peaks: dict, machine: str) -> str:
+def auto_choices(models: list[str]) -> dict:
+    """What mixed_precision auto chooses for each model on this machine, at the benchmark's batch shape, and why."""
+    from finetune_compare.training.device import choose_precision
+
+    shapes = {"minilm": (384, 1536), "roberta-base-random": (768, 3072)}
+    return {m: choose_precision("auto", "cpu", (*shapes[m], BATCH * MAX_LENGTH)) for m in models}
+
+
+def markdown(results: list[dict], peaks: dict, machine: str, choices: dict) -> str:
     lines = [f"Machine: {machine}. Matmul peak measured in this run: fp32 {peaks['fp32']:.0f} GFLOP/s, "
              f"bf16 {peaks['bf16']:.0f} GFLOP/s.", "",
+             *(f"mixed_precision auto for {m}: {'bf16' if c.precision == 'bf16' else 'fp32'} ({c.reason}; probe fp32 "
+               f"{c.fp32_ms} ms, bf16 {c.bf16_ms} ms)." if c.fp32_ms is not None else
+               f"mixed_precision auto for {m}: {'bf16' if c.precision == 'bf16' else 'fp32'} ({c.reason})."
+               for m, c in choices.items()), "",
              "| model | method | variant | precision | train samples/s | real tokens/s | padding | GFLOP/s (% of peak) "
              "| eval samples/s | peak RSS MB | RSS above baseline MB | val macro-F1 |",
              "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -311,13 +323,18 @@ def markdown(results: list[dict], peaks: dict, machine: str) -> str:
     lines += ["", "Ratios (training samples/s):"]
     by = {(r["model"], r["method"], r["variant"]): r for r in results}
     for model in dict.fromkeys(r["model"] for r in results):
+        auto = "c-bf16" if choices[model].precision == "bf16" else "c-fp32"
+        other = "c-fp32" if auto == "c-bf16" else "c-bf16"
         for method in ("full", "lora"):
-            a, b, c = (by.get((model, method, v)) for v in "abc")
+            a, b, c, o = (by.get((model, method, v)) for v in ("a", "b", auto, other))
             if a and b and c:
                 lines.append(f"- {model} {method}: c/a = {c['train_samples_per_second'] / a['train_samples_per_second']:.2f}x, "
-                             f"c/b = {c['train_samples_per_second'] / b['train_samples_per_second']:.2f}x; "
-                             f"macro-F1 a {a['val_macro_f1']:.3f}, b {b['val_macro_f1']:.3f}, c {c['val_macro_f1']:.3f}")
-        full, lora = by.get((model, "full", "c")), by.get((model, "lora", "c"))
+                             f"c/b = {c['train_samples_per_second'] / b['train_samples_per_second']:.2f}x (c = {auto}, "
+                             "auto's choice"
+                             + (f"; {other} would give c/a {o['train_samples_per_second'] / a['train_samples_per_second']:.2f}x"
+                                if o else "") + f"); macro-F1 a {a['val_macro_f1']:.3f}, b {b['val_macro_f1']:.3f}, "
+                             f"c {c['val_macro_f1']:.3f}")
+        full, lora = by.get((model, "full", auto)), by.get((model, "lora", auto))
         if full and lora:
             lines.append(f"- {model} LoRA vs full (variant c): training {lora['train_samples_per_second'] / full['train_samples_per_second']:.2f}x, "
                          f"peak RSS {lora['peak_rss_mb'] / full['peak_rss_mb']:.2f}x, RSS above the pre-model "
@@ -332,7 +349,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="MiniLM only, short runs (~3 min)")
     parser.add_argument("--cell", help=argparse.SUPPRESS)  # internal: run one cell, print JSON
     parser.add_argument("--models", help="comma list of cells' models to run (minilm, roberta-base-random)")
-    parser.add_argument("--variants", help="comma list of variants to run (a, b, c)")
+    parser.add_argument("--variants", help="comma list of variants to run (a, b, c-fp32, c-bf16)")
     args = parser.parse_args()
     if args.cell:
         print("RESULT " + json.dumps(run_cell(json.loads(args.cell))))
@@ -345,6 +362,9 @@ def main() -> None:
     results = []
     cells = [c for c in plan(args.quick) if (not args.models or c["model"] in args.models.split(","))
              and (not args.variants or c["variant"] in args.variants.split(","))]
+    choices = auto_choices(list(dict.fromkeys(c["model"] for c in cells)))
+    for model, choice in choices.items():
+        print(f"mixed_precision auto, {model}: {choice.reason}", flush=True)
     for spec in cells:
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, __file__, "--cell", json.dumps(spec)], capture_output=True, text=True)
@@ -354,18 +374,19 @@ def main() -> None:
             sys.exit(1)
         r = json.loads(line[7:])
         results.append(r)
-        print(f"{r['model']:<20} {r['method']:<5} {r['variant']}  {r['train_samples_per_second']:7.2f} samples/s  "
+        print(f"{r['model']:<20} {r['method']:<5} {r['variant']:<6}  {r['train_samples_per_second']:7.2f} samples/s  "
               f"pad {r['padding_fraction']:.0%}  F1 {r['val_macro_f1']:.3f}  RSS {r['peak_rss_mb']:.0f} MB  "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     machine = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
     data = {"machine": machine, "matmul_peak_gflops": peaks, "quick": args.quick, "results": results,
+            "mixed_precision_auto": {m: vars(c) for m, c in choices.items()},
             "data": os.environ.get("FINETUNE_COMPARE_DATA_DIR") or "embedded sample"}
     name = "latest-quick" if args.quick else "latest"
     if args.models or args.variants:
         name += "-" + "-".join(filter(None, [args.models, args.variants])).replace(",", "+")
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2))
-    table = markdown(results, peaks, machine)
+    table = markdown(results, peaks, machine, choices)
     if args.quick:
         table += ("\nQuick mode trains ~40 steps: its macro-F1 is near chance for every variant and says nothing "
                   "about quality; the full run (one epoch on 1,892 examples) is the quality check.\n")

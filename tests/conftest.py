@@ -14,6 +14,10 @@ os.environ["TRANSFORMERS_VERBOSITY"] = "error"
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 # Ray reads this when imported: a Ray any test starts then takes 127.0.0.1 as its address and listens there only
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+# mixed_precision auto's probe caches its measurement per machine: tests keep theirs out of the user's ~/.cache
+import tempfile  # noqa: E402
+
+os.environ["FINETUNE_COMPARE_CACHE"] = tempfile.mkdtemp(prefix="finetune-compare-test-cache-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

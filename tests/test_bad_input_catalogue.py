@@ -39,6 +39,17 @@ def _file(t) -> Path:
     return t / "f"
 
 
+def _loop(t) -> Path:
+    (t / "a").symlink_to(t / "b")
+    (t / "b").symlink_to(t / "a")
+    return t / "a"
+
+
+def _binary(t) -> Path:
+    (t / "j.log").write_bytes(b"\xc3\x28\xa0\xa1\n")
+    return t / "j.log"
+
+
 def _marker(t, text: str) -> Path:
     (t / "o").mkdir()
     (t / "o" / "experiment.yaml").write_text(text)
@@ -181,7 +192,7 @@ CASES = [
     ("bf16-base-without-bf16-compute", lambda t, m: ["--mode", "lora", "--set", f"model_name={m}", "--set",
                                                      "mixed_precision=no", "--set", "base_weights_dtype=bf16"] + SMALL,
      "error: base_weights_dtype bf16 needs bf16 compute, but training runs in fp32: set mixed_precision: bf16 (or auto "
-     "on a CPU/GPU with bf16), or base_weights_dtype: fp32"),
+     "with prefer_memory_over_speed: true on a CPU with bf16, or a GPU with bf16), or base_weights_dtype: fp32"),
     ("fp16-on-cpu", lambda t, m: ["--mode", "full", "--set", f"model_name={m}", "--set", "mixed_precision=fp16",
                                   "--output-dir", str(t / "o")] + SMALL,
      "error: config key 'mixed_precision': fp16 needs a CUDA GPU; on CPU use bf16, auto or no"),
@@ -238,6 +249,15 @@ CASES = [
      "command"),
     ("device-not-allowed", lambda t, m: ["--mode", "data", "--set", "device=gpu"],
      "error: config key 'device': 'gpu' is not allowed; allowed: auto, cpu, cuda, cuda:N"),
+    ("journal-of-binary-bytes", lambda t, m: ["--mode", "optimize", "--trials", "0", "--storage",
+                                              f"journal:{_binary(t)}"] + SMALL,
+     "error: cannot use journal storage '{tmp}/j.log': it is not an Optuna journal file (UnicodeDecodeError while "
+     "reading it); choose another --storage, or delete it if it is a damaged journal of ours (its trials are lost)"),
+    ("output-dir-symlink-loop", lambda t, m: ["--mode", "data", "--output-dir", str(_loop(t) / "sub")] + SMALL,
+     "error: output directory '{tmp}/a/sub' cannot be created: '{tmp}/a' is a symbolic link loop"),
+    ("budget-fraction-of-a-step", lambda t, m: ["--mode", "full", "--set", f"model_name={m}", "--set",
+                                                "budget_unit=steps", "--set", "budget=2.5"] + SMALL,
+     "error: config key 'budget': budget_unit 'steps' counts whole optimizer steps; got 2.5 (use 2 or 3)"),
 ]
 
 
@@ -488,3 +508,36 @@ def test_a_cuda_index_selects_that_gpu_before_cuda_starts(monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     with pytest.raises(ConfigError, match=r"this machine has 4 GPU\(s\) \(cuda:0..cuda:3\)"):
         device.resolve_device("cuda:7")
+
+
+def test_a_vera_rank_beyond_memory_is_refused_before_training(tmp_path, tiny_bert, capsys):
+    """VeRA's rank may exceed a layer's width, so the check is against memory: one line, not the allocator's error."""
+    import re
+
+    code = main(["compare", "--set", f"model_name={tiny_bert}", "--set", "methods=[full,vera]", "--set",
+                 "vera_r=100000000000", "--output-dir", str(tmp_path / "o"), "--set", "tracking.mlflow=false",
+                 "--set", "tracking.wandb=false"] + SMALL)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and re.fullmatch(r"error: vera_r 100000000000 needs [0-9.]+ GiB for VeRA's shared projections, "
+                                      r"more than half of the [0-9.]+ GiB of memory available; use vera_r <= [0-9]+",
+                                      err), err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("mode, errno_name, readable, expected", [
+    ("predict", "ENOSPC", True, "error: no space left on the device while writing /x/p.csv; free space or choose "
+                                "another --output"),
+    ("compare", "ENOSPC", True, "error: no space left on the device while writing /x/p.csv; free space or choose "
+                                "another --output-dir (finished runs are kept)"),
+    ("data", "EACCES", False, "error: cannot read /x/p.csv: Permission denied"),
+    ("data", "EACCES", True, "error: cannot write /x/p.csv: Permission denied"),
+])
+def test_disk_and_permission_errors_name_what_failed(monkeypatch, mode, errno_name, readable, expected):
+    import errno
+
+    from finetune_compare import cli
+
+    monkeypatch.setattr(cli.os.path, "exists", lambda p: True)
+    monkeypatch.setattr(cli.os, "access", lambda p, m: readable)
+    code = getattr(errno, errno_name)
+    assert cli._os_error_line(OSError(code, os.strerror(code), "/x/p.csv"), mode) == expected

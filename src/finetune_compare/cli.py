@@ -381,15 +381,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # Ctrl-C, and SIGTERM / SIGHUP (signals.Terminated)
         return _stopped(type(exc))
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            print(f"error: no space left on the device while writing {exc.filename or 'results'}; free space or "
-                  "choose another --output-dir (finished runs are kept)", file=sys.stderr)
-            return 2
-        if exc.errno in (errno.EACCES, errno.EROFS):
-            print(f"error: cannot write {exc.filename or 'results'}: {exc.strerror}", file=sys.stderr)
-            return 2
-        raise
+        message = _os_error_line(exc, args.mode)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
     return 0
+
+
+def _os_error_line(exc: OSError, mode: str) -> str | None:
+    """One line for a full disk or a permission refused, naming the path and what to do; None for anything else."""
+    path = exc.filename or ("the predictions" if mode == "predict" else "results")
+    if exc.errno == errno.ENOSPC:
+        advice = ("free space or choose another --output" if mode == "predict" else
+                  "free space or choose another --output-dir (finished runs are kept)")
+        return f"error: no space left on the device while writing {path}; {advice}"
+    if exc.errno in (errno.EACCES, errno.EROFS):
+        # a path that exists but cannot be read was being read (a data file or folder); otherwise it was a write
+        unreadable = exc.filename and os.path.exists(exc.filename) and not os.access(exc.filename, os.R_OK)
+        return f"error: cannot {'read' if unreadable else 'write'} {path}: {exc.strerror}"
+    if exc.errno == errno.ELOOP:
+        return f"error: {path}: too many levels of symbolic links (a symlink loop); point it at a real folder or file"
+    return None
 
 
 

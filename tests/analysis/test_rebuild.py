@@ -82,3 +82,22 @@ def test_folders_that_are_not_ours_are_ignored_with_a_warning(tmp_path, capsys, 
     logged = caplog.text
     assert "seed-42-old: not a run folder of finetune-compare" in logged and "notes.txt" in logged
     assert "lora-backup/seed-42/metrics.json: it records lora seed 42, not the folder's lora-backup" in logged
+
+
+@pytest.mark.parametrize("lost", ["tuning", "preregistration"])
+def test_a_rebuild_that_lost_the_tuning_or_the_preregistration_is_refused(tmp_path, capsys, lost):
+    """A tuned comparison whose optimize/ folder was removed must not be rewritten as 'No search in this folder'."""
+    folder = _comparison(tmp_path)
+    cmp = json.loads((folder / "comparison.json").read_text())
+    cmp["tuning" if lost == "tuning" else "preregistration"] = (
+        {"lora": {"trials": 8}} if lost == "tuning" else {"primary_metric": "macro_f1"})
+    (folder / "comparison.json").write_text(json.dumps(cmp))
+    before = _snapshot(folder)
+    assert main(["report", "--results", str(folder)]) == 2
+    err = capsys.readouterr().err
+    what = (f"the tuning study of lora ({folder / 'optimize' / 'lora' / 'summary.json'})" if lost == "tuning"
+            else f"the pre-registration ({folder / 'preregistration.json'})")
+    assert err == (f"error: '{folder}': its comparison.json was built with {what}, which is no longer there; "
+                   "rebuilding would replace it with less: restore it, or delete comparison.json to report on what "
+                   "is there (nothing was changed)\n")
+    assert _snapshot(folder) == before

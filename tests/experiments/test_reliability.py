@@ -365,3 +365,31 @@ def test_a_checkpoint_cut_short_is_ignored_and_a_users_copy_is_left_alone(tmp_pa
             (folder / name / f).write_text("x")
     assert last_checkpoint(tmp_path / "run") == str(folder / "checkpoint-4")
     assert not (folder / "checkpoint-8").exists() and (folder / "checkpoint-8-backup").is_dir()
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_no_cut_off_checkpoint(tiny_bert, tmp_path,
+                                                                                       monkeypatch, capsys):
+    """safetensors reports a full disk as its own SafetensorError (not an OSError): it gets the same one line."""
+    import transformers
+
+    class SafetensorError(Exception):  # the message safetensors' Rust core gives
+        pass
+
+    def full_disk(self, output_dir=None, _internal_call=False):
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(output_dir) / "config.json").write_text("{}")  # what a cut-off save leaves
+        raise SafetensorError(f'Error while serializing: I/O error: No space left on device (os error 28) at path '
+                              f'"{output_dir}/model.safetensors"')
+
+    monkeypatch.setattr(transformers.Trainer, "save_model", full_disk)
+    out = tmp_path / "o"
+    code = main(["full", "--output-dir", str(out), "--set", f"model_name={tiny_bert}", "--set", "data_source=embedded",
+                 "--set", "samples_per_class=70", "--set", "test_samples_per_class=10", "--set", "batch_size=8",
+                 "--set", "mixed_precision=no", "--set", "tracking.mlflow=false", "--set", "tracking.wandb=false",
+                 "--set", "num_epochs=1", "--set", "checkpoint_minutes=0"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    checkpoints = out / "runs" / "full" / "seed-42" / "checkpoints"
+    assert code == 2 and re.fullmatch(rf"error: no space left on the device while writing {checkpoints}/"
+                                      r"checkpoint-[0-9]+/model\.safetensors; free space or choose another "
+                                      r"--output-dir \(finished runs are kept\)", err), err
+    assert not list(checkpoints.glob("checkpoint-*"))  # the cut-off checkpoint is gone

@@ -59,7 +59,23 @@ def rebuild_plan(folder: Path) -> str:
                             "rebuilding would replace it with less: restore those run folders, rerun the "
                             "comparison to retrain them, or delete comparison.json to report on the runs that are "
                             "there (nothing was changed)")
+        _refuse_lost_sections(folder, previous)
     return "runs"
+
+
+def _refuse_lost_sections(folder: Path, previous: dict) -> None:
+    """A rebuild from the runs re-reads the tuning studies and the pre-registration from their files: when those are
+    gone, it would report tuned runs as untuned and drop what was declared. Refused instead, like lost runs."""
+    layout = Layout(folder)
+    studied = {read_json(p).get("method") for p in layout.study_summaries()}
+    lost = [f"the tuning study of {m} ({layout.study_summary(m)})" for m in sorted(previous.get("tuning") or {})
+            if m not in studied]
+    if previous.get("preregistration") and not layout.preregistration.is_file():
+        lost.append(f"the pre-registration ({layout.preregistration})")
+    if lost:
+        raise UserError(f"'{folder}': its comparison.json was built with {', '.join(lost)}, which is no longer "
+                        "there; rebuilding would replace it with less: restore it, or delete comparison.json to "
+                        "report on what is there (nothing was changed)")
 
 
 def restate_report(folder: Path) -> dict:

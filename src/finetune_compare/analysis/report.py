@@ -220,7 +220,7 @@ def _search_blocks(output_dir: Path) -> list[Block]:
     summaries = [read_json(p) for p in Layout(output_dir).study_summaries()]
     if not summaries:
         return [Block("p", "No search in this folder: the runs used the configured hyperparameters "
-                           "(python main.py --mode optimize tunes them).")]
+                           "(finetune-compare optimize, or compare --tune-trials N, tunes them).")]
     rows = [["method", "trials", "complete / pruned / failed", "best validation value", "best parameters",
              "steps saved by pruning", "expected best after n trials (± SD)"]]
     for s in summaries:

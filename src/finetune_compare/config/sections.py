@@ -69,8 +69,14 @@ class TrainingConfig(Section):
     batch_grouping: str = setting(
         "length", "'length': batches of similar length (less padding), in random order; 'random': plain shuffling.",
         choices=("length", "random"))
-    mixed_precision: str = setting("auto", "'auto' = bf16 where the CPU/GPU supports it, fp16 on older GPUs.",
-                                   choices=("auto", "no", "bf16", "fp16"), bool_alias={False: "no"})
+    mixed_precision: str = setting(
+        "auto", "'auto': on a GPU bf16 (fp16 on GPUs without bf16); on a CPU with bf16 instructions, fp32 or bf16 "
+        "autocast, whichever a sub-second probe of the model's layer shapes measures faster (cached per machine); "
+        "fp32 on other CPUs. The choice and the measured ratio are recorded in every run's environment.",
+        choices=("auto", "no", "bf16", "fp16"), bool_alias={False: "no"})
+    prefer_memory_over_speed: bool = setting(
+        False, "With mixed_precision auto on a CPU with bf16 instructions: take bf16 even where the probe measures it "
+        "slower, so the frozen base of LoRA-like methods is stored in bf16 (half its weights' memory).")
     gradient_checkpointing: bool = setting(False, "Trade compute for activation memory.")
     pad_buckets: int = setting(
         0, "0: pad each batch to its longest text (dynamic shapes). N: pad every batch up to one of N lengths, fitted "
@@ -79,7 +85,7 @@ class TrainingConfig(Section):
         "metrics.json records the lengths and the padding share.", min=0, max=64)
     base_weights_dtype: str = setting(
         "auto", "Storage of the frozen base under parameter-efficient methods (LoRA, DoRA, head): 'auto' = bf16 where "
-        "training runs in bf16, else fp32. Adapters, head and optimizer state stay fp32; full fine-tuning always "
+        "training runs in bf16 (see mixed_precision, prefer_memory_over_speed), else fp32. Adapters, head and optimizer state stay fp32; full fine-tuning always "
         "keeps fp32 master weights. The value used is recorded per run.", choices=("auto", "fp32", "bf16"))
     num_workers: int = setting(0, "DataLoader worker processes.", min=0)
     num_threads: Optional[int] = setting(None, "torch CPU threads (default: torch's choice).", min=1)
@@ -104,6 +110,10 @@ class TrainingConfig(Section):
         if self.budget_unit != "epochs" and self.budget is None:
             raise ConfigError(f"config key 'budget': required when budget_unit is '{self.budget_unit}' (the "
                               f"{BUDGET_UNITS[self.budget_unit]} every method gets)")
+        if self.budget_unit in ("steps", "examples") and self.budget is not None and self.budget != int(self.budget):
+            raise ConfigError(f"config key 'budget': budget_unit '{self.budget_unit}' counts whole "
+                              f"{BUDGET_UNITS[self.budget_unit]}; got {self.budget:g} (use {int(self.budget)} or "
+                              f"{int(self.budget) + 1})")
         if self.budget_unit == "epochs" and self.budget is not None:
             raise ConfigError("config key 'budget': only read with budget_unit steps, examples or seconds; "
                               "budget_unit is 'epochs' (each method trains up to its own num_epochs)")

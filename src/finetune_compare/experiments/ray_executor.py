@@ -37,7 +37,8 @@ from ..utils.distributed import world_size
 from ..utils.io import read_json, write_json
 from .command_progress import CommandProgress
 from .executor import PairPlan, score_text
-from .run import RunContext, context_for_pair, environment_info, load_completed, run_dir_for, run_method
+from .run import (RunContext, context_for_pair, environment_info, layer_shapes, load_completed, run_dir_for,
+                  run_method)
 
 log = logging.getLogger(__name__)
 
@@ -169,16 +170,17 @@ def task_context(ctx: RunContext, placement: dict) -> RunContext:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from ..training.device import resolve_device, resolve_precision
+    from ..training.device import choose_precision, resolve_device
 
     hf_logging.disable_progress_bar()  # a worker's bars would interleave in the driver's one progress view
     # transformers' own deprecation notice, repeated by every worker process in the driver's log
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     torch.set_num_threads(ctx.config.num_threads or ctx.config.execution_cpus_per_run)
     device = resolve_device(ctx.config.device)
-    precision = resolve_precision(ctx.config.mixed_precision, device)
-    environment = {**environment_info(device, precision), "executor": placement}
-    return replace(ctx, device=device, precision=precision, environment=environment)
+    choice = choose_precision(ctx.config.mixed_precision, device, layer_shapes(ctx.provider, ctx.config),
+                              ctx.config.prefer_memory_over_speed)  # this worker's threads: its own probe (cached)
+    environment = {**environment_info(device, choice.precision, choice), "executor": placement}
+    return replace(ctx, device=device, precision=choice.precision, environment=environment)
 
 
 def _record_failure(ctx: RunContext, method: str, seed: int, exc: BaseException) -> str:

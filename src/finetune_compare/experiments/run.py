@@ -49,9 +49,10 @@ from ..training.buckets import run_shapes
 from ..training.trainer import (BestModelCallback, CheckpointInterval, FiniteLossCallback, StopOnSignal,
                                 budget_callbacks, build_trainer, build_training_args, pad_multiple)
 from ..utils import signals
-from ..training.device import resolve_device, resolve_precision
+from ..training.device import choose_precision, resolve_device
+from ..training.precision_probe import PrecisionChoice, cpu_bf16_path, cpu_model
 from ..utils.distributed import is_main
-from ..utils.io import read_json
+from ..utils.io import os_error_in, read_json
 from ..utils.memory import MemoryMonitor, release_memory
 from ..utils.signals import training_section
 from .outputs import check_output_dir, claim_output_dir
@@ -91,18 +92,33 @@ def context_for_pair(ctx: RunContext, k: int) -> RunContext:
     return dataclasses.replace(ctx, data=data, tokenized=tokenized)
 
 
-def environment_info(device: str, precision: str) -> dict:
+def environment_info(device: str, precision: str, choice: PrecisionChoice | None = None) -> dict:
+    """What a run's numbers depend on beyond its config: the machine (its CPU's bf16 path), the precision chosen and
+    why, and every library whose version can move a result."""
+    import datasets
+    import numpy
     import peft
+    import tokenizers
     import transformers
 
     info = {
-        "python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
-        "transformers": transformers.__version__, "peft": peft.__version__, "device": device,
-        "precision": precision, "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_model(),
+        "cpu_bf16": cpu_bf16_path(), "torch": torch.__version__, "transformers": transformers.__version__,
+        "peft": peft.__version__, "tokenizers": tokenizers.__version__, "datasets": datasets.__version__,
+        "numpy": numpy.__version__, "device": device, "precision": precision,
+        **(choice.record() if choice else {}), "torch_threads": torch.get_num_threads(),
     }
     if device == "cuda":
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def layer_shapes(provider: BaseModel, config: Config) -> tuple[int, int, int]:
+    """(hidden size, MLP size, rows of a training batch) of the model to train: what the precision probe times."""
+    hf = getattr(provider, "hf_config", None)
+    hidden = int(getattr(hf, "hidden_size", None) or getattr(hf, "dim", None) or 768)
+    intermediate = int(getattr(hf, "intermediate_size", None) or getattr(hf, "hidden_dim", None) or 4 * hidden)
+    return hidden, intermediate, config.batch_size * (config.max_length or 128)
 
 
 def prepare_context(config: Config, provider: BaseModel | None = None, output_dir: str | Path | None = None,
@@ -127,8 +143,10 @@ def build_context(config: Config, out: Path, provider: BaseModel | None = None, 
     device = resolve_device(config.device)
     if device == "cuda" and config.gpu_memory_fraction:
         torch.cuda.set_per_process_memory_fraction(config.gpu_memory_fraction)
-    precision = resolve_precision(config.mixed_precision, device)
     provider = provider or build_model_provider(config.model)  # fails fast on a bad model name
+    choice = choose_precision(config.mixed_precision, device, layer_shapes(provider, config),
+                              config.prefer_memory_over_speed)
+    precision = choice.precision
     signals.checkpoint()
     check_methods(config, provider, list(methods or config.methods), precision)
     check_save_dir(config)
@@ -146,7 +164,7 @@ def build_context(config: Config, out: Path, provider: BaseModel | None = None, 
     tokenized = tokenize_bundle(data, tokenizer, max_length, cache_dir=Layout(out).cache if writes else None)
     hub = build_tracker_hub(config.tracking, out) if writes else TrackerHub([])
     return RunContext(config, provider, tokenizer, data, tokenized, device, precision, out,
-                      environment_info(device, precision), hub, pools)
+                      environment_info(device, precision, choice), hub, pools)
 
 
 def run_dir_for(output_dir: Path, method: str, seed: int) -> Path:
@@ -225,7 +243,14 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
         best.load(resume)
     with MemoryMonitor(baseline_bytes=baseline_rss) as memory, training_section(), progress_logging():
         start = time.perf_counter()
-        train_output = trainer.train(resume_from_checkpoint=resume)
+        try:
+            train_output = trainer.train(resume_from_checkpoint=resume)
+        except Exception as exc:
+            disk = os_error_in(exc)  # a checkpoint write failed (a full disk): one line, not safetensors' own error
+            if disk is None:
+                raise
+            last_checkpoint(run_dir)  # drops the checkpoint it cut off; an earlier complete one stays for the rerun
+            raise disk from None
         wall = time.perf_counter() - start
         best.restore_best(trainer.model)
     return TrainOutcome(trainer, best, params, train_output, wall, memory, shapes)

@@ -39,6 +39,10 @@ def make_storage(url: str | None, output_dir: Path):
             return JournalStorage(JournalFileBackend(str(path)))
         except OSError as exc:
             raise UserError(f"cannot use journal storage '{path}': {exc.strerror or exc}") from None
+        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError: not a journal Optuna wrote
+            raise UserError(f"cannot use journal storage '{path}': it is not an Optuna journal file "
+                            f"({type(exc).__name__} while reading it); choose another --storage, or delete it if it "
+                            "is a damaged journal of ours (its trials are lost)") from None
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as exc:

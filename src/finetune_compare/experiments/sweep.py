@@ -26,6 +26,7 @@ from .outputs import check_output_dir, claim_output_dir, release_output_dir
 from ..models.hf import build_model_provider
 from ..training.device import resolve_device, resolve_precision
 from .preflight import check_data_fits, check_methods
+from .run import layer_shapes
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,10 @@ def run_sweep(config: Config, overwrite: bool = False) -> dict:
         if not overwrite:
             check_output_dir(point, point.output_dir)
         check_data_fits(point, build_data(point.data, point.seed, pools=pools))
-        precision = resolve_precision(point.mixed_precision, resolve_device(point.device))
-        check_methods(point, build_model_provider(point.model), list(point.methods), precision)  # targets, ranks
+        provider = build_model_provider(point.model)
+        precision = resolve_precision(point.mixed_precision, resolve_device(point.device), layer_shapes(provider, point),
+                                      point.prefer_memory_over_speed)
+        check_methods(point, provider, list(point.methods), precision)  # targets, ranks
     if is_main():
         claim_output_dir(config, out, overwrite)  # --overwrite clears points/ with the rest of our results
     progress = CommandProgress({m: config.num_runs * len(points) for m in config.methods})  # the whole sweep

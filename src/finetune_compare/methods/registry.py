@@ -59,6 +59,8 @@ class Method:
     targets_field: str | None = None  # settings field of layer-name suffixes resolved against the model
     rank_field: str | None = None  # settings field of a low-rank update's rank, checked against the layers' width
     trains_base: bool = False  # every base weight trains (full FT): fp32 master weights, no frozen base
+    # (model, settings, resolved target layer names) -> None, or a ModelError: what apply would fail on, found early
+    check: Callable[[Any, Any, list], None] | None = None
 
     @property
     def adapts_layers(self) -> bool:

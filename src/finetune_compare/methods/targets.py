@@ -57,6 +57,8 @@ def check_method(model: Any, method_config: Any, head: list[str], name: str) -> 
         return
     settings = method_config.settings_of(name)
     targets = targets_of(model, settings, method.targets_field, head)
+    if method.check is not None:
+        method.check(model, settings, targets)
     if method.rank_field is None:
         return
     rank, key = getattr(settings, method.rank_field), method.rank_key

@@ -17,7 +17,8 @@ def frozen_weights_dtype(setting: str, method: str, precision: str) -> str:
     if setting == "bf16" and precision != "bf16":
         compute = {"no": "fp32"}.get(precision, precision)
         raise ModelError(f"base_weights_dtype bf16 needs bf16 compute, but training runs in {compute}: set "
-                         "mixed_precision: bf16 (or auto on a CPU/GPU with bf16), or base_weights_dtype: fp32")
+                         "mixed_precision: bf16 (or auto with prefer_memory_over_speed: true on a CPU with bf16, or a "
+                         "GPU with bf16), or base_weights_dtype: fp32")
     return setting
 
 

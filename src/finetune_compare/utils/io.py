@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import gzip
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable
@@ -31,6 +33,15 @@ def creation_problem(path: str | Path) -> str | None:
     """Why `path` (a folder, existing or not) cannot be created or written, or None: checks its nearest existing
     ancestor, so a bad --output-dir or save_dir is found before any work, not after training."""
     for folder in (Path(path), *Path(path).parents):
+        if folder.is_symlink() and not folder.exists():  # mkdir would say only "File exists"
+            try:
+                folder.resolve(strict=True)
+            except RuntimeError:  # Python 3.11 reports a loop this way; later versions as OSError ELOOP
+                return f"'{folder}' is a symbolic link loop"
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    return f"'{folder}' is a symbolic link loop"
+            return f"'{folder}' is a symbolic link to '{os.readlink(folder)}', which does not exist"
         if folder.exists():
             if not folder.is_dir():
                 return f"'{folder}' is a file"
@@ -38,6 +49,22 @@ def creation_problem(path: str | Path) -> str | None:
                 return f"'{folder}' is not writable"
             return None
     return None
+
+
+_OS_ERROR = re.compile(r"\(os error ([0-9]+)\)")
+_AT_PATH = re.compile(r'at path "([^"]+)"')
+
+
+def os_error_in(exc: BaseException) -> OSError | None:
+    """The OSError inside a library's own exception type (safetensors' SafetensorError says '... No space left on
+    device (os error 28) at path "..."'), so a full disk gets the same one line as any other write; None if none."""
+    if isinstance(exc, OSError):
+        return exc
+    code = _OS_ERROR.search(str(exc))
+    if code is None:
+        return None
+    path = _AT_PATH.search(str(exc))
+    return OSError(int(code.group(1)), os.strerror(int(code.group(1))), path.group(1) if path else None)
 
 
 def _umask() -> int:
