@@ -10,13 +10,21 @@ def declared_budget(budget: dict | None) -> str | None:
     num_epochs (or the record predates budgets)."""
     if not budget or budget.get("unit", "epochs") == "epochs":
         return None
-    return f"{budget['value']:g} {BUDGET_UNITS[budget['unit']]}"
+    unit = BUDGET_UNITS[budget["unit"]]
+    value = f"{budget['value']:g}"
+    return f"{value} {unit[:-1] if value == '1' and unit.endswith('s') else unit}"
 
 
 def ran_text(efficiency: dict) -> str:
     """What a method's runs took, from its efficiency entry (mean epochs run and optimizer steps)."""
     epochs, steps = efficiency.get("epochs_run"), efficiency.get("steps")
-    return (f"{epochs:.3g} epochs" if epochs is not None else "? epochs") + (f", {steps:,.0f} steps" if steps else "")
+    ran = plural(f"{epochs:.3g}", "epoch") if epochs is not None else "? epochs"
+    return ran + (f", {plural(f'{steps:,.0f}', 'step')}" if steps else "")
+
+
+def plural(count: str, noun: str) -> str:
+    """'1 epoch', '0.5 epochs', '3 steps': the noun agrees with the number as printed."""
+    return f"{count} {noun}" + ("" if count == "1" else "s")
 
 
 def budget_text(efficiency: dict) -> str:

@@ -16,6 +16,7 @@ from ..labels import CLASS_NAMES
 from ..layout import METRICS, PREDICTIONS, RUN_CONFIG, Layout, seed_of
 from ..errors import UserError
 from ..utils.io import write_json
+from .learning_checks import learning_caution, not_learned
 from .run_files import read_metrics, read_predictions, run_labels
 from .statistics import ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, describe, holm, paired
 from .verdict import confidence_label, decide, ranking
@@ -232,10 +233,10 @@ def summary_line(cmp: dict, eff: dict) -> str:
     return f"No difference detected on this data and budget: {ci}, {a} {share} (not evidence of no difference)."
 
 
-def headline(comparisons: dict, eff: dict) -> list[str]:
-    """Per comparison: the verdict in full, then its cost."""
-    return [cmp["primary"]["verdict"]["text"] + " " + cost_line(cmp["a"], cmp["b"], eff)
-            for cmp in comparisons.values()]
+def headline(comparisons: dict, eff: dict, not_learned_runs: list[dict] | None = None) -> list[str]:
+    """Per comparison: the verdict in full, a caution when it rests on runs that did not learn, then its cost."""
+    return [" ".join(filter(None, [cmp["primary"]["verdict"]["text"], learning_caution(cmp, not_learned_runs),
+                                   cost_line(cmp["a"], cmp["b"], eff)])) for cmp in comparisons.values()]
 
 
 def _experiment_settings(runs: dict[str, dict[int, dict]], output_dir: Path) -> dict:
@@ -305,6 +306,7 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
                                                           len(others), seed, supporting_evidence) for m in others}
     eff = {m: efficiency(used[m] or runs[m]) for m in methods}
     n_runs = {m: len(used[m]) for m in methods}
+    untrained = not_learned(Path(output_dir), runs, reference)
     return {
         "methods": methods, "labels": labels, "reference": reference, "primary_metric": primary,
         "equivalence_margin": margin,
@@ -316,7 +318,8 @@ def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: i
                          if (r.get("health") or {}).get("problems")], "sources": sources, "metric_groups": groups,
         "per_method": per_method, "comparisons": comparisons, "efficiency": eff,
         "base": {"test": flat_metrics(base["test"]), "params": base["params"]} if base else None,
-        "headline": headline(comparisons, eff),
+        "not_learned": untrained,  # runs showing signs of not having learned (analysis/learning_checks.py)
+        "headline": headline(comparisons, eff, untrained),
         "summary": [summary_line(c, eff) for c in comparisons.values()],
         "ranking": ranking(comparisons, reference),
         "too_few_runs": any(n < MIN_PAIRS for n in n_runs.values()),
@@ -335,7 +338,7 @@ def restate_verdicts(cmp: ComparisonResult) -> ComparisonResult:
         prim["verdict"] = decide(c["a"], c["b"], c["primary_metric"], prim, prim.get("test_level"),
                                  cmp.get("equivalence_margin"), comparisons=len(cmp["comparisons"]))
     cmp["ranking"] = ranking(cmp["comparisons"], cmp["reference"])
-    cmp["headline"] = headline(cmp["comparisons"], cmp["efficiency"])
+    cmp["headline"] = headline(cmp["comparisons"], cmp["efficiency"], cmp.get("not_learned"))
     cmp["summary"] = [summary_line(c, cmp["efficiency"]) for c in cmp["comparisons"].values()]
     return cmp
 

@@ -70,6 +70,9 @@ def _verdict_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str,
                             "only the missing runs."))
     for f in cmp.get("flagged_runs", []):
         b.append(Block("p", f"Warning: {f['method']} seed {f['seed']} " + "; ".join(f["problems"]) + "."))
+    for f in cmp.get("not_learned", []):
+        b.append(Block("p", f"Warning: {f['method']} seed {f['seed']} may not have learned: "
+                            + "; ".join(f["problems"]) + "."))
     if cmp.get("collapsed_runs"):
         b.append(Block("p", f"{len(cmp['collapsed_runs'])} run(s) predicted one class for every test example and are "
                             "excluded from every statistic: " + ", ".join(f"{c['method']} seed {c['seed']}"

@@ -95,6 +95,7 @@ class ComparisonResult(TypedDict):
     paired_seeds: NotRequired[list[int]]  # absent from comparisons restated from files written before it
     runs: NotRequired[dict[str, list[int]]]  # absent from comparisons restated from files written before it
     flagged_runs: list[dict[str, Any]]
+    not_learned: NotRequired[list[dict[str, Any]]]  # runs that show signs of not having learned (learning_checks.py)
     sources: list[str]
     metric_groups: dict[str, list[str]]
     per_method: dict[str, dict[str, dict[str, Any]]]

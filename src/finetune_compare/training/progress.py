@@ -14,6 +14,8 @@ import time
 
 from transformers import TrainerCallback
 
+from ..budgets import plural
+
 log = logging.getLogger(__name__)
 
 QUIET = False  # set by the CLI's --quiet
@@ -63,7 +65,8 @@ class ProgressReporter(TrainerCallback):
         if args.max_steps > 0:  # a declared budget in steps or examples sets the count, not num_epochs
             log.info("%s: %d optimizer steps (the declared budget)", self.label, state.max_steps)
         else:
-            log.info("%s: %d optimizer steps over up to %s epochs", self.label, state.max_steps, args.num_train_epochs)
+            log.info("%s: %d optimizer steps over up to %s", self.label, state.max_steps,
+                     plural(f"{args.num_train_epochs:g}", "epoch"))
         if bars_enabled():
             from tqdm.auto import tqdm
 
