@@ -15,18 +15,24 @@ PY         := $(VENV)/bin/python
 # Full official datasets for the data tests and benchmarks, when present.
 DATA_DIR   ?= $(wildcard ../shared/data)
 
-.PHONY: setup quickstart test test-fast bench bench-quick clean
+.PHONY: setup lock quickstart test test-fast bench bench-quick clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@case "$(TORCH)" in ""|cpu|cuda) ;; *) echo "error: TORCH=$(TORCH): allowed: cpu, cuda (or leave it unset)"; exit 2;; esac
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first: any later requirement would otherwise pull a multi-GB CUDA build
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_FROM)
-	$(PY) -m pip install -q -e ".[dev,demo]"
+	# the tested versions of everything else (constraints.txt); `pip install -e .` alone keeps pyproject's ranges
+	$(PY) -m pip install -q -e ".[dev,demo]" -c constraints.txt
 	touch $@
+
+# constraints.txt from this environment (after a deliberate upgrade; then run make test and update the README's figures)
+lock: setup
+	{ sed -n '1,3p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -viE '^(torch|triton|nvidia-|pip|setuptools|wheel|finetune.compare)[=-]'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 quickstart: setup
 	$(PY) main.py --mode compare --config configs/quickstart.yaml

@@ -101,7 +101,8 @@ CASES = [
     ("trials-outside-optimize", lambda t, m: ["--mode", "compare", "--trials", "5"],
      "error: compare does not take --trials 5 (see: finetune-compare compare --help)"),
     ("missing-config", lambda t, m: ["--mode", "data", "--config", str(t / "nope.yaml")],
-     "error: config file '{tmp}/nope.yaml' does not exist or is not a file"),
+     "error: config file '{tmp}/nope.yaml' does not exist or is not a file (packaged presets, usable by name: default, "
+     "own-data, quickstart, reference-sweep, study-minilm, study-tuned)"),
     ("non-utf8-config", lambda t, m: ["--mode", "data", "--config", _yaml(t, "model_name: caf\xe9\n".encode("latin-1"))],
      "error: config file '{tmp}/cfg.yaml' is not valid UTF-8 (invalid continuation byte at byte 15)"),
     ("local-without-dir", lambda t, m: ["--mode", "data", "--set", "data_source=local"],
@@ -188,7 +189,7 @@ CASES = [
               "it, or delete the folder's results and run again"),
     ("journal-folder-not-creatable", lambda t, m: ["--mode", "optimize", "--trials", "0", "--storage",
                                                    f"journal:{_file(t)}/j.log"],
-     "error: cannot use journal storage '{tmp}/f/j.log': File exists"),
+     "error: cannot use journal storage '{tmp}/f/j.log': '{tmp}/f' is a file"),
     ("bf16-base-without-bf16-compute", lambda t, m: ["--mode", "lora", "--set", f"model_name={m}", "--set",
                                                      "mixed_precision=no", "--set", "base_weights_dtype=bf16"] + SMALL,
      "error: base_weights_dtype bf16 needs bf16 compute, but training runs in fp32: set mixed_precision: bf16 (or auto "

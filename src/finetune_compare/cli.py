@@ -354,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(plan_lines(Path(args.pilot), args.effect, args.margin, args.power)))
             return 0
         config = _load(args)
+        if args.mode != "config":
+            from .experiments.early_checks import early_checks
+
+            early_checks(config, args)  # no model, data or torch needed: answers in about a second
         announce(args.mode, config)
         signals.checkpoint()
         if args.mode == "config":

@@ -91,7 +91,8 @@ def test_plan_counts_what_is_done_and_writes_nothing(tiny_bert, tmp_path, capsys
     assert not out.exists()  # a plan trains only its probe, elsewhere
     assert "= 4 runs into" in text and "folder: new (no results yet)" in text
     assert re.search(r"full: 0 of 2 runs done, 2 to train; each \d+ steps with \d+ validation passes", text)
-    assert re.search(r"probe \(an estimate: 4 optimizer steps .* cpu, fp32, 1 torch thread", text)
+    assert re.search(r"probe \(an estimate: 4 optimizer steps, at most 120 s, and one validation pass .* cpu, fp32, "
+                     r"1 torch thread", text)
     assert re.search(r"local backend, 4 run\(s\) one after another: about \d", text)
 
     # one pair done, and a run of the second that failed on every attempt on Ray
@@ -144,3 +145,19 @@ def test_the_readme_plan_command_runs_as_written(monkeypatch, capsys):
     text = capsys.readouterr().out
     assert "plan for `finetune-compare compare`: full, lora x 3 paired seeds = 6 runs into outputs/quickstart" in text
     assert "full:" in text and "lora:" in text
+
+
+def test_the_estimate_carries_the_probes_spread_and_a_busy_probe_is_flagged():
+    from finetune_compare.experiments.cost_plan import scaled_probe
+    from finetune_compare.experiments.cost_probe import Probe, step_ratios
+
+    # steps of 100 and 200 tokens fitted as 0.1 s + 1 ms per token: one ran 20% slow, one 10% fast, one on the fit
+    assert step_ratios([100, 200, 100], [0.24, 0.27, 0.20], 0.1, 0.001) == (0.9, 1.2)
+    probe = Probe(method="lora", steps=10, startup_seconds=1.0, step_seconds=0.2, step_seconds_range=(0.1, 0.3),
+                  seconds_per_step=0.1, seconds_per_token=0.001, tokens_range=(100, 200), eval_seconds_per_token=1e-4,
+                  peak_rss_mb=100.0, peak_rss_above_baseline_mb=None, peak_cuda_mb=None, threads=2, device="cpu",
+                  precision="no", load=5.0, cores=2)
+    assert probe.busy and not Probe(**{**probe.to_json(), "load": 1.5}).busy
+    slow = scaled_probe(probe, 1.2)
+    assert (slow.seconds_per_step, slow.seconds_per_token) == pytest.approx((0.12, 0.0012))
+    assert slow.eval_seconds_per_token == probe.eval_seconds_per_token  # evaluation as measured

@@ -101,6 +101,11 @@ def test_values_are_read_as_their_key_reads_them():
     assert parse_sweep(["learning_rate=1e-4,3e-4", "lora_r=4,8"]) == {"learning_rate": ["1e-4", "3e-4"],
                                                                          "lora_r": [4, 8]}
     assert Config(sweep={"learning_rate": ["1e-4", 3e-4]}).sweep == {"learning_rate": [1e-4, 3e-4]}
+    # commas inside a list value belong to it
+    assert parse_sweep(["lora_target_modules=[query,value],[query]"]) == {
+        "lora_target_modules": [["query", "value"], ["query"]]}
+    with pytest.raises(ConfigError, match="unbalanced brackets or quotes"):
+        parse_sweep(["lora_target_modules=[query,value"])
 
 
 @pytest.mark.parametrize("sweep, message", [

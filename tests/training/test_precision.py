@@ -23,6 +23,7 @@ def test_the_faster_precision_wins_by_measurement():
 
 @pytest.mark.parametrize("timings, expected", [((0.16, 0.10), "bf16"), ((0.037, 0.087), "no")])
 def test_auto_on_a_bf16_cpu_takes_the_probe_choice(monkeypatch, timings, expected):
+    monkeypatch.setattr(precision_probe, "machine_busy", lambda: False)
     monkeypatch.setattr(precision_probe, "cpu_bf16_path", lambda: "avx512_bf16")
     monkeypatch.setattr(device, "cpu_bf16_path", lambda: "avx512_bf16")
     monkeypatch.setattr(precision_probe, "time_precisions", lambda h, i, r: timings)
@@ -47,6 +48,7 @@ def test_a_cpu_without_bf16_instructions_is_not_probed(monkeypatch):
 
 def test_the_probe_is_cached_per_machine_and_shape(monkeypatch, tmp_path):
     monkeypatch.setenv("FINETUNE_COMPARE_CACHE", str(tmp_path))
+    monkeypatch.setattr(precision_probe, "machine_busy", lambda: False)
     calls = []
     monkeypatch.setattr(precision_probe, "time_precisions", lambda h, i, r: calls.append((h, i, r)) or (0.1, 0.2))
     first = precision_probe.probe_cpu_precision(384, 1536, 4096)
@@ -62,3 +64,11 @@ def test_the_probe_is_cached_per_machine_and_shape(monkeypatch, tmp_path):
 def test_the_real_probe_times_both_precisions():
     fp32, bf16 = precision_probe.time_precisions(32, 64, 256)
     assert fp32 > 0 and bf16 > 0
+
+
+def test_a_probe_taken_on_a_busy_machine_is_not_cached(monkeypatch, tmp_path):
+    monkeypatch.setenv("FINETUNE_COMPARE_CACHE", str(tmp_path))
+    monkeypatch.setattr(precision_probe, "machine_busy", lambda: True)
+    monkeypatch.setattr(precision_probe, "time_precisions", lambda h, i, r: (0.1, 0.2))
+    assert precision_probe.probe_cpu_precision(384, 1536, 512).precision == "no"
+    assert not (tmp_path / "precision.json").exists()

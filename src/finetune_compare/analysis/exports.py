@@ -23,7 +23,8 @@ def paired_seeds(cmp: dict) -> list[int]:
 
 def runs_frame(cmp: dict) -> pd.DataFrame:
     """One row per method and paired seed: every metric of the tables, as the run recorded it (the tables' values
-    are over these seeds, in this order)."""
+    are over these seeds, in this order); then one row, without scores, per run that failed on every attempt, so a
+    method none of whose runs finished is still named. `status` says which a row is."""
     seeds = paired_seeds(cmp)
     keys = [k for group in cmp["metric_groups"].values() for k in group]
     rows = []
@@ -31,8 +32,23 @@ def runs_frame(cmp: dict) -> pd.DataFrame:
         values = {k: cmp["per_method"][m][k]["values"] for k in keys}
         if any(len(v) != len(seeds) for v in values.values()):
             continue  # a method without a run at every paired seed (no pairs yet): nothing paired to export
-        rows += [{"method": m, "seed": seed, **{k: v[i] for k, v in values.items()}} for i, seed in enumerate(seeds)]
-    return pd.DataFrame(rows, columns=["method", "seed", *keys])
+        rows += [{"method": m, "seed": seed, **{k: v[i] for k, v in values.items()}, "status": "paired"}
+                 for i, seed in enumerate(seeds)]
+    rows += [{"method": f["method"], "seed": f["seed"], "status": f"failed: {f['error']}"}
+             for f in cmp.get("failed_runs", [])]
+    return pd.DataFrame(rows, columns=["method", "seed", *keys, "status"])
+
+
+def _caption(cmp: dict) -> str:
+    n = len(paired_seeds(cmp))
+    text = f"Test set, mean ± std over {n} paired seed{'' if n == 1 else 's'}"
+    if cmp["comparisons"]:
+        text += (f"; last rows: the verdict's difference on {cmp['primary_metric'].replace('_', ' ')} with its 95\\% "
+                 "interval (seed, data-draw and test-set noise) and the verdict")
+    missing = sorted({f["method"] for f in cmp.get("failed_runs", [])} - set(cmp["methods"]))
+    if missing:
+        text += (f"; not in the table: {', '.join(missing)} (every run failed; comparison.csv lists the failures)")
+    return text
 
 
 def _cell(s: dict) -> str:
@@ -60,10 +76,6 @@ def write_exports(output_dir: Path, cmp: dict) -> dict[str, Path]:
     layout = Layout(output_dir)
     csv_path, tex_path = layout.comparison_csv, layout.comparison_tex
     atomic_write_text(csv_path, runs_frame(cmp).to_csv(index=False))
-    n = len(paired_seeds(cmp))
-    caption = (f"Test set, mean ± std over {n} paired seeds; last rows: the verdict's difference on "
-               f"{cmp['primary_metric'].replace('_', ' ')} with its 95\\% interval (seed, data-draw and test-set "
-               "noise) and the verdict")
-    tex = results_frame(cmp).to_latex(index=False, escape=True, caption=caption, label="tab:finetune-compare")
+    tex = results_frame(cmp).to_latex(index=False, escape=True, caption=_caption(cmp), label="tab:finetune-compare")
     atomic_write_text(tex_path, tex)  # (pandas escapes the cells, not the caption: it is written as LaTeX)
     return {"csv": csv_path, "tex": tex_path}

@@ -33,10 +33,28 @@ def from_dict(data: dict[str, Any], where: str = "config") -> Config:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+PRESETS = Path(__file__).resolve().parents[1] / "configs"  # shipped in the package: `--config quickstart`
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A config file by path, or a packaged preset by name (`quickstart`, also `quickstart.yaml` or
+    `configs/quickstart.yaml` where no such file exists here: an installed wheel has no configs/ folder)."""
+    given = Path(path)
+    if given.is_file():
+        return given
+    name = given.name.removesuffix(".yaml")
+    if (PRESETS / f"{name}.yaml").is_file() and (given.parent in (Path("."), Path("configs"))):
+        return PRESETS / f"{name}.yaml"
+    raise ConfigError(f"config file '{path}' does not exist or is not a file (packaged presets, usable by name: "
+                      f"{', '.join(preset_names())})")
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist or is not a file")
+    path = resolve_config_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -77,6 +95,29 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def split_top_level(raw: str, item: str) -> list[str]:
+    """`[query,value],[query]` -> `[query,value]`, `[query]`: commas inside brackets, braces or quotes belong to
+    one value (a list value such as target modules)."""
+    parts, depth, quote, current = [], 0, None, []
+    for char in raw:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        if char == "," and depth == 0 and not quote:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if depth != 0 or quote:
+        raise ConfigError(f"--sweep {item!r}: unbalanced brackets or quotes")
+    return [*parts, "".join(current)]
+
+
 def parse_sweep(items: list[str]) -> dict[str, list]:
     """`--sweep key=v1,v2,v3` (repeatable for a second key); each value is parsed as YAML, like --set."""
     out: dict[str, list] = {}
@@ -88,7 +129,7 @@ def parse_sweep(items: list[str]) -> dict[str, list]:
         if key in out:
             raise ConfigError(f"--sweep: key '{key}' is given twice; list all its values in one --sweep")
         values = []
-        for part in raw.split(","):
+        for part in split_top_level(raw, item):
             if not part.strip():
                 raise ConfigError(f"--sweep {item!r}: an empty value between commas")
             try:

@@ -8,6 +8,8 @@ It trains only the probe, in a temporary folder, and writes nothing into the res
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import sys
 import time
@@ -47,6 +49,7 @@ class PointPlan:
     sizes: dict = field(default_factory=dict)  # examples and real tokens per split
     data_seconds: float = 0.0
     run_seconds: dict[str, float] = field(default_factory=dict)  # one run of each method, estimated
+    run_seconds_range: dict[str, tuple[float, float]] = field(default_factory=dict)  # over the probe's step spread
     trial_seconds: dict[str, float] = field(default_factory=dict)
     probes: dict[str, int] = field(default_factory=dict)  # method -> index of its probe in the plan's list
 
@@ -130,6 +133,12 @@ def run_estimate(probe: Probe, config: Config, sizes: dict, tokens: list[int]) -
     return training + sizes["test_tokens"] * probe.eval_seconds_per_token, training
 
 
+def scaled_probe(probe: Probe, factor: float) -> Probe:
+    """The probe with every training step `factor` times its fitted time (evaluation and set-up as measured)."""
+    return dataclasses.replace(probe, seconds_per_step=probe.seconds_per_step * factor,
+                               seconds_per_token=probe.seconds_per_token * factor)
+
+
 def _task_threads(config: Config) -> int | None:
     """The torch threads a run gets: a Ray task's cpus_per_run unless num_threads says otherwise."""
     if config.execution_backend == "ray":
@@ -154,6 +163,10 @@ def measure_point(plan: PointPlan, ctx: RunContext, probes: dict[str, Probe], st
         config = plan.config.for_method(method)
         tokens = step_tokens(ctx, config, planned_steps(config.training, plan.sizes["train"]))
         plan.run_seconds[method], plan.trial_seconds[method] = run_estimate(probes[key], config, plan.sizes, tokens)
+        low, high = probes[key].step_ratio_range  # every step as slow as the probe's fastest / slowest, relatively
+        plan.run_seconds_range[method] = (
+            run_estimate(scaled_probe(probes[key], low), config, plan.sizes, tokens)[0],
+            run_estimate(scaled_probe(probes[key], high), config, plan.sizes, tokens)[0])
 
 
 def build_plan(config: Config, probe_steps: int = PROBE_STEPS) -> dict:
@@ -189,6 +202,7 @@ def plan_json(plan: dict) -> dict:
                "runs_done": p.done, "runs_to_train": p.to_train, "failed_before": p.failed_before,
                "trials_to_run": p.trials_to_run, "estimated_run_seconds": {m: round(v, 1) for m, v in
                                                                           p.run_seconds.items()},
+               "estimated_run_seconds_range": {m: [round(v, 1) for v in r] for m, r in p.run_seconds_range.items()},
                "estimated_trial_seconds": {m: round(v, 1) for m, v in p.trial_seconds.items()},
                "probe_of": {m: i for m, i in p.probes.items()}} for p in plan["points"]]
     wall = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in plan["wall"].items() if k != "ray"}
@@ -196,7 +210,8 @@ def plan_json(plan: dict) -> dict:
         wall["ray"] = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in plan["wall"]["ray"].items()}
     return {"command": plan["command"], "output_dir": plan["config"].output_dir, "folder": plan["folder"],
             "backend": plan["config"].execution_backend, "probe_steps": plan["probe_steps"],
-            "probes": [p.to_json() for p in plan["probes"]], "points": points, "estimated_wall": wall}
+            "probes": [{**p.to_json(), "busy": p.busy} for p in plan["probes"]], "points": points,
+            "estimated_wall": wall}
 
 
 def print_plan(plan: dict, json_path: str | None = None) -> None:

@@ -13,6 +13,7 @@ folder, on a random sample of the validation split for its one evaluation.
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import tempfile
 import time
@@ -31,6 +32,7 @@ from ..training.trainer import pad_multiple
 from .run import RunContext, train_method
 
 PROBE_STEPS = 10
+PROBE_MAX_SECONDS = 120.0  # a probe stops after this many seconds of training (at least 3 steps), whatever its steps
 EVAL_SAMPLE_BATCHES = 4  # validation batches timed for the evaluation speed
 MAX_EVAL_SAMPLE = 512
 
@@ -53,23 +55,42 @@ class Probe:
     threads: int
     device: str
     precision: str
+    step_ratio_range: tuple[float, float] = (1.0, 1.0)  # each timed step over the fit's time for it: the spread
+    load: float | None = None  # the 1-minute load average at the probe's end
+    cores: int = 1
+    stopped_at_seconds: bool = False  # PROBE_MAX_SECONDS ended it before its steps
+
+    @property
+    def busy(self) -> bool:
+        """More runnable work than cores while it ran: its times say little about this machine at rest."""
+        return self.load is not None and self.load > self.cores
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
 
 class StepClock(TrainerCallback):
-    """The end time of every optimizer step; a step that an evaluation ran after is left out of the pace."""
+    """The end time of every optimizer step; a step that an evaluation ran after is left out of the pace. Stops the
+    probe after `max_seconds` of training once 3 steps are timed (a slow model or machine bounds the probe in time)."""
 
-    def __init__(self, cuda: bool):
+    def __init__(self, cuda: bool, max_seconds: float = PROBE_MAX_SECONDS):
         self.cuda = cuda
+        self.max_seconds = max_seconds
+        self.start: float | None = None
+        self.stopped = False
         self.ends: list[float] = []
         self.after_eval: set[int] = set()  # indices into ends whose interval holds an evaluation
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.cuda:  # kernels run asynchronously: a step ends when the GPU is done with it
             torch.cuda.synchronize()
         self.ends.append(time.perf_counter())
+        if len(self.ends) >= 3 and self.start is not None and self.ends[-1] - self.start > self.max_seconds:
+            control.should_training_stop = self.stopped = True
+            control.should_evaluate = True  # the probe times its one validation pass too
 
     def on_evaluate(self, args, state, control, **kwargs):
         self.after_eval.add(len(self.ends))  # the interval ending at the next step
@@ -116,6 +137,19 @@ def eval_sample(split: TokenizedSplit, size: int, seed: int) -> TokenizedSplit:
                           [split.lengths[i] for i in rows])
 
 
+def step_ratios(tokens: list[int], seconds: list[float], fixed: float, per_token: float) -> tuple[float, float]:
+    """(lowest, highest) of each timed step's seconds over what the fit gives for its batch."""
+    ratios = [s / (fixed + per_token * n) for n, s in zip(tokens, seconds) if fixed + per_token * n > 0]
+    return (round(min(ratios), 3), round(max(ratios), 3)) if ratios else (1.0, 1.0)
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def probe_method(ctx: RunContext, method: str, steps: int = PROBE_STEPS, threads: int | None = None) -> Probe:
     """Train `method` for `steps` optimizer steps as its runs would (seed `config.seed`), then time a validation
     pass; `threads`: the torch threads a run would get (a Ray task's cpus_per_run), for the probe only."""
@@ -151,7 +185,8 @@ def probe_method(ctx: RunContext, method: str, steps: int = PROBE_STEPS, threads
     tokens = step_tokens(probe_ctx, probe_config, len(clock.ends))
     seconds = [d for _, d in steady]
     fixed, per_token = fit_step_time([tokens[i] for i, _ in steady], seconds)
-    return Probe(method=method, steps=len(clock.ends), startup_seconds=round(clock.ends[0] - start, 3),
+    return Probe(step_ratio_range=step_ratios([tokens[i] for i, _ in steady], seconds, fixed, per_token),
+                 load=_load(), cores=os.cpu_count() or 1, stopped_at_seconds=clock.stopped,method=method, steps=len(clock.ends), startup_seconds=round(clock.ends[0] - start, 3),
                  step_seconds=round(sum(seconds) / len(seconds), 4),
                  step_seconds_range=(round(min(seconds), 4), round(max(seconds), 4)),
                  seconds_per_step=fixed, seconds_per_token=per_token,

@@ -177,7 +177,13 @@ def _lock(out: Path) -> None:
     if key in _held_locks:
         return
     path = Layout(out).lock
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise
+        raise UserError(f"cannot open the lock file '{path}' of output directory '{out}': {exc.strerror or exc}"
+                        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

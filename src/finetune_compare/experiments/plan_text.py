@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..training.progress import format_seconds
 from ..training.trainer import evaluation_interval, planned_steps
 from .cost_plan import FOLDER_STATES
-from .cost_probe import Probe
+from .cost_probe import PROBE_MAX_SECONDS, Probe
 
 PRECISION = {"no": "fp32"}
 
@@ -17,7 +17,9 @@ def _probe_line(probe: Probe) -> str:
               + (f" ({probe.peak_rss_above_baseline_mb:+,.0f} MB over the process before the run)"
                  if probe.peak_rss_above_baseline_mb is not None else ""))
     t_lo, t_hi = probe.tokens_range
-    return (f"  {probe.method}: steps 2-{probe.steps} took {lo:.3f}-{hi:.3f} s for {t_lo:,}-{t_hi:,} padded tokens: "
+    stopped = (f" (stopped at its {PROBE_MAX_SECONDS:g} s bound after {probe.steps} steps)"
+               if probe.stopped_at_seconds else "")
+    return (f"  {probe.method}{stopped}: steps 2-{probe.steps} took {lo:.3f}-{hi:.3f} s for {t_lo:,}-{t_hi:,} padded tokens: "
             f"a step {probe.seconds_per_step:.3f} s + {probe.seconds_per_token * 1e3:.3f} ms per padded token; "
             f"set-up and first step {probe.startup_seconds:.1f} s; {memory} (a lower bound for a whole run, which "
             "also holds its best weights and test pass)")
@@ -32,8 +34,11 @@ def _point_lines(point) -> list[str]:
         if method in point.run_seconds and todo:
             c = config.for_method(method).training
             steps, every = planned_steps(c, sizes["train"]), evaluation_interval(c, sizes["train"])
+            low, high = point.run_seconds_range.get(method, (None, None))
             text += (f"; each {steps:,} steps with {steps // every} validation passes and a test pass: about "
                      f"{format_seconds(point.run_seconds[method])}"
+                     + (f" ({format_seconds(low)} to {format_seconds(high)} over the probe's step-time spread)"
+                        if low is not None and high > low else "")
                      + (f" (up to: early stopping, patience {c.patience}, may end it sooner)" if c.patience else "")
                      + (f" (at most: a budget of {c.budget:g} s)" if c.budget_unit == "seconds" else ""))
         if point.trials_to_run.get(method):
@@ -64,10 +69,16 @@ def plan_text(plan: dict) -> str:
         lines.extend(_point_lines(p))
     if plan["probes"]:
         first = plan["probes"][0]
-        lines.append(f"probe (an estimate: {plan['probe_steps']} optimizer steps and one validation pass of each "
+        lines.append(f"probe (an estimate: {plan['probe_steps']} optimizer steps, at most {PROBE_MAX_SECONDS:g} s, and one "
+                     "validation pass of each "
                      f"method on this machine, {first.device}, {PRECISION.get(first.precision, first.precision)}, "
                      f"{first.threads} torch thread(s)):")
         lines.extend(_probe_line(p) for p in plan["probes"])
+        busy = [p for p in plan["probes"] if p.busy]
+        if busy:
+            lines.append(f"warning: the machine was busy during the probe (load {max(p.load for p in busy):.1f} on "
+                         f"{busy[0].cores} core(s)): its times, and every estimate below, are unreliable; plan again "
+                         "on an idle machine")
     else:
         lines.append("nothing to train: every run is done (the command rebuilds the report)")
     lines.extend(_wall_lines(wall))

@@ -152,7 +152,19 @@ def probe_cpu_precision(hidden: int, intermediate: int, rows: int) -> PrecisionC
             pass
     start = time.perf_counter()
     choice = decide(*time_precisions(hidden, intermediate, rows), path)
-    log.info("%s (probe of %d x %d -> %d rows: fp32 %.1f ms, bf16 %.1f ms, %.2f s; cached in %s)", choice.reason,
-             hidden, intermediate, rows, choice.fp32_ms, choice.bf16_ms, time.perf_counter() - start, _cache_file())
-    _write_cache({**_read_cache(), key: asdict(choice)})
+    busy = machine_busy()
+    log.info("%s (probe of %d x %d -> %d rows: fp32 %.1f ms, bf16 %.1f ms, %.2f s; %s)", choice.reason, hidden,
+             intermediate, rows, choice.fp32_ms, choice.bf16_ms, time.perf_counter() - start,
+             "not cached: the machine was busy, so the next command measures again" if busy
+             else f"cached in {_cache_file()}")
+    if not busy:  # a ratio measured beside other work is not kept for later commands
+        _write_cache({**_read_cache(), key: asdict(choice)})
     return choice
+
+
+def machine_busy() -> bool:
+    """More runnable work than cores (the 1-minute load average), where timings say little about this command."""
+    try:
+        return os.getloadavg()[0] > (os.cpu_count() or 1)
+    except OSError:
+        return False
