@@ -39,7 +39,7 @@ def test_the_wheel_runs_a_preset_by_name_from_another_folder(tmp_path, tiny_bert
     where = _sh([str(fresh / "bin" / "python"), "-c", "import finetune_compare; print(finetune_compare.__file__)"],
                 cwd=elsewhere).stdout
     assert where.startswith(site), where  # not this clone's src/
-    assert "`samples_per_class`" in _sh([cli, "config", "--list"], cwd=elsewhere).stdout
+    assert "\nsamples_per_class  (data;" in _sh([cli, "config", "--list"], cwd=elsewhere).stdout
     shown = _sh([cli, "config", "--config", "quickstart"], cwd=elsewhere).stdout
     assert "model_name: embedded-minilm" in shown and "output_dir: outputs/quickstart" in shown
     _sh([cli, "compare", "--config", "quickstart", "--set", f"model_name={tiny_bert}", "--set",
