@@ -116,9 +116,22 @@ def _setup_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, P
             b.append(Block("list", summary["confounds"], caption="Confounds"))
     config_path = next((p.parent / RUN_CONFIG for p in Layout(output_dir).finished_runs()
                         if (p.parent / RUN_CONFIG).is_file()), None)
-    if config_path:
-        b.append(Block("code", config_path.read_text(encoding="utf-8"), caption="Resolved configuration"))
+    text = config_path.read_text(encoding="utf-8") if config_path else _config_without_runs(output_dir, cmp)
+    if text:
+        b.append(Block("code", text, caption="Resolved configuration"))
     return b
+
+
+def _config_without_runs(output_dir: Path, cmp: dict) -> str | None:
+    """A copy without run folders (docs/results): the first method's run config rebuilt as the command built it, from
+    the folder's config.yaml and, for a tuned comparison, optimize/tuned.yaml (so a rebuild keeps this block)."""
+    from ..config import config_to_yaml, load_config
+
+    layout = Layout(output_dir)
+    if not layout.config.is_file():
+        return None
+    config = load_config([layout.config, *([layout.tuned] if layout.tuned.is_file() else [])])
+    return config_to_yaml(config.for_method(sorted(cmp["methods"])[0]))
 
 
 def _results_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Path]) -> list[Block]:

@@ -83,7 +83,8 @@ def primary_blocks(c: dict, output_dir: Path) -> list[Block]:
         "0), is the only test-set term added to the spread, which already holds each pair's own."
         if tl else "No predictions found: the interval covers seed and data-draw noise only.",
         f"Interval used for the verdict: mean ± t(0.975, {p['n_pairs'] - 1}) × sqrt(SD²/n + c) = "
-        f"{ci_text(v['ci_low'], v['ci_high'])}; the paired t-interval (c left out) is "
+        f"{ci_text(v['ci_low'], v['ci_high'])}, its test p = {format_value(v.get('p'), 3)}; the paired t-interval "
+        "(c left out) is "
         f"{ci_text(p['t_ci_low'], p['t_ci_high'])}, paired t-test p = {format_value(p['t_p'], 3)}.",
     ]
     if tl:

@@ -142,8 +142,12 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
     if ci["low"] > 0 or ci["high"] < 0:
         better, worse = (name_a, name_b) if d > 0 else (name_b, name_a)
         out["kind"] = "better" if d > 0 else "worse"
-        out["text"] = (f"{better} beats {worse} on {metric} by {abs(d):.4f} ({interval}; paired t-test "
-                       f"p={p['t_p']:.3g}, {n} pairs).")
+        # the p of the test whose interval is quoted (t on the verdict's SE, shared test-set part included); the
+        # ordinary paired t-test leaves that part out, so its p is named as such, in a sentence of its own
+        own = f"p={out['p']:.3g}" + (f", {out['p_adjusted']:.3g} Bonferroni-adjusted" if comparisons > 1 else "")
+        out["text"] = (f"{better} beats {worse} on {metric} by {abs(d):.4f} ({interval}; that interval's test "
+                       f"{own}, {n} pairs). The ordinary paired t-test, which leaves out the test-set noise shared by "
+                       f"every pair, gives p={p['t_p']:.3g}.")
         if equivalent:  # a real but small difference: say that it is inside the margin too
             out["text"] += (f" The difference is also inside the declared margin ±{margin:g} ({tost_level} CI "
                             f"[{tost_ci['low']:+.4f}, {tost_ci['high']:+.4f}], TOST p={out['tost_p']:.3g}).")
