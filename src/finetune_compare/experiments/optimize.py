@@ -171,7 +171,8 @@ def make_objective(ctx: RunContext, method: str, space: dict):
             # be resumed: trials are not checkpointed
             out = train_method(ctx, method, trial_config.seed, trial_config.replace(save_checkpoints=False), run_dir,
                                extra_callbacks=(PruningCallback(trial, metric), ctx.hub.callback()),
-                               label=f"{method} trial {trial.number}")
+                               label=f"{method} trial {trial.number}",
+                               unkept="is not counted: the rerun runs a new trial in its place")
             trial.set_user_attr("steps_run", out.trainer.state.global_step)
             best = out.best
             history = [e for e in out.trainer.state.log_history if f"eval_{metric}" in e]

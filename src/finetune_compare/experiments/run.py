@@ -220,7 +220,7 @@ def run_buckets(ctx: RunContext, config: Config, seed: int) -> tuple[list[int] |
 
 
 def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_dir: Path,
-                 extra_callbacks: tuple = (), label: str | None = None) -> TrainOutcome:
+                 extra_callbacks: tuple = (), label: str | None = None, unkept: str | None = None) -> TrainOutcome:
     """Build, train and restore the best weights of `method`; shared by runs and search trials. Its checkpoints stay
     until the caller has kept the result (a run saves its trained weights first; see trained_run.py)."""
     release_memory()  # what an earlier run of this process freed goes back to the OS first: the baseline is the same
@@ -233,7 +233,7 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
     best = BestModelCallback(config.patience, label=label)
     trainer = build_trainer(config.training, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
                             [best, FiniteLossCallback(), StopOnSignal(), ProgressReporter(label),
-                             CheckpointInterval(config.checkpoint_minutes if config.save_checkpoints else None, label),
+                             CheckpointInterval(config.checkpoint_minutes if config.save_checkpoints else None, label, unkept),
                              *budget_callbacks(config.training), *extra_callbacks], head_modules=head,
                             compute_metrics=validation_metrics,
                             head_learning_rate=config.head_lr, pad_lengths=buckets)

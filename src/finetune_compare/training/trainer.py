@@ -126,15 +126,17 @@ class CheckpointInterval(TrainerCallback):
     The step that ends training is not checkpointed: the run saves its trained weights right after (trained_run.py).
     """
 
-    def __init__(self, minutes: float | None, label: str):
+    def __init__(self, minutes: float | None, label: str, unkept: str | None = None):
         self.seconds = None if minutes is None else 60.0 * minutes  # None: checkpoints are off
         self.label = label
+        # what the stop message says of this run when it is not checkpointed (a search trial: not counted, replaced)
+        self.unkept = unkept or "is not checkpointed (save_checkpoints: false): the rerun starts it again"
         self.last = 0.0
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.last = time.perf_counter()
         if self.seconds is None:
-            note(f"{self.label} is not checkpointed (save_checkpoints: false): the rerun starts it again")
+            note(f"{self.label} {self.unkept}")
         elif state.global_step:
             note(f"{self.label} resumed at step {state.global_step}; its checkpoint is kept: the rerun resumes there")
         else:
