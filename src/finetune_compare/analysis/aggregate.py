@@ -333,6 +333,10 @@ def restate_verdicts(cmp: ComparisonResult) -> ComparisonResult:
     """The verdicts (and headline) recomputed from a comparison's stored paired statistics: per-pair differences
     and the test-set bootstrap are all the verdict reads, so a statistics change reaches results whose run files
     are not at hand (a published copy)."""
+    for per in cmp["per_method"].values():  # the per-method intervals as the current code labels them (t)
+        for key, summary in per.items():
+            if summary.get("values"):
+                per[key] = describe(summary["values"])
     for c in cmp["comparisons"].values():
         prim = c["primary"]
         prim["verdict"] = decide(c["a"], c["b"], c["primary_metric"], prim, prim.get("test_level"),

@@ -136,9 +136,11 @@ def _config_without_runs(output_dir: Path, cmp: dict) -> str | None:
 
 def _results_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Path]) -> list[Block]:
     b: list[Block] = []
+    methods = sorted({s.get("ci_method") for per in cmp["per_method"].values() for s in per.values()} - {None})
+    named = " or ".join({"t": "t-interval over the seeds"}.get(m, m) for m in methods) or "t-interval over the seeds"
     b.append(Block("p", "Test set, over the paired seeds the verdict uses. Cells: mean ± std over seeds [95% CI of "
-                        "the mean: t-interval below 10 runs, BCa bootstrap from 10; cut at the metric's bounds 0 and 1, "
-                        "marked *, where it would reach past them]; a single run shows its value only."))
+                        f"the mean, {named}; cut at the metric's bounds 0 and 1, marked *, where it would reach past "
+                        "them]; a single run shows its value only."))
     for group, title in (("overall", "Overall"), ("per_class", "Per class (F1)"), ("per_source", "Per source")):
         if cmp["metric_groups"][group]:  # (no per-source table for a single source)
             b.append(Block("table", results_table(cmp, cmp["metric_groups"][group]), caption=title))
