@@ -290,3 +290,25 @@ def test_ctrl_c_cancels_the_running_tasks_and_leaves_no_half_written_file(tiny_b
     assert len(finished) < 4 and set(out.glob("runs/*/seed-*/metrics.json")) == finished
     for f in out.rglob("*.json"):
         json.loads(f.read_text())  # written whole or not at all
+
+
+def test_a_private_ray_that_times_out_starting_is_one_line(tiny_bert, tmp_path, monkeypatch):
+    """Under load Ray's node can time out starting; Ray raises a bare Exception: one line, not its traceback."""
+    from finetune_compare.errors import UserError
+    from finetune_compare.experiments import ray_executor
+
+    if ray.is_initialized():
+        pytest.skip("this process is connected to a Ray already")
+
+    def timed_out(**kwargs):
+        raise Exception("The current node timed out during startup. This could happen because some of the raylet "
+                        "failed to startup or the GCS has become overloaded.")
+
+    monkeypatch.setattr(ray, "init", timed_out)
+    with pytest.raises(UserError) as err:
+        ray_executor.connect(tiny_config(tiny_bert, tmp_path, execution_backend="ray"))
+    assert str(err.value) == (
+        "the private Ray for this command did not start (Exception: The current node timed out during startup. This "
+        "could happen because some of the raylet failed to startup or the GCS has become overloaded.); on a busy "
+        "machine its start can time out: rerun when the load is lower, or use --backend local (finished runs are "
+        "kept)")

@@ -76,7 +76,16 @@ def start_private_ray(ray) -> None:
         raise UserError(f"ray was imported in this process before {SINGLE_MACHINE_ENV}=0 was set, so a Ray started "
                         "here would listen on every network interface; set it in the environment before Python "
                         "starts, or start a cluster yourself and pass execution_address")
-    ray.init(include_dashboard=False, configure_logging=False)  # its workers inherit this environment
+    try:
+        ray.init(include_dashboard=False, configure_logging=False)  # its workers inherit this environment
+    except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception when its node times out starting
+        try:
+            ray.shutdown()  # the processes that did start go with it
+        except Exception:  # noqa: BLE001
+            pass
+        raise UserError(f"the private Ray for this command did not start ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:160]}); on a busy machine its start can time out: rerun when "
+                        "the load is lower, or use --backend local (finished runs are kept)") from None
     address = ray.util.get_node_ip_address()
     if address != "127.0.0.1":
         ray.shutdown()
