@@ -258,9 +258,12 @@ def test_a_plan_starts_and_stops_a_private_ray(tiny_bert, tmp_path):
     assert not _ray_pids() - before
 
 
-def test_ctrl_c_cancels_the_running_tasks_and_leaves_no_half_written_file(tiny_bert, tmp_path):
-    """SIGINT to the command while Ray tasks train: exit 130 with one line, its Ray's processes gone, no run
-    finishing after it (the tasks were cancelled), and every JSON file in the folder whole."""
+@pytest.mark.parametrize("signum, code, stopped", [(signal.SIGINT, 130, "interrupted"),
+                                                   (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_ctrl_c_cancels_the_running_tasks_and_leaves_no_half_written_file(tiny_bert, tmp_path, signum, code, stopped):
+    """SIGINT (or SIGTERM: Ray's own handler used to abort the driver, exit -6) to the command while Ray tasks train:
+    its exit status with one line, its Ray's processes gone, no run finishing after it (the tasks were cancelled),
+    and every JSON file in the folder whole."""
     cfg = _config(tiny_bert, tmp_path, "ctrl-c", num_epochs=3)
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict()))
@@ -275,7 +278,7 @@ def test_ctrl_c_cancels_the_running_tasks_and_leaves_no_half_written_file(tiny_b
             time.sleep(0.2)
         time.sleep(1.0)  # the tasks are inside training
         assert driver.poll() is None
-        os.kill(driver.pid, signal.SIGINT)
+        os.kill(driver.pid, signum)
         err = driver.communicate(timeout=60)[1]
         finished = set(out.glob("runs/*/seed-*/metrics.json"))
         deadline = time.monotonic() + 30
@@ -285,8 +288,8 @@ def test_ctrl_c_cancels_the_running_tasks_and_leaves_no_half_written_file(tiny_b
         assert not subprocess.run(["pgrep", "-g", str(driver.pid)], capture_output=True).stdout  # no worker left
     finally:
         _kill_group(driver.pid)
-    assert driver.returncode == 130, err[-3000:]
-    assert "interrupted; finished runs are kept: rerun the same command to resume" in err and "Traceback" not in err
+    assert driver.returncode == code, err[-3000:]
+    assert f"{stopped}; finished runs are kept: rerun the same command to resume" in err and "Traceback" not in err
     assert len(finished) < 4 and set(out.glob("runs/*/seed-*/metrics.json")) == finished
     for f in out.rglob("*.json"):
         json.loads(f.read_text())  # written whole or not at all
@@ -312,3 +315,23 @@ def test_a_private_ray_that_times_out_starting_is_one_line(tiny_bert, tmp_path, 
         "could happen because some of the raylet failed to startup or the GCS has become overloaded.); on a busy "
         "machine its start can time out: rerun when the load is lower, or use --backend local (finished runs are "
         "kept)")
+
+
+def test_sigterm_is_ours_again_after_ray_starts(tiny_bert, tmp_path, monkeypatch):
+    """ray.init installs a SIGTERM handler that calls sys.exit (the driver then aborted with exit -6 and a crash
+    dump); connect puts ours back, so SIGTERM stops the command like Ctrl-C."""
+    from finetune_compare.experiments import ray_executor
+    from finetune_compare.utils import signals as our_signals
+
+    if ray.is_initialized():
+        pytest.skip("this process is connected to a Ray already")
+
+    def ray_like_init(**kwargs):
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))  # what ray.init does
+
+    our_signals.install()
+    monkeypatch.setattr(ray, "init", ray_like_init)
+    monkeypatch.setattr(ray.util, "get_node_ip_address", lambda: "127.0.0.1")
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2})
+    ray_executor.connect(tiny_config(tiny_bert, tmp_path, execution_backend="ray"))
+    assert signal.getsignal(signal.SIGTERM) is our_signals._handler

@@ -33,6 +33,7 @@ from ..errors import UserError
 from ..layout import ATTEMPT, FAILURE, HISTORY, RUN_FILES
 from ..tracking import TrackerHub
 from ..tracking.lifecycle import Outcome
+from ..utils import signals
 from ..utils.distributed import world_size
 from ..utils.io import read_json, write_json
 from .command_progress import CommandProgress
@@ -116,6 +117,9 @@ def connect(config: Config) -> None:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise UserError(f"config key 'execution_address': cannot join the Ray cluster at {address!r}: "
                             f"{str(exc).splitlines()[0][:200]}") from None
+    # ray.init replaces the SIGTERM handler with its own sys.exit, which unwinds through Ray's threads and aborts
+    # the driver (exit -6, a crash dump): ours goes back, so SIGTERM stops the command like Ctrl-C (tasks cancelled)
+    signals.install()
     resources = ray.cluster_resources()
     log.info("ray: %s cluster, %g CPUs, %g GPUs", "private local" if address is None else address,
              resources.get("CPU", 0), resources.get("GPU", 0))

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 _pending: type[BaseException] | None = None
 _training_depth = 0
 _unhandled: type[BaseException] | None = None
+_received: type[BaseException] | None = None  # the last signal's exception type, whatever a library re-raises
 _note: str | None = None  # what the work under way keeps if a signal stops it now, and what a rerun does
 
 
@@ -42,7 +43,9 @@ _STOPPED = {signal.SIGHUP: "hung up (SIGHUP: the terminal closed)", signal.SIGTE
 def stop_message(exc: BaseException | type[BaseException]) -> tuple[str, int]:
     """The one line and the exit status (128 + the signal's number, as a shell reports it) of a command that a
     signal stopped: Ctrl-C 130, SIGTERM 143, SIGHUP 129."""
-    signum = int(getattr(exc, "signum", signal.SIGINT))
+    # a library may turn our exception into a plain KeyboardInterrupt on its way out (Ray's wait does): the signal
+    # this process received says what stopped it
+    signum = int(getattr(exc, "signum", None) or getattr(_received, "signum", signal.SIGINT))
     stopped = f"{_STOPPED.get(signum, 'interrupted')}; finished runs are kept"
     if _note:
         return f"{stopped}; {_note}; rerun the same command to resume", 128 + signum
@@ -79,8 +82,9 @@ def _redeliver(signum) -> None:
 
 
 def _handler(signum, frame):
-    global _pending, _redeliveries
+    global _pending, _redeliveries, _received
     exc = _EXCEPTIONS.get(signum, KeyboardInterrupt)
+    _received = exc
     if not _training_depth and _redeliveries < MAX_REDELIVERIES and _inside_import(frame):
         _redeliveries += 1
         timer = threading.Timer(REDELIVER_SECONDS, _redeliver, (signum,))
