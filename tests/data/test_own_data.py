@@ -347,3 +347,33 @@ def test_only_an_empty_cell_is_missing(tmp_path, caplog):
     texts = {e.text for e in bundle.train + bundle.validation}
     assert set(words) <= texts
     assert bundle.report["cleaning"]["data"]["train"]["empty_dropped"] == 1  # the one truly empty cell
+
+
+def test_a_cluster_column_reaches_the_test_examples(tmp_path):
+    rows = [(f"sample text number {i}", "ab"[i % 2], f"film-{i // 4}" if i % 7 else "") for i in range(200)]
+    train = write_csv(tmp_path / "train.csv", ["text", "label", "film"], rows)
+    test = write_csv(tmp_path / "test.csv", ["text", "label", "film"],
+                     [(f"other text {i}", "ab"[i % 2], f"film-{i // 5}" if i % 7 else "") for i in range(40)])
+    bundle = build(own(tmp_path, train_file=train, test_file=test, cluster_column="film"))
+    by_row = {int(e.id.split(":")[1]): e.cluster for e in bundle.test}
+    assert by_row[1] == "film-0" and by_row[12] == "film-2" and by_row[7] is None  # empty cell: its own cluster
+    with pytest.raises(DataError, match="no column 'movie' \\(cluster_column\\)"):
+        build(own(tmp_path, train_file=train, test_file=test, cluster_column="movie"))
+
+
+@pytest.mark.slow
+def test_a_comparison_resamples_the_declared_clusters(tiny_bert, tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", binary_rows(160))
+    test_rows = [{**r, "user": f"u{i // 6}"} for i, r in enumerate(binary_rows(60, offset=1000))]
+    test = write_jsonl(tmp_path / "test.jsonl", test_rows)
+    cfg = tiny_config(tiny_bert, tmp_path, data_source="files", samples_per_class=None, test_samples_per_class=None,
+                      train_file=train, test_file=test, text_column="body", label_column="y", cluster_column="user",
+                      label_names=["complaint", "praise"], num_runs=3, methods=["full", "lora"], learning_rate=2e-4)
+    ComparisonExperiment(cfg).run_multiple_runs(cfg)
+    out = Path(cfg.output_dir)
+    rows = [json.loads(line) for line in (out / "runs" / "lora" / "seed-7" / "predictions.jsonl").open()]
+    assert {r["cluster"] for r in rows} == {f"u{i}" for i in range(10)}
+    test_level = json.loads((out / "comparison.json").read_text())["comparisons"]["lora_vs_full"]["primary"][
+        "test_level"]
+    assert test_level["resampled"] == "clusters" and test_level["n_clusters"] == 10
+    assert "resampled whole clusters (10 clusters" in (out / "report.md").read_text()

@@ -131,7 +131,7 @@ def is_collapsed(test: dict) -> bool:
     return int((cm.sum(axis=0) > 0).sum()) <= 1
 
 
-def _predictions(run_dir: Path) -> dict[str, tuple[int, int, str]] | None:
+def _predictions(run_dir: Path) -> dict[str, tuple[int, int, str, str | None]] | None:
     path = run_dir / PREDICTIONS
     return read_predictions(path) if path.is_file() else None
 
@@ -160,7 +160,12 @@ def paired_runs_evidence(runs: dict[str, dict[int, Path]], metric: str, seed: in
     y = np.array([first[i][0] for i in ids])
     strata = [f"{first[i][2]}|{first[i][0]}" for i in ids]  # stratified by source x label
     preds = {m: {s: np.array([rows[(m, s)][i][1] for i in ids]) for s in seeds} for m in (a, b)}
-    return bootstrap_test_set(y, preds[a], preds[b], strata, metric, seed=seed)
+    if all(first[i][3] is None for i in ids):
+        return bootstrap_test_set(y, preds[a], preds[b], strata, metric, seed=seed)
+    # declared clusters (cluster_column): whole clusters resampled within each source; a row without one is its own
+    clusters = [first[i][3] if first[i][3] is not None else f"row:{i}" for i in ids]
+    return bootstrap_test_set(y, preds[a], preds[b], strata, metric, seed=seed, clusters=clusters,
+                              cluster_strata=[first[i][2] for i in ids])
 
 
 def compare_methods(output_dir: Path, a: str, b: str, flat: dict, keys: list[str], primary: str,

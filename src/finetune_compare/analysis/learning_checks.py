@@ -45,7 +45,7 @@ def no_gain(run_dir: Path, metric: str = "macro_f1") -> str | None:
 def _predicted(run_dir: Path) -> dict[str, int] | None:
     if not (run_dir / PREDICTIONS).is_file():
         return None
-    return {i: predicted for i, (_, predicted, _) in read_predictions(run_dir / PREDICTIONS).items()}
+    return {i: row[1] for i, row in read_predictions(run_dir / PREDICTIONS).items()}
 
 
 def not_learned(output_dir: Path, runs: dict[str, dict[int, dict]], reference: str) -> list[dict]:

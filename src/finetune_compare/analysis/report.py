@@ -114,24 +114,18 @@ def _setup_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, P
         b.append(Block("table", data_table(summary), caption="Data composition (examples per split, source and class)"))
         if summary.get("confounds"):
             b.append(Block("list", summary["confounds"], caption="Confounds"))
-    config_path = next((p.parent / RUN_CONFIG for p in Layout(output_dir).finished_runs()
-                        if (p.parent / RUN_CONFIG).is_file()), None)
-    text = config_path.read_text(encoding="utf-8") if config_path else _config_without_runs(output_dir, cmp)
+    text = cmp.get("resolved_config") or resolved_config(output_dir)
     if text:
         b.append(Block("code", text, caption="Resolved configuration"))
     return b
 
 
-def _config_without_runs(output_dir: Path, cmp: dict) -> str | None:
-    """A copy without run folders (docs/results): the first method's run config rebuilt as the command built it, from
-    the folder's config.yaml and, for a tuned comparison, optimize/tuned.yaml (so a rebuild keeps this block)."""
-    from ..config import config_to_yaml, load_config
-
-    layout = Layout(output_dir)
-    if not layout.config.is_file():
-        return None
-    config = load_config([layout.config, *([layout.tuned] if layout.tuned.is_file() else [])])
-    return config_to_yaml(config.for_method(sorted(cmp["methods"])[0]))
+def resolved_config(output_dir: Path) -> str | None:
+    """A run's whole resolved config (config.yaml of the first finished run), kept in comparison.json too, so a
+    rebuild of a copy without run folders (docs/results) still shows it."""
+    path = next((p.parent / RUN_CONFIG for p in Layout(output_dir).finished_runs()
+                 if (p.parent / RUN_CONFIG).is_file()), None)
+    return path.read_text(encoding="utf-8") if path else None
 
 
 def _results_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Path]) -> list[Block]:
@@ -286,6 +280,9 @@ def build_report(output_dir: str | Path) -> ComparisonResult:
     tuning = tuning_summary(output_dir)
     if tuning:
         cmp["tuning"] = tuning
+    config_text = resolved_config(output_dir)
+    if config_text:
+        cmp["resolved_config"] = config_text
     if Layout(output_dir).preregistration.is_file():
         cmp["preregistration"] = read_json(Layout(output_dir).preregistration)
     failed = [read_json(p) for p in Layout(output_dir).failed_runs()]  # the Ray executor's, after every retry

@@ -64,8 +64,7 @@ INDEPENDENCE = ("Assumption: the test-set bootstrap resamples test examples as i
                 "data may hold several texts per user or product), the test-set part of the interval is too narrow: "
                 "in an independent audit's simulation with the method effect shared by clusters of 10 examples, the "
                 "rule claimed a difference that was not there in 10% of folders at 5 pairs and 35% at 10 pairs. "
-                "Resampling whole clusters is not built yet; until it is, read a claim on clustered test data with "
-                "that in mind, or test on one example per cluster.")
+                "Declare them with cluster_column (your own data) and whole clusters are resampled.")
 
 
 def primary_blocks(c: dict, output_dir: Path) -> list[Block]:
@@ -102,7 +101,9 @@ def primary_blocks(c: dict, output_dir: Path) -> list[Block]:
                        f"{ci_text(tl['two_level_ci_low'], tl['two_level_ci_high'])}; with few seeds it under-covers, "
                        "so it is shown, not used for the verdict.")
     if tl:
-        summary.append(INDEPENDENCE)
+        summary.append(INDEPENDENCE if tl.get("resampled", "examples") == "examples" else
+                       f"The test-set bootstrap resampled whole clusters ({tl['n_clusters']:,} clusters of the data's "
+                       "cluster_column, within each source), so examples that belong together count as one draw.")
     summary.append(f"Exact sign-flip permutation test: p = {format_value(p['sign_flip_p'], 3)}" if p["sign_flip_p"] is not None
                    else f"Sign-flip permutation test {p['sign_flip_note']}.")
     if p["within_pair_correlation"] is not None:

@@ -114,6 +114,7 @@ class ComparisonResult(TypedDict):
     tuning: NotRequired[dict[str, dict[str, Any]]]  # tuned against tuned: each method's study (added by the report)
     failed_runs: NotRequired[list[dict[str, Any]]]  # runs that failed on every Ray attempt (added by the report)
     preregistration: NotRequired[dict[str, Any]]  # what the study declared before it ran (added by the report)
+    resolved_config: NotRequired[str]  # a run's config.yaml, shown by the report (added by the report)
 
 
 class SweepComparison(TypedDict):

@@ -79,9 +79,11 @@ def read_history(path: str | Path) -> dict:
     return h
 
 
-def read_predictions(path: str | Path) -> dict[str, tuple[int, int, str]]:
-    """A run's predictions.jsonl as {id: (label, predicted, source)}."""
+def read_predictions(path: str | Path) -> dict[str, tuple[int, int, str, str | None]]:
+    """A run's predictions.jsonl as {id: (label, predicted, source, cluster)}; cluster is None where the data declared
+    none (cluster_column)."""
     try:
-        return {str(r["id"]): (int(r["label"]), int(r["predicted"]), str(r.get("source", ""))) for r in read_jsonl(path)}
+        return {str(r["id"]): (int(r["label"]), int(r["predicted"]), str(r.get("source", "")),
+                               None if r.get("cluster") is None else str(r["cluster"])) for r in read_jsonl(path)}
     except (KeyError, TypeError, ValueError) as exc:
         raise _corrupt(Path(path), f"{type(exc).__name__}: {str(exc)[:120]}") from None

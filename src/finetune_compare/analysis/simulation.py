@@ -44,6 +44,7 @@ class Scenario:
     pair_sd: float  # the part of a pair's skill both its methods share
     example_sd: float  # per-run, per-example noise: which examples one model gets right
     interaction_sd: float = 0.0  # per-method, per-example offsets fixed across seeds
+    cluster_size: int = 0  # > 0: those offsets are shared by clusters of this many test examples (within a source)
     skill: float = 0.3
     description: str = ""
 
@@ -57,6 +58,20 @@ SCENARIOS = {
                             description="a method x example interaction (each method better on its own examples), "
                                         "450 test examples"),
 }
+# Kept apart from SCENARIOS (the published decision-rule table's): the rule's example bootstrap is known to fail here,
+# and the cluster bootstrap (a declared cluster_column) is what it is simulated for (benchmarks/simulate_clustered.py)
+CLUSTERED = Scenario("clustered", 450, seed_sd=0.03, pair_sd=0.05, example_sd=0.5, interaction_sd=0.45,
+                     cluster_size=10, description="the method x example interaction shared by clusters of 10 test "
+                                                  "examples (reviews of one film), 450 test examples")
+
+
+def cluster_ids(source: np.ndarray, size: int) -> np.ndarray:
+    """Cluster ids: each source's examples, in their order, in consecutive groups of `size` (labels mixed)."""
+    rank = np.empty(source.size, dtype=int)
+    for s in np.unique(source):
+        members = np.flatnonzero(source == s)
+        rank[members] = np.arange(members.size)
+    return np.array([f"{SOURCES[s]}-{r // size}" for s, r in zip(source, rank)])
 
 
 def _test_set(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +93,11 @@ def simulate_predictions(sc: Scenario, rng: np.random.Generator, n_pairs: int, d
     label, source = _test_set(rng, n)
     z = rng.normal(0, 1, n)
     deltas = {"full": 0.0, "lora": delta, **(more or {})}
-    offsets = {m: rng.normal(0, sc.interaction_sd, n) if sc.interaction_sd else 0.0 for m in deltas}
+    if sc.cluster_size:  # one offset per cluster and method, shared by its examples
+        codes = np.unique(cluster_ids(source, sc.cluster_size), return_inverse=True)[1]
+        offsets = {m: rng.normal(0, sc.interaction_sd, codes.max() + 1)[codes] for m in deltas}
+    else:
+        offsets = {m: rng.normal(0, sc.interaction_sd, n) if sc.interaction_sd else 0.0 for m in deltas}
     preds: dict[str, list[np.ndarray]] = {m: [] for m in deltas}
     for _ in range(n_pairs):
         shared = rng.normal(0, sc.pair_sd)
@@ -144,8 +163,9 @@ def _run_record(method: str, seed: int, y: np.ndarray, p: np.ndarray, source: np
 
 
 def write_experiment(folder: Path, y: np.ndarray, source: np.ndarray, preds: dict[str, list[np.ndarray]],
-                     margin: float | None = 0.01) -> Path:
-    """One simulated comparison folder, in the layout and formats runs write."""
+                     margin: float | None = 0.01, clusters: np.ndarray | None = None) -> Path:
+    """One simulated comparison folder, in the layout and formats runs write; with `clusters`, each prediction row
+    carries its cluster id, as runs on data with a cluster_column write it."""
     layout = Layout(folder)
     config = yaml.safe_dump({"primary_metric": "macro_f1", "equivalence_margin": margin})
     for m, by_pair in preds.items():
@@ -154,6 +174,7 @@ def write_experiment(folder: Path, y: np.ndarray, source: np.ndarray, preds: dic
             run = layout.run_dir(m, seed)
             run.mkdir(parents=True, exist_ok=True)
             rows = [{"id": f"t{i}", "source": SOURCES[source[i]], "label": int(y[i]), "predicted": int(p[i]),
+                     **({"cluster": str(clusters[i])} if clusters is not None else {}),
                      "probabilities": {lab: float(c == p[i]) for c, lab in enumerate(LABELS)}, "text": f"example {i}"}
                     for i in range(y.size)]
             write_run_files(run, config, _run_record(m, seed, y, p, source), {"train": [], "eval": []}, rows)
@@ -170,9 +191,10 @@ def folder_verdict(folder: Path) -> dict:
 
 
 def simulate_cell(sc: Scenario, n_pairs: int, pair_sds: float, reps: int, workdir: Path, seed: int = 0,
-                  delta: tuple[float, float] | None = None) -> dict:
+                  delta: tuple[float, float] | None = None, declare_clusters: bool = False) -> dict:
     """`reps` simulated folders of one scenario, pair count and true effect: how often each rule claims a difference,
-    and how often the verdict's interval covers the true difference."""
+    and how often the verdict's interval covers the true difference. `declare_clusters`: the folders' predictions
+    carry the scenario's cluster ids (as with a cluster_column), so the bootstrap resamples whole clusters."""
     import shutil
 
     delta_skill, truth = delta or effect_for(sc, pair_sds)
@@ -182,7 +204,8 @@ def simulate_cell(sc: Scenario, n_pairs: int, pair_sds: float, reps: int, workdi
     for rep in range(reps):
         folder = workdir / f"{sc.name}-{n_pairs}-{pair_sds:g}-{rep}"
         y, source, preds = simulate_predictions(sc, rng, n_pairs, delta_skill)
-        primary = folder_verdict(write_experiment(folder, y, source, preds))
+        clusters = cluster_ids(source, sc.cluster_size) if declare_clusters and sc.cluster_size else None
+        primary = folder_verdict(write_experiment(folder, y, source, preds, clusters=clusters))
         v = primary["verdict"]
         counts["claims"] += v["kind"] in ("better", "worse")
         counts["equivalent"] += v["kind"] == "equivalent"
@@ -195,7 +218,7 @@ def simulate_cell(sc: Scenario, n_pairs: int, pair_sds: float, reps: int, workdi
         counts["before_covered"] += before["low"] <= truth <= before["high"]
         shutil.rmtree(folder)
     return {"scenario": sc.name, "n_pairs": n_pairs, "pair_sds": pair_sds, "true_difference": truth,
-            "reps": reps, **{k: v / reps for k, v in counts.items()}}
+            "reps": reps, "clusters_declared": declare_clusters, **{k: v / reps for k, v in counts.items()}}
 
 
 def shipped_before(primary: dict) -> dict:

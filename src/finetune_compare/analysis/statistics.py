@@ -205,6 +205,32 @@ def stratified_resamples(strata: Sequence, n_boot: int, rng: np.random.Generator
     return np.concatenate(parts, axis=1)
 
 
+def cluster_resample_weights(strata: Sequence, clusters: Sequence, n_boot: int,
+                             rng: np.random.Generator) -> np.ndarray:
+    """`n_boot` cluster-bootstrap resamples as example weights (n_boot, n): within every stratum, as many clusters as
+    it holds are drawn with replacement, and each example counts as often as its cluster was drawn. Examples that
+    belong together (reviews of one film, texts of one user) are resampled together, so their shared noise stays in
+    the resamples' spread instead of averaging out."""
+    keys = [f"{s}|{c}" for s, c in zip(np.asarray(strata, dtype=object).astype(str),
+                                       np.asarray(clusters, dtype=object).astype(str))]
+    cluster_codes = np.unique(keys, return_inverse=True)[1]
+    stratum_of_cluster: dict[int, str] = {}
+    for code, stratum in zip(cluster_codes, np.asarray(strata, dtype=object).astype(str)):
+        stratum_of_cluster.setdefault(int(code), stratum)
+    counts = np.zeros((n_boot, cluster_codes.max() + 1))
+    for stratum in sorted(set(stratum_of_cluster.values())):
+        members = np.array([c for c, st in stratum_of_cluster.items() if st == stratum])
+        counts[:, members] = rng.multinomial(members.size, np.full(members.size, 1 / members.size), size=n_boot)
+    return counts[:, cluster_codes]
+
+
+def _weighted_confusions(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    """Confusion matrices (B, k, k) with each example counted `weights[b, i]` times (the cluster bootstrap)."""
+    codes = (y_true * k + y_pred)[None, :] + (np.arange(weights.shape[0]) * k * k)[:, None]
+    return np.bincount(codes.ravel(), weights=weights.ravel(),
+                       minlength=weights.shape[0] * k * k).reshape(weights.shape[0], k, k)
+
+
 def mcnemar_exact_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
     from statsmodels.stats.contingency_tables import mcnemar
 
@@ -217,12 +243,15 @@ BOOTSTRAP_BLOCK = 200  # resamples per block: (200, n_test) index arrays stay sm
 
 
 def bootstrap_test_set(y_true: np.ndarray, preds_a: dict[int, np.ndarray], preds_b: dict[int, np.ndarray],
-                       strata: Sequence, metric: str, n_boot: int = TEST_BOOTSTRAP_RESAMPLES, seed: int = 0) -> dict:
+                       strata: Sequence, metric: str, n_boot: int = TEST_BOOTSTRAP_RESAMPLES, seed: int = 0,
+                       clusters: Sequence | None = None, cluster_strata: Sequence | None = None) -> dict:
     """Test-set sampling noise of A - B with the models fixed: per pair its SE (`se`, whose square estimates that
     pair's test variance v_k), and for the mean over pairs `se_test` (its square: mean(v_k)/n + c(n-1)/n, where c is
     the covariance of the pairs' test deviations: they share one test set). One resample is shared by all pairs.
     Also per pair a percentile interval and McNemar's exact test (of those two trained models), and the two-level
-    bootstrap (resample pairs, then test examples)."""
+    bootstrap (resample pairs, then test examples). With `clusters` (one id per example), whole clusters are
+    resampled within `cluster_strata` (the source: a cluster's examples may hold several labels) instead of single
+    examples within `strata`."""
     y_true = np.asarray(y_true)
     seeds = sorted(set(preds_a) & set(preds_b))
     classes = np.unique(y_true)
@@ -231,11 +260,17 @@ def bootstrap_test_set(y_true: np.ndarray, preds_a: dict[int, np.ndarray], preds
     # diffs[b, j]: A - B on pair j under test resample b (one resample shared by all pairs)
     diffs = np.empty((n_boot, len(seeds)))
     for start in range(0, n_boot, BOOTSTRAP_BLOCK):
-        idx = stratified_resamples(strata, min(BOOTSTRAP_BLOCK, n_boot - start), rng)
+        size = min(BOOTSTRAP_BLOCK, n_boot - start)
+        if clusters is None:
+            idx = stratified_resamples(strata, size, rng)
+            confusions = lambda p: _confusions(y_true, p, idx, k)  # noqa: E731
+        else:
+            weights = cluster_resample_weights(cluster_strata if cluster_strata is not None else strata, clusters,
+                                               size, rng)
+            confusions = lambda p: _weighted_confusions(y_true, p, weights, k)  # noqa: E731
         for j, s in enumerate(seeds):
-            diffs[start:start + idx.shape[0], j] = (
-                metric_from_confusions(_confusions(y_true, preds_a[s], idx, k), metric, classes)
-                - metric_from_confusions(_confusions(y_true, preds_b[s], idx, k), metric, classes))
+            diffs[start:start + size, j] = (metric_from_confusions(confusions(preds_a[s]), metric, classes)
+                                            - metric_from_confusions(confusions(preds_b[s]), metric, classes))
     lo, hi = 100 * ALPHA / 2, 100 * (1 - ALPHA / 2)
     per_seed = []
     for j, s in enumerate(seeds):
@@ -251,6 +286,8 @@ def bootstrap_test_set(y_true: np.ndarray, preds_a: dict[int, np.ndarray], preds
     two_level = np.take_along_axis(diffs, picks, axis=1).mean(axis=1)
     return {
         "metric": metric, "n_test": int(y_true.size), "n_resamples": n_boot, "per_seed": per_seed,
+        "resampled": "examples" if clusters is None else "clusters",
+        **({} if clusters is None else {"n_clusters": len(set(map(str, clusters)))}),
         "se_test": float(diffs.mean(axis=1).std(ddof=1)),
         "two_level_ci_low": float(np.percentile(two_level, lo)),
         "two_level_ci_high": float(np.percentile(two_level, hi)),

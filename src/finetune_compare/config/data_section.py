@@ -13,7 +13,7 @@ PRESET_DEFAULTS = {"samples_per_class": 15000, "test_samples_per_class": 2000,
                    "sources": ["imdb", "sst5", "tweeteval"]}
 FILE_KEYS = ("train_file", "validation_file", "test_file")
 HUB_DATASET_KEYS = ("dataset_config", "train_split", "validation_split", "test_split")
-OWN_DATA_KEYS = ("text_column", "label_column", "group_column", "label_names")
+OWN_DATA_KEYS = ("text_column", "label_column", "group_column", "cluster_column", "label_names")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,10 @@ class DataConfig(Section):
                            nonempty=True)
     group_column: Optional[str] = setting(None, "Your own data: an optional column (domain, product, language, ...) "
                                      "reported like the preset's sources: per-group metrics and balance.")
+    cluster_column: Optional[str] = setting(
+        None, "Your own data: an optional column of cluster ids (film, user, product, conversation): test examples of "
+        "one cluster are resampled together by the test-set bootstrap, whose shared noise is otherwise "
+        "underestimated (docs/statistics.md, Assumptions). A row without one is its own cluster.")
     label_names: Optional[list[str]] = setting(
         None, "Your own data: class names in id order. With integer labels, label i is named label_names[i]; with "
         "string labels, fixes the order (default: sorted). Every name must be used in training.")

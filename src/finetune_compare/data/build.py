@@ -38,6 +38,7 @@ class Example:
     label: int  # our class id
     source: str
     native_label: int
+    cluster: str | None = None  # which test examples belong together (cluster_column); None: its own cluster
 
 
 @dataclass
@@ -104,7 +105,7 @@ def _load_own(cfg: DataConfig, report: dict) -> tuple[dict[str, dict[str, list[E
                 empty[r.group] += 1
                 continue
             group = out.setdefault(r.group, {s: [] for s in own.splits})
-            group[split].append(Example(f"{split}:{r.row}", text, ids[r.label], r.group, ids[r.label]))
+            group[split].append(Example(f"{split}:{r.row}", text, ids[r.label], r.group, ids[r.label], r.cluster))
         if empty:
             log.warning("%s: %d empty or missing texts dropped", own.where[split], sum(empty.values()))
         if sum(empty.values()) == len(rows):

@@ -38,6 +38,7 @@ class LabelledRow:
     label: str  # the class name
     group: str
     row: int  # 0-based position in its file or split
+    cluster: str | None = None  # cluster_column's value (None: the row is a cluster of its own)
 
 
 @dataclass
@@ -94,9 +95,10 @@ def _dtype(feature) -> str:
     return getattr(feature, "dtype", type(feature).__name__)
 
 
-def _check_columns(ds, cfg, where: str) -> None:
+def _check_columns(ds, cfg, where: str, test: bool = False) -> None:
     found = list(ds.column_names)
-    for key in ("text_column", "label_column", "group_column"):
+    # the cluster column is read from the test split only (it is what the test-set bootstrap resamples)
+    for key in ("text_column", "label_column", "group_column", *(("cluster_column",) if test else ())):
         column = getattr(cfg, key)
         if column is not None and column not in found:
             raise DataError(f"{where}: no column '{column}' ({key}); the columns found are: {', '.join(found)}")
@@ -149,6 +151,12 @@ def _group_values(ds, cfg) -> list[str]:
     return ["(none)" if v is None else str(v) for v in ds[cfg.group_column]]
 
 
+def _cluster_values(ds, cfg) -> list[str | None]:
+    if cfg.cluster_column is None or cfg.cluster_column not in ds.column_names:  # (required in the test split)
+        return [None] * len(ds)
+    return [None if v is None or v != v or str(v).strip() == "" else str(v) for v in ds[cfg.cluster_column]]
+
+
 def load_own_data(cfg) -> OwnData:
     """Read train / validation / test of your own data (`cfg` is the data section) and decide the label names."""
     if cfg.data_source == "files":
@@ -164,7 +172,7 @@ def load_own_data(cfg) -> OwnData:
     for split, ds in tables.items():
         if len(ds) == 0:
             raise DataError(f"{where[split]}: has no rows")
-        _check_columns(ds, cfg, where[split])
+        _check_columns(ds, cfg, where[split], test=split == "test")
     values = {split: _label_values(ds, cfg, where[split]) for split, ds in tables.items()}
     text_labels = _text_labels(tables["train"], cfg)
     names: list[str] | None = None  # integer labels: their names, decided from the training split
@@ -182,8 +190,8 @@ def load_own_data(cfg) -> OwnData:
             if split != "train":  # (train was checked when the names were decided)
                 _names_from_ids(set(values[split]), cfg, feature_names, where[split])
             labels = [names[v] for v in values[split]]
-        rows[split] = [LabelledRow(t, lab, g, i)
-                       for i, (t, lab, g) in enumerate(zip(ds[cfg.text_column], labels, _group_values(ds, cfg)))]
+        rows[split] = [LabelledRow(t, lab, g, i, c) for i, (t, lab, g, c) in
+                       enumerate(zip(ds[cfg.text_column], labels, _group_values(ds, cfg), _cluster_values(ds, cfg)))]
     label_names = _decide_labels(rows, cfg, names, where)
     return OwnData(tuple(label_names), rows, where)
 

@@ -36,6 +36,7 @@ def prediction_rows(split, probs: np.ndarray, labels: tuple[str, ...] = CLASS_NA
     return [
         {
             "id": ex.id, "source": ex.source, "label": ex.label, "predicted": int(p),
+            **({"cluster": ex.cluster} if ex.cluster is not None else {}),
             "probabilities": {labels[c]: round(float(probs[i, c]), 6) for c in range(len(labels))},
             "text": ex.text,
         }
