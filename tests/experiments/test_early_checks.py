@@ -62,6 +62,12 @@ def _cases(tmp_path):
          "error: --storage 'bogus://db': not a storage URL Optuna takes; use journal:PATH, or one of sqlite://"),
         ("a bad config value", ["compare", "--set", "batch_size=0", "--output-dir", str(tmp_path / "o")],
          "error: config key 'batch_size'"),
+        ("a data folder that is not there", ["compare", "--set", "data_source=local", "--set", "data_dir=/no/such",
+                                             "--output-dir", str(tmp_path / "o")],
+         "error: data_dir '/no/such' does not exist or is not a directory"),
+        ("a data file that is not there", ["data", "--set", "data_source=files", "--set", "train_file=/no/t.csv",
+                                           "--set", "test_file=/no/u.csv", "--output-dir", str(tmp_path / "o")],
+         "error: config key 'train_file': file '/no/t.csv' does not exist or is not a file"),
     ]
     if not gpu_present():
         cases.append(("a GPU this machine does not have", ["compare", "--set", "device=cuda", "--output-dir",

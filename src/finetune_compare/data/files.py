@@ -59,14 +59,19 @@ def _format_of(path: Path) -> tuple[str, dict]:
     return FORMATS[suffix]
 
 
+def check_file(path_text: str, key: str) -> Path:
+    path = Path(path_text)
+    if not path.is_file():
+        raise DataError(f"config key '{key}': file '{path}' does not exist or is not a file")
+    return path
+
+
 def read_table(path_text: str, key: str):
     """One file as a `datasets.Dataset`, or a DataError naming the config key and the file."""
     import datasets
 
-    path = Path(path_text)
+    path = check_file(path_text, key)
     builder, options = _format_of(path)
-    if not path.is_file():
-        raise DataError(f"config key '{key}': file '{path}' does not exist or is not a file")
     bars_were_off = datasets.utils.are_progress_bars_disabled()
     datasets.disable_progress_bars()  # a local file reads in a moment; bars would only clutter the log
     quiet = logging.getLogger("datasets")

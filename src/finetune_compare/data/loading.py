@@ -89,14 +89,18 @@ def read_jsonl_split(root: Path, spec: SourceSpec, split: str) -> list[RawRow]:
     return rows
 
 
-def read_local(data_dir: str | Path, spec: SourceSpec, split: str) -> list[RawRow]:
+def check_data_dir(data_dir: str | Path) -> Path:
     root = Path(data_dir)
     if not root.is_dir():
         raise DataError(
             f"data_dir '{root}' does not exist or is not a directory; expected layout: "
             f"{expected_layout(list(SOURCES))}"
         )
-    return read_jsonl_split(root, spec, split)
+    return root
+
+
+def read_local(data_dir: str | Path, spec: SourceSpec, split: str) -> list[RawRow]:
+    return read_jsonl_split(check_data_dir(data_dir), spec, split)
 
 
 def read_embedded(spec: SourceSpec, split: str) -> list[RawRow]:

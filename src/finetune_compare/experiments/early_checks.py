@@ -108,9 +108,24 @@ def check_storage(url: str) -> None:
             raise UserError(f"cannot open Optuna storage '{url}': {problem}")
 
 
+def check_data_paths(config: Config) -> None:
+    """The data the config names exists (a local copy's folder, your own files): the readers' own messages."""
+    from ..data.files import check_file
+    from ..data.loading import check_data_dir
+
+    if config.data_source == "local":
+        check_data_dir(config.data_dir)
+    if config.data_source == "files":
+        for key in ("train_file", "validation_file", "test_file"):
+            if getattr(config, key):
+                check_file(getattr(config, key), key)
+
+
 def early_checks(config: Config, args) -> None:
     """Everything about `config` and the command line that can be known without a model, data or torch."""
     check_device(config.device)
+    if args.mode in WRITES_OUTPUT or args.mode == "plan":
+        check_data_paths(config)
     if args.mode in WRITES_OUTPUT:  # (plan states the folder's state in its own output instead)
         out = Path(config.output_dir)
         try:
