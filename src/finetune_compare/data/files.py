@@ -70,8 +70,8 @@ def read_table(path_text: str, key: str):
     """One file as a `datasets.Dataset`, or a DataError naming the config key and the file."""
     import datasets
 
+    builder, options = _format_of(Path(path_text))  # an unknown file type is named first, as before
     path = check_file(path_text, key)
-    builder, options = _format_of(path)
     bars_were_off = datasets.utils.are_progress_bars_disabled()
     datasets.disable_progress_bars()  # a local file reads in a moment; bars would only clutter the log
     quiet = logging.getLogger("datasets")
