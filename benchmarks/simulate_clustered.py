@@ -76,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     result = run(args.reps, args.power_reps, args.out)
     text = (f"Scenario: {CLUSTERED.description}. Simulated through the report path (folders in, comparison.json "
-            "out); ± is two binomial SEs.\n\n" + table(result) + "\n")
+            "out); ± is two binomial SEs (at the 5% rate where the measured one is lower).\n\n" + table(result) + "\n")
     args.out.with_suffix(".md").write_text(text)
     print("\n" + text)
 
