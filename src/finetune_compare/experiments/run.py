@@ -231,9 +231,9 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
     buckets, shapes = run_buckets(ctx, config, seed)
     label = label or f"{method} seed {seed}"
     best = BestModelCallback(config.patience, label=label)
+    interval = CheckpointInterval(config.checkpoint_minutes if config.save_checkpoints else None, label, unkept)
     trainer = build_trainer(config.training, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
-                            [best, FiniteLossCallback(), StopOnSignal(), ProgressReporter(label),
-                             CheckpointInterval(config.checkpoint_minutes if config.save_checkpoints else None, label, unkept),
+                            [best, FiniteLossCallback(), StopOnSignal(), ProgressReporter(label), interval,
                              *budget_callbacks(config.training), *extra_callbacks], head_modules=head,
                             compute_metrics=validation_metrics,
                             head_learning_rate=config.head_lr, pad_lengths=buckets)
@@ -275,6 +275,7 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
     done = None if force else load_completed(run_dir)
     if done is not None:
         log.info("%s seed %d: already complete in %s, skipping", method, seed, run_dir)
+        discard_trained(run_dir)  # left by a command stopped between writing metrics.json and removing it
         return done
     if force:
         discard_trained(run_dir)
