@@ -27,7 +27,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 CONFIG = dict(model_name="embedded-minilm", data_source="embedded", test_samples_per_class=30, num_epochs=1,
               num_threads=1, tracking_mlflow=False, tracking_wandb=False, evaluate_base_model=False,
               sweep={"samples_per_class": [80, 150]}, execution_cpus_per_run=1)
-DROP = ("seconds", "per_second", "rss", "cuda_mb", "environment", "plots", "started", "throughput")
+# resolved_config: the configuration as run names its backend and output folder, which differ by design
+DROP = ("seconds", "per_second", "rss", "cuda_mb", "environment", "plots", "started", "throughput", "resolved_config")
 
 
 def comparable(obj):
