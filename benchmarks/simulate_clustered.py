@@ -1,7 +1,8 @@
 """Clustered test data through the real path (issue 37): the method x example interaction shared by clusters of 10
 test examples (analysis/simulation.py's CLUSTERED), the folders' predictions with and without their cluster ids (a
 declared cluster_column makes the test-set bootstrap resample whole clusters). For each pair count: how often the
-rule claims a difference that is not there, its coverage, and its power at one pair-SD.
+rule claims a difference on this test set that does not carry over to other test sets, its coverage, and its power
+at one pair-SD.
 
     python benchmarks/simulate_clustered.py [--reps 200] [--power-reps 100]
 

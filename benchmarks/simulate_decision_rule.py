@@ -58,7 +58,7 @@ def run(reps: int, out: Path, scenarios=tuple(SCENARIOS), pairs=PAIRS, effects=E
 def pool(results: list[dict]) -> dict:
     """Batches of folders with different seeds as one: every share weighted by its batch's folders (a share that an
     earlier batch did not record is pooled over the batches that did, and its folder count given)."""
-    SKIP = ("true_difference", "pair_sds", "seconds")
+    SKIP = ("true_difference", "pair_sds", "injected_pair_sds", "seconds")
     cells: dict[str, dict] = {}
     for r in results:
         for key, c in r["cells"].items():

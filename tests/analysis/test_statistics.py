@@ -182,15 +182,26 @@ def test_a_margin_the_test_set_cannot_support_is_named():
     # the quickstart's case: 450 test examples, 3 pairs, per-pair test SE ~0.025: the 90% interval is at least
     # t(0.95, 2) * sqrt(0.025^2 / 3) = 0.042 wide, so +-0.01 cannot be shown
     p = _pairs([0.44, 0.43, 0.45], [0.44, 0.44, 0.44])
-    tl = _test_level(0.025 / math.sqrt(3), [0.025] * 3)
+    tl = {**_test_level(0.025 / math.sqrt(3), [0.025] * 3), "shared_variance_mc_se": 0.0}
     v = decide("lora", "full", "macro_f1", p, tl, margin=0.01)
     floor = margin_floor(tl, 3)
     assert floor == pytest.approx(stats.t.ppf(0.95, 2) * 0.025 / math.sqrt(3))
     assert "cannot be shown with 3 pairs on these 450 test examples" in v["text"]
-    assert f"at least ±{floor:.4f} wide" in v["text"] and "pairs would bring that floor under ±0.01" in v["text"]
-    # a shared part larger than the margin: no number of pairs helps
+    assert f"expected to keep the 90% interval about ±{floor:.4f} wide (an estimate" in v["text"]
+    assert "about 19 pairs would bring it under ±0.01 (seed noise not counted)" in v["text"]  # c_hat = 0 exactly
+    # a file written before the Monte Carlo error was stored: its normal-theory value (1,000 resamples) gives a range
+    older = {**tl, "shared_variance_mc_se": None}
+    assert "about 19 to 256 pairs would bring it under ±0.01" in decide("lora", "full", "macro_f1", p, older,
+                                                                        margin=0.01)["text"]
+    # a shared part larger than the margin: no number of pairs helps, over all of c_hat's Monte Carlo band
     tl = _test_level(0.02, [0.02] * 3)  # c = (9 * 4e-4 - 3 * 4e-4) / 6 = 4e-4: sqrt 0.02 > 0.01
     assert "a larger test set is needed" in decide("lora", "full", "macro_f1", p, tl, margin=0.01)["text"]
+    # near the limit (c = 3.6e-5, where z sqrt(c) is 0.0099) with a Monte Carlo error that reaches past it: no
+    # hard conclusion, a hedged one
+    tl = {**_test_level(math.sqrt((3 * 0.02 ** 2 + 6 * 3.6e-5) / 9), [0.02] * 3), "shared_variance_mc_se": 1e-5}
+    text = decide("lora", "full", "macro_f1", p, tl, margin=0.01)["text"]
+    assert "pairs or more might bring it under ±0.01, or no number would" in text
+    assert "c_hat 3.60e-05, 6.00e-06 to 6.60e-05 within 3 Monte Carlo SEs" in text and "is needed" not in text
 
 
 def test_planning_by_hand():

@@ -108,20 +108,26 @@ def reachable(effect: float, shared: float | None, target: float = POWER, equiva
 
 
 def plan(sd: float, n_pilot: int, shared: float | None, effect: float | None = None, margin: float | None = None,
-         target: float = POWER) -> dict:
-    """Pairs needed for a declared effect and/or margin, from a pilot's SD (with the range its 95% interval gives)
-    and its shared test-set variance."""
+         target: float = POWER, shared_band: tuple[float, float] | None = None) -> dict:
+    """Pairs needed for a declared effect and/or margin, from a pilot's SD and its shared test-set variance. The
+    range spans the SD's 95% interval and, with `shared_band` (c_hat's Monte Carlo band, analysis/verdict.py), the
+    values c_hat could have taken with another bootstrap seed: fewest pairs at the low SD and low c, most at the high
+    ends. `reachable`: whether some number of pairs can do it at the low end of the band (`reachable_at_high`: at its
+    high end too)."""
     sd_low, sd_high = sd_interval(sd, n_pilot)
+    c_low, c_high = shared_band if shared_band is not None else (shared, shared)
     out = {"pilot_pairs": n_pilot, "sd": sd, "sd_ci": [sd_low, sd_high], "shared_test_variance": shared,
-           "power": target}
+           "shared_band": list(shared_band) if shared_band is not None else None, "power": target}
     if effect is not None:
         out["effect"] = {"effect": effect, "pairs": pairs_needed(effect, sd, shared, target),
-                         "reachable": reachable(effect, shared, target),
-                         "pairs_range": [pairs_needed(effect, sd_low, shared, target),
-                                         pairs_needed(effect, sd_high, shared, target)]}
+                         "reachable": reachable(effect, c_low, target),
+                         "reachable_at_high": reachable(effect, c_high, target),
+                         "pairs_range": [pairs_needed(effect, sd_low, c_low, target),
+                                         pairs_needed(effect, sd_high, c_high, target)]}
     if margin is not None:
         out["margin"] = {"margin": margin, "pairs": pairs_for_equivalence(margin, sd, shared, target),
-                         "reachable": reachable(margin, shared, target, equivalence=True),
-                         "pairs_range": [pairs_for_equivalence(margin, sd_low, shared, target),
-                                         pairs_for_equivalence(margin, sd_high, shared, target)]}
+                         "reachable": reachable(margin, c_low, target, equivalence=True),
+                         "reachable_at_high": reachable(margin, c_high, target, equivalence=True),
+                         "pairs_range": [pairs_for_equivalence(margin, sd_low, c_low, target),
+                                         pairs_for_equivalence(margin, sd_high, c_high, target)]}
     return out

@@ -117,6 +117,12 @@ def _setup_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, P
     text = cmp.get("resolved_config") or resolved_config(output_dir)
     if text:
         b.append(Block("code", text, caption="Resolved configuration"))
+    elif Layout(output_dir).config.is_file():
+        # a copy without run folders whose comparison.json predates resolved_config (docs/results/quickstart): the
+        # folder's config.yaml rather than no configuration at all, saying what it is
+        b.append(Block("code", Layout(output_dir).config.read_text(encoding="utf-8"),
+                       caption="Resolved configuration (the folder's config.yaml, written by the latest command "
+                               "run on it; no run folder is left to read a run's own)"))
     return b
 
 

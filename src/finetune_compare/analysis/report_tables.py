@@ -9,6 +9,7 @@ from ..data.sources import display_name
 from ..labels import CLASS_NAMES
 from .aggregate import split_source_key
 from .report_blocks import Block
+from .verdict import shared_variance_mc_se
 
 
 def format_value(v: Any, digits: int = 4) -> str:
@@ -63,8 +64,14 @@ INDEPENDENCE = ("Assumption: the test-set bootstrap resamples test examples as i
                 "belong together (IMDB holds up to 30 reviews of one film, SST-5 phrases share sentences, your own "
                 "data may hold several texts per user or product), the test-set part of the interval is too narrow: "
                 "in an independent audit's simulation with the method effect shared by clusters of 10 examples, the "
-                "rule claimed a difference that was not there in 10% of folders at 5 pairs and 35% at 10 pairs. "
+                "rule claimed a difference on this test set that does not carry over to other test sets in 10% of "
+                "folders at 5 pairs and 35% at 10 pairs. "
                 "Declare them with cluster_column (your own data) and whole clusters are resampled.")
+
+
+def _mc_se(tl: dict, n: int) -> str:
+    return f"{shared_variance_mc_se(tl, n):.1e}" + ("" if tl.get("shared_variance_mc_se") is not None else
+                                                   " (normal theory: written before it was measured)")
 
 
 def primary_blocks(c: dict, output_dir: Path) -> list[Block]:
@@ -89,7 +96,8 @@ def primary_blocks(c: dict, output_dir: Path) -> list[Block]:
         f"{format_value(sd)} (seed, data-draw and each pair's own test-set noise).",
         f"Test-set sampling: SE of the mean {format_value(v['se_test'])} (bootstrap, models fixed); the part shared by all "
         f"pairs through the one test set, c = {format_value(shared, 7)} (c = (n² SE_test² − Σ se_k²) / (n(n−1)), floored at "
-        "0), is the only test-set term added to the spread, which already holds each pair's own."
+        f"0; Monte Carlo SE {_mc_se(tl, p['n_pairs'])} over {tl['n_resamples']:,} resamples), is the only test-set "
+        "term added to the spread, which already holds each pair's own."
         if tl else "No predictions found: the interval covers seed and data-draw noise only.",
         f"Interval used for the verdict: mean ± t(0.975, {p['n_pairs'] - 1}) × sqrt(SD²/n + c) = "
         f"{ci_text(v['ci_low'], v['ci_high'])}, its test p = {format_value(v.get('p'), 3)}; the paired t-interval "
@@ -112,8 +120,9 @@ def primary_blocks(c: dict, output_dir: Path) -> list[Block]:
     if v["equivalence_margin"] is not None and v["tost_p"] is not None:
         summary.append(f"Equivalence (TOST) against the declared margin ±{v['equivalence_margin']:g}: "
                        f"p = {v['tost_p']:.3g}."
-                       + (f" On this test set the 90% interval cannot be narrower than ±{v['margin_floor']:.4f} at "
-                          f"{p['n_pairs']} pairs." if v.get("margin_floor") is not None else ""))
+                       + (f" On this test set, test-set noise alone is expected to keep the 90% interval about "
+                          f"±{v['margin_floor']:.4f} wide at {p['n_pairs']} pairs (an estimate from the bootstrap, "
+                          "not a bound)." if v.get("margin_floor") is not None else ""))
     det = v.get("detectable")
     if det and det["value"] is not None:
         high = f"{det['high']:.4f}" if det["high"] < 1 else "past any difference a score can have"

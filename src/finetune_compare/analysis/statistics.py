@@ -33,7 +33,14 @@ CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
 MIN_PAIRS = 3  # below this, no verdict at all (ASO too)
 MIN_PAIRS_PERMUTATION = 6  # 2 / 2^5 = 0.0625: an exact sign-flip test cannot reach p < 0.05 below 6 pairs
-TEST_BOOTSTRAP_RESAMPLES = 1000
+TEST_BOOTSTRAP_RESAMPLES = 1000  # the least the test-set bootstrap draws
+# c_hat, the test-set variance shared by the pairs, is a small difference of large bootstrap variances: at 3 pairs
+# on the quickstart's 450 examples 1,000 resamples leave it a Monte Carlo error of ~40% of its value (the "how many
+# pairs" sentence then changed with the bootstrap seed). The bootstrap draws on until that error is at most
+# SHARED_TARGET_RELATIVE_ERROR of c_hat, or SHARED_MAX_RESAMPLES are drawn (0.2-3 s for 450-3,000 examples at 3-12
+# pairs on 2 cores); what error remains is carried into the sentences that rest on c_hat (analysis/verdict.py).
+SHARED_TARGET_RELATIVE_ERROR = 0.05
+SHARED_MAX_RESAMPLES = 20_000
 ASO_ITERATIONS = 1000  # deepsig's default; its docs advise against fewer
 
 
@@ -242,8 +249,30 @@ def mcnemar_exact_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
 BOOTSTRAP_BLOCK = 200  # resamples per block: (200, n_test) index arrays stay small for large test sets
 
 
+def shared_variance_estimate(diffs: np.ndarray) -> tuple[float, float]:
+    """c_hat (not floored) and its Monte Carlo standard error from the bootstrap's pair differences (B, n).
+
+    c_hat = (n^2 SE_test^2 - sum_k se_k^2) / (n (n - 1)) is the mean off-diagonal covariance of the columns, i.e. the
+    mean over resamples of h_b = sum_{j != k} x_bj x_bk / (n (n - 1)) (x centred, divided by B - 1 rather than B),
+    so its Monte Carlo error is that of a mean: sd(h) / sqrt(B)."""
+    b, n = diffs.shape
+    if n < 2 or b < 2:
+        return 0.0, 0.0
+    x = diffs - diffs.mean(axis=0)
+    h = (x.sum(axis=1) ** 2 - (x ** 2).sum(axis=1)) / (n * (n - 1))
+    return float(h.sum() / (b - 1)), float(h.std(ddof=1) / math.sqrt(b))
+
+
+def _enough_resamples(diffs: np.ndarray) -> bool:
+    """Whether c_hat's Monte Carlo error is small against its value (or cannot get smaller within the cap)."""
+    if diffs.shape[0] >= SHARED_MAX_RESAMPLES or diffs.shape[1] < 2:
+        return True
+    value, error = shared_variance_estimate(diffs)
+    return error <= SHARED_TARGET_RELATIVE_ERROR * abs(value)
+
+
 def bootstrap_test_set(y_true: np.ndarray, preds_a: dict[int, np.ndarray], preds_b: dict[int, np.ndarray],
-                       strata: Sequence, metric: str, n_boot: int = TEST_BOOTSTRAP_RESAMPLES, seed: int = 0,
+                       strata: Sequence, metric: str, n_boot: int | None = None, seed: int = 0,
                        clusters: Sequence | None = None, cluster_strata: Sequence | None = None) -> dict:
     """Test-set sampling noise of A - B with the models fixed: per pair its SE (`se`, whose square estimates that
     pair's test variance v_k), and for the mean over pairs `se_test` (its square: mean(v_k)/n + c(n-1)/n, where c is
@@ -251,26 +280,24 @@ def bootstrap_test_set(y_true: np.ndarray, preds_a: dict[int, np.ndarray], preds
     Also per pair a percentile interval and McNemar's exact test (of those two trained models), and the two-level
     bootstrap (resample pairs, then test examples). With `clusters` (one id per example), whole clusters are
     resampled within `cluster_strata` (the source: a cluster's examples may hold several labels) instead of single
-    examples within `strata`."""
+    examples within `strata`. Without `n_boot`, it draws at least TEST_BOOTSTRAP_RESAMPLES and goes on, 1,000 at a
+    time, until c_hat's Monte Carlo error is small against it (`_enough_resamples`)."""
     y_true = np.asarray(y_true)
     seeds = sorted(set(preds_a) & set(preds_b))
     classes = np.unique(y_true)
     k = int(max(classes.max(), *(p.max() for p in (*preds_a.values(), *preds_b.values())))) + 1
     rng = np.random.default_rng(seed)
     # diffs[b, j]: A - B on pair j under test resample b (one resample shared by all pairs)
-    diffs = np.empty((n_boot, len(seeds)))
-    for start in range(0, n_boot, BOOTSTRAP_BLOCK):
-        size = min(BOOTSTRAP_BLOCK, n_boot - start)
-        if clusters is None:
-            idx = stratified_resamples(strata, size, rng)
-            confusions = lambda p: _confusions(y_true, p, idx, k)  # noqa: E731
-        else:
-            weights = cluster_resample_weights(cluster_strata if cluster_strata is not None else strata, clusters,
-                                               size, rng)
-            confusions = lambda p: _weighted_confusions(y_true, p, weights, k)  # noqa: E731
-        for j, s in enumerate(seeds):
-            diffs[start:start + size, j] = (metric_from_confusions(confusions(preds_a[s]), metric, classes)
-                                            - metric_from_confusions(confusions(preds_b[s]), metric, classes))
+    adaptive = n_boot is None
+    n_boot = TEST_BOOTSTRAP_RESAMPLES if adaptive else n_boot
+    diffs = np.empty((0, len(seeds)))
+    while True:
+        diffs = np.concatenate([diffs, _resampled_diffs(y_true, preds_a, preds_b, seeds, strata, metric, classes, k,
+                                                        n_boot - diffs.shape[0], rng, clusters, cluster_strata)])
+        if not adaptive or _enough_resamples(diffs):
+            break
+        n_boot += TEST_BOOTSTRAP_RESAMPLES
+    shared_error = shared_variance_estimate(diffs)[1]
     lo, hi = 100 * ALPHA / 2, 100 * (1 - ALPHA / 2)
     per_seed = []
     for j, s in enumerate(seeds):
@@ -289,7 +316,28 @@ def bootstrap_test_set(y_true: np.ndarray, preds_a: dict[int, np.ndarray], preds
         "resampled": "examples" if clusters is None else "clusters",
         **({} if clusters is None else {"n_clusters": len(set(map(str, clusters)))}),
         "se_test": float(diffs.mean(axis=1).std(ddof=1)),
+        # c_hat's Monte Carlo standard error (the verdict's sentences that rest on c_hat carry it)
+        "shared_variance_mc_se": shared_error if len(seeds) > 1 else None,
         "two_level_ci_low": float(np.percentile(two_level, lo)),
         "two_level_ci_high": float(np.percentile(two_level, hi)),
         "two_level_se": float(two_level.std(ddof=1)),
     }
+
+
+def _resampled_diffs(y_true, preds_a, preds_b, seeds, strata, metric, classes, k, n_boot, rng, clusters,
+                     cluster_strata) -> np.ndarray:
+    """A - B on every pair under `n_boot` new test resamples (n_boot, pairs), drawn in blocks."""
+    diffs = np.empty((n_boot, len(seeds)))
+    for start in range(0, n_boot, BOOTSTRAP_BLOCK):
+        size = min(BOOTSTRAP_BLOCK, n_boot - start)
+        if clusters is None:
+            idx = stratified_resamples(strata, size, rng)
+            confusions = lambda p: _confusions(y_true, p, idx, k)  # noqa: E731
+        else:
+            weights = cluster_resample_weights(cluster_strata if cluster_strata is not None else strata, clusters,
+                                               size, rng)
+            confusions = lambda p: _weighted_confusions(y_true, p, weights, k)  # noqa: E731
+        for j, s in enumerate(seeds):
+            diffs[start:start + size, j] = (metric_from_confusions(confusions(preds_a[s]), metric, classes)
+                                            - metric_from_confusions(confusions(preds_b[s]), metric, classes))
+    return diffs

@@ -14,18 +14,25 @@ SE_test^2 ~ mean(v) / n + c (n - 1) / n for the mean, so
 
 The interval is mean +- t(n - 1) * sqrt(SD^2 / n + c_hat). With c_hat >= 0 it is never narrower than the paired
 t-interval, so "beats" needs only this interval to exclude 0 (the paired t-test's p < 0.05 is then implied).
-df = n - 1, the paired t-test's: c_hat comes from 1,000 resamples and is far better determined than SD^2, and
-giving c infinite degrees of freedom (Welch-Satterthwaite) could make the interval narrower than the t-interval.
+df = n - 1, the paired t-test's. A Welch-Satterthwaite df would treat c_hat as exactly known and raise the df; when
+c_hat is small against SD^2/n that can make the interval narrower than the paired t-interval (so the rule would no
+longer imply the paired t-test), when it is large the interval stays wider.
+
+c_hat comes from the bootstrap, which draws until its Monte Carlo error is at most 5% of c_hat or 20,000 resamples
+are drawn (analysis/statistics.py); what error remains is carried into the sentences that rest on c_hat alone (the
+smallest margin a test set supports, how many pairs would reach it, "a larger test set is needed"): they are
+computed over c_hat +- 3 Monte Carlo standard errors and give a range where that band changes them.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from scipy import stats
 
 from .planning import POWER, detectable_difference, pairs_for_floor, sd_interval
-from .statistics import ALPHA, CONFIDENCE, MIN_PAIRS, _t
+from .statistics import ALPHA, CONFIDENCE, MIN_PAIRS, TEST_BOOTSTRAP_RESAMPLES, _t
 from .result_types import RankingRow, Verdict
 
 
@@ -35,6 +42,34 @@ def shared_test_variance(test_level: dict | None, n: int) -> float | None:
         return None
     per_pair = sum(s["se"] ** 2 for s in test_level["per_seed"])
     return max(0.0, (n ** 2 * test_level["se_test"] ** 2 - per_pair) / (n * (n - 1)))
+
+
+MC_BAND = 3  # c_hat +- 3 Monte Carlo SEs: the sentences resting on c_hat hold for any bootstrap seed
+
+
+def shared_variance_mc_se(test_level: dict, n: int) -> float:
+    """c_hat's Monte Carlo standard error: the bootstrap's own (stored with its draws), or for a comparison.json written
+    before it was stored, the normal-theory value 2 tr(A S A S) / (B - 1) of a linear function tr(A S) of a sample
+    covariance S of B draws, with S taken as the per-pair variances on the diagonal and c_hat off it."""
+    if test_level.get("shared_variance_mc_se") is not None:
+        return float(test_level["shared_variance_mc_se"])
+    c = shared_test_variance(test_level, n) or 0.0
+    variances = np.array([s["se"] ** 2 for s in test_level["per_seed"]])
+    sigma = np.full((n, n), c) + np.diag(variances - c)
+    a = (np.ones((n, n)) - np.eye(n)) / (n * (n - 1))
+    product = a @ sigma
+    draws = test_level.get("n_resamples", TEST_BOOTSTRAP_RESAMPLES)  # the fixed count before it drew adaptively
+    return float(math.sqrt(max(0.0, 2 * np.trace(product @ product) / (draws - 1))))
+
+
+def shared_variance_band(test_level: dict | None, n: int) -> tuple[float, float] | None:
+    """c_hat -+ MC_BAND Monte Carlo standard errors (floored at 0): the values c_hat could have taken with another
+    bootstrap seed."""
+    c = shared_test_variance(test_level, n)
+    if c is None:
+        return None
+    error = MC_BAND * shared_variance_mc_se(test_level, n)
+    return max(0.0, c - error), c + error
 
 
 def per_pair_test_variance(test_level: dict | None) -> float | None:
@@ -79,28 +114,47 @@ def verdict_p(d: float, se: float | None, df: int) -> float | None:
     return float(2 * stats.t.sf(abs(d) / se, df))
 
 
-def margin_floor(test_level: dict | None, n: int, alpha: float = ALPHA) -> float | None:
-    """The smallest half-width the 90% interval (TOST's) can have on this test set at n pairs, even with no seed
-    noise at all: t(0.95, n-1) * sqrt(mean(v)/n + c_hat). A margin below it cannot be shown."""
-    v, c = per_pair_test_variance(test_level), shared_test_variance(test_level, n)
+def margin_floor(test_level: dict | None, n: int, alpha: float = ALPHA, shared: float | None = None) -> float | None:
+    """The half-width the 90% interval (TOST's) is expected to have on this test set at n pairs even with no seed
+    noise at all: t(0.95, n-1) * sqrt(mean(v)/n + c_hat) (or with `shared` in place of c_hat). An estimate, not a
+    bound: a margin below it is not expected to be shown."""
+    v = per_pair_test_variance(test_level)
+    c = shared if shared is not None else shared_test_variance(test_level, n)
     if v is None or c is None:
         return None
     return _t(1 - alpha, n - 1) * math.sqrt(v / n + c)
 
 
+def _pairs_for_margin(test_level: dict, n: int, margin: float) -> str:
+    """How many pairs would bring the expected floor under the margin, over c_hat's Monte Carlo band: one number,
+    a range, or none; the sentence says which holds for every value in the band."""
+    v = per_pair_test_variance(test_level)
+    c_low, c_high = shared_variance_band(test_level, n)
+    fewest, most = pairs_for_floor(v, c_low, margin), pairs_for_floor(v, c_high, margin)
+    band = (f"c_hat {shared_test_variance(test_level, n):.2e}, {c_low:.2e} to {c_high:.2e} within {MC_BAND} Monte "
+            "Carlo SEs")
+    if fewest is None:
+        return (f"no number of pairs would bring it under ±{margin:g} (the part shared through the one test set is "
+                f"too large, over all of its estimate's Monte Carlo error: {band}): a larger test set is needed")
+    if most is None:
+        return (f"about {fewest} pairs or more might bring it under ±{margin:g}, or no number would (the part shared "
+                f"through the one test set is too close to that limit to say: {band}); a larger test set is the sure "
+                "way")
+    if fewest == most:
+        return f"about {fewest} pairs would bring it under ±{margin:g} (seed noise not counted)"
+    return (f"about {fewest} to {most} pairs would bring it under ±{margin:g} (the range covers the Monte Carlo error "
+            f"of the part shared through the one test set, {band}; seed noise not counted)")
+
+
 def _margin_note(test_level: dict, n: int, margin: float, n_test: int, alpha: float = ALPHA) -> str | None:
     floor = margin_floor(test_level, n, alpha)
-    if floor is None or floor < margin:
+    # said only when it holds at the low end of c_hat's Monte Carlo band too
+    if floor is None or margin_floor(test_level, n, alpha, shared_variance_band(test_level, n)[0]) < margin:
         return None
-    more = pairs_for_floor(per_pair_test_variance(test_level), shared_test_variance(test_level, n), margin)
-    how = (f"about {more} pairs would bring that floor under ±{margin:g} (seed noise not counted)" if more else
-           "no number of pairs would (the part shared through the one test set is too large): a larger test set is "
-           "needed")
     return (f"The declared margin ±{margin:g} cannot be shown with {n} pairs on these {n_test:,} test examples: "
-            f"test-set sampling noise alone keeps the {confidence_label(1 - 2 * alpha)} interval at least "
-            f"±{floor:.4f} wide, the "
-            "smallest margin "
-            f"this test set supports at {n} pairs; {how}.")
+            f"test-set sampling noise alone is expected to keep the {confidence_label(1 - 2 * alpha)} interval about "
+            f"±{floor:.4f} wide (an estimate from the test-set bootstrap, not a bound), so this test set supports no "
+            f"smaller margin at {n} pairs; {_pairs_for_margin(test_level, n, margin)}.")
 
 
 def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | None = None,

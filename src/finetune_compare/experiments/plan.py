@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..analysis.planning import MAX_PAIRS, POWER, plan
 from ..analysis.run_files import read_json
-from ..analysis.verdict import shared_test_variance
+from ..analysis.verdict import MC_BAND, shared_test_variance, shared_variance_band
 from ..errors import UserError
 from ..layout import Layout
 
@@ -40,11 +40,15 @@ def _pairs(n: int | None, reachable: bool) -> str:
 
 def _answer(r: dict) -> str:
     if not r["reachable"]:
-        return ("no number of pairs: the part of test-set noise shared by all pairs is too large for it; a larger "
-                "test set is needed")
+        return ("no number of pairs: the part of test-set noise shared by all pairs is too large for it, over all of "
+                "its estimate's Monte Carlo error; a larger test set is needed")
     lo, hi = r["pairs_range"]
-    return (f"{_pairs(r['pairs'], True)} pairs ({_pairs(lo, True)} to {_pairs(hi, True)} over the SD's 95% "
-            "interval)")
+    pairs = r["pairs"] if r["pairs"] is not None else None
+    over = "over the SD's 95% interval" + (" and the shared part's Monte Carlo error" if r.get("banded") else "")
+    if not r.get("reachable_at_high", True):
+        return (f"{_pairs(pairs, True)} pairs at the estimates, {_pairs(lo, True)} or more {over}, and possibly no "
+                "number: the shared test-set part is too close to the limit to say; a larger test set is the sure way")
+    return f"{_pairs(pairs, True)} pairs ({_pairs(lo, True)} to {_pairs(hi, True)} {over})"
 
 
 def plan_lines(pilot: Path, effect: float | None, margin: float | None, power: float = POWER) -> list[str]:
@@ -59,14 +63,18 @@ def plan_lines(pilot: Path, effect: float | None, margin: float | None, power: f
             lines.append(f"{c['a']} vs {c['b']}: the pilot has {p['n_pairs']} pairs; planning needs at least 3")
             continue
         shared = shared_test_variance(p.get("test_level"), p["n_pairs"])  # the verdict's c_hat
-        result = plan(p["diff_sd"], p["n_pairs"], shared, effect, margin, power)
+        band = shared_variance_band(p.get("test_level"), p["n_pairs"])  # what another bootstrap seed could give
+        result = plan(p["diff_sd"], p["n_pairs"], shared, effect, margin, power, band)
         lo, hi = result["sd_ci"]
         n_test = (p.get("test_level") or {}).get("n_test")
         lines.append(f"{c['a']} vs {c['b']} on {c['primary_metric']}, from {p['n_pairs']} pilot pairs"
                      + (f" on {n_test:,} test examples" if n_test else "") + f": SD of the paired differences "
                      f"{p['diff_sd']:.4f} (95% interval {lo:.4f} to {hi:.4f}), shared test-set variance "
-                     + (f"{result['shared_test_variance']:.2e}" if result["shared_test_variance"] is not None
-                        else "unknown (no predictions: seed noise only)"))
+                     + (f"{shared:.2e} ({band[0]:.2e} to {band[1]:.2e} within {MC_BAND} Monte Carlo SEs)"
+                        if shared is not None else "unknown (no predictions: seed noise only)"))
+        for key in ("effect", "margin"):
+            if key in result:
+                result[key]["banded"] = band is not None and band[0] != band[1]
         if "effect" in result:
             e = result["effect"]
             lines.append(f"  to detect a true difference of ±{effect:g} with {power:.0%} probability: {_answer(e)}")
