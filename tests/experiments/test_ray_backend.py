@@ -166,9 +166,28 @@ def _kill_group(pgid: int) -> None:
         time.sleep(0.2)
 
 
+def _group(pgid: int) -> list[str]:
+    """The processes of a process group that are still running (zombies are gone already)."""
+    pids = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
+    out = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
+        except OSError:
+            continue  # gone meanwhile
+        if stat.rsplit(")", 1)[1].split()[0] != "Z":
+            out.append(f"{pid} {command[:80]!r}")
+    return out
+
+
+def _reapers(driver_pid: int) -> list[str]:
+    return subprocess.run(["pgrep", "-f", f"ray_reaper {driver_pid}$"], capture_output=True, text=True).stdout.split()
+
+
 def test_a_killed_driver_is_resumed_by_the_same_command(tiny_bert, tmp_path):
-    """kill -9 of the command mid-sweep (its private Ray, on 127.0.0.1, dies with it), then the same command:
-    only the runs without metrics.json train."""
+    """kill -9 of the command mid-sweep (its private Ray, on 127.0.0.1, dies with it, agents included), then the same
+    command: only the runs without metrics.json train."""
     cfg = _config(tiny_bert, tmp_path, "killed", sweep={"samples_per_class": [40, 50]})
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict()))
@@ -184,6 +203,12 @@ def test_a_killed_driver_is_resumed_by_the_same_command(tiny_bert, tmp_path):
         assert driver.poll() is None, driver.stderr.read()
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
+        # Ray's agents outlived a SIGKILL of the driver (ray 2.60.0); the reaper beside the private Ray kills every
+        # Ray process left, and then ends itself
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (_group(driver.pid) or _reapers(driver.pid)):
+            time.sleep(0.5)
+        assert not _group(driver.pid) and not _reapers(driver.pid), (_group(driver.pid), _reapers(driver.pid))
     finally:
         _kill_group(driver.pid)  # its Ray's processes too: a worker outliving the driver could still finish a run
     mtimes = {p: p.stat().st_mtime for p in out.glob("points/*/runs/*/seed-*/metrics.json")}

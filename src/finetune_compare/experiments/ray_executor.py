@@ -38,6 +38,7 @@ from ..utils.distributed import world_size
 from ..utils.io import read_json, write_json
 from .command_progress import CommandProgress
 from .executor import PairPlan, score_text
+from .ray_reaper import start_reaper
 from .run import (RunContext, context_for_pair, environment_info, layer_shapes, load_completed, run_dir_for,
                   run_method)
 
@@ -77,6 +78,7 @@ def start_private_ray(ray) -> None:
         raise UserError(f"ray was imported in this process before {SINGLE_MACHINE_ENV}=0 was set, so a Ray started "
                         "here would listen on every network interface; set it in the environment before Python "
                         "starts, or start a cluster yourself and pass execution_address")
+    start_reaper()  # Ray's agents outlive a SIGKILL of this process: the watcher kills them then
     try:
         ray.init(include_dashboard=False, configure_logging=False)  # its workers inherit this environment
     except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception when its node times out starting
