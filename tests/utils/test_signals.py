@@ -42,3 +42,24 @@ def test_a_signal_inside_an_import_is_delivered_once_the_import_is_done(tmp_path
               "except KeyboardInterrupt:\n    print('interrupted')\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60).stdout
     assert out.splitlines() == ["imported True", "interrupted"], out
+
+
+def test_a_signal_inside_a_weakref_callback_stops_the_command_without_a_traceback():
+    """SIGTERM during tuning printed "Exception ignored in: <function WeakKeyDictionary...remove>" and a traceback:
+    the interrupt landed in a weakref callback, where Python cannot raise. It is delivered again instead, silently,
+    and still stops the command (exit 143)."""
+    import subprocess
+    import sys
+
+    script = ("import gc, os, signal, sys, time, weakref\nfrom finetune_compare.utils import signals\n"
+              "signals.install()\nclass Key: pass\nd = weakref.WeakKeyDictionary()\nk = Key()\n"
+              "d[k] = 1\nsent = []\n"
+              "def on_collect(ref):\n    os.kill(os.getpid(), signal.SIGTERM)\n    for _ in range(1000):\n"
+              "        sum(range(10))  # the handler runs here, inside the weakref callback\n    sent.append(1)\n"
+              "r = weakref.ref(k, on_collect)\n"
+              "try:\n    del k\n    gc.collect()\n    for _ in range(300):\n        time.sleep(0.01)\n"
+              "    print('never stopped')\n"
+              "except signals.Terminated as exc:\n    print('stopped', sent)\n    sys.exit(143)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 143 and done.stdout.strip() == "stopped []", (done.stdout, done.stderr)
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -122,10 +123,31 @@ def clear() -> None:
     _unhandled = _pending = None
 
 
+def _unraisable(unraisable) -> None:
+    """Our interrupt, raised where Python cannot raise (a weakref callback such as WeakKeyDictionary's `remove`, a
+    finaliser), was printed as "Exception ignored in ..." with a traceback (SIGTERM during tuning). It is ours and not
+    lost: delivered again a moment later, where it can stop the command, and not printed."""
+    global _redeliveries
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _unhandled is not None:
+        if _redeliveries < MAX_REDELIVERIES:
+            _redeliveries += 1
+            timer = threading.Timer(REDELIVER_SECONDS, _redeliver, (getattr(_unhandled, "signum", signal.SIGINT),))
+            timer.daemon = True
+            timer.start()
+        return
+    _previous_unraisablehook(unraisable)
+
+
+_previous_unraisablehook = sys.unraisablehook
+
+
 def install() -> None:
+    global _previous_unraisablehook
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, _handler)
+        if sys.unraisablehook is not _unraisable:
+            _previous_unraisablehook, sys.unraisablehook = sys.unraisablehook, _unraisable
 
 
 def raise_if_requested() -> None:
