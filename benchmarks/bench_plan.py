@@ -157,7 +157,9 @@ def main() -> None:
 
     import torch
 
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    from finetune_compare.training.precision_probe import cpu_model
+
+    machine = f"{cpu_model() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
     with tempfile.TemporaryDirectory() as tmp:
         results = [measure(c, Path(tmp), args.load) for c in (CASES if args.case == "all" else [args.case])]
     if args.append and args.out.is_file():
