@@ -117,3 +117,111 @@ def test_stage_receives_only_its_config_section(path):
 def test_section_walker_sees_config_imports():
     assert config_names_imported(PACKAGE / "data" / "build.py") == {"DataConfig"}
     assert "Config" in config_names_imported(PACKAGE / "experiments" / "run.py")
+
+
+# --------------------------------------------------------------------------------------
+# No import circle between modules (issue 39): a circle makes the import order matter and hides which module owns
+# what. Imports inside functions count; imports under `if TYPE_CHECKING:` (annotations only) do not.
+# --------------------------------------------------------------------------------------
+
+MODULES = {".".join(_module_name(p)): p for p in SOURCES if _module_name(p)}
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node except those under `if TYPE_CHECKING:`."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+            stack.extend(node.orelse)
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _existing(parts: list[str]) -> str | None:
+    """The longest prefix of `parts` that is one of our modules."""
+    while parts:
+        if ".".join(parts) in MODULES:
+            return ".".join(parts)
+        parts = parts[:-1]
+    return None
+
+
+def module_imports(name: str, source: str | None = None) -> set[str]:
+    """Our modules (dotted, below finetune_compare) that module `name` imports at run time."""
+    path = MODULES.get(name) or PACKAGE.joinpath(*name.split(".")).with_suffix(".py")
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found = set()
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8") if source is None else source)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                target = (package[: len(package) - (node.level - 1)] if node.level > 1 else package) + (
+                    node.module.split(".") if node.module else [])
+            elif node.module and node.module.startswith("finetune_compare"):
+                target = node.module.split(".")[1:]
+            else:
+                continue
+            for alias in node.names:  # `from . import x` / `from .pkg import module` name a module; else the target
+                found.add(_existing(target + [alias.name]) if ".".join(target + [alias.name]) in MODULES
+                          else _existing(target))
+        elif isinstance(node, ast.Import):
+            found.update(_existing(a.name.split(".")[1:]) for a in node.names if a.name.startswith("finetune_compare."))
+    return found - {None, name}
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index, low, on_stack, stack, circles, counter = {}, {}, set(), [], [], [0]
+
+    def visit(start):
+        work = [(start, iter(sorted(graph.get(start, ()))))]
+        index[start] = low[start] = counter[0]
+        counter[0] += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter[0]
+                    counter[0] += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    circles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return circles
+
+
+def test_no_import_circle():
+    graph = {name: module_imports(name) for name in MODULES}
+    assert import_circles(graph) == [], "import circles: " + "; ".join(" <-> ".join(c) for c in import_circles(graph))
+
+
+def test_the_circle_check_sees_a_circle_and_ignores_annotations_only_imports():
+    graph = {name: module_imports(name) for name in MODULES}
+    # a deliberate circle, read as if config/rules.py imported config/loading.py at run time (nothing is written)
+    graph["config.rules"] = module_imports("config.rules", "def f():\n    from .loading import from_dict\n")
+    assert ["config.core", "config.loading", "config.rules"] in import_circles(graph)
+    typing_only = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .core import Config\n"
+    assert module_imports("config.rules", typing_only) == set()

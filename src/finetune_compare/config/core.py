@@ -12,8 +12,9 @@ from typing import Any
 from ..errors import ConfigError
 from ..fields import FrozenFlatKeys
 from .data_section import DataConfig
-from .keys import SECTION_CLASSES, SECTIONS, config_keys, unknown_key_error
+from .keys import SECTION_CLASSES, SECTIONS, config_keys, flatten_sections, unknown_key_error
 from .method_section import MethodConfig
+from .rules import check_between_sections
 from .sections import ExecutionConfig, ExperimentConfig, ModelConfig, SearchConfig, TrackingConfig, TrainingConfig
 
 SECTION_TYPES = {**SECTION_CLASSES, "method": MethodConfig}
@@ -42,8 +43,6 @@ class Config(FrozenFlatKeys):
             grouped[keys[key].section][key] = value
         for section in SECTIONS:
             object.__setattr__(self, section, SECTION_TYPES[section](**grouped[section]))
-        from .rules import check_between_sections
-
         check_between_sections(self)
 
     def __getattr__(self, name: str) -> Any:  # a flat key: read from its section
@@ -86,12 +85,4 @@ class Config(FrozenFlatKeys):
         return out
 
     def replace(self, **changes: Any) -> "Config":
-        from .loading import from_dict
-
-        return from_dict({**self.to_dict(), **changes})
-
-
-def check_seed_range(config: Config) -> None:
-    last_seed = config.seed + config.num_runs - 1
-    if last_seed >= 2 ** 32:
-        raise ConfigError(f"config key 'seed': seed + num_runs - 1 = {last_seed} must be < 2^32 (numpy's seed range)")
+        return Config(**flatten_sections({**self.to_dict(), **changes}))

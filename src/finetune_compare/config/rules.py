@@ -58,14 +58,22 @@ def sweep_fixed_reason(key: str) -> str | None:
 def check_between_sections(config: "Config") -> None:
     check_method_overrides(config)
     check_sweep(config)
-    from .core import check_seed_range
-
     check_seed_range(config)
 
 
-def check_method_overrides(config: "Config") -> None:
-    from .loading import from_dict
+def check_seed_range(config: "Config") -> None:
+    last_seed = config.seed + config.num_runs - 1
+    if last_seed >= 2 ** 32:
+        raise ConfigError(f"config key 'seed': seed + num_runs - 1 = {last_seed} must be < 2^32 (numpy's seed range)")
 
+
+def _with(config: "Config", values: dict) -> "Config":
+    """A config of the same class from flat, checked keys: what an override or a sweep point would be. (The class of
+    `config` rather than an import of core or loading, which import this module: no import circle.)"""
+    return type(config)(**values)
+
+
+def check_method_overrides(config: "Config") -> None:
     allowed = method_override_keys()
     normalised = {}
     for method, overrides in config.method_overrides.items():
@@ -91,7 +99,7 @@ def check_method_overrides(config: "Config") -> None:
                     f"stay paired); allowed per method: {', '.join(sorted(allowed))}")
         # the values too, now: a bad one must fail before any folder is claimed or any run trains
         try:
-            from_dict({**config.to_dict(), **overrides, "method_overrides": {}, "sweep": {}})  # the grid: check_sweep
+            _with(config, {**config.to_dict(), **overrides, "method_overrides": {}, "sweep": {}})  # grid: check_sweep
         except ConfigError as exc:
             raise ConfigError(f"method_overrides.{method}: {exc}") from None
         normalised[method] = overrides
@@ -105,8 +113,6 @@ def check_method_overrides(config: "Config") -> None:
 
 def check_sweep(config: "Config") -> None:
     """Every key may vary per point and every value is one its key accepts: checked before any training."""
-    from .loading import from_dict
-
     if len(config.sweep) > MAX_SWEEP_KEYS:
         raise ConfigError(f"config key 'sweep': at most {MAX_SWEEP_KEYS} keys (a grid over one or two), got "
                           f"{len(config.sweep)}: {', '.join(map(str, config.sweep))}")
@@ -122,7 +128,7 @@ def check_sweep(config: "Config") -> None:
         seen = []
         for value in values:
             try:
-                point = from_dict({**config.to_dict(), "sweep": {}, key: value})
+                point = _with(config, {**config.to_dict(), "sweep": {}, key: value})
             except ConfigError as exc:
                 raise ConfigError(f"sweep key '{key}', value {value!r}: {exc}") from None
             if getattr(point, key) in seen:

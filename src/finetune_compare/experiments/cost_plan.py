@@ -24,6 +24,7 @@ from ..training.trainer import evaluation_interval, planned_steps
 from .compare import run_seeds
 from .cost_probe import PROBE_STEPS, Probe, probe_method, step_tokens
 from .outputs import check_output_dir
+from .plan_text import FOLDER_STATES, plan_text
 from .run import RunContext, build_context, load_completed, run_dir_for
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,6 @@ class PointPlan:
         return [(m, s) for s in self.seeds for m in self.config.methods if s in self.to_train.get(m, [])]
 
 
-FOLDER_STATES = {"new": "new (no results yet)", "resume": "resume (finished runs are kept)",
-                 "replace-caches": "new (only caches of another configuration: replaced)"}
 
 
 def _folder_state(config: Config, out: Path) -> tuple[str, str]:
@@ -216,7 +215,6 @@ def plan_json(plan: dict) -> dict:
 
 def print_plan(plan: dict, json_path: str | None = None) -> None:
     from ..utils.io import write_json
-    from .plan_text import plan_text
 
     sys.stdout.write(plan_text(plan) + "\n")
     if json_path:

@@ -6,23 +6,9 @@ are built from the folders alone, whatever ran them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .command_progress import CommandProgress
-from .run import RunContext, context_for_pair, load_completed, run_dir_for, run_method
-
-
-@dataclass(frozen=True)
-class PairPlan:
-    """Pair k of a comparison: its seed and the methods whose run is not complete yet."""
-    k: int
-    seed: int
-    to_train: tuple[str, ...]
-
-
-def plan_pairs(ctx: RunContext, methods: list[str], seeds: list[int]) -> list[PairPlan]:
-    return [PairPlan(k, seed, tuple(m for m in methods if load_completed(run_dir_for(ctx.output_dir, m, seed)) is None))
-            for k, seed in enumerate(seeds)]
+from .pairs import PairPlan, plan_pairs, score_text
+from .run import RunContext, context_for_pair, run_method
 
 
 def execute_runs(ctx: RunContext, methods: list[str], seeds: list[int], progress: CommandProgress) -> list[dict]:
@@ -46,8 +32,3 @@ def run_locally(ctx: RunContext, methods: list[str], pairs: list[PairPlan], prog
             progress.finish(method, pair.seed, method in pair.to_train, score_text(pair_ctx, metrics))
             runs.append(metrics)
     return runs
-
-
-def score_text(ctx: RunContext, metrics: dict) -> str:
-    metric = ctx.config.primary_metric
-    return f"test {metric} {metrics['test'][metric]:.4f}"

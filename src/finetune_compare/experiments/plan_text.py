@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from ..training.progress import format_seconds
 from ..training.trainer import evaluation_interval, planned_steps
-from .cost_plan import FOLDER_STATES
 from .cost_probe import PROBE_MAX_SECONDS, Probe
 
 PRECISION = {"no": "fp32"}
+# what a results folder's state means for the planned command (cost_plan.folder_state names the state)
+FOLDER_STATES = {"new": "new (no results yet)", "resume": "resume (finished runs are kept)",
+                 "replace-caches": "new (only caches of another configuration: replaced)"}
 
 
 def _probe_line(probe: Probe) -> str:

@@ -37,7 +37,7 @@ from ..utils import signals
 from ..utils.distributed import world_size
 from ..utils.io import read_json, write_json
 from .command_progress import CommandProgress
-from .executor import PairPlan, score_text
+from .pairs import PairPlan, score_text
 from .ray_reaper import start_reaper
 from .run import (RunContext, context_for_pair, environment_info, layer_shapes, load_completed, run_dir_for,
                   run_method)

@@ -37,7 +37,7 @@ def trial_worker(ctx: RunContext, method: str, space: dict, storage_url: str | N
     """Inside a Ray worker: optimise `method`'s study until it counts `n_trials`."""
     import optuna
 
-    from .optimize import optimize_to_count
+    from .trials import optimize_to_count
     from .ray_executor import task_context
     from .studies import create_study, fail_orphaned_trials, make_storage
 
