@@ -167,11 +167,6 @@ def work_in(out: Path) -> list[str]:
     return found
 
 
-def has_results(out: Path) -> bool:
-    """A finished or resumable run, a report or a search trial: something a user would not want silently replaced."""
-    return bool(work_in(out))
-
-
 def _lock(out: Path) -> None:
     key = out.resolve()
     if key in _held_locks:

@@ -68,10 +68,6 @@ class Method:
         return self.targets_field is not None
 
     @property
-    def target_modules_key(self) -> str | None:
-        return self.settings.key_name(self.targets_field) if self.targets_field else None
-
-    @property
     def rank_key(self) -> str | None:
         return self.settings.key_name(self.rank_field) if self.rank_field else None
 
