@@ -147,7 +147,7 @@ def test_interrupted_trials_are_not_counted_and_orphans_are_failed(tiny_bert, tm
     """Ctrl-C (Optuna marks FAIL) and kill -9 (left RUNNING) are accounted the same: interrupted, not counted."""
     import socket
 
-    from finetune_compare.experiments import optimize as opt
+    from finetune_compare.experiments.studies import INTERRUPTED
 
     cfg = cfg_for(tiny_bert, tmp_path, hpo_pruner="none")
     claim_output_dir(cfg, cfg.output_dir)
@@ -157,7 +157,7 @@ def test_interrupted_trials_are_not_counted_and_orphans_are_failed(tiny_bert, tm
     orphan = study.ask()  # a trial whose process was killed -9: RUNNING forever
     orphan.set_user_attr("worker", f"{socket.gethostname()}:{dead.pid}")
     ctrl_c = study.ask()  # what Optuna leaves after Ctrl-C: FAIL, with our reason
-    ctrl_c.set_user_attr("fail_reason", opt.INTERRUPTED)
+    ctrl_c.set_user_attr("fail_reason", INTERRUPTED)
     study.tell(ctrl_c, state=optuna.trial.TrialState.FAIL)
     summary = run_optimization(cfg, ["full"], n_trials=2)["full"]
     assert summary["states"]["INTERRUPTED"] == 2 and summary["states"]["RUNNING"] == 0

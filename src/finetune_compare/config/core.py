@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
 from ..fields import FrozenFlatKeys
 from .data_section import DataConfig
 from .keys import SECTION_CLASSES, SECTIONS, config_keys, flatten_sections, unknown_key_error

@@ -30,7 +30,7 @@ from ..utils.io import write_json, write_yaml
 from .outputs import claim_output_dir, release_output_dir
 from .run import RunContext, prepare_context
 from .studies import counted_trials, create_study, fail_orphaned_trials, is_interrupted, make_storage
-from .trials import optimize_to_count
+from .trials import optimize_to_count, suggest
 
 log = logging.getLogger(__name__)
 
