@@ -66,6 +66,7 @@ def note(text: str | None) -> None:
 REDELIVER_SECONDS = 0.05
 MAX_REDELIVERIES = 1200  # a minute: an import that takes longer gets the interrupt anyway
 _redeliveries = 0
+_swallowed = 0  # interrupts redelivered after Python swallowed them (a weakref callback), since the last clear()
 
 
 def _inside_import(frame) -> bool:
@@ -82,15 +83,19 @@ def _redeliver(signum) -> None:
     _thread.interrupt_main(signum)  # runs _handler again in the main thread, at its next bytecode
 
 
+def _redeliver_later(signum) -> None:
+    timer = threading.Timer(REDELIVER_SECONDS, _redeliver, (signum,))
+    timer.daemon = True
+    timer.start()
+
+
 def _handler(signum, frame):
     global _pending, _redeliveries, _received
     exc = _EXCEPTIONS.get(signum, KeyboardInterrupt)
     _received = exc
     if not _training_depth and _redeliveries < MAX_REDELIVERIES and _inside_import(frame):
         _redeliveries += 1
-        timer = threading.Timer(REDELIVER_SECONDS, _redeliver, (signum,))
-        timer.daemon = True
-        timer.start()
+        _redeliver_later(signum)
         return
     _redeliveries = 0
     if _training_depth and _pending is None:
@@ -119,21 +124,21 @@ def interrupted() -> type[BaseException] | None:
 
 def clear() -> None:
     """The interrupt reached the top: nothing left to re-raise."""
-    global _unhandled, _pending
+    global _unhandled, _pending, _swallowed
     _unhandled = _pending = None
+    _swallowed = 0
 
 
 def _unraisable(unraisable) -> None:
     """Our interrupt, raised where Python cannot raise (a weakref callback such as WeakKeyDictionary's `remove`, a
     finaliser), was printed as "Exception ignored in ..." with a traceback (SIGTERM during tuning). It is ours and not
     lost: delivered again a moment later, where it can stop the command, and not printed."""
-    global _redeliveries
+    global _swallowed
     if isinstance(unraisable.exc_value, KeyboardInterrupt) and _unhandled is not None:
-        if _redeliveries < MAX_REDELIVERIES:
-            _redeliveries += 1
-            timer = threading.Timer(REDELIVER_SECONDS, _redeliver, (getattr(_unhandled, "signum", signal.SIGINT),))
-            timer.daemon = True
-            timer.start()
+        # its own count: _handler resets _redeliveries each time it raises, which would leave this unbounded
+        if _swallowed < MAX_REDELIVERIES:
+            _swallowed += 1
+            _redeliver_later(getattr(_unhandled, "signum", signal.SIGINT))
         return
     _previous_unraisablehook(unraisable)
 
