@@ -116,16 +116,17 @@ def plan(sd: float, n_pilot: int, shared: float | None, effect: float | None = N
     high end too)."""
     sd_low, sd_high = sd_interval(sd, n_pilot)
     c_low, c_high = shared_band if shared_band is not None else (shared, shared)
+    banded = c_low != c_high  # the ranges also cover c_hat's Monte Carlo error
     out = {"pilot_pairs": n_pilot, "sd": sd, "sd_ci": [sd_low, sd_high], "shared_test_variance": shared,
            "shared_band": list(shared_band) if shared_band is not None else None, "power": target}
     if effect is not None:
-        out["effect"] = {"effect": effect, "pairs": pairs_needed(effect, sd, shared, target),
+        out["effect"] = {"effect": effect, "pairs": pairs_needed(effect, sd, shared, target), "banded": banded,
                          "reachable": reachable(effect, c_low, target),
                          "reachable_at_high": reachable(effect, c_high, target),
                          "pairs_range": [pairs_needed(effect, sd_low, c_low, target),
                                          pairs_needed(effect, sd_high, c_high, target)]}
     if margin is not None:
-        out["margin"] = {"margin": margin, "pairs": pairs_for_equivalence(margin, sd, shared, target),
+        out["margin"] = {"margin": margin, "pairs": pairs_for_equivalence(margin, sd, shared, target), "banded": banded,
                          "reachable": reachable(margin, c_low, target, equivalence=True),
                          "reachable_at_high": reachable(margin, c_high, target, equivalence=True),
                          "pairs_range": [pairs_for_equivalence(margin, sd_low, c_low, target),

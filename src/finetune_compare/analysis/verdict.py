@@ -125,11 +125,11 @@ def margin_floor(test_level: dict | None, n: int, alpha: float = ALPHA, shared: 
     return _t(1 - alpha, n - 1) * math.sqrt(v / n + c)
 
 
-def _pairs_for_margin(test_level: dict, n: int, margin: float) -> str:
-    """How many pairs would bring the expected floor under the margin, over c_hat's Monte Carlo band: one number,
+def _pairs_for_margin(test_level: dict, n: int, margin: float, band: tuple[float, float]) -> str:
+    """How many pairs would bring the expected floor under the margin, over c_hat's Monte Carlo `band`: one number,
     a range, or none; the sentence says which holds for every value in the band."""
     v = per_pair_test_variance(test_level)
-    c_low, c_high = shared_variance_band(test_level, n)
+    c_low, c_high = band
     fewest, most = pairs_for_floor(v, c_low, margin), pairs_for_floor(v, c_high, margin)
     band = (f"c_hat {shared_test_variance(test_level, n):.2e}, {c_low:.2e} to {c_high:.2e} within {MC_BAND} Monte "
             "Carlo SEs")
@@ -148,13 +148,15 @@ def _pairs_for_margin(test_level: dict, n: int, margin: float) -> str:
 
 def _margin_note(test_level: dict, n: int, margin: float, n_test: int, alpha: float = ALPHA) -> str | None:
     floor = margin_floor(test_level, n, alpha)
-    # said only when it holds at the low end of c_hat's Monte Carlo band too
-    if floor is None or margin_floor(test_level, n, alpha, shared_variance_band(test_level, n)[0]) < margin:
+    if floor is None:
+        return None
+    band = shared_variance_band(test_level, n)
+    if margin_floor(test_level, n, alpha, band[0]) < margin:  # said only when it holds at the band's low end too
         return None
     return (f"The declared margin ±{margin:g} cannot be shown with {n} pairs on these {n_test:,} test examples: "
             f"test-set sampling noise alone is expected to keep the {confidence_label(1 - 2 * alpha)} interval about "
             f"±{floor:.4f} wide (an estimate from the test-set bootstrap, not a bound), so this test set supports no "
-            f"smaller margin at {n} pairs; {_pairs_for_margin(test_level, n, margin)}.")
+            f"smaller margin at {n} pairs; {_pairs_for_margin(test_level, n, margin, band)}.")
 
 
 def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | None = None,

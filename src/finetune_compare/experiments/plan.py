@@ -43,12 +43,12 @@ def _answer(r: dict) -> str:
         return ("no number of pairs: the part of test-set noise shared by all pairs is too large for it, over all of "
                 "its estimate's Monte Carlo error; a larger test set is needed")
     lo, hi = r["pairs_range"]
-    pairs = r["pairs"] if r["pairs"] is not None else None
-    over = "over the SD's 95% interval" + (" and the shared part's Monte Carlo error" if r.get("banded") else "")
-    if not r.get("reachable_at_high", True):
-        return (f"{_pairs(pairs, True)} pairs at the estimates, {_pairs(lo, True)} or more {over}, and possibly no "
-                "number: the shared test-set part is too close to the limit to say; a larger test set is the sure way")
-    return f"{_pairs(pairs, True)} pairs ({_pairs(lo, True)} to {_pairs(hi, True)} {over})"
+    over = "over the SD's 95% interval" + (" and the shared part's Monte Carlo error" if r["banded"] else "")
+    if not r["reachable_at_high"]:
+        return (f"{_pairs(r['pairs'], True)} pairs at the estimates, {_pairs(lo, True)} or more {over}, and possibly "
+                "no number: the shared test-set part is too close to the limit to say; a larger test set is the sure "
+                "way")
+    return f"{_pairs(r['pairs'], True)} pairs ({_pairs(lo, True)} to {_pairs(hi, True)} {over})"
 
 
 def plan_lines(pilot: Path, effect: float | None, margin: float | None, power: float = POWER) -> list[str]:
@@ -72,9 +72,6 @@ def plan_lines(pilot: Path, effect: float | None, margin: float | None, power: f
                      f"{p['diff_sd']:.4f} (95% interval {lo:.4f} to {hi:.4f}), shared test-set variance "
                      + (f"{shared:.2e} ({band[0]:.2e} to {band[1]:.2e} within {MC_BAND} Monte Carlo SEs)"
                         if shared is not None else "unknown (no predictions: seed noise only)"))
-        for key in ("effect", "margin"):
-            if key in result:
-                result[key]["banded"] = band is not None and band[0] != band[1]
         if "effect" in result:
             e = result["effect"]
             lines.append(f"  to detect a true difference of ±{effect:g} with {power:.0%} probability: {_answer(e)}")
