@@ -7,6 +7,7 @@ pairs" for others."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from finetune_compare.analysis import aggregate
 from finetune_compare.analysis.aggregate import build_comparison, paired_runs_evidence
 from finetune_compare.analysis.planning import pairs_for_floor
 from finetune_compare.analysis.statistics import bootstrap_test_set, shared_variance_estimate
@@ -55,18 +57,10 @@ def test_the_margin_sentences_agree_over_20_bootstrap_seeds(tmp_path):
 
 
 def _many_resamples(n_boot: int) -> dict:
-    rows = {}
-    from finetune_compare.analysis.run_files import read_predictions
-
-    for m, by_seed in RUNS.items():
-        for s, run in by_seed.items():
-            rows[(m, s)] = read_predictions(run / "predictions.jsonl")
-    ids = sorted(rows[("lora", 42)])
-    first = rows[("lora", 42)]
-    y = np.array([first[i][0] for i in ids])
-    strata = [f"{first[i][2]}|{first[i][0]}" for i in ids]
-    preds = {m: {s: np.array([rows[(m, s)][i][1] for i in ids]) for s in SEEDS} for m in ("lora", "full")}
-    return bootstrap_test_set(y, preds["lora"], preds["full"], strata, "macro_f1", n_boot=n_boot, seed=7)
+    """The quickstart's test-set evidence as the report path builds it, with `n_boot` resamples drawn."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aggregate, "bootstrap_test_set", functools.partial(bootstrap_test_set, n_boot=n_boot))
+        return paired_runs_evidence(RUNS, "macro_f1", seed=7)
 
 
 def test_c_hat_is_the_mean_off_diagonal_covariance_and_its_error_is_measured():

@@ -59,8 +59,6 @@ class PointPlan:
         return [(m, s) for s in self.seeds for m in self.config.methods if s in self.to_train.get(m, [])]
 
 
-
-
 def _folder_state(config: Config, out: Path) -> tuple[str, str]:
     """(check_output_dir's state or 'stop', in words)."""
     try:
