@@ -6,6 +6,13 @@ from finetune_compare.training.trainer import StopOnSignal
 from finetune_compare.utils import signals
 
 
+@pytest.fixture(autouse=True)
+def _nothing_left_pending():
+    """A signal raised here is kept for checkpoint(); a later test's command would stop on it (exit 143)."""
+    yield
+    signals.clear()
+
+
 def test_signal_during_training_waits_for_the_step_boundary():
     with pytest.raises(signals.Terminated):
         with signals.training_section():
