@@ -285,9 +285,9 @@ def test_a_plan_starts_and_stops_a_private_ray(tiny_bert, tmp_path):
 
 @pytest.mark.parametrize("signum, code, stopped", [(signal.SIGINT, 130, "interrupted"),
                                                    (signal.SIGTERM, 143, "terminated (SIGTERM)")])
-def test_ctrl_c_cancels_the_running_tasks_and_leaves_no_half_written_file(tiny_bert, tmp_path, signum, code, stopped):
+def test_ctrl_c_stops_the_running_tasks_and_leaves_no_half_written_file(tiny_bert, tmp_path, signum, code, stopped):
     """SIGINT (or SIGTERM: Ray's own handler used to abort the driver, exit -6) to the command while Ray tasks train:
-    its exit status with one line, its Ray's processes gone, no run finishing after it (the tasks were cancelled),
+    its exit status with one line, its Ray's processes gone, no run finishing after it (the tasks were stopped),
     and every JSON file in the folder whole."""
     cfg = _config(tiny_bert, tmp_path, "ctrl-c", num_epochs=3)
     path = tmp_path / "c.yaml"
@@ -318,6 +318,31 @@ def test_ctrl_c_cancels_the_running_tasks_and_leaves_no_half_written_file(tiny_b
     assert len(finished) < 4 and set(out.glob("runs/*/seed-*/metrics.json")) == finished
     for f in out.rglob("*.json"):
         json.loads(f.read_text())  # written whole or not at all
+
+
+def test_stopping_shuts_a_private_ray_down_and_cancels_a_joined_clusters_tasks_queued_first(monkeypatch):
+    """A private Ray is shut down, not cancelled task by task (a cancel meeting a finishing task's reply aborted the
+    driver with exit 1 in CI); on a joined cluster the last-submitted (queued) tasks are cancelled first."""
+    from finetune_compare.experiments import ray_executor
+
+    calls = []
+
+    class FakeRay:
+        def is_initialized(self):
+            return True
+
+        def shutdown(self):
+            calls.append("shutdown")
+
+        def cancel(self, ref, force):
+            calls.append((ref, force))
+
+    monkeypatch.setitem(ray_executor._private, "ray", True)
+    ray_executor.stop_tasks(FakeRay(), ["a", "b", "c"])
+    assert calls == ["shutdown"] and ray_executor._private["ray"] is False
+    calls.clear()
+    ray_executor.stop_tasks(FakeRay(), ["a", "b", "c"])
+    assert calls == [("c", True), ("b", True), ("a", True)]
 
 
 def test_a_private_ray_that_times_out_starting_is_one_line(tiny_bert, tmp_path, monkeypatch):

@@ -11,7 +11,8 @@ one card.
 - A task that raises, or whose process or node dies, is retried `execution_max_retries` times; then its error is
   written to the run's failure.json, the other runs go on, and the report names the missing pairs. Rerunning the
   command trains only what is missing (as on the local backend), whichever backend ran the rest.
-- Ctrl-C / SIGTERM cancels the tasks still running; their folders have no metrics.json, so they rerun next time.
+- Ctrl-C / SIGTERM stops the tasks still running (a private Ray is shut down, a joined cluster's tasks are
+  cancelled); their folders have no metrics.json, so they rerun next time.
 - The trackers (MLflow, W&B) are the driver's: each finished run is logged from its folder (its loss and
   validation curves from history.json, its final metrics and files), as a child of the comparison's record.
 - A Ray the command starts itself is private to it and listens on 127.0.0.1 only (see `start_private_ray`).
@@ -43,6 +44,7 @@ from .run import (RunContext, context_for_pair, environment_info, layer_shapes, 
                   run_method)
 
 log = logging.getLogger(__name__)
+_private = {"ray": False}  # whether this process started the Ray it is connected to (start_private_ray)
 
 # Ray's own switch (ray_constants.ENABLE_RAY_CLUSTER, read when ray is imported) for a single-machine Ray: with it off,
 # Ray takes 127.0.0.1 as the node's address and binds its servers there instead of on every interface.
@@ -95,6 +97,7 @@ def start_private_ray(ray) -> None:
         raise UserError(f"the private Ray started for this command took the address {address}, not 127.0.0.1, so it "
                         f"would listen on the network; set {SINGLE_MACHINE_ENV}=0 before anything imports ray, or "
                         "start a cluster yourself and pass execution_address")
+    _private["ray"] = True
 
 
 def connect(config: Config) -> None:
@@ -119,6 +122,7 @@ def connect(config: Config) -> None:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise UserError(f"config key 'execution_address': cannot join the Ray cluster at {address!r}: "
                             f"{str(exc).splitlines()[0][:200]}") from None
+        _private["ray"] = False
     # ray.init replaces the SIGTERM handler with its own sys.exit, which unwinds through Ray's threads and aborts
     # the driver (exit -6, a crash dump): ours goes back, so SIGTERM stops the command like Ctrl-C (tasks cancelled)
     signals.install()
@@ -263,11 +267,24 @@ def run_on_ray(ctx: RunContext, methods: list[str], pairs: list[PairPlan], progr
             log.info("ray: %d run(s) queued, up to %d at once (%d CPU and %g GPU each)", len(pending),
                      progress.slots, ex.execution_cpus_per_run, ex.execution_gpus_per_run)
         _collect(ray, RayError, ctx, pending, progress, results)
-    except BaseException:
-        for ref in pending:  # Ctrl-C, SIGTERM, or a driver error: nothing keeps training for a command that ended
-            ray.cancel(ref, force=True)
+    except BaseException:  # Ctrl-C, SIGTERM, or a driver error: nothing keeps training for a command that ended
+        stop_tasks(ray, list(pending))
         raise
     return [results[(m, p.seed)] for p in pairs for m in methods if (m, p.seed) in results]
+
+
+def stop_tasks(ray, refs: list) -> None:
+    """Stop the tasks of refs. A private Ray is shut down: its node's processes, the tasks' workers among them, end
+    with it. Cancelling each task instead can abort the driver: a cancel that meets the reply of a task finishing at
+    that moment trips a check in Ray's core worker ("Tried to complete task that was not pending", exit 1 and a crash
+    dump after our own stop message; ray-project/ray#54260). A cluster this process joined is not ours to stop: its
+    tasks are cancelled, the queued ones first, so that none of them takes the place a cancelled running one frees."""
+    if _private["ray"] and ray.is_initialized():
+        _private["ray"] = False
+        ray.shutdown()
+        return
+    for ref in reversed(refs):  # submitted in order, so the queued ones are last
+        ray.cancel(ref, force=True)
 
 
 def _started_since(run_dir: Path, submitted: float) -> bool:
