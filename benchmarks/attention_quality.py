@@ -19,7 +19,7 @@ from paired_quality import RESULTS, ROOT, Arm, rewrite, run_pairs
 @contextmanager
 def sdpa_in_training():
     """The runs keep the model's SDPA: the switch is replaced by one that reports and changes nothing."""
-    import finetune_compare.experiments.run as run
+    import finetune_compare.experiments.execution.run as run
 
     original = run.use_training_attention
     run.use_training_attention = lambda model, device: model.config._attn_implementation

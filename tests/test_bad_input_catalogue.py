@@ -433,7 +433,7 @@ def test_a_resumed_study_with_another_space_or_metric_is_refused(tmp_path):
 
     from finetune_compare import Config
     from finetune_compare.errors import UserError
-    from finetune_compare.experiments.studies import create_study
+    from finetune_compare.experiments.search.studies import create_study
 
     cfg = Config(output_dir=str(tmp_path / "o"))
     space = {"lora_r": {"type": "categorical", "choices": [4, 8]}}
@@ -477,7 +477,7 @@ def test_report_is_refused_while_a_command_holds_the_folder(tmp_path, capsys):
     y, source, preds = simulate_predictions(SCENARIOS["test-noise"], np.random.default_rng(0), 3, 0.0, 300)
     folder = write_experiment(tmp_path / "cmp", y, source, preds)
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom finetune_compare."
-                               "experiments.outputs import _lock\n_lock(Path(sys.argv[1]))\nprint('held', flush=True)\ntime.sleep(60)",
+                               "experiments.study.ownership import _lock\n_lock(Path(sys.argv[1]))\nprint('held', flush=True)\ntime.sleep(60)",
                                str(folder)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "finetune_compare"
-LEAVES = {"errors", "redaction", "labels", "fields", "methods", "layout", "metric_names", "budgets"}
+LEAVES = {"errors", "redaction", "labels", "fields", "methods", "layout", "metric_names", "budgets", "sweep_grid"}
 
 # (importer, what it must never import): names are top-level modules or packages of finetune_compare
 FORBIDDEN = {
@@ -24,10 +24,11 @@ FORBIDDEN = {
     # utils is a library under the domain: not even its leaves (errors, the config, the label schema, ...)
     "utils": {"config", "data", "models", "training", "evaluation", "experiments", "analysis", "tracking", "cli",
               "errors", "redaction", "labels", "layout", "fields", "methods", "metric_names", "logging_setup",
-              "budgets"},
+              "budgets", "sweep_grid"},
 }
 # leaf modules import only other leaves (config also reads the method registry: each method's settings)
 LEAF_ALLOWED = {"errors": set(), "redaction": set(), "labels": set(), "layout": set(), "metric_names": set(),
+                "sweep_grid": set(),
                 "budgets": set(),
                 "fields": {"errors"},
                 "methods": {"errors", "fields"},
@@ -116,7 +117,7 @@ def test_stage_receives_only_its_config_section(path):
 
 def test_section_walker_sees_config_imports():
     assert config_names_imported(PACKAGE / "data" / "build.py") == {"DataConfig"}
-    assert "Config" in config_names_imported(PACKAGE / "experiments" / "run.py")
+    assert "Config" in config_names_imported(PACKAGE / "experiments" / "execution" / "run.py")
 
 
 # --------------------------------------------------------------------------------------
@@ -225,3 +226,38 @@ def test_the_circle_check_sees_a_circle_and_ignores_annotations_only_imports():
     assert ["config.core", "config.loading", "config.rules"] in import_circles(graph)
     typing_only = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .core import Config\n"
     assert module_imports("config.rules", typing_only) == set()
+
+
+# --------------------------------------------------------------------------------------
+# experiments/ by job (issue 39), low to high: a sub-package imports only its own and those below it.
+#   study (the folder and the runs, before training) <- execution (train the runs) <- search (Optuna trials,
+#   which are runs) <- planning (what a command costs: it probes runs and reads studies) <- commands
+# --------------------------------------------------------------------------------------
+
+EXPERIMENT_LAYERS = ["study", "execution", "search", "planning", "commands"]
+
+
+def experiment_layer_violations(name: str, source: str | None = None) -> list[str]:
+    parts = name.split(".")
+    if parts[0] != "experiments" or len(parts) < 3:
+        return []
+    level = EXPERIMENT_LAYERS.index(parts[1])
+    above = set(EXPERIMENT_LAYERS[level + 1:])
+    return sorted(m for m in module_imports(name, source)
+                  if m.startswith("experiments.") and m.split(".")[1] in above)
+
+
+def test_experiments_has_only_its_sub_packages():
+    loose = [p.name for p in (PACKAGE / "experiments").glob("*.py") if p.name != "__init__.py"]
+    packages = sorted(p.name for p in (PACKAGE / "experiments").iterdir() if (p / "__init__.py").is_file())
+    assert not loose and packages == sorted(EXPERIMENT_LAYERS), (loose, packages)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("experiments.") and n.count(".") >= 2))
+def test_an_experiments_sub_package_imports_only_those_below_it(name):
+    assert not experiment_layer_violations(name), f"{name} imports {experiment_layer_violations(name)}, above it"
+
+
+def test_the_layer_check_catches_an_upward_import():
+    probe = "from ..commands.compare import ComparisonExperiment\n"
+    assert experiment_layer_violations("experiments.execution.run", probe) == ["experiments.commands.compare"]

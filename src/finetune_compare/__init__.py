@@ -19,7 +19,7 @@ def __getattr__(name: str):
 
         return BaseModel
     if name == "ComparisonExperiment":
-        from .experiments.compare import ComparisonExperiment
+        from .experiments.commands.compare import ComparisonExperiment
 
         return ComparisonExperiment
     raise AttributeError(name)

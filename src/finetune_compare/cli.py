@@ -187,7 +187,7 @@ def _load(args):
 
 def cmd_data(config, overwrite: bool = False) -> None:
     from .data.summary import format_summary
-    from .experiments.inspect_data import write_data_summary
+    from .experiments.commands.inspect_data import write_data_summary
 
     summary, path = write_data_summary(config, overwrite)
     print(format_summary(summary))
@@ -195,11 +195,12 @@ def cmd_data(config, overwrite: bool = False) -> None:
 
 
 def cmd_single(config, overwrite: bool = False) -> None:
-    from .experiments.run import prepare_context, run_dir_for, run_method
+    from .experiments.execution.run import prepare_context, run_method
+    from .experiments.study.study_plan import run_dir_for
 
     from .utils.distributed import is_main
 
-    from .experiments.outputs import release_output_dir
+    from .experiments.study.ownership import release_output_dir
 
     try:
         ctx = prepare_context(config, overwrite=overwrite, methods=[config.single_method])
@@ -215,7 +216,7 @@ def cmd_single(config, overwrite: bool = False) -> None:
 
 
 def cmd_compare(config, overwrite: bool = False) -> None:
-    from .experiments.compare import ComparisonExperiment
+    from .experiments.commands.compare import ComparisonExperiment
 
     from .utils.distributed import is_main
 
@@ -225,7 +226,7 @@ def cmd_compare(config, overwrite: bool = False) -> None:
 
 
 def cmd_sweep(config, overwrite: bool = False) -> None:
-    from .experiments.sweep import run_sweep
+    from .experiments.commands.sweep import run_sweep
 
     from .utils.distributed import is_main
 
@@ -235,7 +236,7 @@ def cmd_sweep(config, overwrite: bool = False) -> None:
 
 
 def cmd_optimize(config, args) -> None:
-    from .experiments.optimize import run_optimization
+    from .experiments.search.optimize import run_optimization
 
     out = Path(config.output_dir)
     summaries = run_optimization(config, list(config.methods), args.trials, args.storage, out, args.overwrite)
@@ -264,7 +265,7 @@ def cmd_report(args) -> None:
 
     from .analysis.sweep_report import build_sweep_report, is_sweep_dir
 
-    from .experiments.outputs import holding_output_dir
+    from .experiments.study.ownership import holding_output_dir
 
     results = Path(args.results)
     if not results.is_dir():
@@ -277,7 +278,7 @@ def cmd_report(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from .experiments.predict_files import check_output_file, predict_rows, read_input_rows, write_predictions
+    from .experiments.commands.predict_files import check_output_file, predict_rows, read_input_rows, write_predictions
 
     out = check_output_file(args.output) if args.output else None
     column = args.text_column if args.input else "text"
@@ -349,13 +350,13 @@ def main(argv: list[str] | None = None) -> int:
             cmd_report(args)
             return 0
         if args.mode == "plan" and args.pilot:
-            from .experiments.plan import plan_lines
+            from .experiments.planning.plan import plan_lines
 
             print("\n".join(plan_lines(Path(args.pilot), args.effect, args.margin, args.power)))
             return 0
         config = _load(args)
         if args.mode != "config":
-            from .experiments.early_checks import early_checks
+            from .experiments.commands.early_checks import early_checks
 
             early_checks(config, args)  # no model, data or torch needed: answers in about a second
         announce(args.mode, config)
@@ -373,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.mode == "optimize":
             cmd_optimize(config, args)
         elif args.mode == "plan":
-            from .experiments.cost_plan import build_plan, print_plan
+            from .experiments.planning.cost_plan import build_plan, print_plan
 
             print_plan(build_plan(config, args.probe_steps), args.plan_json)
     except UserError as exc:

@@ -20,12 +20,13 @@ def announce(mode: str, config) -> None:
     if mode == "config":
         return
     if mode in ("compare", "sweep"):
-        points = 1
-        for values in config.sweep.values():
-            points *= len(values)
-        total = len(config.methods) * config.num_runs * (points if mode == "sweep" else 1)
-        what = (f"{', '.join(config.methods)} x {config.num_runs} paired seeds"
-                + (f" x {points} points" if mode == "sweep" else "") + f" = {total} runs")
+        from .experiments.study.study_plan import seeds_text, study_plan, sweep_points  # light: no torch
+
+        configs = [point for _, point in sweep_points(config)] if mode == "sweep" else [config]
+        plans = [study_plan(c) for c in configs]
+        what = (f"{', '.join(config.methods)} x {seeds_text(plans)} paired seeds"
+                + (f" x {len(plans)} points" if mode == "sweep" else "")
+                + f" = {sum(len(p.runs) for p in plans)} runs")
     elif mode == "optimize":
         what = f"Optuna search for {', '.join(config.methods)}"
     elif mode == "plan":
@@ -37,7 +38,8 @@ def announce(mode: str, config) -> None:
     log.info("%s: %s into %s (loading the libraries...)", mode, what, config.output_dir)
 
 def print_sweep(summary: "SweepSummary", output_dir: Path) -> None:
-    from .analysis.sweep_report import point_label, verdict_label
+    from .analysis.sweep_report import verdict_label
+    from .sweep_grid import point_label
 
     metric = summary["primary_metric"]
     for name in summary["comparisons"]:
@@ -57,7 +59,7 @@ def print_sweep(summary: "SweepSummary", output_dir: Path) -> None:
           "each point's own report under points/)")
 
 def print_comparison(result: "ComparisonResult", output_dir: Path) -> None:
-    from .experiments.compare import format_table
+    from .experiments.commands.compare import format_table
 
     print("\nTest set, mean over seeds (± std when there are several)\n")
     print(format_table(result))

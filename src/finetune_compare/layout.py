@@ -1,7 +1,7 @@
 """Every path under an output folder, in one place: writers and readers all go through `Layout`.
 
     OUTPUT/
-      experiment.yaml            ownership marker: the result-affecting config (experiments/outputs.py)
+      experiment.yaml            ownership marker: the result-affecting config (experiments/study/ownership.py)
       config.yaml                the whole resolved config of the latest command (secrets masked)
       .finetune-compare.lock     held while a command writes here
       data_summary.json          counts, lengths, drops, confounds

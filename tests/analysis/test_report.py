@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from finetune_compare.cli import main
-from finetune_compare.experiments.compare import ComparisonExperiment
+from finetune_compare.experiments.commands.compare import ComparisonExperiment
 
 from ..conftest import headless_chromium, tiny_config
 

@@ -286,7 +286,7 @@ def test_keys_your_data_would_not_read_are_errors(tmp_path):
 
 def test_edited_data_file_is_not_resumed(tmp_path, files):
     """Runs trained on a file that has since changed are never mixed with new ones (same path, new content)."""
-    from finetune_compare.experiments.outputs import check_output_dir, claim_output_dir, release_output_dir
+    from finetune_compare.experiments.study.ownership import check_output_dir, claim_output_dir, release_output_dir
 
     cfg = own(tmp_path, train_file=files["train"], test_file=files["test"])
     claim_output_dir(cfg, cfg.output_dir)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from finetune_compare.cli import main
-from finetune_compare.experiments.cost_plan import run_estimate
-from finetune_compare.experiments.cost_probe import Probe, fit_step_time
-from finetune_compare.experiments.wall_time import list_schedule
+from finetune_compare.experiments.planning.cost_plan import run_estimate
+from finetune_compare.experiments.planning.cost_probe import Probe, fit_step_time
+from finetune_compare.experiments.planning.wall_time import list_schedule
 
 from ..conftest import tiny_config
 
@@ -148,8 +148,8 @@ def test_the_readme_plan_command_runs_as_written(monkeypatch, capsys):
 
 
 def test_the_estimate_carries_the_probes_spread_and_a_busy_probe_is_flagged():
-    from finetune_compare.experiments.cost_plan import scaled_probe
-    from finetune_compare.experiments.cost_probe import Probe, step_ratios
+    from finetune_compare.experiments.planning.cost_plan import scaled_probe
+    from finetune_compare.experiments.planning.cost_probe import Probe, step_ratios
 
     # steps of 100 and 200 tokens fitted as 0.1 s + 1 ms per token: one ran 20% slow, one 10% fast, one on the fit
     assert step_ratios([100, 200, 100], [0.24, 0.27, 0.20], 0.1, 0.001) == (0.9, 1.2)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finetune_compare.experiments.early_checks import gpu_present
+from finetune_compare.experiments.commands.early_checks import gpu_present
 
 BLOCKED = ("torch", "transformers", "peft", "datasets", "ray", "optuna", "mlflow", "wandb", "sklearn", "accelerate")
 RUNNER = f"""

@@ -22,13 +22,13 @@ def test_the_execution_section_nested_flat_and_on_the_command_line():
 
 def test_the_backend_does_not_decide_the_folder():
     """A folder started on one backend resumes on the other: execution keys are not result-affecting."""
-    from finetune_compare.experiments.outputs import result_affecting
+    from finetune_compare.experiments.study.ownership import result_affecting
 
     assert result_affecting(Config(execution_backend="ray", execution_gpus_per_run=0.5)) == result_affecting(Config())
 
 
 def test_without_ray_installed_the_ray_backend_is_one_line_saying_how_to_install_it(monkeypatch):
-    from finetune_compare.experiments.ray_executor import import_ray
+    from finetune_compare.experiments.execution.ray_executor import import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     with pytest.raises(UserError, match=r"needs Ray, which is not installed: pip install -e '\.\[ray\]'"):
@@ -36,7 +36,7 @@ def test_without_ray_installed_the_ray_backend_is_one_line_saying_how_to_install
 
 
 def test_runs_side_by_side_are_what_the_resources_allow():
-    from finetune_compare.experiments.ray_executor import check_fits, side_by_side
+    from finetune_compare.experiments.execution.ray_executor import check_fits, side_by_side
 
     cfg = Config(execution_backend="ray", execution_gpus_per_run=0.5, execution_cpus_per_run=1)
     assert side_by_side({"CPU": 16, "GPU": 2}, cfg, tasks=10) == 4  # fractional GPUs pack runs
@@ -48,8 +48,8 @@ def test_runs_side_by_side_are_what_the_resources_allow():
 
 
 def test_trial_workers_need_ray_and_a_storage_several_processes_can_write(tmp_path):
-    from finetune_compare.experiments.optimize import run_optimization
-    from finetune_compare.experiments.ray_trials import check_shared_storage
+    from finetune_compare.experiments.search.optimize import run_optimization
+    from finetune_compare.experiments.search.ray_trials import check_shared_storage
 
     with pytest.raises(UserError, match="hpo_workers 2 .* add --backend ray"):
         run_optimization(Config(hpo_workers=2, output_dir=str(tmp_path / "o")), ["full"], n_trials=2)
@@ -65,7 +65,7 @@ def test_a_private_ray_that_would_listen_on_the_network_is_never_started(monkeyp
     """ray imported before the single-machine switch: refused before ray.init is called."""
     import types
 
-    from finetune_compare.experiments import ray_executor
+    from finetune_compare.experiments.execution import ray_executor
 
     calls = []
     fake = types.SimpleNamespace(init=lambda **kw: calls.append(kw))

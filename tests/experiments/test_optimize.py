@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from finetune_compare import ConfigError
-from finetune_compare.experiments.outputs import claim_output_dir
-from finetune_compare.experiments.optimize import create_study, run_optimization, search_space_for
+from finetune_compare.experiments.study.ownership import claim_output_dir
+from finetune_compare.experiments.search.optimize import create_study, run_optimization, search_space_for
 
 from ..conftest import tiny_config
 
@@ -147,7 +147,7 @@ def test_interrupted_trials_are_not_counted_and_orphans_are_failed(tiny_bert, tm
     """Ctrl-C (Optuna marks FAIL) and kill -9 (left RUNNING) are accounted the same: interrupted, not counted."""
     import socket
 
-    from finetune_compare.experiments.studies import INTERRUPTED
+    from finetune_compare.experiments.search.studies import INTERRUPTED
 
     cfg = cfg_for(tiny_bert, tmp_path, hpo_pruner="none")
     claim_output_dir(cfg, cfg.output_dir)
@@ -166,7 +166,7 @@ def test_interrupted_trials_are_not_counted_and_orphans_are_failed(tiny_bert, tm
 
 
 def test_a_set_value_replaced_by_the_search_space_is_warned_about(tiny_bert, tmp_path):
-    from finetune_compare.experiments.optimize import warn_searched_settings
+    from finetune_compare.experiments.search.optimize import warn_searched_settings
 
     cfg = cfg_for(tiny_bert, tmp_path, num_epochs=1)
     spaces = {m: search_space_for(cfg, m) for m in ("full", "lora")}

@@ -18,23 +18,24 @@ def test_a_pilot_needs_something_to_plan_for():
 
 
 def test_the_declarations_and_plan_are_written_once(tmp_path):
-    from finetune_compare.experiments.preregistration import preregister
+    from finetune_compare.experiments.commands.preregistration import preregister
+    from finetune_compare.experiments.study.study_plan import study_plan
 
     pilot = tmp_path / "pilot"
     shutil.copytree(PILOT, pilot)
     cfg = Config(effect_of_interest=0.05, pilot=str(pilot), num_runs=12)
-    record = preregister(cfg, tmp_path / "out")
+    record = preregister(study_plan(cfg, tmp_path / "out"))
     stored = json.loads((tmp_path / "out" / "preregistration.json").read_text())
     assert stored == record and stored["effect_of_interest"] == 0.05 and stored["pairs_run"] == 12
     assert any("to detect a true difference of ±0.05 with 80% probability" in line for line in stored["plan"])
     # a resumed command keeps the first record (the declarations are result-affecting config keys)
-    assert preregister(cfg.replace(num_runs=20), tmp_path / "out")["pairs_run"] == 12
-    assert preregister(Config(), tmp_path / "other") is None and not (tmp_path / "other").exists()
+    assert preregister(study_plan(cfg.replace(num_runs=20), tmp_path / "out"))["pairs_run"] == 12
+    assert preregister(study_plan(Config(), tmp_path / "other")) is None and not (tmp_path / "other").exists()
 
 
 @pytest.mark.slow
 def test_a_preregistered_comparison_records_its_plan_in_the_report(tiny_bert, tmp_path):
-    from finetune_compare.experiments.compare import ComparisonExperiment
+    from finetune_compare.experiments.commands.compare import ComparisonExperiment
     from tests.conftest import tiny_config
 
     pilot = tmp_path / "pilot"

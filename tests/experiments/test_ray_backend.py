@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finetune_compare.experiments.ray_executor import FAULT_ENV, SINGLE_MACHINE_ENV
+from finetune_compare.experiments.execution.ray_executor import FAULT_ENV, SINGLE_MACHINE_ENV
 
 from ..conftest import tiny_config
 
@@ -89,7 +89,7 @@ def test_the_cluster_listens_on_loopback_only(ray_cluster):
 
 
 def test_a_sweep_on_ray_equals_the_local_backend_with_a_lost_run_retried(ray_cluster, tiny_bert, tmp_path):
-    from finetune_compare.experiments.sweep import run_sweep
+    from finetune_compare.experiments.commands.sweep import run_sweep
 
     sweep = {"samples_per_class": [40, 50]}
     local = run_sweep(_config(tiny_bert, tmp_path, "local", sweep=sweep))
@@ -124,7 +124,7 @@ def _max_overlap(out: Path) -> int:
 
 
 def test_one_gpu_per_run_runs_two_at_a_time_on_different_devices(ray_cluster, tiny_bert, tmp_path):
-    from finetune_compare.experiments.compare import ComparisonExperiment
+    from finetune_compare.experiments.commands.compare import ComparisonExperiment
 
     cfg = _config(tiny_bert, tmp_path, "one-gpu", execution_backend="ray", execution_gpus_per_run=1)
     ComparisonExperiment(cfg).run_multiple_runs()
@@ -137,7 +137,7 @@ def test_one_gpu_per_run_runs_two_at_a_time_on_different_devices(ray_cluster, ti
 
 
 def test_a_run_that_fails_every_attempt_is_recorded_and_named(ray_cluster, tiny_bert, tmp_path):
-    from finetune_compare.experiments.compare import ComparisonExperiment
+    from finetune_compare.experiments.commands.compare import ComparisonExperiment
 
     # max_retries 0: the crashed run's only attempt is lost, the others go on
     cfg = _config(tiny_bert, tmp_path, "fails", execution_backend="ray", execution_max_retries=0)
@@ -227,7 +227,7 @@ def test_optimize_workers_share_one_study_on_ray(ray_cluster, tiny_bert, tmp_pat
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from finetune_compare.experiments.optimize import run_optimization
+    from finetune_compare.experiments.search.optimize import run_optimization
 
     from .test_tuned_compare import FAST
 
@@ -249,8 +249,8 @@ def test_a_plan_on_ray_uses_the_resources_the_cluster_reports(ray_cluster, tiny_
     """plan --backend ray: as many runs at once as the declared resources allow (4 CPUs, 2 GPUs: 4 runs at 0.5 GPU,
     2 at 1), the wall time scheduled on them, and one line for a run that could never start."""
     from finetune_compare.errors import UserError
-    from finetune_compare.experiments.cost_plan import build_plan
-    from finetune_compare.experiments.plan_text import plan_text
+    from finetune_compare.experiments.planning.cost_plan import build_plan
+    from finetune_compare.experiments.planning.plan_text import plan_text
 
     cfg = _config(tiny_bert, tmp_path, "plan", execution_backend="ray", execution_gpus_per_run=0.5)
     plan = build_plan(cfg, probe_steps=3)
@@ -323,7 +323,7 @@ def test_ctrl_c_stops_the_running_tasks_and_leaves_no_half_written_file(tiny_ber
 def test_stopping_shuts_a_private_ray_down_and_cancels_a_joined_clusters_tasks_queued_first(monkeypatch):
     """A private Ray is shut down, not cancelled task by task (a cancel meeting a finishing task's reply aborted the
     driver with exit 1 in CI); on a joined cluster the last-submitted (queued) tasks are cancelled first."""
-    from finetune_compare.experiments import ray_executor
+    from finetune_compare.experiments.execution import ray_executor
 
     calls = []
 
@@ -348,7 +348,7 @@ def test_stopping_shuts_a_private_ray_down_and_cancels_a_joined_clusters_tasks_q
 def test_a_private_ray_that_times_out_starting_is_one_line(tiny_bert, tmp_path, monkeypatch):
     """Under load Ray's node can time out starting; Ray raises a bare Exception: one line, not its traceback."""
     from finetune_compare.errors import UserError
-    from finetune_compare.experiments import ray_executor
+    from finetune_compare.experiments.execution import ray_executor
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # the module's cluster may be up: this start is faked
 
@@ -369,7 +369,7 @@ def test_a_private_ray_that_times_out_starting_is_one_line(tiny_bert, tmp_path, 
 def test_sigterm_is_ours_again_after_ray_starts(tiny_bert, tmp_path, monkeypatch):
     """ray.init installs a SIGTERM handler that calls sys.exit (the driver then aborted with exit -6 and a crash
     dump); connect puts ours back, so SIGTERM stops the command like Ctrl-C."""
-    from finetune_compare.experiments import ray_executor
+    from finetune_compare.experiments.execution import ray_executor
     from finetune_compare.utils import signals as our_signals
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # the module's cluster may be up: this start is faked

@@ -18,9 +18,10 @@ import yaml
 
 from finetune_compare.cli import main
 from finetune_compare.errors import UserError
-from finetune_compare.experiments import run as run_module
-from finetune_compare.experiments.outputs import claim_output_dir
-from finetune_compare.experiments.run import prepare_context, run_dir_for, run_method
+from finetune_compare.experiments.execution import run as run_module
+from finetune_compare.experiments.study.ownership import claim_output_dir
+from finetune_compare.experiments.execution.run import prepare_context, run_method
+from finetune_compare.experiments.study.study_plan import run_dir_for
 from finetune_compare.utils import signals
 from finetune_compare.utils.io import atomic_write_text, read_jsonl
 
@@ -269,7 +270,7 @@ def test_lock_of_a_dead_process_is_taken_over(tiny_bert, tmp_path):
     cfg = tiny_config(tiny_bert, tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from finetune_compare import Config; "
-        "from finetune_compare.experiments.outputs import claim_output_dir; "
+        "from finetune_compare.experiments.study.ownership import claim_output_dir; "
         f"claim_output_dir(Config(**{cfg.to_dict()!r}), {cfg.output_dir!r}); print('held', flush=True); "
         "time.sleep(600)")], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
@@ -303,7 +304,7 @@ def test_a_lock_taken_but_not_yet_signed_still_names_its_holder(tiny_bert, tmp_p
 
 
 def test_diverging_or_collapsed_run_is_flagged():
-    from finetune_compare.experiments.run_records import run_health
+    from finetune_compare.experiments.execution.run_files import run_health
 
     healthy = {"confusion_matrix": [[5, 1, 0], [1, 4, 1], [0, 2, 6]]}
     history = {"train": [{"loss": 1.1}, {"loss": 0.9}, {"loss": 0.7}]}
@@ -355,7 +356,7 @@ def test_sigterm_and_sighup_while_starting_exit_with_their_own_status(tmp_path, 
 
 def test_a_checkpoint_cut_short_is_ignored_and_a_users_copy_is_left_alone(tmp_path):
     """docs/internals.md: a checkpoint cut short by kill -9 is ignored (and removed); the Trainer's own names only."""
-    from finetune_compare.experiments.run_records import CHECKPOINT_COMPLETE, last_checkpoint
+    from finetune_compare.experiments.execution.run_files import CHECKPOINT_COMPLETE, last_checkpoint
 
     folder = tmp_path / "run" / "checkpoints"
     for name, files in (("checkpoint-4", CHECKPOINT_COMPLETE), ("checkpoint-8", CHECKPOINT_COMPLETE[:1]),

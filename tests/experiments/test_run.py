@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from finetune_compare.errors import DataError, ModelError
-from finetune_compare.experiments.compare import ComparisonExperiment
-from finetune_compare.experiments.run import prepare_context, run_dir_for, run_method
+from finetune_compare.experiments.commands.compare import ComparisonExperiment
+from finetune_compare.experiments.execution.run import prepare_context, run_method
+from finetune_compare.experiments.study.study_plan import run_dir_for
 from finetune_compare.evaluation.predict import predict_texts
 from finetune_compare.models.saving import load_trained
 from finetune_compare.utils.io import read_json, read_jsonl
@@ -154,7 +155,7 @@ def test_lora_stores_its_frozen_base_in_bf16_and_exports_fp32(tiny_roberta, make
     """Under bf16 compute: frozen base bf16, adapters and head fp32; the merged export back in fp32."""
     import torch
 
-    from finetune_compare.experiments import run as run_module
+    from finetune_compare.experiments.execution import run as run_module
     from finetune_compare.training.device import resolve_precision
 
     if resolve_precision("auto", "cpu") != "bf16":
@@ -177,7 +178,7 @@ def test_lora_stores_its_frozen_base_in_bf16_and_exports_fp32(tiny_roberta, make
 
 def test_the_terminal_table_shows_a_dash_for_a_method_with_every_run_excluded():
     """A method whose only run collapsed (excluded from the statistics) has no mean: a dash, not a traceback."""
-    from finetune_compare.experiments.compare import TABLE_METRICS, format_table
+    from finetune_compare.experiments.commands.compare import TABLE_METRICS, format_table
 
     stats = {"full": {k: {"mean": 0.5, "std": None} for k in TABLE_METRICS},
              "lora": {k: {"mean": None, "std": None} for k in TABLE_METRICS}}

@@ -7,7 +7,7 @@ import pytest
 from finetune_compare.cli import main
 from finetune_compare.config import Config, load_config, parse_sweep
 from finetune_compare.errors import ConfigError
-from finetune_compare.experiments.sweep import run_sweep, sweep_points
+from finetune_compare.experiments.commands.sweep import run_sweep, sweep_points
 
 from ..conftest import headless_chromium, tiny_config
 

@@ -34,7 +34,7 @@ def test_compare_tunes_each_method_then_compares_their_best_settings(tiny_bert, 
     import optuna
 
     from finetune_compare.cli import main
-    from finetune_compare.experiments.studies import make_storage
+    from finetune_compare.experiments.search.studies import make_storage
 
     cfg = tiny_config(tiny_bert, tmp_path, num_runs=3, search_space=FAST, hpo_pruner="none", effect_of_interest=0.05)
     path = tmp_path / "c.yaml"

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from finetune_compare.experiments.compare import ComparisonExperiment
+from finetune_compare.experiments.commands.compare import ComparisonExperiment
 from finetune_compare.evaluation.predict import predict_texts
 from finetune_compare.models.saving import load_trained
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from finetune_compare.experiments.compare import ComparisonExperiment
+from finetune_compare.experiments.commands.compare import ComparisonExperiment
 
 from ..conftest import tiny_config
 

@@ -54,7 +54,7 @@ def test_the_collator_pads_each_batch_up_to_its_bucket():
 @pytest.mark.slow
 def test_a_run_with_buckets_records_them_and_matches_dynamic_padding(tmp_path):
     """Pad tokens are masked, so with dropout off the first step's loss is the dynamic-padding run's."""
-    from finetune_compare.experiments.compare import ComparisonExperiment
+    from finetune_compare.experiments.commands.compare import ComparisonExperiment
 
     from ..conftest import make_tiny_bert, tiny_config
 

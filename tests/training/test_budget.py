@@ -52,7 +52,7 @@ def test_a_time_budget_stops_training_when_it_is_spent():
 
 @pytest.mark.slow
 def test_both_methods_train_the_declared_budget_and_the_report_says_so(tiny_bert, tmp_path, caplog):
-    from finetune_compare.experiments.compare import ComparisonExperiment
+    from finetune_compare.experiments.commands.compare import ComparisonExperiment
     from tests.conftest import tiny_config
 
     cfg = tiny_config(tiny_bert, tmp_path, num_runs=3, budget_unit="steps", budget=6,

@@ -34,7 +34,7 @@ def test_memory_freed_by_an_earlier_run_goes_back_to_the_os_before_the_next_one(
 def test_train_method_releases_memory_before_its_baseline():
     import inspect
 
-    from finetune_compare.experiments.run import train_method
+    from finetune_compare.experiments.execution.run import train_method
 
     source = inspect.getsource(train_method)
     assert source.index("release_memory()") < source.index("baseline_rss = ")

@@ -8,7 +8,6 @@ and the point reports can never disagree.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from .report_blocks import Block
 from .run_files import read_json
 from .sweep_plots import make_sweep_plots
 from ..metric_names import DEFAULT_METRIC
+from ..sweep_grid import fmt_value, grid_points, point_label, point_name
 from .result_types import SweepPoint, SweepSummary
 
 log = logging.getLogger(__name__)
@@ -46,26 +46,6 @@ def _sweep_config(sweep_dir: Path) -> dict:
     except (OSError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def grid_points(grid: dict[str, list]) -> list[dict]:
-    """Every point of the grid as {key: value}, in the order given (first key slowest)."""
-    keys = list(grid)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
-
-
-def _fmt_value(v) -> str:
-    return "+".join(map(str, v)) if isinstance(v, list) else str(v)
-
-
-def point_name(values: dict) -> str:
-    """The point's folder name, e.g. 'samples_per_class=400' or 'samples_per_class=400,lora_r=8'."""
-    return ",".join(f"{k}={_fmt_value(v).replace('/', '_').replace(' ', '')}" for k, v in values.items())
-
-
-def point_label(values: dict) -> str:
-    """The point as tables and the terminal show it, e.g. 'samples_per_class=400, lora_r=8'."""
-    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in values.items())
 
 
 def _stat(s: dict | None) -> dict | None:
@@ -119,20 +99,20 @@ def answer_lines(summary: dict) -> list[str]:
         groups: dict[tuple, list[dict]] = {}
         for p in points:
             if name in p["comparisons"]:
-                groups.setdefault(tuple(_fmt_value(p["values"][k]) for k in rest), []).append(p)
+                groups.setdefault(tuple(fmt_value(p["values"][k]) for k in rest), []).append(p)
         for fixed, all_pts in groups.items():
             a, b = all_pts[0]["comparisons"][name]["a"], all_pts[0]["comparisons"][name]["b"]
             where = "".join(f" at {k}={v}" for k, v in zip(rest, fixed))
             pts = [p for p in all_pts if p["comparisons"][name]["kind"] != "too_few"]
             too_few = [p for p in all_pts if p["comparisons"][name]["kind"] == "too_few"]
             few = ("; no verdict yet (too few pairs) at " + ", ".join(
-                f"{first}={_fmt_value(p['values'][first])} ({p['comparisons'][name]['n_pairs']} pairs)"
+                f"{first}={fmt_value(p['values'][first])} ({p['comparisons'][name]['n_pairs']} pairs)"
                 for p in too_few)) if too_few else ""
             if not pts:
                 lines.append(f"{a} vs {b}{where}: no point has enough pairs for a verdict yet{few}.")
                 continue
             labels = [verdict_label(p["comparisons"][name], margin) for p in pts]
-            xs = [_fmt_value(p["values"][first]) for p in pts]
+            xs = [fmt_value(p["values"][first]) for p in pts]
             runs: list[tuple[str, list[str]]] = []
             for label, x in zip(labels, xs):
                 if runs and runs[-1][0] == label:
@@ -283,7 +263,7 @@ def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block
     b.append(Block("list", [
         f"Model: {s['model_name']}; data source: {s['data_source']}; methods: {', '.join(m)}; "
         f"paired seeds per point: {s['num_runs']}",
-        "Grid: " + "; ".join(f"{k} = {', '.join(map(_fmt_value, v))}" for k, v in s["grid"].items()),
+        "Grid: " + "; ".join(f"{k} = {', '.join(map(fmt_value, v))}" for k, v in s["grid"].items()),
         "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
         "Point reports: " + ", ".join(f"{p['folder']}/report.md" for p in s["points"]) + " (each with a "
         "self-contained report.html beside it)",

@@ -34,7 +34,7 @@ class RunRecord:
     training: dict[str, Any] | None = None  # epochs, steps, early stopping, learning rates, budget
     data: dict[str, Any] | None = None  # split sizes, max_length, the data draw's fingerprint
     environment: dict[str, Any] | None = None
-    health: dict[str, Any] | None = None  # collapsed / diverged, and the problems found (experiments.run_records)
+    health: dict[str, Any] | None = None  # collapsed / diverged, and the problems found (experiments.execution.run_files)
     saved_model: dict[str, Any] | None = None
 
     # the order metrics.json has always had: identity, scores, accounting, training, cost, data, environment, health

@@ -1,6 +1,6 @@
 """Hyperparameter search with Optuna, one study per method, on the validation set only.
 
-Each trial (experiments/trials.py) trains through the same path as a run (`train_method`) and reports validation
+Each trial (experiments/search/trials.py) trains through the same path as a run (`train_method`) and reports validation
 metrics at every evaluation, so the pruner can stop bad trials early. A trial that fails
 (NaN loss, out of memory, an invalid combination) is recorded as failed with its reason
 and the study goes on. Studies live in an Optuna storage: by default an SQLite file in
@@ -20,15 +20,15 @@ import logging
 import warnings
 from pathlib import Path
 
-from ..analysis.tuning_curves import curve_summary, plot_expected_validation
-from ..config import Config, config_keys, default_of
-from ..errors import ConfigError, UserError
-from ..layout import Layout
-from ..methods import get_method, method_names
-from ..tracking.lifecycle import tracked
-from ..utils.io import write_json, write_yaml
-from .outputs import claim_output_dir, release_output_dir
-from .run import RunContext, prepare_context
+from ...analysis.tuning_curves import curve_summary, plot_expected_validation
+from ...config import Config, config_keys, default_of
+from ...errors import ConfigError, UserError
+from ...layout import Layout
+from ...methods import get_method, method_names
+from ...tracking.lifecycle import tracked
+from ...utils.io import write_json, write_yaml
+from ..study.ownership import claim_output_dir, release_output_dir
+from ..execution.run import RunContext, prepare_context
 from .studies import counted_trials, create_study, fail_orphaned_trials, is_interrupted, make_storage
 from .trials import optimize_to_count, suggest
 

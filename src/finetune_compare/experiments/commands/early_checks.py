@@ -14,12 +14,12 @@ import glob
 import os
 from pathlib import Path
 
-from ..config import Config
-from ..errors import ConfigError, UserError
-from ..layout import Layout
-from ..utils.distributed import is_main
-from ..utils.io import creation_problem
-from .outputs import check_output_dir
+from ...config import Config
+from ...errors import ConfigError, UserError
+from ...layout import Layout
+from ...utils.distributed import is_main
+from ...utils.io import creation_problem
+from ..study.ownership import check_output_dir
 
 # Commands that claim an output folder (sweep points are checked by the sweep itself, after these)
 WRITES_OUTPUT = ("compare", "sweep", "train", "lora", "full", "data", "optimize")
@@ -110,8 +110,8 @@ def check_storage(url: str) -> None:
 
 def check_data_paths(config: Config) -> None:
     """The data the config names exists (a local copy's folder, your own files): the readers' own messages."""
-    from ..data.files import check_file
-    from ..data.loading import check_data_dir
+    from ...data.files import check_file
+    from ...data.loading import check_data_dir
 
     if config.data_source == "local":
         check_data_dir(config.data_dir)

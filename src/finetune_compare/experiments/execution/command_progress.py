@@ -14,9 +14,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from ..training.progress import format_seconds
+from ...training.progress import format_seconds
 
 log = logging.getLogger(__name__)
+
+
+def score_text(config, metrics: dict) -> str:
+    """What a finished run's line shows: its test score on the primary metric."""
+    metric = config.primary_metric
+    return f"test {metric} {metrics['test'][metric]:.4f}"
 
 
 @dataclass

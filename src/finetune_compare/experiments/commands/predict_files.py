@@ -11,10 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..errors import UserError
-from ..evaluation.predict import predict_texts, prediction_records
-from ..models.saving import load_trained, saved_labels
-from ..utils.io import atomic_write_text, write_jsonl
+from ...errors import UserError
+from ...evaluation.predict import predict_texts, prediction_records
+from ...models.saving import load_trained, saved_labels
+from ...utils.io import atomic_write_text, write_jsonl
 
 
 def read_input_rows(path: str, text_column: str = "text") -> list[dict]:

@@ -8,8 +8,8 @@ import re
 import shutil
 from pathlib import Path
 
-from ..analysis.aggregate import is_collapsed
-from ..layout import CHECKPOINTS
+from ...analysis.aggregate import is_collapsed
+from ...layout import CHECKPOINTS
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """One search trial, and a study's trials run in this process until it counts enough: what `optimize` runs locally
-and what each Ray trial worker runs (experiments/ray_trials.py). Apart from the command itself (experiments/
+and what each Ray trial worker runs (experiments/search/ray_trials.py). Apart from the command itself (experiments/
 optimize.py), so that the Ray side needs no import of the command and the command none of it at import time.
 
 Each trial trains through the same path as a run (`train_method`) and reports validation metrics at every
@@ -17,13 +17,13 @@ from typing import Any
 import psutil
 from transformers import TrainerCallback
 
-from ..config import Config
-from ..errors import UserError
-from ..layout import CHECKPOINTS, Layout
-from ..training.trainer import planned_steps
-from ..utils.memory import release_memory
-from ..utils.processes import worker_id
-from .run import RunContext, train_method
+from ...config import Config
+from ...errors import UserError
+from ...layout import CHECKPOINTS, Layout
+from ...training.trainer import planned_steps
+from ...utils.memory import release_memory
+from ...utils.processes import worker_id
+from ..execution.run import RunContext, train_method
 from .studies import INTERRUPTED, StopAtCountedTrials, counted_trials
 
 log = logging.getLogger(__name__)

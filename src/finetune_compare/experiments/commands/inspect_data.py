@@ -6,15 +6,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..config import Config
-from ..data.build import build_data
-from ..data.summary import data_summary
-from ..errors import ModelError
-from ..layout import Layout
-from ..models.hf import build_model_provider, effective_max_length
-from ..utils import signals
-from ..utils.io import write_json
-from .outputs import check_output_dir, claim_output_dir, release_output_dir
+from ...config import Config
+from ...data.build import build_data
+from ...data.summary import data_summary
+from ...errors import ModelError
+from ...layout import Layout
+from ...models.hf import build_model_provider, effective_max_length
+from ...utils import signals
+from ...utils.io import write_json
+from ..study.ownership import check_output_dir, claim_output_dir, release_output_dir
 
 log = logging.getLogger(__name__)
 

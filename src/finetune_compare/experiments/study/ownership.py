@@ -32,11 +32,11 @@ from pathlib import Path
 
 import yaml
 
-from ..config import FILE_KEYS, Config, config_keys, config_to_yaml
-from ..redaction import redact
-from ..errors import UserError
-from ..layout import MARKER, RESULT_ENTRIES, Layout
-from ..utils.io import atomic_write_text, creation_problem, file_digest, write_yaml
+from ...config import FILE_KEYS, Config, config_keys, config_to_yaml
+from ...redaction import redact
+from ...errors import UserError
+from ...layout import MARKER, RESULT_ENTRIES, Layout
+from ...utils.io import atomic_write_text, creation_problem, file_digest, write_yaml
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import heapq
 import math
 import sys
 
-from ..config import Config
+from ...config import Config
 from .cost_probe import Probe
 
 
@@ -46,7 +46,7 @@ def cluster_resources(config: Config) -> tuple[dict, bool]:
     """What the configured Ray cluster reports (a private one is started and stopped for the question), and
     whether it is one this command started (this machine alone)."""
     already = "ray" in sys.modules and sys.modules["ray"].is_initialized()
-    from .ray_executor import connect
+    from ..execution.ray_executor import connect
 
     connect(config)
     import ray
@@ -88,7 +88,7 @@ def ray_resources(config: Config) -> tuple[dict, bool] | None:
     never start stops the plan at once, as it would stop the command."""
     if config.execution_backend != "ray":
         return None
-    from .ray_executor import check_fits
+    from ..execution.ray_executor import check_fits
 
     resources, private = cluster_resources(config)
     check_fits(resources, config)
@@ -101,7 +101,7 @@ def wall_time(config: Config, plans: list, probes: list[Probe], cluster: tuple[d
            "local_seconds": sum(point_seconds(p, probes) for p in plans)}
     if cluster is None:
         return out
-    from .ray_executor import side_by_side
+    from ..execution.ray_executor import side_by_side
 
     resources, private = cluster
     slots = max(1, side_by_side(resources, config, max([len(p.pending()) for p in plans] + [1])))

@@ -3,14 +3,14 @@ against the data, the folder models are saved to. They write nothing."""
 
 from __future__ import annotations
 
-from ..config import Config
-from ..data.build import DataBundle
-from ..errors import DataError
-from ..methods import get_method
-from ..methods.targets import check_method
-from ..models.base import BaseModel
-from ..models.frozen_weights import frozen_weights_dtype
-from ..utils.io import creation_problem
+from ...config import Config
+from ...data.build import DataBundle
+from ...errors import DataError
+from ...methods import get_method
+from ...methods.targets import check_method
+from ...models.base import BaseModel
+from ...models.frozen_weights import frozen_weights_dtype
+from ...utils.io import creation_problem
 
 
 def check_data_fits(config: Config, data: DataBundle, methods: list[str] | None = None) -> None:

@@ -14,33 +14,30 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analysis.report import build_report
-from ..config import Config
-from ..data.build import DataPools
-from ..data.summary import data_summary
-from ..errors import UserError
-from ..layout import Layout
-from ..metric_names import OVERALL_METRICS
-from ..utils.distributed import is_main
-from ..utils.io import write_json
-from ..logging_setup import ensure_api_logging
-from .outputs import release_output_dir
-from .command_progress import CommandProgress
-from .plan import pilot_comparisons
+from ...analysis.report import build_report
+from ...config import Config
+from ...data.build import DataPools
+from ...data.summary import data_summary
+from ...errors import UserError
+from ...layout import Layout
+from ...metric_names import OVERALL_METRICS
+from ...utils.distributed import is_main
+from ...utils.io import write_json
+from ...logging_setup import ensure_api_logging
+from ..study.ownership import release_output_dir
+from ..execution.command_progress import CommandProgress
+from ..planning.plan import pilot_comparisons
 from .preregistration import preregister
-from ..tracking.lifecycle import tracked
-from .executor import execute_runs
+from ...tracking.lifecycle import tracked
+from ..execution.executor import execute_runs
 from .base_row import evaluate_base_model
-from .preflight import check_data_fits, check_methods
-from .run import RunContext, prepare_context
+from ..execution.preflight import check_data_fits, check_methods
+from ..execution.run import RunContext, prepare_context
+from ..study.study_plan import runs_per_method, study_plan
 
 log = logging.getLogger(__name__)
 
 TABLE_METRICS = OVERALL_METRICS
-
-
-def run_seeds(config: Config) -> list[int]:
-    return [config.seed + k for k in range(config.num_runs)]
 
 
 def format_table(comparison: dict) -> str:
@@ -81,7 +78,7 @@ def tuned_context(ctx: RunContext, methods: list[str], overwrite: bool) -> RunCo
     """`ctx` with each method's best settings from `tune_trials` Optuna trials of its own (run or resumed in
     the comparison's optimize/ folder, validation split only), over what the config set for it. The data, the
     tokenised splits and the trackers are the comparison's own: loaded once, for the trials and the runs."""
-    from .optimize import run_optimization
+    from ..search.optimize import run_optimization
 
     config = ctx.config
     summaries = run_optimization(config, methods, n_trials=config.tune_trials, overwrite=overwrite, context=ctx)
@@ -131,12 +128,14 @@ class ComparisonExperiment:
         methods = methods or list(config.methods)
         ctx = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite, methods=methods,
                               pools=self.pools)
+        plan = study_plan(config, self.output_dir, methods)  # after the claim: --overwrite has cleared the folder
         if is_main():
             write_json(Layout(self.output_dir).data_summary,
                        data_summary(ctx.data, ctx.tokenizer, ctx.tokenized.max_length))
-            preregister(config, self.output_dir)  # before anything trains: the tuning trials included
+            preregister(plan)  # before anything trains: the tuning trials included
         if config.tune_trials:  # tuned against tuned: each method's own study first, on the validation split
             ctx = tuned_context(ctx, methods, self.overwrite)
+            plan = plan.with_config(ctx.config)
         self.context = ctx
         config = ctx.config
         hub = ctx.hub
@@ -145,8 +144,8 @@ class ComparisonExperiment:
         with tracked(start, hub.end_parent) as outcome:
             if config.evaluate_base_model:
                 evaluate_base_model(ctx)
-            progress = self.progress or CommandProgress({m: config.num_runs for m in methods})
-            runs = execute_runs(ctx, methods, run_seeds(config), progress)
+            progress = self.progress or CommandProgress(runs_per_method([plan]))
+            runs = execute_runs(ctx, plan, progress)
             if not is_main():
                 return {"runs": runs}  # rank 0 writes the report
             comparison = build_report(self.output_dir)

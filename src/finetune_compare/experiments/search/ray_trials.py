@@ -16,9 +16,9 @@ from __future__ import annotations
 import logging
 import time
 
-from ..errors import UserError
-from ..layout import Layout
-from .run import RunContext
+from ...errors import UserError
+from ...layout import Layout
+from ..execution.run import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def trial_worker(ctx: RunContext, method: str, space: dict, storage_url: str | N
     import optuna
 
     from .trials import optimize_to_count
-    from .ray_executor import task_context
+    from ..execution.ray_executor import task_context
     from .studies import create_study, fail_orphaned_trials, make_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -52,7 +52,7 @@ def trial_worker(ctx: RunContext, method: str, space: dict, storage_url: str | N
 def run_trial_workers(ctx: RunContext, studies: dict, spaces: dict, storage_url: str | None, n_trials: int) -> None:
     """Every method's workers at once, as many side by side as the resources allow; one progress line per study
     whenever its count of finished trials changes."""
-    from .ray_executor import check_fits, connect, portable
+    from ..execution.ray_executor import check_fits, connect, portable
     from .studies import counted_trials
 
     config = ctx.config

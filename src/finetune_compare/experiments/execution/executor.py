@@ -1,20 +1,20 @@
 """One executor for the runs of a comparison: `local` trains them one after another in this process, `ray` as Ray
-tasks side by side (experiments/ray_executor.py). Both write the same run folders under the same rules (metrics.json
+tasks side by side (experiments/execution/ray_executor.py). Both write the same run folders under the same rules (metrics.json
 last, a complete run never redone), so a folder started on one backend resumes on the other, and the statistics
 are built from the folders alone, whatever ran them.
 """
 
 from __future__ import annotations
 
-from .command_progress import CommandProgress
-from .pairs import PairPlan, plan_pairs, score_text
+from ..study.study_plan import PairPlan, StudyPlan
+from .command_progress import CommandProgress, score_text
 from .run import RunContext, context_for_pair, run_method
 
 
-def execute_runs(ctx: RunContext, methods: list[str], seeds: list[int], progress: CommandProgress) -> list[dict]:
-    """Every (method, seed) run of the comparison, complete on disk afterwards; returns their metrics (a run that
-    failed on every attempt on Ray is left out: it is recorded in its folder's failure.json and in the report)."""
-    pairs = plan_pairs(ctx, methods, seeds)
+def execute_runs(ctx: RunContext, plan: StudyPlan, progress: CommandProgress) -> list[dict]:
+    """Every run of the plan, complete on disk afterwards; returns their metrics (a run that failed on every attempt
+    on Ray is left out: it is recorded in its folder's failure.json and in the report)."""
+    methods, pairs = list(plan.methods), plan.pairs()
     if ctx.config.execution_backend == "ray":
         from .ray_executor import run_on_ray  # Ray is an optional extra, imported only when asked for
 
@@ -29,6 +29,6 @@ def run_locally(ctx: RunContext, methods: list[str], pairs: list[PairPlan], prog
         for method in methods:
             progress.start(method, pair.seed)
             metrics = run_method(pair_ctx, method, pair.seed)
-            progress.finish(method, pair.seed, method in pair.to_train, score_text(pair_ctx, metrics))
+            progress.finish(method, pair.seed, method in pair.to_train, score_text(pair_ctx.config, metrics))
             runs.append(metrics)
     return runs

@@ -13,10 +13,11 @@ import datetime
 import logging
 from pathlib import Path
 
-from ..config import Config
-from ..layout import Layout
-from ..utils.io import read_json, write_json
-from .plan import plan_lines
+from ...config import Config
+from ...layout import Layout
+from ...utils.io import read_json, write_json
+from ..planning.plan import plan_lines
+from ..study.study_plan import StudyPlan
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,12 @@ def declared(config: Config) -> bool:
     return config.effect_of_interest is not None or config.pilot is not None
 
 
-def preregister(config: Config, output_dir: Path) -> dict | None:
+def preregister(plan: StudyPlan) -> dict | None:
     """The study's declarations and plan, logged, and written once (a resumed command keeps the first record)."""
+    config = plan.config
     if not declared(config):
         return None
-    path = Layout(output_dir).preregistration
+    path = Layout(plan.output_dir).preregistration
     if path.is_file():
         record = read_json(path)
     else:
@@ -37,7 +39,7 @@ def preregister(config: Config, output_dir: Path) -> dict | None:
             if config.pilot else []
         record = {"primary_metric": config.primary_metric, "equivalence_margin": config.equivalence_margin,
                   "effect_of_interest": config.effect_of_interest, "pilot": config.pilot, "plan": lines,
-                  "pairs_run": config.num_runs, "methods": list(config.methods),
+                  "pairs_run": len(plan.seeds), "methods": list(plan.methods),
                   "budget": {"unit": config.budget_unit, "value": config.budget}, "tune_trials": config.tune_trials,
                   "declared_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         write_json(path, record)

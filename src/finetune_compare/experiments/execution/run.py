@@ -22,45 +22,45 @@ import psutil
 import torch
 from transformers import set_seed
 
-from ..config import Config, config_to_yaml
-from ..data.build import DataBundle, DataPools, build_data, load_pools
-from ..data.tokenization import TokenizedData, tokenize_bundle
-from ..evaluation.run_record import RunRecord, write_run_files
-from ..evaluation.metrics import validation_metrics
-from ..evaluation.predict import predict_split, prediction_rows, split_metrics
-from ..layout import (
+from ...config import Config, config_to_yaml
+from ...data.build import DataBundle, DataPools, build_data, load_pools
+from ...data.tokenization import TokenizedData, tokenize_bundle
+from ...evaluation.run_record import RunRecord, write_run_files
+from ...evaluation.metrics import validation_metrics
+from ...evaluation.predict import predict_split, prediction_rows, split_metrics
+from ...layout import (
     CHECKPOINTS,
-    METRICS,
     MODEL,
     RUN_FILES,
     Layout,
     seed_dir_name,
 )
-from ..models.accounting import count_parameters
-from ..models.attention import use_training_attention
-from ..models.base import BaseModel
-from ..models.hf import build_model_provider, effective_max_length
-from ..methods import get_method
-from ..models.frozen_weights import frozen_weights_dtype, store_frozen_weights
-from ..models.saving import save_trained
-from ..tracking import TrackerHub, build_tracker_hub
-from ..training.progress import ProgressReporter, progress_logging
-from ..training.buckets import run_shapes
-from ..training.trainer import (BestModelCallback, CheckpointInterval, FiniteLossCallback, StopOnSignal,
+from ...models.accounting import count_parameters
+from ...models.attention import use_training_attention
+from ...models.base import BaseModel
+from ...models.hf import build_model_provider, effective_max_length
+from ...methods import get_method
+from ...models.frozen_weights import frozen_weights_dtype, store_frozen_weights
+from ...models.saving import save_trained
+from ...tracking import TrackerHub, build_tracker_hub
+from ...training.progress import ProgressReporter, progress_logging
+from ...training.buckets import run_shapes
+from ...training.trainer import (BestModelCallback, CheckpointInterval, FiniteLossCallback, StopOnSignal,
                                 budget_callbacks, build_trainer, build_training_args, pad_multiple)
-from ..utils import signals
-from ..training.device import choose_precision, resolve_device
-from ..training.precision_probe import PrecisionChoice, cpu_bf16_path, cpu_model
-from ..utils.distributed import is_main
-from ..utils.io import os_error_in, read_json
-from ..utils.memory import MemoryMonitor, release_memory
-from ..utils.signals import training_section
-from .outputs import check_output_dir, claim_output_dir
+from ...utils import signals
+from ...training.device import choose_precision, resolve_device
+from ...training.precision_probe import PrecisionChoice, cpu_bf16_path, cpu_model
+from ...utils.distributed import is_main
+from ...utils.io import os_error_in
+from ...utils.memory import MemoryMonitor, release_memory
+from ...utils.signals import training_section
+from ..study.ownership import check_output_dir, claim_output_dir
+from ..study.study_plan import load_completed, run_dir_for
 from .preflight import check_data_fits, check_methods, check_save_dir
-from .run_records import history_of, last_checkpoint, run_health
+from .run_files import history_of, last_checkpoint, run_health
 from .trained_run import (TrainedRun, discard_trained, load_trained_run, load_weights, save_trained_run,
                           trained_dir)
-from ..tracking.lifecycle import tracked
+from ...tracking.lifecycle import tracked
 
 log = logging.getLogger(__name__)
 
@@ -165,20 +165,6 @@ def build_context(config: Config, out: Path, provider: BaseModel | None = None, 
     hub = build_tracker_hub(config.tracking, out) if writes else TrackerHub([])
     return RunContext(config, provider, tokenizer, data, tokenized, device, precision, out,
                       environment_info(device, precision, choice), hub, pools)
-
-
-def run_dir_for(output_dir: Path, method: str, seed: int) -> Path:
-    return Layout(output_dir).run_dir(method, seed)
-
-
-def load_completed(run_dir: Path) -> dict | None:
-    path = run_dir / METRICS
-    if not path.is_file():
-        return None
-    try:
-        return read_json(path)
-    except (OSError, ValueError):
-        return None
 
 
 def remove_empty(folder: Path) -> None:

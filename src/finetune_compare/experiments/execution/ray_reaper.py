@@ -8,7 +8,7 @@ notes, once a second, every Ray process descended from the driver (their command
 still running. It only ever kills processes it saw descended from the driver and that are still the same processes
 (psutil checks their start time), only Ray's, and it ends with the driver (or after MAX_SECONDS in any case).
 
-    python -m finetune_compare.experiments.ray_reaper DRIVER_PID
+    python -m finetune_compare.experiments.execution.ray_reaper DRIVER_PID
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ MAX_SECONDS = 14 * 24 * 3600  # a bound on the watch, far past any command's lif
 def start_reaper() -> subprocess.Popen | None:
     """The watcher for this process's private Ray, in its own session (a Ctrl-C to the terminal does not stop it)."""
     try:
-        return subprocess.Popen([sys.executable, "-m", "finetune_compare.experiments.ray_reaper", str(os.getpid())],
+        return subprocess.Popen([sys.executable, "-m", "finetune_compare.experiments.execution.ray_reaper", str(os.getpid())],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True, close_fds=True)
     except OSError:

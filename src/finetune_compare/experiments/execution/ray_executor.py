@@ -29,19 +29,18 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-from ..config import Config
-from ..errors import UserError
-from ..layout import ATTEMPT, FAILURE, HISTORY, RUN_FILES
-from ..tracking import TrackerHub
-from ..tracking.lifecycle import Outcome
-from ..utils import signals
-from ..utils.distributed import world_size
-from ..utils.io import read_json, write_json
-from .command_progress import CommandProgress
-from .pairs import PairPlan, score_text
+from ...config import Config
+from ...errors import UserError
+from ...layout import ATTEMPT, FAILURE, HISTORY, RUN_FILES
+from ...tracking import TrackerHub
+from ...tracking.lifecycle import Outcome
+from ...utils import signals
+from ...utils.distributed import world_size
+from ...utils.io import read_json, write_json
+from ..study.study_plan import PairPlan, load_completed, run_dir_for
+from .command_progress import CommandProgress, score_text
 from .ray_reaper import start_reaper
-from .run import (RunContext, context_for_pair, environment_info, layer_shapes, load_completed, run_dir_for,
-                  run_method)
+from .run import RunContext, context_for_pair, environment_info, layer_shapes, run_method
 
 log = logging.getLogger(__name__)
 _private = {"ray": False}  # whether this process started the Ray it is connected to (start_private_ray)
@@ -189,7 +188,7 @@ def task_context(ctx: RunContext, placement: dict) -> RunContext:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from ..training.device import choose_precision, resolve_device
+    from ...training.device import choose_precision, resolve_device
 
     hf_logging.disable_progress_bar()  # a worker's bars would interleave in the driver's one progress view
     # transformers' own deprecation notice, repeated by every worker process in the driver's log
@@ -261,7 +260,7 @@ def run_on_ray(ctx: RunContext, methods: list[str], pairs: list[PairPlan], progr
                     pending[task.remote(shared, method, pair.seed)] = (method, pair.seed, time.time())
         for (method, seed), metrics in results.items():
             progress.start(method, seed)
-            progress.finish(method, seed, False, score_text(ctx, metrics))
+            progress.finish(method, seed, False, score_text(ctx.config, metrics))
         progress.slots = max(1, side_by_side(resources, config, len(pending)))
         if pending:
             log.info("ray: %d run(s) queued, up to %d at once (%d CPU and %g GPU each)", len(pending),
@@ -315,5 +314,5 @@ def _collect(ray, ray_error, ctx: RunContext, pending: dict, progress: CommandPr
                 progress.fail(method, seed, _record_failure(ctx, method, seed, exc))
                 continue
             results[(method, seed)] = metrics
-            progress.finish(method, seed, True, score_text(ctx, metrics))
+            progress.finish(method, seed, True, score_text(ctx.config, metrics))
             log_to_trackers(ctx.hub, ctx.config, metrics, run_dir_for(ctx.output_dir, method, seed))

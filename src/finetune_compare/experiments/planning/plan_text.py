@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..training.progress import format_seconds
-from ..training.trainer import evaluation_interval, planned_steps
+from ...training.progress import format_seconds
+from ...training.trainer import evaluation_interval, planned_steps
+from ..study.study_plan import seeds_text
 from .cost_probe import PROBE_MAX_SECONDS, Probe
 
 PRECISION = {"no": "fp32"}
@@ -57,8 +58,8 @@ def _point_lines(point) -> list[str]:
 
 def plan_text(plan: dict) -> str:
     config, points, wall = plan["config"], plan["points"], plan["wall"]
-    n_runs = sum(len(p.seeds) * len(p.config.methods) for p in points)
-    what = (f"{', '.join(config.methods)} x {config.num_runs} paired seeds"
+    n_runs = sum(len(p.study.runs) for p in points)
+    what = (f"{', '.join(config.methods)} x {seeds_text([p.study for p in points])} paired seeds"
             + (f" x {len(points)} points" if plan["command"] == "sweep" else "") + f" = {n_runs} runs")
     lines = [f"plan for `finetune-compare {plan['command']}`: {what} into {config.output_dir}",
              f"folder: {plan['folder']}"]

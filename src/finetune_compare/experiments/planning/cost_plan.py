@@ -16,16 +16,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Config
-from ..data.build import load_pools
-from ..errors import UserError
-from ..layout import FAILURE, Layout
-from ..training.trainer import evaluation_interval, planned_steps
-from .compare import run_seeds
+from ...config import Config
+from ...data.build import load_pools
+from ...errors import UserError
+from ...layout import Layout
+from ...training.trainer import evaluation_interval, planned_steps
 from .cost_probe import PROBE_STEPS, Probe, probe_method, step_tokens
-from .outputs import check_output_dir
+from ..study.ownership import check_output_dir
 from .plan_text import FOLDER_STATES, plan_text
-from .run import RunContext, build_context, load_completed, run_dir_for
+from ..execution.run import RunContext, build_context
+from ..study.study_plan import DONE, FAILED, TO_TRAIN, StudyPlan, study_plan, sweep_points
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +36,13 @@ COUNT_KEYS = ("num_epochs", "budget", "budget_unit", "patience", "evaluations_pe
 
 @dataclass
 class PointPlan:
-    """One comparison's share of the plan: its runs, what is done, and what each of its runs would take."""
+    """One comparison's share of the plan: its runs and their states (the study's plan, as the command would build
+    it), the tuning trials still to run, and what each of its runs would take."""
     name: str | None  # the sweep point's folder name; None for a compare
-    config: Config
+    study: StudyPlan
     folder: str  # what the command would do with the folder, in words
-    resumes: bool  # the folder holds this configuration's runs: the done ones are kept
-    seeds: list[int]
-    done: dict[str, list[int]] = field(default_factory=dict)
-    to_train: dict[str, list[int]] = field(default_factory=dict)
-    failed_before: int = 0
+    base_fits: bool  # the model's head predicts the data's classes: the base row can be evaluated
     trials_to_run: dict[str, int] = field(default_factory=dict)
-    base_to_evaluate: bool = False
     sizes: dict = field(default_factory=dict)  # examples and real tokens per split
     data_seconds: float = 0.0
     run_seconds: dict[str, float] = field(default_factory=dict)  # one run of each method, estimated
@@ -54,9 +50,33 @@ class PointPlan:
     trial_seconds: dict[str, float] = field(default_factory=dict)
     probes: dict[str, int] = field(default_factory=dict)  # method -> index of its probe in the plan's list
 
+    @property
+    def config(self) -> Config:
+        return self.study.config
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.study.seeds)
+
+    @property
+    def done(self) -> dict[str, list[int]]:
+        return {m: self.study.seeds_in(m, DONE) for m in self.study.methods}
+
+    @property
+    def to_train(self) -> dict[str, list[int]]:
+        return {m: self.study.seeds_in(m, FAILED, TO_TRAIN) for m in self.study.methods}
+
+    @property
+    def failed_before(self) -> int:
+        return sum(1 for r in self.study.runs if r.state == FAILED)
+
+    @property
+    def base_to_evaluate(self) -> bool:
+        return self.config.evaluate_base_model and self.base_fits and not self.study.base_done
+
     def pending(self) -> list[tuple[str, int]]:
         """The runs to train, in the order the executor submits them (pair by pair)."""
-        return [(m, s) for s in self.seeds for m in self.config.methods if s in self.to_train.get(m, [])]
+        return [(r.method, r.seed) for r in self.study.pending()]
 
 
 def _folder_state(config: Config, out: Path) -> tuple[str, str]:
@@ -70,7 +90,7 @@ def _folder_state(config: Config, out: Path) -> tuple[str, str]:
 
 def _trials_done(config: Config, out: Path, method: str) -> int | None:
     """Trials of `method`'s tuning study that count toward tune_trials (0 when there is no study yet)."""
-    from .studies import counted_trials, make_storage
+    from ..search.studies import counted_trials, make_storage
 
     url = config.hpo_storage
     if url is None:
@@ -94,19 +114,12 @@ def _trials_done(config: Config, out: Path, method: str) -> int | None:
 def count_point(name: str | None, config: Config, base_fits: bool) -> PointPlan:
     out = Path(config.output_dir)
     state, text = _folder_state(config, out)
-    plan = PointPlan(name, config, text, state == "resume", run_seeds(config))
-    resumes = plan.resumes
-    for method in config.methods:
-        dirs = {seed: run_dir_for(out, method, seed) for seed in plan.seeds}
-        done = [s for s, d in dirs.items() if resumes and load_completed(d) is not None]
-        plan.done[method] = done
-        plan.to_train[method] = [s for s in plan.seeds if s not in done]
-        plan.failed_before += sum(1 for s in plan.to_train[method] if resumes and (dirs[s] / FAILURE).is_file())
-        if config.tune_trials:
+    resumes = state == "resume"  # the folder holds this configuration's runs: the done ones are kept
+    plan = PointPlan(name, study_plan(config, out, resumes=resumes), text, base_fits)
+    for method, trials in plan.study.tune_trials.items():
+        if trials:
             counted = _trials_done(config, out, method) if resumes else 0
-            plan.trials_to_run[method] = max(0, config.tune_trials - (counted or 0))
-    plan.base_to_evaluate = (config.evaluate_base_model and base_fits
-                             and not (resumes and load_completed(Layout(out).base_run)))
+            plan.trials_to_run[method] = max(0, trials - (counted or 0))
     return plan
 
 
@@ -169,8 +182,7 @@ def measure_point(plan: PointPlan, ctx: RunContext, probes: dict[str, Probe], st
 def build_plan(config: Config, probe_steps: int = PROBE_STEPS) -> dict:
     """Everything `plan --config` prints, as data: the points, their counts and estimates, the probes, and the
     wall time on the chosen backend."""
-    from ..analysis.sweep_report import point_name
-    from .sweep import sweep_points
+    from ...sweep_grid import point_name
     from .wall_time import ray_resources, wall_time
 
     is_sweep = bool(config.sweep)
@@ -212,7 +224,7 @@ def plan_json(plan: dict) -> dict:
 
 
 def print_plan(plan: dict, json_path: str | None = None) -> None:
-    from ..utils.io import write_json
+    from ...utils.io import write_json
 
     sys.stdout.write(plan_text(plan) + "\n")
     if json_path:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import logging
 
-from ..config import config_to_yaml
-from ..evaluation.metrics import validation_metrics
-from ..evaluation.predict import predict_split, prediction_rows, split_metrics
-from ..evaluation.run_record import RunRecord, write_run_files
-from ..layout import BASE_METHOD, CHECKPOINTS, Layout
-from ..models.accounting import count_parameters
-from ..training.trainer import build_trainer, build_training_args
-from ..utils.distributed import is_main
-from ..utils.memory import MemoryMonitor, release_memory
-from .run import RunContext, load_completed, remove_empty
+from ...config import config_to_yaml
+from ...evaluation.metrics import validation_metrics
+from ...evaluation.predict import predict_split, prediction_rows, split_metrics
+from ...evaluation.run_record import RunRecord, write_run_files
+from ...layout import BASE_METHOD, CHECKPOINTS, Layout
+from ...models.accounting import count_parameters
+from ...training.trainer import build_trainer, build_training_args
+from ...utils.distributed import is_main
+from ...utils.memory import MemoryMonitor, release_memory
+from ..execution.run import RunContext, remove_empty
+from ..study.study_plan import load_completed
 
 log = logging.getLogger(__name__)
 

@@ -14,40 +14,21 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..analysis.sweep_report import build_sweep_report, grid_points, point_name
-from ..config import Config
-from ..data.build import build_data, load_pools
-from ..errors import ConfigError
-from ..layout import Layout
-from ..utils.distributed import is_main
-from .command_progress import CommandProgress
+from ...analysis.sweep_report import build_sweep_report
+from ...sweep_grid import point_name
+from ...config import Config
+from ...data.build import build_data, load_pools
+from ...utils.distributed import is_main
+from ..execution.command_progress import CommandProgress
 from .compare import ComparisonExperiment
-from .outputs import check_output_dir, claim_output_dir, release_output_dir
-from ..models.hf import build_model_provider
-from ..training.device import resolve_device, resolve_precision
-from .preflight import check_data_fits, check_methods
-from .run import layer_shapes
+from ..study.ownership import check_output_dir, claim_output_dir, release_output_dir
+from ..study.study_plan import runs_per_method, study_plan, sweep_points
+from ...models.hf import build_model_provider
+from ...training.device import resolve_device, resolve_precision
+from ..execution.preflight import check_data_fits, check_methods
+from ..execution.run import layer_shapes
 
 log = logging.getLogger(__name__)
-
-def sweep_points(config: Config) -> list[tuple[dict, Config]]:
-    """Every grid point (in the order given, first key slowest) with the config it runs."""
-    if not config.sweep:
-        raise ConfigError("the sweep command needs a grid: --sweep KEY=V1,V2,... (repeatable for a second key) "
-                          "or `sweep: {KEY: [V1, V2]}` in the config")
-    out = []
-    layout = Layout(config.output_dir)
-    names: dict[str, dict] = {}
-    for values in grid_points(config.sweep):
-        name = point_name(values)
-        if name in names:  # e.g. model_name /m/a/b and /m/a_b: '/' becomes '_' in a folder name
-            raise ConfigError(f"sweep points {names[name]} and {values} would share the point folder '{name}'; "
-                              "give the values names that differ in letters, digits, '.', '-' or '_'")
-        names[name] = values
-        point = config.replace(sweep={}, output_dir=str(layout.point_dir(name)), **values)
-        out.append(({k: getattr(point, k) for k in values}, point))
-    return out
-
 
 def run_sweep(config: Config, overwrite: bool = False) -> dict:
     """Run (or resume) every point's comparison, then write the sweep report. Returns sweep.json's content."""
@@ -65,7 +46,7 @@ def run_sweep(config: Config, overwrite: bool = False) -> dict:
         check_methods(point, provider, list(point.methods), precision)  # targets, ranks
     if is_main():
         claim_output_dir(config, out, overwrite)  # --overwrite clears points/ with the rest of our results
-    progress = CommandProgress({m: config.num_runs * len(points) for m in config.methods})  # the whole sweep
+    progress = CommandProgress(runs_per_method([study_plan(point) for _, point in points]))  # the whole sweep
     try:
         for i, (values, point) in enumerate(points, 1):
             log.info("sweep point %d/%d: %s", i, len(points), point_name(values))

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..analysis.planning import MAX_PAIRS, POWER, plan
-from ..analysis.run_files import read_json
-from ..analysis.verdict import MC_BAND, shared_test_variance, shared_variance_band
-from ..errors import UserError
-from ..layout import Layout
+from ...analysis.planning import MAX_PAIRS, POWER, plan
+from ...analysis.run_files import read_json
+from ...analysis.verdict import MC_BAND, shared_test_variance, shared_variance_band
+from ...errors import UserError
+from ...layout import Layout
 
 
 def pilot_comparisons(pilot: Path) -> dict:

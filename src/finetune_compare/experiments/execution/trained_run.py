@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from ..layout import TRAINED
-from ..utils.io import atomic_write_bytes, read_json, write_json
+from ...layout import TRAINED
+from ...utils.io import atomic_write_bytes, read_json, write_json
 
 log = logging.getLogger(__name__)
 

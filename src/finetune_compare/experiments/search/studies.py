@@ -12,11 +12,11 @@ import json
 import logging
 from pathlib import Path
 
-from ..config import SearchConfig
-from ..errors import UserError
-from ..layout import Layout
-from ..redaction import redact_text
-from ..utils.processes import is_dead_local_worker
+from ...config import SearchConfig
+from ...errors import UserError
+from ...layout import Layout
+from ...redaction import redact_text
+from ...utils.processes import is_dead_local_worker
 
 log = logging.getLogger(__name__)
 
