@@ -200,13 +200,11 @@ def cmd_single(config, overwrite: bool = False) -> None:
 
     from .utils.distributed import is_main
 
-    from .experiments.study.ownership import release_output_dir
+    from .experiments.study.ownership import FolderGuard
 
-    try:
-        ctx = prepare_context(config, overwrite=overwrite, methods=[config.single_method])
+    with FolderGuard(config, overwrite=overwrite) as folder:
+        ctx = prepare_context(config, folder=folder, methods=[config.single_method])
         metrics = run_method(ctx, config.single_method, config.seed)
-    finally:
-        release_output_dir(config.output_dir)
     if not is_main():
         return
     t = metrics["test"]
@@ -265,12 +263,12 @@ def cmd_report(args) -> None:
 
     from .analysis.sweep_report import build_sweep_report, is_sweep_dir
 
-    from .experiments.study.ownership import holding_output_dir
+    from .experiments.study.ownership import FolderGuard
 
     results = Path(args.results)
     if not results.is_dir():
         raise UserError(f"--results '{results}' is not a directory with a comparison's or a sweep's results")
-    with holding_output_dir(results):  # never while a compare or sweep writes there
+    with FolderGuard(None, results):  # never while a compare or sweep writes there
         if is_sweep_dir(results):
             print_sweep(build_sweep_report(results, rebuild=True), results)
             return

@@ -24,7 +24,7 @@ from ...metric_names import OVERALL_METRICS
 from ...utils.distributed import is_main
 from ...utils.io import write_json
 from ...logging_setup import ensure_api_logging
-from ..study.ownership import release_output_dir
+from ..study.ownership import FolderGuard
 from ..execution.command_progress import CommandProgress
 from ..planning.plan import pilot_comparisons
 from .preregistration import preregister
@@ -117,17 +117,14 @@ class ComparisonExperiment:
 
     def run_multiple_runs(self, config: Config | None = None, methods: list[str] | None = None) -> dict:
         config = config or self.config
-        try:
-            return self._run(config, methods)
-        finally:
-            release_output_dir(self.output_dir)
-
-    def _run(self, config: Config, methods: list[str] | None) -> dict:
         if config.pilot:
             pilot_comparisons(Path(config.pilot))  # a pilot that cannot plan fails before anything runs
+        with FolderGuard(config, self.output_dir, self.overwrite) as folder:
+            return self._run(config, methods, folder)
+
+    def _run(self, config: Config, methods: list[str] | None, folder: FolderGuard) -> dict:
         methods = methods or list(config.methods)
-        ctx = prepare_context(config, output_dir=self.output_dir, overwrite=self.overwrite, methods=methods,
-                              pools=self.pools)
+        ctx = prepare_context(config, methods=methods, pools=self.pools, folder=folder)
         plan = study_plan(config, self.output_dir, methods)  # after the claim: --overwrite has cleared the folder
         if is_main():
             write_json(Layout(self.output_dir).data_summary,

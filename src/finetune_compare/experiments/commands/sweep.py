@@ -21,7 +21,7 @@ from ...data.build import build_data, load_pools
 from ...utils.distributed import is_main
 from ..execution.command_progress import CommandProgress
 from .compare import ComparisonExperiment
-from ..study.ownership import check_output_dir, claim_output_dir, release_output_dir
+from ..study.ownership import FolderGuard, check_output_dir
 from ..study.study_plan import runs_per_method, study_plan, sweep_points
 from ...models.hf import build_model_provider
 from ...training.device import resolve_device, resolve_precision
@@ -32,29 +32,28 @@ log = logging.getLogger(__name__)
 
 def run_sweep(config: Config, overwrite: bool = False) -> dict:
     """Run (or resume) every point's comparison, then write the sweep report. Returns sweep.json's content."""
-    out = Path(config.output_dir)
     points = sweep_points(config)
-    check_output_dir(config, out, overwrite)
-    pools = load_pools(config.data)  # loaded and cleaned once for the whole sweep
-    for _, point in points:  # a point that cannot run fails now, before any training, not hours later
-        if not overwrite:
-            check_output_dir(point, point.output_dir)
-        check_data_fits(point, build_data(point.data, point.seed, pools=pools))
-        provider = build_model_provider(point.model)
-        precision = resolve_precision(point.mixed_precision, resolve_device(point.device), layer_shapes(provider, point),
-                                      point.prefer_memory_over_speed)
-        check_methods(point, provider, list(point.methods), precision)  # targets, ranks
-    if is_main():
-        claim_output_dir(config, out, overwrite)  # --overwrite clears points/ with the rest of our results
+    with FolderGuard(config, overwrite=overwrite) as folder:
+        pools = load_pools(config.data)  # loaded and cleaned once for the whole sweep
+        for _, point in points:  # a point that cannot run fails now, before any training, not hours later
+            if not overwrite:
+                check_output_dir(point, point.output_dir)
+            check_data_fits(point, build_data(point.data, point.seed, pools=pools))
+            provider = build_model_provider(point.model)
+            precision = resolve_precision(point.mixed_precision, resolve_device(point.device),
+                                          layer_shapes(provider, point), point.prefer_memory_over_speed)
+            check_methods(point, provider, list(point.methods), precision)  # targets, ranks
+        folder.claim()  # --overwrite clears points/ with the rest of our results
+        return _run_points(config, points, pools, folder.out)
+
+
+def _run_points(config: Config, points: list[tuple[dict, Config]], pools, out: Path) -> dict:
     progress = CommandProgress(runs_per_method([study_plan(point) for _, point in points]))  # the whole sweep
-    try:
-        for i, (values, point) in enumerate(points, 1):
-            log.info("sweep point %d/%d: %s", i, len(points), point_name(values))
-            progress.label = f"point {i}/{len(points)}, "
-            experiment = ComparisonExperiment(point, pools=pools, progress=progress)
-            experiment.run_multiple_runs(point)
-        if not is_main():
-            return {}
-        return build_sweep_report(out)
-    finally:
-        release_output_dir(out)
+    for i, (values, point) in enumerate(points, 1):
+        log.info("sweep point %d/%d: %s", i, len(points), point_name(values))
+        progress.label = f"point {i}/{len(points)}, "
+        experiment = ComparisonExperiment(point, pools=pools, progress=progress)
+        experiment.run_multiple_runs(point)
+    if not is_main():
+        return {}
+    return build_sweep_report(out)

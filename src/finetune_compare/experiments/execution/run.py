@@ -54,7 +54,7 @@ from ...utils.distributed import is_main
 from ...utils.io import os_error_in
 from ...utils.memory import MemoryMonitor, release_memory
 from ...utils.signals import training_section
-from ..study.ownership import check_output_dir, claim_output_dir
+from ..study.ownership import FolderGuard
 from ..study.study_plan import load_completed, run_dir_for
 from .preflight import check_data_fits, check_methods, check_save_dir
 from .run_files import history_of, last_checkpoint, run_health
@@ -123,15 +123,17 @@ def layer_shapes(provider: BaseModel, config: Config) -> tuple[int, int, int]:
 
 def prepare_context(config: Config, provider: BaseModel | None = None, output_dir: str | Path | None = None,
                     overwrite: bool = False, methods: list[str] | None = None,
-                    pools: DataPools | None = None) -> RunContext:
+                    pools: DataPools | None = None, folder: FolderGuard | None = None) -> RunContext:
     """Validate everything that needs no training, then claim the output folder, then tokenise.
 
     Nothing is written (and nothing is deleted by --overwrite) before the config, the model and
-    the data have been checked, so a failing command never blocks or damages the folder.
+    the data have been checked, so a failing command never blocks or damages the folder. The commands pass the
+    `folder` they entered (it releases the lock when the command ends); without one (a script, a test), the folder
+    is checked here and its lock is held until the process ends.
     """
-    out = Path(output_dir or config.output_dir)
-    check_output_dir(config, out, overwrite and is_main())  # never mix results of two configurations
-    return build_context(config, out, provider, methods, pools, claim=lambda: claim_output_dir(config, out, overwrite))
+    if folder is None:
+        folder = FolderGuard(config, output_dir, overwrite).__enter__()  # never mix results of two configurations
+    return build_context(config, folder.out, provider, methods, pools, claim=folder.claim)
 
 
 def build_context(config: Config, out: Path, provider: BaseModel | None = None, methods: list[str] | None = None,

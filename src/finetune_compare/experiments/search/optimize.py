@@ -27,7 +27,7 @@ from ...layout import Layout
 from ...methods import get_method, method_names
 from ...tracking.lifecycle import tracked
 from ...utils.io import write_json, write_yaml
-from ..study.ownership import claim_output_dir, release_output_dir
+from ..study.ownership import FolderGuard
 from ..execution.run import RunContext, prepare_context
 from .studies import counted_trials, create_study, fail_orphaned_trials, is_interrupted, make_storage
 from .trials import optimize_to_count, suggest
@@ -170,22 +170,21 @@ def run_optimization(config: Config, methods: list[str], n_trials: int | None = 
     `context`: a folder the caller already validated and claimed (a tuned comparison, which pre-registers in it
     before the first trial); the caller keeps the folder's lock.
     """
-    if context is not None:
-        return _run_optimization(config, methods, n_trials, storage_url, context.output_dir, overwrite, context)
-    try:
-        return _run_optimization(config, methods, n_trials, storage_url, output_dir, overwrite)
-    finally:
-        release_output_dir(Path(output_dir or config.output_dir))
-
-
-def _run_optimization(config: Config, methods: list[str], n_trials: int | None, storage_url: str | None,
-                      output_dir: Path | None, overwrite: bool,
-                      context: RunContext | None = None) -> dict[str, dict]:
-    import optuna
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # we log failures ourselves, in one line
-    output_dir = Path(output_dir or config.output_dir)
     n_trials = config.hpo_trials if n_trials is None else n_trials
-    spaces = {m: search_space_for(config, m) for m in methods}  # every error before any training
+    spaces = checked_spaces(config, methods, storage_url)  # every error before any training
+    if context is not None:
+        return _run_optimization(config, methods, n_trials, storage_url, spaces, context.output_dir, context)
+    with FolderGuard(config, output_dir, overwrite) as folder:
+        # claimed (and cleared with --overwrite) only after model and data were validated
+        ctx = prepare_context(config, methods=methods, folder=folder) if n_trials else None
+        if ctx is None:
+            folder.claim()
+        return _run_optimization(config, methods, n_trials, storage_url, spaces, folder.out, ctx)
+
+
+def checked_spaces(config: Config, methods: list[str], storage_url: str | None) -> dict[str, dict]:
+    """Each method's search space, and the trial workers' settings, checked before anything else."""
+    spaces = {m: search_space_for(config, m) for m in methods}
     if config.hpo_workers > 1:
         if config.execution_backend != "ray":
             raise UserError(f"hpo_workers {config.hpo_workers} (--workers) runs trial workers as Ray tasks: add "
@@ -194,13 +193,13 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int | None, 
 
         check_shared_storage(storage_url or config.hpo_storage, config.hpo_workers)
     warn_searched_settings(config, spaces)
+    return spaces
 
-    # both paths check the folder first; it is claimed (and cleared with --overwrite) only after model and
-    # data were validated
-    ctx = context or (prepare_context(config, output_dir=output_dir, overwrite=overwrite, methods=methods)
-                      if n_trials else None)
-    if ctx is None:
-        claim_output_dir(config, output_dir, overwrite)
+
+def _run_optimization(config: Config, methods: list[str], n_trials: int, storage_url: str | None,
+                      spaces: dict[str, dict], output_dir: Path, ctx: RunContext | None) -> dict[str, dict]:
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # we log failures ourselves, in one line
     storage = make_storage(storage_url or config.hpo_storage, output_dir)  # one per command: after any --overwrite
     studies = {m: create_study(config.search, config.seed, m, output_dir, storage_url, spaces[m], storage)
                for m in methods}

@@ -7,7 +7,8 @@ every result entry (RESULT_ENTRIES) was written by this project, and `--overwrit
 deletes those entries and nothing else. A folder that holds result-named entries of
 another tool (no marker) is refused, with or without `--overwrite`.
 
-Two phases, so that a command failing on bad input changes nothing on disk:
+Two phases, so that a command failing on bad input changes nothing on disk (`FolderGuard` runs both for every
+command, and releases the lock when the command ends):
 - `check_output_dir` (no side effects) runs before anything expensive;
 - `claim_output_dir` runs after config, model and data were validated: it takes an
   exclusive lock (a second command on the same folder is refused, naming the holder; the
@@ -20,7 +21,6 @@ settings, threads) may differ: adding seeds or a method to a comparison is a res
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import logging
@@ -36,6 +36,7 @@ from ...config import FILE_KEYS, Config, config_keys, config_to_yaml
 from ...redaction import redact
 from ...errors import UserError
 from ...layout import MARKER, RESULT_ENTRIES, Layout
+from ...utils.distributed import is_main
 from ...utils.io import atomic_write_text, creation_problem, file_digest, write_yaml
 
 log = logging.getLogger(__name__)
@@ -204,19 +205,41 @@ def _lock_holder(fd: int) -> str:
     return "another process"
 
 
-@contextlib.contextmanager
-def holding_output_dir(output_dir: str | Path):
-    """Hold the folder's lock for a command that rewrites files in it without training (`report --results`): a
-    running compare or sweep there is refused, and none starts while it rewrites."""
-    out = Path(output_dir)
-    try:
-        _lock(out)
-    except OSError as exc:
-        raise UserError(f"cannot lock '{out}': {exc.strerror or exc}") from None
-    try:
-        yield out
-    finally:
-        release_output_dir(out)
+class FolderGuard:
+    """The one owner of a results folder for the length of a command: `with FolderGuard(config, out, overwrite) as
+    folder:` checks the folder against the config on entry (nothing written, so a command that fails on bad input
+    changes nothing); `folder.claim()`, called once config, model and data are validated, takes the lock, clears
+    our old results when --overwrite asks for it, and writes the marker and config.yaml; every exit (an error or
+    an interrupt included) releases the lock.
+
+    Without a config (`report --results`, which rewrites the report files of a finished folder), entering takes the
+    lock only: a running compare or sweep there is refused, and none starts while it rewrites. Under torchrun every
+    rank checks and only rank 0 claims."""
+
+    def __init__(self, config: Config | None, output_dir: str | Path | None = None, overwrite: bool = False):
+        self.config = config
+        self.out = Path(output_dir if output_dir is not None else config.output_dir)
+        self.overwrite = overwrite
+        self.state: str | None = None  # check_output_dir's answer: new, resume, replace-caches or replace
+
+    def __enter__(self) -> FolderGuard:
+        if self.config is None:
+            try:
+                _lock(self.out)
+            except OSError as exc:
+                raise UserError(f"cannot lock '{self.out}': {exc.strerror or exc}") from None
+        else:
+            self.state = check_output_dir(self.config, self.out, self.overwrite)
+        return self
+
+    def claim(self, config: Config | None = None) -> None:
+        """Claim the folder for `config` (the guard's own by default: a tuned comparison claims with the config it
+        was checked with)."""
+        if is_main():
+            claim_output_dir(config or self.config, self.out, self.overwrite)
+
+    def __exit__(self, *exc) -> None:
+        release_output_dir(self.out)
 
 
 def release_output_dir(output_dir: str | Path) -> None:
