@@ -17,15 +17,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from finetune_compare.experiments.execution.ray_executor import FAULT_ENV, SINGLE_MACHINE_ENV
+from finetune_compare.experiments.execution.ray_executor import SINGLE_MACHINE_ENV
 
+from .. import ray_faults
 from ..conftest import tiny_config
+from ..ray_faults import CRASHED
 
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed: pip install -e '.[ray]'")
 
 ROOT = Path(__file__).resolve().parents[2]
-CRASHED = ("lora", 8)  # its first attempt in every folder loses its process
 
 
 def _listening_addresses(pids: set[int]) -> list[str]:
@@ -51,14 +52,16 @@ def ray_cluster():
 
     # conftest sets SINGLE_MACHINE_ENV before anything imports ray; never start a Ray that would listen elsewhere
     assert os.environ[SINGLE_MACHINE_ENV] == "0" and not ray_constants.ENABLE_RAY_CLUSTER
-    os.environ[FAULT_ENV] = f"{CRASHED[0]}:{CRASHED[1]}"  # set before init: the workers inherit it
-    ray.init(num_cpus=4, num_gpus=2, include_dashboard=False, configure_logging=False)
+    # every worker of this cluster loses CRASHED's first attempt (tests/ray_faults.py, pickled by value: the workers
+    # need not import the tests); the commands' own private Rays get no fault
+    ray.cloudpickle.register_pickle_by_value(ray_faults)
+    ray.init(num_cpus=4, num_gpus=2, include_dashboard=False, configure_logging=False,
+             runtime_env={"worker_process_setup_hook": ray_faults.lose_the_first_attempt_of_crashed})
     try:
         assert ray.util.get_node_ip_address() == "127.0.0.1"
         yield
     finally:
         ray.shutdown()
-        del os.environ[FAULT_ENV]
 
 
 def _config(tiny_bert, tmp_path, name, **overrides):
@@ -192,7 +195,7 @@ def test_a_killed_driver_is_resumed_by_the_same_command(tiny_bert, tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict()))
     command = [sys.executable, "-m", "finetune_compare.cli", "sweep", "--config", str(path), "--backend", "ray"]
-    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    env = dict(os.environ)
     driver = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     out = Path(cfg.output_dir)
@@ -273,7 +276,7 @@ def test_a_plan_starts_and_stops_a_private_ray(tiny_bert, tmp_path):
     before = _ray_pids()
     done = subprocess.run([sys.executable, "-m", "finetune_compare.cli", "plan", "--config", str(path), "--backend",
                            "ray", "--probe-steps", "2"], capture_output=True, text=True, timeout=180,
-                          env={k: v for k, v in os.environ.items() if k != FAULT_ENV})
+                          env=dict(os.environ))
     assert done.returncode == 0, done.stderr[-3000:]
     assert re.search(r"ray backend, a private Ray on this machine \(\d+ CPUs, 0 GPUs\): up to 2 run\(s\) at once",
                      done.stdout), done.stdout
@@ -292,7 +295,7 @@ def test_ctrl_c_stops_the_running_tasks_and_leaves_no_half_written_file(tiny_ber
     cfg = _config(tiny_bert, tmp_path, "ctrl-c", num_epochs=3)
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict()))
-    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    env = dict(os.environ)
     driver = subprocess.Popen([sys.executable, "-m", "finetune_compare.cli", "compare", "--config", str(path),
                                "--backend", "ray"], env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)

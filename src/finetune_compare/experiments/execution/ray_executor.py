@@ -50,9 +50,7 @@ _private = {"ray": False}  # whether this process started the Ray it is connecte
 SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 # what a task needs from this process's environment on a cluster Ray did not start from here
 PASSED_ENV = ("HF_HUB_OFFLINE", "HF_HOME", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "MLFLOW_DISABLE_TELEMETRY",
-              "FINETUNE_COMPARE_DATA_DIR", "FINETUNE_COMPARE_TEST_FAULT")
-# tests only: "<method>:<seed>" makes that run's first attempt lose its process (as a killed worker or node would)
-FAULT_ENV = "FINETUNE_COMPARE_TEST_FAULT"
+              "FINETUNE_COMPARE_DATA_DIR")
 POLL_SECONDS = 1.0
 INSTALL = "pip install -e '.[ray]'"
 
@@ -105,7 +103,7 @@ def connect(config: Config) -> None:
     if world_size() > 1:
         raise UserError("execution_backend 'ray' runs each run in its own task: launch the command once, not under "
                         "torchrun (one run across several GPUs is the local backend under torchrun)")
-    address = config.execution_address
+    address = config.execution.execution_address
     if address is None:
         os.environ.setdefault(SINGLE_MACHINE_ENV, "0")  # before ray is imported: Ray reads it at import
     ray = import_ray()
@@ -178,8 +176,6 @@ def run_task(ctx: RunContext, method: str, seed: int) -> dict:
                  "started_at": time.time()}
     write_json(run_dir / ATTEMPT, placement)
     (run_dir / FAILURE).unlink(missing_ok=True)
-    if os.environ.get(FAULT_ENV) == f"{method}:{seed}" and attempt == 1:
-        os._exit(17)  # the process is lost mid-run, as a killed worker or node would be
     return run_method(task_context(ctx, placement), method, seed)
 
 
@@ -193,10 +189,10 @@ def task_context(ctx: RunContext, placement: dict) -> RunContext:
     hf_logging.disable_progress_bar()  # a worker's bars would interleave in the driver's one progress view
     # transformers' own deprecation notice, repeated by every worker process in the driver's log
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-    torch.set_num_threads(ctx.config.num_threads or ctx.config.execution_cpus_per_run)
-    device = resolve_device(ctx.config.device)
-    choice = choose_precision(ctx.config.mixed_precision, device, layer_shapes(ctx.provider, ctx.config),
-                              ctx.config.prefer_memory_over_speed)  # this worker's threads: its own probe (cached)
+    torch.set_num_threads(ctx.config.training.num_threads or ctx.config.execution.execution_cpus_per_run)
+    device = resolve_device(ctx.config.training.device)
+    choice = choose_precision(ctx.config.training.mixed_precision, device, layer_shapes(ctx.provider, ctx.config),
+                              ctx.config.training.prefer_memory_over_speed)  # this worker's threads: its own probe
     environment = {**environment_info(device, choice.precision, choice), "executor": placement}
     return replace(ctx, device=device, precision=choice.precision, environment=environment)
 
@@ -207,7 +203,7 @@ def _record_failure(ctx: RunContext, method: str, seed: int, exc: BaseException)
     attempts = _next_attempt(run_dir) - 1
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / FAILURE, {"method": method, "seed": seed, "error": error, "attempts": attempts,
-                                   "max_retries": ctx.config.execution_max_retries,
+                                   "max_retries": ctx.config.execution.execution_max_retries,
                                    "failed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
                                        timespec="seconds")})
     return error
