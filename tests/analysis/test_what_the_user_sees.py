@@ -110,3 +110,28 @@ def test_runs_still_improving_at_the_end_are_named(tmp_path):
     assert main(["report", "--results", str(folder)]) == 0
     assert ("Not converged: lora: 3 of 3 run(s) scored best on validation at their last evaluation"
             in (folder / "report.md").read_text())
+
+
+def test_the_reference_setting_the_runs_recorded_decides_what_is_compared_with_what(tmp_path):
+    """`reference: lora` (recorded in each run's config.yaml): every other method against lora, and lora first."""
+    import yaml
+
+    folder = _folder(tmp_path, methods=("full", "lora", "dora"))
+    for path in folder.glob("runs/*/seed-*/config.yaml"):
+        path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "reference": "lora"}))
+    cmp = build_comparison(folder, supporting_evidence=False)
+    assert cmp["reference"] == "lora" and cmp["methods"][0] == "lora"
+    assert sorted(cmp["comparisons"]) == ["dora_vs_lora", "full_vs_lora"]
+    # a folder written before the setting existed: full, as before
+    for path in folder.glob("runs/*/seed-*/config.yaml"):
+        path.write_text(yaml.safe_dump({k: v for k, v in yaml.safe_load(path.read_text()).items() if k != "reference"}))
+    assert sorted(build_comparison(folder, supporting_evidence=False)["comparisons"]) == ["dora_vs_full",
+                                                                                         "lora_vs_full"]
+
+
+def test_a_reference_outside_the_methods_is_one_config_error():
+    from finetune_compare import Config, ConfigError
+
+    with pytest.raises(ConfigError, match="config key 'reference': 'full' is not one of methods \\(lora, dora\\)"):
+        Config(methods=["lora", "dora"])
+    assert Config(methods=["lora", "dora"], reference="lora").reference == "lora"

@@ -26,7 +26,7 @@ from .result_types import ComparisonResult, MethodComparison
 
 log = logging.getLogger(__name__)
 
-REFERENCE = "full"
+DEFAULT_REFERENCE = "full"  # the `reference` setting's default: folders written before it existed
 DEFAULT_PRIMARY = DEFAULT_METRIC
 DEFAULT_MARGIN = 0.01
 OVERALL = OVERALL_METRICS
@@ -245,7 +245,7 @@ def headline(comparisons: dict, eff: dict, not_learned_runs: list[dict] | None =
 
 
 def _experiment_settings(runs: dict[str, dict[int, dict]], output_dir: Path) -> dict:
-    """primary_metric and equivalence_margin as the runs recorded them (results are files first)."""
+    """primary_metric, equivalence_margin and reference as the runs recorded them (results are files first)."""
     for path in (p.parent / RUN_CONFIG for p in Layout(output_dir).finished_runs()):
         try:
             cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -253,8 +253,9 @@ def _experiment_settings(runs: dict[str, dict[int, dict]], output_dir: Path) -> 
             continue
         if isinstance(cfg, dict):
             return {"primary_metric": cfg.get("primary_metric", DEFAULT_PRIMARY),
-                    "equivalence_margin": cfg.get("equivalence_margin", DEFAULT_MARGIN)}
-    return {"primary_metric": DEFAULT_PRIMARY, "equivalence_margin": DEFAULT_MARGIN}
+                    "equivalence_margin": cfg.get("equivalence_margin", DEFAULT_MARGIN),
+                    "reference": cfg.get("reference", DEFAULT_REFERENCE)}
+    return {"primary_metric": DEFAULT_PRIMARY, "equivalence_margin": DEFAULT_MARGIN, "reference": DEFAULT_REFERENCE}
 
 
 def paired_runs(valid: dict[str, dict[int, dict]], collapsed: set, methods: list[str]
@@ -275,14 +276,15 @@ def paired_runs(valid: dict[str, dict[int, dict]], collapsed: set, methods: list
     return {m: {s: valid[m][s] for s in sorted(common)} for m in methods}, excluded, sorted(common)
 
 
-def build_comparison(output_dir: str | Path, reference: str = REFERENCE, seed: int = 0,
+def build_comparison(output_dir: str | Path, reference: str | None = None, seed: int = 0,
                      supporting_evidence: bool = True) -> ComparisonResult:
-    """Statistics, verdict and efficiency from the run files. `supporting_evidence=False` leaves out ASO, which
-    costs ~6 s a comparison and never enters the verdict (the decision-rule simulation writes thousands of
-    folders)."""
+    """Statistics, verdict and efficiency from the run files; every method against `reference` (default: the
+    `reference` setting the runs recorded). `supporting_evidence=False` leaves out ASO, which costs ~6 s a
+    comparison and never enters the verdict (the decision-rule simulation writes thousands of folders)."""
     runs, base = load_runs(output_dir)
     settings = _experiment_settings(runs, Path(output_dir))
     primary, margin = settings["primary_metric"], settings["equivalence_margin"]
+    reference = reference or settings["reference"]
     collapsed = [{"method": m, "seed": s} for m, by_seed in sorted(runs.items()) for s, r in sorted(by_seed.items())
                  if is_collapsed(r["test"])]
     for c in collapsed:

@@ -59,6 +59,15 @@ def check_between_sections(config: "Config") -> None:
     check_method_overrides(config)
     check_sweep(config)
     check_seed_range(config)
+    check_reference(config)
+
+
+def check_reference(config: "Config") -> None:
+    methods = config.method.methods
+    if len(methods) > 1 and config.experiment.reference not in methods:
+        raise ConfigError(f"config key 'reference': {config.experiment.reference!r} is not one of methods "
+                          f"({', '.join(methods)}), so no method would be compared with it; set reference to the "
+                          "method the others are compared with")
 
 
 def check_seed_range(config: "Config") -> None:

@@ -13,6 +13,7 @@ from typing import ClassVar, Optional
 from ..fields import ValidatedSettings, setting
 from ..budgets import BUDGET_UNITS
 from ..metric_names import DEFAULT_METRIC, OVERALL_METRICS
+from ..methods import method_names as _method_names
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,9 @@ class ExperimentConfig(Section):
         "it; the test set stays fixed), so the intervals cover data variance too.")
     primary_metric: str = setting(DEFAULT_METRIC, "The one test metric that decides the verdict; the others get "
                                   "Holm-adjusted p-values.", choices=PRIMARY_METRICS)
+    reference: str = setting("full", "The method every other method is compared with: each verdict is '<method> vs "
+                             "<reference>'. Must be one of methods when there are two or more.",
+                             choices=_method_names)
     equivalence_margin: Optional[float] = setting(
         0.01, "Declared margin on the primary metric: 'equivalent' only when a TOST test shows the difference within "
         "+-margin (null: never claim equivalence).", min=0, exclusive_min=True)
