@@ -13,7 +13,7 @@ from pathlib import Path
 from . import __version__
 from .errors import UserError
 from .cli_help import MODE_HELP
-from .cli_output import announce, print_comparison, print_optimization, print_sweep
+from .cli_output import announce, print_comparison, print_optimization, print_plan, print_sweep
 from .layout import Layout
 from .redaction import redact_text
 from .utils import signals
@@ -179,9 +179,9 @@ def _load(args):
 
         extra["sweep"] = parse_sweep(args.sweep)
     config = load_config(args.config or None, args.overrides, **extra)
-    if config.sweep and args.mode not in ("sweep", "config", "plan"):
-        raise UserError(f"the config sets a sweep grid ({', '.join(config.sweep)}), which only `finetune-compare "
-                        f"sweep` runs; use that command, or remove `sweep` for {args.mode}")
+    if config.experiment.sweep and args.mode not in ("sweep", "config", "plan"):
+        raise UserError(f"the config sets a sweep grid ({', '.join(config.experiment.sweep)}), which only "
+                        f"`finetune-compare sweep` runs; use that command, or remove `sweep` for {args.mode}")
     return config
 
 
@@ -204,13 +204,13 @@ def cmd_single(config, overwrite: bool = False) -> None:
 
     with FolderGuard(config, overwrite=overwrite) as folder:
         ctx = prepare_context(config, folder=folder, methods=[config.single_method])
-        metrics = run_method(ctx, config.single_method, config.seed)
+        metrics = run_method(ctx, config.single_method, config.experiment.seed)
     if not is_main():
         return
     t = metrics["test"]
     print(f"\n{config.single_method}: test macro-F1 {t['macro_f1']:.4f}, accuracy {t['accuracy']:.4f}, "
           f"macro recall {t['macro_recall']:.4f}")
-    print(f"results: {run_dir_for(ctx.output_dir, config.single_method, config.seed)}")
+    print(f"results: {run_dir_for(ctx.output_dir, config.single_method, config.experiment.seed)}")
 
 
 def cmd_compare(config, overwrite: bool = False) -> None:
@@ -220,7 +220,7 @@ def cmd_compare(config, overwrite: bool = False) -> None:
 
     result = ComparisonExperiment(config, overwrite=overwrite).run_multiple_runs(config)
     if is_main():
-        print_comparison(result, Path(config.output_dir))
+        print_comparison(result, Path(config.experiment.output_dir))
 
 
 def cmd_sweep(config, overwrite: bool = False) -> None:
@@ -230,15 +230,15 @@ def cmd_sweep(config, overwrite: bool = False) -> None:
 
     summary = run_sweep(config, overwrite)
     if is_main():
-        print_sweep(summary, Path(config.output_dir))
+        print_sweep(summary, Path(config.experiment.output_dir))
 
 
 def cmd_optimize(config, args) -> None:
     from .experiments.search.optimize import run_optimization
 
-    out = Path(config.output_dir)
-    summaries = run_optimization(config, list(config.methods), args.trials, args.storage, out, args.overwrite)
-    print_optimization(summaries, config.hpo_metric)
+    out = Path(config.experiment.output_dir)
+    summaries = run_optimization(config, list(config.method.methods), args.trials, args.storage, out, args.overwrite)
+    print_optimization(summaries, config.search.hpo_metric)
     tuned = Layout(out).tuned
     if tuned.is_file():
         used = " ".join(f"--config {c}" for c in args.config)
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.mode == "optimize":
             cmd_optimize(config, args)
         elif args.mode == "plan":
-            from .experiments.planning.cost_plan import build_plan, print_plan
+            from .experiments.planning.cost_plan import build_plan
 
             print_plan(build_plan(config, args.probe_steps), args.plan_json)
     except UserError as exc:

@@ -24,18 +24,18 @@ def announce(mode: str, config) -> None:
 
         configs = [point for _, point in sweep_points(config)] if mode == "sweep" else [config]
         plans = [study_plan(c) for c in configs]
-        what = (f"{', '.join(config.methods)} x {seeds_text(plans)} paired seeds"
+        what = (f"{', '.join(config.method.methods)} x {seeds_text(plans)} paired seeds"
                 + (f" x {len(plans)} points" if mode == "sweep" else "")
                 + f" = {sum(len(p.runs) for p in plans)} runs")
     elif mode == "optimize":
-        what = f"Optuna search for {', '.join(config.methods)}"
+        what = f"Optuna search for {', '.join(config.method.methods)}"
     elif mode == "plan":
-        what = f"the cost of {'sweep' if config.sweep else 'compare'} (nothing is written)"
+        what = f"the cost of {'sweep' if config.experiment.sweep else 'compare'} (nothing is written)"
     elif mode == "data":
         what = "the data splits and their summary"
     else:
-        what = f"one {config.single_method} run, seed {config.seed}"
-    log.info("%s: %s into %s (loading the libraries...)", mode, what, config.output_dir)
+        what = f"one {config.single_method} run, seed {config.experiment.seed}"
+    log.info("%s: %s into %s (loading the libraries...)", mode, what, config.experiment.output_dir)
 
 def print_sweep(summary: "SweepSummary", output_dir: Path) -> None:
     from .analysis.sweep_report import verdict_label
@@ -106,3 +106,15 @@ def print_optimization(summaries: dict[str, dict], metric: str) -> None:
     plot = next((s["expected_validation_plot"] for s in summaries.values() if s.get("expected_validation_plot")), None)
     if plot:
         print(f"  plot: {plot}")
+
+
+def print_plan(plan: dict, json_path: str | None = None) -> None:
+    """`plan --config`: the plan's text, and with --json the same plan as data."""
+    from .experiments.planning.cost_plan import plan_json
+    from .experiments.planning.plan_text import plan_text
+    from .utils.io import write_json
+
+    print(plan_text(plan))
+    if json_path:
+        write_json(Path(json_path), plan_json(plan))
+        print(f"written: {json_path}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from ...layout import Layout
 from ...training.trainer import evaluation_interval, planned_steps
 from .cost_probe import PROBE_STEPS, Probe, probe_method, step_tokens
 from ..study.ownership import check_output_dir
-from .plan_text import FOLDER_STATES, plan_text
+from .plan_text import FOLDER_STATES
 from ..execution.run import RunContext, build_context
 from ..study.study_plan import DONE, FAILED, TO_TRAIN, StudyPlan, study_plan, sweep_points
 
@@ -72,7 +71,7 @@ class PointPlan:
 
     @property
     def base_to_evaluate(self) -> bool:
-        return self.config.evaluate_base_model and self.base_fits and not self.study.base_done
+        return self.config.experiment.evaluate_base_model and self.base_fits and not self.study.base_done
 
     def pending(self) -> list[tuple[str, int]]:
         """The runs to train, in the order the executor submits them (pair by pair)."""
@@ -92,7 +91,7 @@ def _trials_done(config: Config, out: Path, method: str) -> int | None:
     """Trials of `method`'s tuning study that count toward tune_trials (0 when there is no study yet)."""
     from ..search.studies import counted_trials, make_storage
 
-    url = config.hpo_storage
+    url = config.search.hpo_storage
     if url is None:
         db = Layout(out).optuna_db
         if not db.is_file():
@@ -103,7 +102,7 @@ def _trials_done(config: Config, out: Path, method: str) -> int | None:
     import optuna
 
     try:
-        study = optuna.load_study(study_name=f"{config.hpo_study_name}-{method}", storage=make_storage(url, out))
+        study = optuna.load_study(study_name=f"{config.search.hpo_study_name}-{method}", storage=make_storage(url, out))
     except KeyError:
         return 0
     except Exception:  # noqa: BLE001 - an unreadable storage: the count is unknown, the plan goes on
@@ -112,7 +111,7 @@ def _trials_done(config: Config, out: Path, method: str) -> int | None:
 
 
 def count_point(name: str | None, config: Config, base_fits: bool) -> PointPlan:
-    out = Path(config.output_dir)
+    out = Path(config.experiment.output_dir)
     state, text = _folder_state(config, out)
     resumes = state == "resume"  # the folder holds this configuration's runs: the done ones are kept
     plan = PointPlan(name, study_plan(config, out, resumes=resumes), text, base_fits)
@@ -151,9 +150,9 @@ def scaled_probe(probe: Probe, factor: float) -> Probe:
 
 def _task_threads(config: Config) -> int | None:
     """The torch threads a run gets: a Ray task's cpus_per_run unless num_threads says otherwise."""
-    if config.execution_backend == "ray":
-        return config.num_threads or config.execution_cpus_per_run
-    return config.num_threads
+    if config.execution.execution_backend == "ray":
+        return config.training.num_threads or config.execution.execution_cpus_per_run
+    return config.training.num_threads
 
 
 def measure_point(plan: PointPlan, ctx: RunContext, probes: dict[str, Probe], steps: int) -> None:
@@ -162,7 +161,7 @@ def measure_point(plan: PointPlan, ctx: RunContext, probes: dict[str, Probe], st
     plan.sizes = {"train": len(tok.train.examples), "validation": len(tok.validation.examples),
                   "test": len(tok.test.examples), "validation_tokens": tok.validation.num_tokens,
                   "test_tokens": tok.test.num_tokens, "max_length": tok.max_length}
-    for method in plan.config.methods:
+    for method in plan.config.method.methods:
         if not plan.to_train[method] and not plan.trials_to_run.get(method):
             continue
         key = _probe_key(plan.config, method)
@@ -185,7 +184,7 @@ def build_plan(config: Config, probe_steps: int = PROBE_STEPS) -> dict:
     from ...sweep_grid import point_name
     from .wall_time import ray_resources, wall_time
 
-    is_sweep = bool(config.sweep)
+    is_sweep = bool(config.experiment.sweep)
     points = [(point_name(values), point) for values, point in sweep_points(config)] if is_sweep else [(None, config)]
     cluster = ray_resources(config)  # before the probes: a cluster no run fits stops the plan at once
     pools = load_pools(config.data)  # once, as the sweep does
@@ -193,14 +192,14 @@ def build_plan(config: Config, probe_steps: int = PROBE_STEPS) -> dict:
     plans = []
     for name, point in points:
         start = time.perf_counter()
-        ctx = build_context(point, Path(point.output_dir), pools=pools)  # checks model and data; writes nothing
+        ctx = build_context(point, Path(point.experiment.output_dir), pools=pools)  # checks model, data; writes nothing
         plan = count_point(name, point, ctx.provider.head_fits)
         plan.data_seconds = time.perf_counter() - start
         measure_point(plan, ctx, probes, probe_steps)
         plans.append(plan)
         del ctx
     return {"command": "sweep" if is_sweep else "compare", "config": config,
-            "folder": _folder_state(config, Path(config.output_dir))[1] if is_sweep else plans[0].folder,
+            "folder": _folder_state(config, Path(config.experiment.output_dir))[1] if is_sweep else plans[0].folder,
             "points": plans, "probes": list(probes.values()), "probe_steps": probe_steps,
             "wall": wall_time(config, plans, list(probes.values()), cluster)}
 
@@ -221,12 +220,3 @@ def plan_json(plan: dict) -> dict:
             "backend": plan["config"].execution_backend, "probe_steps": plan["probe_steps"],
             "probes": [{**p.to_json(), "busy": p.busy} for p in plan["probes"]], "points": points,
             "estimated_wall": wall}
-
-
-def print_plan(plan: dict, json_path: str | None = None) -> None:
-    from ...utils.io import write_json
-
-    sys.stdout.write(plan_text(plan) + "\n")
-    if json_path:
-        write_json(Path(json_path), plan_json(plan))
-        sys.stdout.write(f"written: {json_path}\n")
