@@ -6,6 +6,7 @@ inside functions count too.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,31 @@ def test_an_experiments_sub_package_imports_only_those_below_it(name):
 def test_the_layer_check_catches_an_upward_import():
     probe = "from ..commands.compare import ComparisonExperiment\n"
     assert experiment_layer_violations("experiments.execution.run", probe) == ["experiments.commands.compare"]
+
+
+# --------------------------------------------------------------------------------------
+# The orchestration reads the config through its sections (config.training.batch_size), not by flat key through
+# Config.__getattr__ (kept for the Python API: flat keys are what files, --set and Config(...) take).
+# --------------------------------------------------------------------------------------
+
+FLAT_READ = re.compile(r"\b(config|point|tuned)\.(\w+)\b(?!\s*\()")
+
+
+def flat_config_reads(source: str) -> list[str]:
+    from finetune_compare.config import config_keys
+
+    keys = config_keys()
+    return [m.group(0) for m in FLAT_READ.finditer(source) if m.group(2) in keys]
+
+
+ORCHESTRATION = sorted([*(PACKAGE / "experiments").rglob("*.py"), PACKAGE / "cli.py", PACKAGE / "cli_output.py"])
+
+
+@pytest.mark.parametrize("path", ORCHESTRATION, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_orchestration_reads_the_config_by_section(path):
+    found = flat_config_reads(path.read_text(encoding="utf-8"))
+    assert not found, f"{path.relative_to(PACKAGE)} reads flat keys {found}: read them through their section"
+
+
+def test_the_flat_read_check_sees_one():
+    assert flat_config_reads("n = ctx.config.num_runs + config.training.num_epochs") == ["config.num_runs"]

@@ -44,7 +44,11 @@ class Config(FrozenFlatKeys):
             object.__setattr__(self, section, SECTION_TYPES[section](**grouped[section]))
         check_between_sections(self)
 
-    def __getattr__(self, name: str) -> Any:  # a flat key: read from its section
+    def __getattr__(self, name: str) -> Any:
+        """A flat key, read from its section (`config.lora_r`): kept for the Python API and scripts, where flat keys
+        are the documented names (files, --set and Config(...) take them). The project's own code reads through the
+        sections (`config.training.batch_size`); tests/test_import_boundaries.py holds that for experiments/ and the
+        CLI."""
         key = config_keys().get(name) if not name.startswith("_") else None
         if key is None:
             raise AttributeError(f"'Config' has no key '{name}'")

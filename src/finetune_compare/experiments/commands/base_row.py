@@ -32,7 +32,8 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
     config = ctx.config
     model = ctx.provider.load_model()
     head = ctx.provider.head_module_names(model)
-    args = build_training_args(config.training, config.learning_rate, config.seed, run_dir,  # predicts only
+    args = build_training_args(config.training, config.method.learning_rate, config.experiment.seed,  # predicts only
+                               run_dir,
                                len(ctx.tokenized.train.examples), ctx.precision, ctx.device)
     trainer = build_trainer(config.training, model, ctx.tokenizer, args, None, ctx.tokenized.validation, [],
                             compute_metrics=validation_metrics)
@@ -40,7 +41,7 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
         probs, seconds = predict_split(trainer, ctx.tokenized.test)
     n_test = len(ctx.tokenized.test.examples)
     record = RunRecord(
-        method=BASE_METHOD, seed=None, model_name=config.model_name, head=ctx.provider.describe().get("head"),
+        method=BASE_METHOD, seed=None, model_name=config.model.model_name, head=ctx.provider.describe().get("head"),
         labels=list(ctx.data.labels), test=split_metrics(ctx.tokenized.test, probs, ctx.data.labels),
         params={**count_parameters(model, head), "trainable": 0, "trainable_ratio": 0.0},
         timing={"eval_seconds": round(seconds, 3), "eval_samples_per_second": round(n_test / seconds, 3),

@@ -1,6 +1,6 @@
 """Compare methods over several seeds, with paired runs, then report.
 
-Run k of every method uses seed `config.seed + k`, the same data split and the same
+Run k of every method uses seed `config.experiment.seed + k`, the same data split and the same
 batch order. Runs are interleaved (seed-major), so an interrupted comparison has
 complete pairs, and finished runs are skipped when the command is repeated. The
 statistics, plots and report are then built from the run files alone.
@@ -81,17 +81,19 @@ def tuned_context(ctx: RunContext, methods: list[str], overwrite: bool) -> RunCo
     from ..search.optimize import run_optimization
 
     config = ctx.config
-    summaries = run_optimization(config, methods, n_trials=config.tune_trials, overwrite=overwrite, context=ctx)
+    summaries = run_optimization(config, methods, n_trials=config.search.tune_trials, overwrite=overwrite, context=ctx)
     missing = [m for m in methods if not summaries[m]["best_params"]]
     if missing:
-        raise UserError(f"no trial of {', '.join(missing)} completed in {config.tune_trials} tuning trial(s) (see "
+        raise UserError(f"no trial of {', '.join(missing)} completed in {config.search.tune_trials} tuning trial(s) "
+                        "(see "
                         f"{Layout(ctx.output_dir).optimize}/<method>/summary.json): nothing to compare; raise "
                         "--tune-trials or fix the failures")
-    overrides = {m: {**config.method_overrides.get(m, {}), **summaries[m]["best_params"]} for m in methods}
+    overrides = {m: {**config.experiment.method_overrides.get(m, {}), **summaries[m]["best_params"]} for m in methods}
     for m in methods:
-        log.info("%s: tuned with %d trials, best validation %s %.4f: %s", m, config.tune_trials, config.hpo_metric,
+        log.info("%s: tuned with %d trials, best validation %s %.4f: %s", m, config.search.tune_trials,
+                 config.search.hpo_metric,
                  summaries[m]["best_value"], summaries[m]["best_params"])
-    tuned = config.replace(method_overrides={**config.method_overrides, **overrides})
+    tuned = config.replace(method_overrides={**config.experiment.method_overrides, **overrides})
     check_methods(tuned, ctx.provider, methods, ctx.precision)  # e.g. a tuned rank against the layers' width
     check_data_fits(tuned, ctx.data, methods)
     return replace(ctx, config=tuned)
@@ -112,25 +114,25 @@ class ComparisonExperiment:
         if device is not None:
             config = config.replace(device=device)
         self.config = config
-        self.output_dir = Path(output_dir or config.output_dir)
+        self.output_dir = Path(output_dir or config.experiment.output_dir)
         self.context: RunContext | None = None
 
     def run_multiple_runs(self, config: Config | None = None, methods: list[str] | None = None) -> dict:
         config = config or self.config
-        if config.pilot:
-            pilot_comparisons(Path(config.pilot))  # a pilot that cannot plan fails before anything runs
+        if config.experiment.pilot:
+            pilot_comparisons(Path(config.experiment.pilot))  # a pilot that cannot plan fails before anything runs
         with FolderGuard(config, self.output_dir, self.overwrite) as folder:
             return self._run(config, methods, folder)
 
     def _run(self, config: Config, methods: list[str] | None, folder: FolderGuard) -> dict:
-        methods = methods or list(config.methods)
+        methods = methods or list(config.method.methods)
         ctx = prepare_context(config, methods=methods, pools=self.pools, folder=folder)
         plan = study_plan(config, self.output_dir, methods)  # after the claim: --overwrite has cleared the folder
         if is_main():
             write_json(Layout(self.output_dir).data_summary,
                        data_summary(ctx.data, ctx.tokenizer, ctx.tokenized.max_length))
             preregister(plan)  # before anything trains: the tuning trials included
-        if config.tune_trials:  # tuned against tuned: each method's own study first, on the validation split
+        if config.search.tune_trials:  # tuned against tuned: each method's own study first, on the validation split
             ctx = tuned_context(ctx, methods, self.overwrite)
             plan = plan.with_config(ctx.config)
         self.context = ctx
@@ -139,7 +141,7 @@ class ComparisonExperiment:
         start = lambda: hub.start_parent(f"compare-{self.output_dir.resolve().name}", config,  # noqa: E731
                                          {"kind": "comparison", "methods": ",".join(methods)})
         with tracked(start, hub.end_parent) as outcome:
-            if config.evaluate_base_model:
+            if config.experiment.evaluate_base_model:
                 evaluate_base_model(ctx)
             progress = self.progress or CommandProgress(runs_per_method([plan]))
             runs = execute_runs(ctx, plan, progress)
@@ -151,7 +153,7 @@ class ComparisonExperiment:
                                    "ci_high": c["primary"]["verdict"]["ci_high"],
                                    "n_pairs": c["primary"]["n_pairs"], "text": c["primary"]["verdict"]["text"]}
                              for key, c in comparison["comparisons"].items()})
-            if config.tracking_mlflow_register_model:
+            if config.tracking.tracking_mlflow_register_model:
                 self._register_best(config, comparison, runs)
             layout = Layout(self.output_dir)
             outcome.metrics = {f"{m}.{k}": v["mean"] for m, per in comparison["per_method"].items()

@@ -113,9 +113,9 @@ def check_data_paths(config: Config) -> None:
     from ...data.files import check_file
     from ...data.loading import check_data_dir
 
-    if config.data_source == "local":
-        check_data_dir(config.data_dir)
-    if config.data_source == "files":
+    if config.data.data_source == "local":
+        check_data_dir(config.data.data_dir)
+    if config.data.data_source == "files":
         for key in ("train_file", "validation_file", "test_file"):
             if getattr(config, key):
                 check_file(getattr(config, key), key)
@@ -123,11 +123,11 @@ def check_data_paths(config: Config) -> None:
 
 def early_checks(config: Config, args) -> None:
     """Everything about `config` and the command line that can be known without a model, data or torch."""
-    check_device(config.device)
+    check_device(config.training.device)
     if args.mode in WRITES_OUTPUT or args.mode == "plan":
         check_data_paths(config)
     if args.mode in WRITES_OUTPUT:  # (plan states the folder's state in its own output instead)
-        out = Path(config.output_dir)
+        out = Path(config.experiment.output_dir)
         try:
             check_output_dir(config, out, getattr(args, "overwrite", False) and is_main())
         except OSError as exc:

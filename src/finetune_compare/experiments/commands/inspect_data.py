@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def write_data_summary(config: Config, overwrite: bool = False) -> tuple[dict, Path]:
     """The data summary, written to OUTPUT/data_summary.json; token lengths when the tokenizer is available."""
     with FolderGuard(config, overwrite=overwrite) as folder:
-        bundle = build_data(config.data, config.seed)
+        bundle = build_data(config.data, config.experiment.seed)
         signals.checkpoint()
         tokenizer, max_length, note = None, None, ""
         try:
@@ -30,7 +30,7 @@ def write_data_summary(config: Config, overwrite: bool = False) -> tuple[dict, P
             tokenizer = provider.load_tokenizer()
             max_length = effective_max_length(config.model, provider, tokenizer)
         except ModelError as exc:
-            note = f"not reported: the tokenizer of '{config.model_name}' is not available offline ({exc})"
+            note = f"not reported: the tokenizer of '{config.model.model_name}' is not available offline ({exc})"
             log.warning("token lengths skipped: %s", exc)
         summary = data_summary(bundle, tokenizer, max_length, note)
         folder.claim()

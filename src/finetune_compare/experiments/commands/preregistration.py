@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def declared(config: Config) -> bool:
-    return config.effect_of_interest is not None or config.pilot is not None
+    return config.experiment.effect_of_interest is not None or config.experiment.pilot is not None
 
 
 def preregister(plan: StudyPlan) -> dict | None:
@@ -35,12 +35,13 @@ def preregister(plan: StudyPlan) -> dict | None:
     if path.is_file():
         record = read_json(path)
     else:
-        lines = plan_lines(Path(config.pilot), config.effect_of_interest, config.equivalence_margin) \
-            if config.pilot else []
-        record = {"primary_metric": config.primary_metric, "equivalence_margin": config.equivalence_margin,
-                  "effect_of_interest": config.effect_of_interest, "pilot": config.pilot, "plan": lines,
+        e = config.experiment
+        lines = plan_lines(Path(e.pilot), e.effect_of_interest, e.equivalence_margin) if e.pilot else []
+        record = {"primary_metric": e.primary_metric, "equivalence_margin": e.equivalence_margin,
+                  "effect_of_interest": e.effect_of_interest, "pilot": e.pilot, "plan": lines,
                   "pairs_run": len(plan.seeds), "methods": list(plan.methods),
-                  "budget": {"unit": config.budget_unit, "value": config.budget}, "tune_trials": config.tune_trials,
+                  "budget": {"unit": config.training.budget_unit, "value": config.training.budget},
+                  "tune_trials": config.search.tune_trials,
                   "declared_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         write_json(path, record)
     effect = f"effect of interest ±{record['effect_of_interest']:g}, " if record["effect_of_interest"] else ""

@@ -37,12 +37,12 @@ def run_sweep(config: Config, overwrite: bool = False) -> dict:
         pools = load_pools(config.data)  # loaded and cleaned once for the whole sweep
         for _, point in points:  # a point that cannot run fails now, before any training, not hours later
             if not overwrite:
-                check_output_dir(point, point.output_dir)
-            check_data_fits(point, build_data(point.data, point.seed, pools=pools))
+                check_output_dir(point, point.experiment.output_dir)
+            check_data_fits(point, build_data(point.data, point.experiment.seed, pools=pools))
             provider = build_model_provider(point.model)
-            precision = resolve_precision(point.mixed_precision, resolve_device(point.device),
-                                          layer_shapes(provider, point), point.prefer_memory_over_speed)
-            check_methods(point, provider, list(point.methods), precision)  # targets, ranks
+            precision = resolve_precision(point.training.mixed_precision, resolve_device(point.training.device),
+                                          layer_shapes(provider, point), point.training.prefer_memory_over_speed)
+            check_methods(point, provider, list(point.method.methods), precision)  # targets, ranks
         folder.claim()  # --overwrite clears points/ with the rest of our results
         return _run_points(config, points, pools, folder.out)
 

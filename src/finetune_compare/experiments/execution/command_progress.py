@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def score_text(config, metrics: dict) -> str:
     """What a finished run's line shows: its test score on the primary metric."""
-    metric = config.primary_metric
+    metric = config.experiment.primary_metric
     return f"test {metric} {metrics['test'][metric]:.4f}"
 
 

@@ -1,7 +1,7 @@
 """One executor for the runs of a comparison: `local` trains them one after another in this process, `ray` as Ray
-tasks side by side (experiments/execution/ray_executor.py). Both write the same run folders under the same rules (metrics.json
-last, a complete run never redone), so a folder started on one backend resumes on the other, and the statistics
-are built from the folders alone, whatever ran them.
+tasks side by side (experiments/execution/ray_executor.py). Both write the same run folders under the same rules
+(metrics.json last, a complete run never redone), so a folder started on one backend resumes on the other, and the
+statistics are built from the folders alone, whatever ran them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ def execute_runs(ctx: RunContext, plan: StudyPlan, progress: CommandProgress) ->
     """Every run of the plan, complete on disk afterwards; returns their metrics (a run that failed on every attempt
     on Ray is left out: it is recorded in its folder's failure.json and in the report)."""
     methods, pairs = list(plan.methods), plan.pairs()
-    if ctx.config.execution_backend == "ray":
+    if ctx.config.execution.execution_backend == "ray":
         from .ray_executor import run_on_ray  # Ray is an optional extra, imported only when asked for
 
         return run_on_ray(ctx, methods, pairs, progress)

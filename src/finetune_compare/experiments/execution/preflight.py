@@ -16,10 +16,11 @@ from ...utils.io import creation_problem
 def check_data_fits(config: Config, data: DataBundle, methods: list[str] | None = None) -> None:
     """Every method's batch (its method_overrides included) fits the training data."""
     n_train = len(data.train)
-    for method in [None, *(methods or config.methods)]:
+    for method in [None, *(methods or config.method.methods)]:
         size = (config.for_method(method) if method else config).batch_size
         if n_train < size:
-            where = f"method_overrides.{method}.batch_size" if method and size != config.batch_size else "batch_size"
+            overridden = method and size != config.training.batch_size
+            where = f"method_overrides.{method}.batch_size" if overridden else "batch_size"
             raise DataError(f"only {n_train} training examples for {where} {size}: raise samples_per_class or "
                             f"lower {where}")
 
@@ -41,8 +42,8 @@ def check_methods(config: Config, provider: BaseModel, methods: list[str], preci
 
 
 def check_save_dir(config: Config) -> None:
-    if not (config.save_model and config.save_dir):
+    if not (config.experiment.save_model and config.experiment.save_dir):
         return
-    problem = creation_problem(config.save_dir)
+    problem = creation_problem(config.experiment.save_dir)
     if problem:
         raise DataError(f"config key 'save_dir': {problem}, so models cannot be saved there")

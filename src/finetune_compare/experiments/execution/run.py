@@ -83,9 +83,10 @@ class RunContext:
 def context_for_pair(ctx: RunContext, k: int) -> RunContext:
     """Pair k's data: with resample_data_per_run, its own training sample and validation split (seed + k),
     shared by every method of the pair; the test set is the same for all pairs. Pair 0 uses the base draw."""
-    if not ctx.config.resample_data_per_run or k == 0 or ctx.pools is None:
+    if not ctx.config.experiment.resample_data_per_run or k == 0 or ctx.pools is None:
         return ctx
-    data = build_data(ctx.config.data, ctx.config.seed, data_seed=ctx.config.seed + k, pools=ctx.pools)
+    seed = ctx.config.experiment.seed
+    data = build_data(ctx.config.data, seed, data_seed=seed + k, pools=ctx.pools)
     check_data_fits(ctx.config, data)
     tokenized = tokenize_bundle(data, ctx.tokenizer, ctx.tokenized.max_length,
                                 cache_dir=Layout(ctx.output_dir).cache if is_main() else None)
@@ -118,7 +119,7 @@ def layer_shapes(provider: BaseModel, config: Config) -> tuple[int, int, int]:
     hf = getattr(provider, "hf_config", None)
     hidden = int(getattr(hf, "hidden_size", None) or getattr(hf, "dim", None) or 768)
     intermediate = int(getattr(hf, "intermediate_size", None) or getattr(hf, "hidden_dim", None) or 4 * hidden)
-    return hidden, intermediate, config.batch_size * (config.max_length or 128)
+    return hidden, intermediate, config.training.batch_size * (config.model.max_length or 128)
 
 
 def prepare_context(config: Config, provider: BaseModel | None = None, output_dir: str | Path | None = None,
@@ -140,23 +141,23 @@ def build_context(config: Config, out: Path, provider: BaseModel | None = None, 
                   pools: DataPools | None = None, claim=None) -> RunContext:
     """The checked model and data of `config`; `claim()` is called once they are checked and before anything is
     written. Without `claim` (a cost plan) nothing is written: no token cache, no trackers."""
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    device = resolve_device(config.device)
-    if device == "cuda" and config.gpu_memory_fraction:
-        torch.cuda.set_per_process_memory_fraction(config.gpu_memory_fraction)
+    if config.training.num_threads:
+        torch.set_num_threads(config.training.num_threads)
+    device = resolve_device(config.training.device)
+    if device == "cuda" and config.training.gpu_memory_fraction:
+        torch.cuda.set_per_process_memory_fraction(config.training.gpu_memory_fraction)
     provider = provider or build_model_provider(config.model)  # fails fast on a bad model name
-    choice = choose_precision(config.mixed_precision, device, layer_shapes(provider, config),
-                              config.prefer_memory_over_speed)
+    choice = choose_precision(config.training.mixed_precision, device, layer_shapes(provider, config),
+                              config.training.prefer_memory_over_speed)
     precision = choice.precision
     signals.checkpoint()
-    check_methods(config, provider, list(methods or config.methods), precision)
+    check_methods(config, provider, list(methods or config.method.methods), precision)
     check_save_dir(config)
     tokenizer = provider.load_tokenizer()
     max_length = effective_max_length(config.model, provider, tokenizer)
     pools = pools or load_pools(config.data)
-    data = build_data(config.data, config.seed, pools=pools)
-    check_data_fits(config, data, list(methods or config.methods))
+    data = build_data(config.data, config.experiment.seed, pools=pools)
+    check_data_fits(config, data, list(methods or config.method.methods))
     provider.use_labels(data.labels)  # the head predicts the data's classes
     signals.checkpoint()
     writes = claim is not None and is_main()
@@ -196,15 +197,16 @@ def build_method_model(ctx: RunContext, method: str, seed: int, config: Config) 
     model = get_method(method).make_trainable(base, config.method, head)
     params = count_parameters(model, head)
     params["training_attention"] = attention
-    params["base_weights_dtype"] = frozen_weights_dtype(config.base_weights_dtype, method, ctx.precision)
+    params["base_weights_dtype"] = frozen_weights_dtype(config.training.base_weights_dtype, method, ctx.precision)
     store_frozen_weights(model, params["base_weights_dtype"])
     return model, head, params
 
 
 def run_buckets(ctx: RunContext, config: Config, seed: int) -> tuple[list[int] | None, dict]:
     tok = ctx.tokenized
-    return run_shapes(config.pad_buckets, tok.train.lengths, [*tok.validation.lengths, *tok.test.lengths],
-                      config.batch_size, seed, pad_multiple(ctx.precision in ("bf16", "fp16"), ctx.device == "cpu"))
+    return run_shapes(config.training.pad_buckets, tok.train.lengths, [*tok.validation.lengths, *tok.test.lengths],
+                      config.training.batch_size, seed,
+                      pad_multiple(ctx.precision in ("bf16", "fp16"), ctx.device == "cpu"))
 
 
 def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_dir: Path,
@@ -218,14 +220,15 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
                                len(ctx.tokenized.train.examples), ctx.precision, ctx.device)
     buckets, shapes = run_buckets(ctx, config, seed)
     label = label or f"{method} seed {seed}"
-    best = BestModelCallback(config.patience, label=label)
-    interval = CheckpointInterval(config.checkpoint_minutes if config.save_checkpoints else None, label, unkept)
+    best = BestModelCallback(config.training.patience, label=label)
+    t = config.training
+    interval = CheckpointInterval(t.checkpoint_minutes if t.save_checkpoints else None, label, unkept)
     trainer = build_trainer(config.training, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
                             [best, FiniteLossCallback(), StopOnSignal(), ProgressReporter(label), interval,
                              *budget_callbacks(config.training), *extra_callbacks], head_modules=head,
                             compute_metrics=validation_metrics,
                             head_learning_rate=config.head_lr, pad_lengths=buckets)
-    resume = last_checkpoint(run_dir) if config.save_checkpoints else None
+    resume = last_checkpoint(run_dir) if config.training.save_checkpoints else None
     if resume:
         log.info("%s seed %d: resuming from %s", method, seed, resume)
         best.load(resume)
@@ -276,16 +279,17 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
                 metrics = _train_and_evaluate(ctx, config, method, seed, run_dir)
                 break
             except torch.cuda.OutOfMemoryError:
-                if not config.oom_retry or config.batch_size == 1:
+                if not config.training.oom_retry or config.training.batch_size == 1:
                     raise
             # Freed here, after the handler: inside it the traceback still holds the failed run's frames, and
             # with them the model, optimizer states and activations, so gc could not collect them.
             release_memory()
             shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)  # their batch size no longer applies
-            config = config.replace(batch_size=config.batch_size // 2,
-                                    gradient_accumulation_steps=config.gradient_accumulation_steps * 2)
+            config = config.replace(batch_size=config.training.batch_size // 2,
+                                    gradient_accumulation_steps=config.training.gradient_accumulation_steps * 2)
             log.warning("%s seed %d: CUDA out of memory; retrying with batch_size %d x accumulation %d "
-                        "(same effective batch)", method, seed, config.batch_size, config.gradient_accumulation_steps)
+                        "(same effective batch)", method, seed, config.training.batch_size,
+                        config.training.gradient_accumulation_steps)
         outcome.metrics = {k: metrics[k] for k in ("test", "params", "timing", "memory")}
         outcome.artifacts = [run_dir / n for n in RUN_FILES]
     signals.note(None)  # complete: nothing of it is left to redo
@@ -333,7 +337,7 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
     train_only = max(wall - trained.eval_seconds, 1e-9)  # exclude validation passes from throughput
     n_train, n_test = len(ctx.tokenized.train.examples), len(ctx.tokenized.test.examples)
     record = RunRecord(
-        method=method, seed=seed, model_name=config.model_name, head=ctx.provider.describe().get("head"),
+        method=method, seed=seed, model_name=config.model.model_name, head=ctx.provider.describe().get("head"),
         labels=list(ctx.data.labels), test=split_metrics(ctx.tokenized.test, probs, ctx.data.labels),
         validation={"best_macro_f1": trained.best_value, "best_step": trained.best_step},
         params=trained.params,
@@ -341,10 +345,11 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
             "epochs_run": epochs_run, "steps": trained.steps, "stopped_early": trained.stopped_early,
             "final_train_loss": trained.final_train_loss, "learning_rate": config.learning_rate_for(method),
             "head_learning_rate": config.head_lr,
-            "max_epochs": config.num_epochs, "patience": config.patience,
+            "max_epochs": config.training.num_epochs, "patience": config.training.patience,
             # the declared budget (equal for every method) or each method's own epochs
-            "budget": {"unit": config.budget_unit,
-                       "value": config.num_epochs if config.budget_unit == "epochs" else config.budget},
+            "budget": {"unit": config.training.budget_unit,
+                       "value": (config.training.num_epochs if config.training.budget_unit == "epochs"
+                                 else config.training.budget)},
             **trained.shapes,
         },
         timing={
@@ -372,10 +377,12 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
     if not is_main():  # every rank trained and evaluated; rank 0 writes
         release_memory()
         return record.to_json()
-    if config.save_model:
-        target = Path(config.save_dir) / method / seed_dir_name(seed) if config.save_dir else run_dir / MODEL
+    if config.experiment.save_model:
+        save_dir = config.experiment.save_dir
+        target = Path(save_dir) / method / seed_dir_name(seed) if save_dir else run_dir / MODEL
         record.saved_model = save_trained(trainer.model, ctx.tokenizer, target, method, config.model,
-                                          ctx.tokenized.max_length, ctx.data.labels, merged=config.save_merged)
+                                          ctx.tokenized.max_length, ctx.data.labels,
+                                          merged=config.experiment.save_merged)
     write_run_files(run_dir, config_to_yaml(config), record, history,
                     prediction_rows(ctx.tokenized.test, probs, ctx.data.labels))
     discard_trained(run_dir)  # metrics.json marks the run complete: its trained weights are no longer needed

@@ -101,16 +101,16 @@ class StepClock(TrainerCallback):
 
 
 def step_tokens(ctx: RunContext, config, steps: int) -> list[int]:
-    """Padded tokens of the first `steps` optimizer steps of a run of `config` with seed config.seed."""
+    """Padded tokens of the first `steps` optimizer steps of a run of `config` with seed config.experiment.seed."""
     t, tok = config.training, ctx.tokenized
     multiple = pad_multiple(ctx.precision in ("bf16", "fp16"), ctx.device == "cpu")
     buckets, _ = run_shapes(t.pad_buckets, tok.train.lengths, [*tok.validation.lengths, *tok.test.lengths],
-                            t.batch_size, config.seed, multiple)
+                            t.batch_size, config.experiment.seed, multiple)
     if buckets:
         pad_to = lambda m: bucket_for(m, buckets)  # noqa: E731
     else:
         pad_to = (lambda m: round_up(m, multiple)) if multiple else None
-    return step_token_counts(tok.train.lengths, t.batch_size, t.gradient_accumulation_steps, config.seed,
+    return step_token_counts(tok.train.lengths, t.batch_size, t.gradient_accumulation_steps, config.experiment.seed,
                              t.batch_grouping, steps, pad_to)
 
 
@@ -151,11 +151,11 @@ def _load() -> float | None:
 
 
 def probe_method(ctx: RunContext, method: str, steps: int = PROBE_STEPS, threads: int | None = None) -> Probe:
-    """Train `method` for `steps` optimizer steps as its runs would (seed `config.seed`), then time a validation
-    pass; `threads`: the torch threads a run would get (a Ray task's cpus_per_run), for the probe only."""
+    """Train `method` for `steps` optimizer steps as its runs would (seed `config.experiment.seed`), then time a
+    validation pass; `threads`: the torch threads a run would get (a Ray task's cpus_per_run), for the probe only."""
     config = ctx.config.for_method(method)
-    sample = eval_sample(ctx.tokenized.validation, min(MAX_EVAL_SAMPLE, EVAL_SAMPLE_BATCHES * config.eval_batch_size),
-                         config.seed)
+    size = min(MAX_EVAL_SAMPLE, EVAL_SAMPLE_BATCHES * config.training.eval_batch_size)
+    sample = eval_sample(ctx.tokenized.validation, size, config.experiment.seed)
     # one evaluation, at the last step (the run's own interval would evaluate inside the few steps)
     probe_config = config.replace(budget_unit="steps", budget=steps, evaluations_per_epoch=1, patience=0,
                                   save_checkpoints=False, save_model=False, method_overrides={})
@@ -171,7 +171,7 @@ def probe_method(ctx: RunContext, method: str, steps: int = PROBE_STEPS, threads
     try:
         with tempfile.TemporaryDirectory(prefix="finetune-compare-probe-") as tmp:
             start = time.perf_counter()
-            out = train_method(probe_ctx, method, config.seed, probe_config, Path(tmp) / "run",
+            out = train_method(probe_ctx, method, config.experiment.seed, probe_config, Path(tmp) / "run",
                                extra_callbacks=(clock,), label=f"{method} probe")
             with out.memory:
                 predict_split(out.trainer, sample)  # warm: the trainer's own evaluation ran first
@@ -186,7 +186,8 @@ def probe_method(ctx: RunContext, method: str, steps: int = PROBE_STEPS, threads
     seconds = [d for _, d in steady]
     fixed, per_token = fit_step_time([tokens[i] for i, _ in steady], seconds)
     return Probe(step_ratio_range=step_ratios([tokens[i] for i, _ in steady], seconds, fixed, per_token),
-                 load=_load(), cores=os.cpu_count() or 1, stopped_at_seconds=clock.stopped,method=method, steps=len(clock.ends), startup_seconds=round(clock.ends[0] - start, 3),
+                 load=_load(), cores=os.cpu_count() or 1, stopped_at_seconds=clock.stopped, method=method,
+                 steps=len(clock.ends), startup_seconds=round(clock.ends[0] - start, 3),
                  step_seconds=round(sum(seconds) / len(seconds), 4),
                  step_seconds_range=(round(min(seconds), 4), round(max(seconds), 4)),
                  seconds_per_step=fixed, seconds_per_token=per_token,

@@ -31,7 +31,7 @@ def _probe_line(probe: Probe) -> str:
 def _point_lines(point) -> list[str]:
     config, sizes = point.config, point.sizes
     lines = []
-    for method in config.methods:
+    for method in config.method.methods:
         done, todo = len(point.done[method]), len(point.to_train[method])
         text = f"  {method}: {done} of {done + todo} runs done, {todo} to train"
         if method in point.run_seconds and todo:
@@ -59,9 +59,9 @@ def _point_lines(point) -> list[str]:
 def plan_text(plan: dict) -> str:
     config, points, wall = plan["config"], plan["points"], plan["wall"]
     n_runs = sum(len(p.study.runs) for p in points)
-    what = (f"{', '.join(config.methods)} x {seeds_text([p.study for p in points])} paired seeds"
+    what = (f"{', '.join(config.method.methods)} x {seeds_text([p.study for p in points])} paired seeds"
             + (f" x {len(points)} points" if plan["command"] == "sweep" else "") + f" = {n_runs} runs")
-    lines = [f"plan for `finetune-compare {plan['command']}`: {what} into {config.output_dir}",
+    lines = [f"plan for `finetune-compare {plan['command']}`: {what} into {config.experiment.output_dir}",
              f"folder: {plan['folder']}"]
     for p in points:
         s = p.sizes

@@ -52,7 +52,7 @@ def cluster_resources(config: Config) -> tuple[dict, bool]:
     import ray
 
     try:
-        return dict(ray.cluster_resources()), config.execution_address is None and not already
+        return dict(ray.cluster_resources()), config.execution.execution_address is None and not already
     finally:
         if not already:
             ray.shutdown()
@@ -60,7 +60,7 @@ def cluster_resources(config: Config) -> tuple[dict, bool]:
 
 def _memory_warnings(config: Config, probes: list[Probe], slots: int, private: bool) -> list[str]:
     warnings = []
-    gpus = config.execution_gpus_per_run
+    gpus = config.execution.execution_gpus_per_run
     peaks = [p.peak_cuda_mb for p in probes if p.peak_cuda_mb]
     if 0 < gpus < 1 and peaks:
         import torch
@@ -86,7 +86,7 @@ def _memory_warnings(config: Config, probes: list[Probe], slots: int, private: b
 def ray_resources(config: Config) -> tuple[dict, bool] | None:
     """The Ray cluster's resources (None on the local backend), asked before anything is probed: a run that could
     never start stops the plan at once, as it would stop the command."""
-    if config.execution_backend != "ray":
+    if config.execution.execution_backend != "ray":
         return None
     from ..execution.ray_executor import check_fits
 
@@ -105,7 +105,7 @@ def wall_time(config: Config, plans: list, probes: list[Probe], cluster: tuple[d
 
     resources, private = cluster
     slots = max(1, side_by_side(resources, config, max([len(p.pending()) for p in plans] + [1])))
-    workers = min(config.hpo_workers, slots) if config.hpo_workers > 1 else 1
+    workers = min(config.search.hpo_workers, slots) if config.search.hpo_workers > 1 else 1
     out["ray"] = {"cpus": resources.get("CPU", 0), "gpus": resources.get("GPU", 0), "private": private,
                   "slots": slots, "trial_workers": workers,
                   "seconds": sum(point_seconds(p, probes, slots, workers) for p in plans),

@@ -50,7 +50,7 @@ DERIVED = {"lora_alpha_multiple"}
 
 def search_space_for(config: Config, method: str) -> dict[str, dict]:
     """Defaults for `method` and `common`, with the config's `search_space` merged over them."""
-    user = config.search_space or {}
+    user = config.search.search_space or {}
     defaults = default_search_space()
     for section in user:
         if section not in defaults:
@@ -170,7 +170,7 @@ def run_optimization(config: Config, methods: list[str], n_trials: int | None = 
     `context`: a folder the caller already validated and claimed (a tuned comparison, which pre-registers in it
     before the first trial); the caller keeps the folder's lock.
     """
-    n_trials = config.hpo_trials if n_trials is None else n_trials
+    n_trials = config.search.hpo_trials if n_trials is None else n_trials
     spaces = checked_spaces(config, methods, storage_url)  # every error before any training
     if context is not None:
         return _run_optimization(config, methods, n_trials, storage_url, spaces, context.output_dir, context)
@@ -185,13 +185,13 @@ def run_optimization(config: Config, methods: list[str], n_trials: int | None = 
 def checked_spaces(config: Config, methods: list[str], storage_url: str | None) -> dict[str, dict]:
     """Each method's search space, and the trial workers' settings, checked before anything else."""
     spaces = {m: search_space_for(config, m) for m in methods}
-    if config.hpo_workers > 1:
-        if config.execution_backend != "ray":
-            raise UserError(f"hpo_workers {config.hpo_workers} (--workers) runs trial workers as Ray tasks: add "
+    if config.search.hpo_workers > 1:
+        if config.execution.execution_backend != "ray":
+            raise UserError(f"hpo_workers {config.search.hpo_workers} (--workers) runs trial workers as Ray tasks: add "
                             "--backend ray, or start several `optimize` processes on one shared --storage")
         from .ray_trials import check_shared_storage
 
-        check_shared_storage(storage_url or config.hpo_storage, config.hpo_workers)
+        check_shared_storage(storage_url or config.search.hpo_storage, config.search.hpo_workers)
     warn_searched_settings(config, spaces)
     return spaces
 
@@ -200,13 +200,13 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int, storage
                       spaces: dict[str, dict], output_dir: Path, ctx: RunContext | None) -> dict[str, dict]:
     import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # we log failures ourselves, in one line
-    storage = make_storage(storage_url or config.hpo_storage, output_dir)  # one per command: after any --overwrite
-    studies = {m: create_study(config.search, config.seed, m, output_dir, storage_url, spaces[m], storage)
+    storage = make_storage(storage_url or config.search.hpo_storage, output_dir)  # one per command, after --overwrite
+    studies = {m: create_study(config.search, config.experiment.seed, m, output_dir, storage_url, spaces[m], storage)
                for m in methods}
     if n_trials == 0:
         log.info("created %s; no trials requested", ", ".join(s.study_name for s in studies.values()))
     summaries = {}
-    on_ray = bool(n_trials) and config.execution_backend == "ray" and config.hpo_workers > 1
+    on_ray = bool(n_trials) and config.execution.execution_backend == "ray" and config.search.hpo_workers > 1
     if on_ray:  # every method's trial workers side by side (each fails its study's orphans), then the outputs below
         from .ray_trials import run_trial_workers
 
@@ -228,7 +228,8 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int, storage
             outcome.metrics = {"best_value": summaries[method]["best_value"] or 0.0,
                                "steps_saved_fraction": summaries[method]["pruning"]["saved_fraction"]}
             outcome.artifacts = [study_dir]
-    plot = plot_expected_validation({m: s["expected_validation"] for m, s in summaries.items()}, config.hpo_metric,
+    plot = plot_expected_validation({m: s["expected_validation"] for m, s in summaries.items()},
+                                    config.search.hpo_metric,
                                     Layout(output_dir).expected_validation_plot)
     for s in summaries.values():
         s["expected_validation_plot"] = str(plot) if plot else None

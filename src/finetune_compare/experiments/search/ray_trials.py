@@ -44,7 +44,8 @@ def trial_worker(ctx: RunContext, method: str, space: dict, storage_url: str | N
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     ctx = task_context(ctx, {"backend": "ray", "trial_worker": index})
     storage = make_storage(storage_url, ctx.output_dir)
-    study = create_study(ctx.config.search, ctx.config.seed + index, method, ctx.output_dir, storage_url, space, storage)
+    study = create_study(ctx.config.search, ctx.config.experiment.seed + index, method, ctx.output_dir, storage_url,
+                         space, storage)
     fail_orphaned_trials(study, storage)
     optimize_to_count(study, ctx, method, space, n_trials)
 
@@ -56,7 +57,7 @@ def run_trial_workers(ctx: RunContext, studies: dict, spaces: dict, storage_url:
     from .studies import counted_trials
 
     config = ctx.config
-    ex, workers = config.execution, config.hpo_workers  # the storage was checked before anything trained
+    ex, workers = config.execution, config.search.hpo_workers  # the storage was checked before anything trained
     connect(config)
     import ray
     from ray.exceptions import RayError
@@ -65,7 +66,7 @@ def run_trial_workers(ctx: RunContext, studies: dict, spaces: dict, storage_url:
     task = ray.remote(trial_worker).options(num_cpus=ex.execution_cpus_per_run, num_gpus=ex.execution_gpus_per_run,
                                             max_retries=ex.execution_max_retries, retry_exceptions=False)
     shared = ray.put(portable(ctx))
-    url = storage_url or config.hpo_storage
+    url = storage_url or config.search.hpo_storage
     pending = {task.remote(shared, m, spaces[m], url, n_trials, i): m
                for m, study in studies.items() if counted_trials(study) < n_trials for i in range(workers)}
     log.info("ray: %d trial worker(s), %d per study (%s), until each study counts %d trials", len(pending), workers,

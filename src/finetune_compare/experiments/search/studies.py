@@ -61,27 +61,27 @@ def make_pruner(name: str):
     return optuna.pruners.NopPruner()
 
 
-def create_study(config: SearchConfig, seed: int, method: str, output_dir: Path, storage_url: str | None = None,
+def create_study(search: SearchConfig, seed: int, method: str, output_dir: Path, storage_url: str | None = None,
                  space: dict | None = None, storage=None):
     """Create the study if it does not exist (run once before starting parallel workers); `seed` seeds the
     sampler. With `space`, the study's metric and search space are recorded (new study) or checked (resumed)."""
     import optuna
 
-    sampler = (optuna.samplers.TPESampler(seed=seed) if config.hpo_sampler == "tpe"
+    sampler = (optuna.samplers.TPESampler(seed=seed) if search.hpo_sampler == "tpe"
                else optuna.samplers.RandomSampler(seed=seed))
-    storage = storage or make_storage(storage_url or config.hpo_storage, output_dir)
+    storage = storage or make_storage(storage_url or search.hpo_storage, output_dir)
     try:
         study = optuna.create_study(
-            study_name=f"{config.hpo_study_name}-{method}", storage=storage,
-            direction="maximize", sampler=sampler, pruner=make_pruner(config.hpo_pruner), load_if_exists=True,
+            study_name=f"{search.hpo_study_name}-{method}", storage=storage,
+            direction="maximize", sampler=sampler, pruner=make_pruner(search.hpo_pruner), load_if_exists=True,
         )
     except Exception as exc:  # SQLAlchemy / journal errors on a damaged database
-        where = storage_url or config.hpo_storage or Layout(output_dir).optuna_db
+        where = storage_url or search.hpo_storage or Layout(output_dir).optuna_db
         raise UserError(f"cannot open the Optuna study in {redact_text(str(where))} ({type(exc).__name__}: "
                         f"{redact_text(str(exc).splitlines()[0][:160])}); if that database is damaged, delete it "
                         "(its trials are lost) or choose another --storage") from None
     if space is not None:
-        check_study_identity(study, config.hpo_metric, space)
+        check_study_identity(study, search.hpo_metric, space)
     return study
 
 

@@ -74,7 +74,7 @@ def _steps_budget(config: Config, n_train: int) -> int:
 
 
 def make_objective(ctx: RunContext, method: str, space: dict):
-    metric = ctx.config.hpo_metric
+    metric = ctx.config.search.hpo_metric
     n_train = len(ctx.tokenized.train.examples)
 
     def objective(trial) -> float:

@@ -60,7 +60,7 @@ def result_affecting(config: Config) -> dict:
 def data_files_identity(config: Config) -> dict:
     """Your own data files by content, not only by path: a folder must never resume runs trained on a file that
     has since been edited (the preset's data is fixed by its config keys)."""
-    if config.data_source != "files":
+    if config.data.data_source != "files":
         return {}
     digests = {}
     for key in FILE_KEYS:
@@ -111,7 +111,7 @@ def check_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
         return "new"
     previous, current = _read_marker(guard), result_affecting(config)
     grid = previous.get("sweep_grid") or _recorded_sweep(out)
-    if grid and not config.sweep:
+    if grid and not config.experiment.sweep:
         raise UserError(f"output directory '{out}' holds a sweep (grid: {', '.join(grid)}); only "
                         f"`finetune-compare sweep` adds to it, and `finetune-compare report --results {out}` rebuilds "
                         "its report: use another --output-dir for this command")
@@ -218,7 +218,7 @@ class FolderGuard:
 
     def __init__(self, config: Config | None, output_dir: str | Path | None = None, overwrite: bool = False):
         self.config = config
-        self.out = Path(output_dir if output_dir is not None else config.output_dir)
+        self.out = Path(output_dir if output_dir is not None else config.experiment.output_dir)
         self.overwrite = overwrite
         self.state: str | None = None  # check_output_dir's answer: new, resume, replace-caches or replace
 
@@ -264,8 +264,8 @@ def claim_output_dir(config: Config, output_dir: str | Path, overwrite: bool = F
         if state in ("replace", "replace-caches"):
             clear_results(out, caches_only=state == "replace-caches")
         marker = result_affecting(config)
-        if config.sweep:  # a sweep folder says so: other commands must not write into it
-            marker["sweep_grid"] = list(config.sweep)
+        if config.experiment.sweep:  # a sweep folder says so: other commands must not write into it
+            marker["sweep_grid"] = list(config.experiment.sweep)
         write_yaml(Layout(out).marker, marker)
         # the whole resolved config of the latest command (secrets masked): the report's "Reproduce" command
         atomic_write_text(Layout(out).config, config_to_yaml(config))

@@ -113,9 +113,9 @@ def study_plan(config: Config, output_dir: str | Path | None = None, methods: li
                resumes: bool = True) -> StudyPlan:
     """The one place seeds, pairs and run states come from. `resumes=False`: a folder whose runs will not be kept
     (new, or cleared by --overwrite), every run to train."""
-    out = Path(output_dir or config.output_dir)
-    methods = tuple(methods or config.methods)
-    seeds = tuple(config.seed + k for k in range(config.num_runs))
+    out = Path(output_dir or config.experiment.output_dir)
+    methods = tuple(methods or config.method.methods)
+    seeds = tuple(config.experiment.seed + k for k in range(config.experiment.num_runs))
     runs = []
     for k, seed in enumerate(seeds):
         for method in methods:
@@ -124,18 +124,18 @@ def study_plan(config: Config, output_dir: str | Path | None = None, methods: li
                                 run_state(folder) if resumes else TO_TRAIN))
     base_done = resumes and load_completed(Layout(out).base_run) is not None
     return StudyPlan(config, out, methods, seeds, tuple(runs), base_done,
-                     {m: config.tune_trials for m in methods})
+                     {m: config.search.tune_trials for m in methods})
 
 
 def sweep_points(config: Config) -> list[tuple[dict, Config]]:
     """Every grid point (in the order given, first key slowest) with the config it runs."""
-    if not config.sweep:
+    if not config.experiment.sweep:
         raise ConfigError("the sweep command needs a grid: --sweep KEY=V1,V2,... (repeatable for a second key) "
                           "or `sweep: {KEY: [V1, V2]}` in the config")
     out = []
-    layout = Layout(config.output_dir)
+    layout = Layout(config.experiment.output_dir)
     names: dict[str, dict] = {}
-    for values in grid_points(config.sweep):
+    for values in grid_points(config.experiment.sweep):
         name = point_name(values)
         if name in names:  # e.g. model_name /m/a/b and /m/a_b: '/' becomes '_' in a folder name
             raise ConfigError(f"sweep points {names[name]} and {values} would share the point folder '{name}'; "
