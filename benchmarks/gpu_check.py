@@ -132,7 +132,7 @@ def oom_retry_check(work: Path) -> dict:
     if not retries:
         raise RuntimeError(f"batch 64 fit under a memory fraction of {fraction:.3f}: the retry was not exercised")
     return {"fraction": round(fraction, 3), "retries": retries, "finished": finished,
-            "peak_cuda_mb": metrics["memory"]["peak_cuda_mb"] if metrics else None}
+            "peak_cuda_mb": metrics.memory["peak_cuda_mb"] if metrics else None}
 
 
 def _roberta_base(folder: Path) -> None:

@@ -59,10 +59,10 @@ def run_pairs(title: str, name: str, new: Arm, old: Arm, methods: list[str], see
                     seed = cfg.seed + k
                     start = time.perf_counter()
                     metrics = run_method(context_for_pair(ctx, k), method, seed)
-                    if metrics["params"].get(arm.recorded_as) != arm.key:
-                        raise SystemExit(f"{method} seed {seed} did not run with '{arm.label}': {metrics['params']}")
-                    seconds[arm.key].append(metrics["timing"]["train_seconds"])
-                    scores[arm.key][seed] = metrics["test"]["macro_f1"]
+                    if metrics.params.get(arm.recorded_as) != arm.key:
+                        raise SystemExit(f"{method} seed {seed} did not run with '{arm.label}': {metrics.params}")
+                    seconds[arm.key].append(metrics.timing["train_seconds"])
+                    scores[arm.key][seed] = metrics.test["macro_f1"]
                     run_dirs[arm.key][seed] = run_dir_for(Path(cfg.output_dir), method, seed)
                     print(f"{method} {arm.key} seed {seed}: macro-F1 {scores[arm.key][seed]:.4f} "
                           f"({time.perf_counter() - start:.0f} s)", flush=True)

@@ -204,10 +204,10 @@ def cmd_single(config, overwrite: bool = False) -> None:
 
     with FolderGuard(config, overwrite=overwrite) as folder:
         ctx = prepare_context(config, folder=folder, methods=[config.single_method])
-        metrics = run_method(ctx, config.single_method, config.experiment.seed)
+        record = run_method(ctx, config.single_method, config.experiment.seed)
     if not is_main():
         return
-    t = metrics["test"]
+    t = record.test
     print(f"\n{config.single_method}: test macro-F1 {t['macro_f1']:.4f}, accuracy {t['accuracy']:.4f}, "
           f"macro recall {t['macro_recall']:.4f}")
     print(f"results: {run_dir_for(ctx.output_dir, config.single_method, config.experiment.seed)}")

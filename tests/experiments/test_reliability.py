@@ -73,8 +73,8 @@ def test_interrupted_run_resumes_from_checkpoint_with_identical_results(tiny_ber
     assert list((run_dir / "checkpoints").glob("checkpoint-18"))  # evaluation (and save) every 6 steps
     monkeypatch.setattr(run_module, "build_trainer", original)
     resumed = run_method(ctx, "lora", 7)
-    assert resumed["test"] == reference["test"]
-    assert resumed["validation"] == reference["validation"]
+    assert resumed.test == reference.test
+    assert resumed.validation == reference.validation
     assert read_jsonl(run_dir / "predictions.jsonl") == read_jsonl(
         run_dir_for(Path(ref_cfg.output_dir), "lora", 7) / "predictions.jsonl")
     assert not (run_dir / "checkpoints").exists()  # removed once the run is complete
@@ -106,8 +106,8 @@ def test_interrupt_during_the_test_pass_keeps_the_training(tiny_bert, tmp_path, 
     monkeypatch.setattr(run_module, "train_method", lambda *a, **k: pytest.fail("retrained a trained run"))
     resumed = run_method(ctx, method, 7)
     for section in ("test", "validation", "params", "training", "data", "health"):
-        assert resumed[section] == reference[section], section
-    assert resumed["timing"]["tested_after_interrupt"] is True
+        assert getattr(resumed, section) == getattr(reference, section), section
+    assert resumed.timing["tested_after_interrupt"] is True
     assert read_jsonl(run_dir / "predictions.jsonl") == read_jsonl(
         run_dir_for(Path(reference_dir := tmp_path / "ref" / "out"), method, 7) / "predictions.jsonl"), reference_dir
     assert not (run_dir / "trained").exists()  # gone once metrics.json marks the run complete
@@ -123,7 +123,7 @@ def test_a_cut_off_trained_folder_is_retrained_not_trusted(tiny_bert, tmp_path, 
     calls = []
     original = run_module.train_method
     monkeypatch.setattr(run_module, "train_method", lambda *a, **k: calls.append(1) or original(*a, **k))
-    assert run_method(ctx, "lora", 7)["training"]["steps"] > 0
+    assert run_method(ctx, "lora", 7).training["steps"] > 0
     assert calls == [1] and not (run_dir / "trained").exists()
 
 

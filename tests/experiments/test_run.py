@@ -52,7 +52,7 @@ def test_train_writes_complete_run(tiny_bert, make_config, method):
     assert last < first, f"loss did not go down: {first:.4f} -> {last:.4f}"
     assert history["eval"] and "macro_f1" in history["eval"][0] and history["memory_mb"]
     preds = read_jsonl(run_dir / "predictions.jsonl")
-    assert len(preds) == metrics["data"]["test"] == 60
+    assert len(preds) == metrics.data["test"] == 60
     assert set(preds[0]) == {"id", "source", "label", "predicted", "probabilities", "text"}
     assert sum(preds[0]["probabilities"].values()) == pytest.approx(1, abs=1e-4)
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["model_name"] == tiny_bert
@@ -71,14 +71,14 @@ def test_save_reload_gives_identical_predictions(tiny_roberta, make_config, meth
     model, tokenizer, meta = load_trained(run_dir / "model")
     assert meta["method"] == method and model.config.id2label[1] == "neutral"
     np.testing.assert_allclose(predict_texts(model, tokenizer, texts, meta["max_length"]), expected, atol=1e-4)
-    saved = metrics["saved_model"]["bytes"]
+    saved = metrics.saved_model["bytes"]
     if method == "lora":
         files = {p.name for p in (run_dir / "model").iterdir()}
         assert "adapter_model.safetensors" in files and "model.safetensors" not in files
         merged, mtok, _ = load_trained(run_dir / "model" / "merged")
         np.testing.assert_allclose(predict_texts(merged, mtok, texts, meta["max_length"]), expected,
                                    atol=1e-4)
-        assert saved < metrics["saved_model"]["merged_bytes"]
+        assert saved < metrics.saved_model["merged_bytes"]
         # plain peft, no finetune-compare code: the base path is relative to the save folder (never a venv path)
         # and the labels are in finetune_compare.json
         import json
@@ -103,9 +103,9 @@ def test_early_stopping_triggers(tiny_bert, make_config):
     # a learning rate too small to move the metric: no gain after the first evaluation
     cfg = make_config(tiny_bert, learning_rate=1e-12, patience=1, num_epochs=5, evaluations_per_epoch=2)
     metrics = run_method(prepare_context(cfg), "full", cfg.seed)
-    assert metrics["training"]["stopped_early"]
-    assert metrics["training"]["epochs_run"] < 2
-    assert metrics["validation"]["best_step"] == metrics["training"]["steps"] // 2
+    assert metrics.training["stopped_early"]
+    assert metrics.training["epochs_run"] < 2
+    assert metrics.validation["best_step"] == metrics.training["steps"] // 2
 
 
 def test_same_seed_same_metrics_other_seed_differs(tiny_bert, make_config, tmp_path):
@@ -114,15 +114,15 @@ def test_same_seed_same_metrics_other_seed_differs(tiny_bert, make_config, tmp_p
         cfg = make_config(tiny_bert, output_dir=str(tmp_path / out), seed=7)
         runs.append(run_method(prepare_context(cfg), "lora", seed))
     a, b, c = runs
-    assert a["test"] == b["test"]
-    assert a["validation"] == b["validation"]
+    assert a.test == b.test
+    assert a.validation == b.validation
     preds_a = read_jsonl(tmp_path / "a" / "runs" / "lora" / "seed-7" / "predictions.jsonl")
     preds_b = read_jsonl(tmp_path / "b" / "runs" / "lora" / "seed-7" / "predictions.jsonl")
     assert preds_a == preds_b
     hist_a, hist_b = (read_json(tmp_path / d / "runs" / "lora" / "seed-7" / "history.json") for d in ("a", "b"))
     hist_a.pop("memory_mb"), hist_b.pop("memory_mb")  # RSS over time is a measurement, not a result
     assert hist_a == hist_b
-    assert c["test"]["confusion_matrix"] != a["test"]["confusion_matrix"] or c["validation"] != a["validation"]
+    assert c.test["confusion_matrix"] != a.test["confusion_matrix"] or c.validation != a.validation
 
 
 def test_compare_runs_both_methods_and_zero_shot_row(tiny_roberta_sentiment, make_config):
@@ -166,14 +166,14 @@ def test_lora_stores_its_frozen_base_in_bf16_and_exports_fp32(tiny_roberta, make
     monkeypatch.setattr(run_module, "build_trainer", lambda config, model, *a, **k: seen.setdefault("model", model)
                         and original(config, model, *a, **k))
     metrics = run_method(prepare_context(cfg), "lora", cfg.seed)
-    assert metrics["params"]["base_weights_dtype"] == "bf16"
+    assert metrics.params["base_weights_dtype"] == "bf16"
     dtypes = {(p.requires_grad, p.dtype) for p in seen["model"].parameters()}
     assert dtypes == {(False, torch.bfloat16), (True, torch.float32)}
     assert seen["model"].config._attn_implementation == "sdpa_eager_cpu_dropout"
     merged, _, _ = load_trained(run_dir_for(Path(cfg.output_dir), "lora", cfg.seed) / "model" / "merged")
     assert {p.dtype for p in merged.parameters()} == {torch.float32}
     full = run_method(prepare_context(cfg.replace(output_dir=cfg.output_dir + "-full")), "full", cfg.seed)
-    assert full["params"]["base_weights_dtype"] == "fp32"  # full fine-tuning keeps fp32 master weights
+    assert full.params["base_weights_dtype"] == "fp32"  # full fine-tuning keeps fp32 master weights
 
 
 def test_the_terminal_table_shows_a_dash_for_a_method_with_every_run_excluded():

@@ -19,6 +19,7 @@ from ...config import Config
 from ...data.build import DataPools
 from ...data.summary import data_summary
 from ...errors import UserError
+from ...evaluation.run_record import RunRecord
 from ...layout import Layout
 from ...metric_names import OVERALL_METRICS
 from ...utils.distributed import is_main
@@ -146,7 +147,7 @@ class ComparisonExperiment:
             progress = self.progress or CommandProgress(runs_per_method([plan]))
             runs = execute_runs(ctx, plan, progress)
             if not is_main():
-                return {"runs": runs}  # rank 0 writes the report
+                return {"runs": [r.to_json() for r in runs]}  # rank 0 writes the report
             comparison = build_report(self.output_dir)
             hub.log_verdict({key: {"kind": c["primary"]["verdict"]["kind"], "diff_mean": c["primary"]["diff_mean"],
                                    "ci_low": c["primary"]["verdict"]["ci_low"],
@@ -160,18 +161,17 @@ class ComparisonExperiment:
                                for k, v in per.items() if v["mean"] is not None}
             outcome.artifacts = [layout.report_html, layout.report_md, layout.comparison, layout.data_summary,
                                  layout.plots]
-        return {**comparison, "runs": runs}
+        return {**comparison, "runs": [r.to_json() for r in runs]}  # the API's result is JSON, as comparison.json
 
-    def _register_best(self, config: Config, comparison: dict, runs: list[dict]) -> None:
+    def _register_best(self, config: Config, comparison: dict, runs: list[RunRecord]) -> None:
         # chosen on validation: picking by test score would make the registered model's test score optimistic
-        def val(r):
-            return r["validation"]["best_macro_f1"] or 0.0
+        def val(r: RunRecord) -> float:
+            return (r.validation or {}).get("best_macro_f1") or 0.0
 
         best_method = max(comparison["methods"],
-                          key=lambda m: float(np.mean([val(r) for r in runs if r["method"] == m])))
-        best_run = max((r for r in runs if r["method"] == best_method), key=val)
-        saved = best_run.get("saved_model")
-        if not saved:
+                          key=lambda m: float(np.mean([val(r) for r in runs if r.method == m])))
+        best_run = max((r for r in runs if r.method == best_method), key=val)
+        if not best_run.saved_model:
             log.warning("tracking_mlflow_register_model needs save_model: true; nothing registered")
             return
-        self.context.hub.register_model(saved["path"], f"{best_method}-seed{best_run['seed']}")
+        self.context.hub.register_model(best_run.saved_model["path"], f"{best_method}-seed{best_run.seed}")

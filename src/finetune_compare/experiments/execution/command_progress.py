@@ -14,15 +14,16 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from ...evaluation.run_record import RunRecord
 from ...training.progress import format_seconds
 
 log = logging.getLogger(__name__)
 
 
-def score_text(config, metrics: dict) -> str:
+def score_text(config, record: RunRecord) -> str:
     """What a finished run's line shows: its test score on the primary metric."""
     metric = config.experiment.primary_metric
-    return f"test {metric} {metrics['test'][metric]:.4f}"
+    return f"test {metric} {record.test[metric]:.4f}"
 
 
 @dataclass

@@ -6,13 +6,14 @@ statistics are built from the folders alone, whatever ran them.
 
 from __future__ import annotations
 
+from ...evaluation.run_record import RunRecord
 from ..study.study_plan import PairPlan, StudyPlan
 from .command_progress import CommandProgress, score_text
 from .run import RunContext, context_for_pair, run_method
 
 
-def execute_runs(ctx: RunContext, plan: StudyPlan, progress: CommandProgress) -> list[dict]:
-    """Every run of the plan, complete on disk afterwards; returns their metrics (a run that failed on every attempt
+def execute_runs(ctx: RunContext, plan: StudyPlan, progress: CommandProgress) -> list[RunRecord]:
+    """Every run of the plan, complete on disk afterwards; returns their records (a run that failed on every attempt
     on Ray is left out: it is recorded in its folder's failure.json and in the report)."""
     methods, pairs = list(plan.methods), plan.pairs()
     if ctx.config.execution.execution_backend == "ray":
@@ -22,13 +23,14 @@ def execute_runs(ctx: RunContext, plan: StudyPlan, progress: CommandProgress) ->
     return run_locally(ctx, methods, pairs, progress)
 
 
-def run_locally(ctx: RunContext, methods: list[str], pairs: list[PairPlan], progress: CommandProgress) -> list[dict]:
+def run_locally(ctx: RunContext, methods: list[str], pairs: list[PairPlan], progress: CommandProgress
+                ) -> list[RunRecord]:
     runs = []
     for pair in pairs:  # seed-major: an interruption leaves complete pairs
         pair_ctx = context_for_pair(ctx, pair.k) if pair.to_train else ctx
         for method in methods:
             progress.start(method, pair.seed)
-            metrics = run_method(pair_ctx, method, pair.seed)
-            progress.finish(method, pair.seed, method in pair.to_train, score_text(pair_ctx.config, metrics))
-            runs.append(metrics)
+            record = run_method(pair_ctx, method, pair.seed)
+            progress.finish(method, pair.seed, method in pair.to_train, score_text(pair_ctx.config, record))
+            runs.append(record)
     return runs

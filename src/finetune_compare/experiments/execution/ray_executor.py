@@ -30,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ...config import Config
+from ...evaluation.run_record import RunRecord
 from ...errors import UserError
 from ...layout import ATTEMPT, FAILURE, HISTORY, RUN_FILES
 from ...tracking import TrackerHub
@@ -160,7 +161,7 @@ def _next_attempt(run_dir: Path) -> int:
         return 1
 
 
-def run_task(ctx: RunContext, method: str, seed: int) -> dict:
+def run_task(ctx: RunContext, method: str, seed: int) -> RunRecord:
     """One run inside a Ray worker: its device is the one Ray pinned for it; the folder is written as locally."""
     import ray
 
@@ -216,9 +217,9 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {lines[-1][:300] if lines else ''}"
 
 
-def log_to_trackers(hub: TrackerHub, config: Config, metrics: dict, run_dir: Path) -> None:
+def log_to_trackers(hub: TrackerHub, config: Config, record: RunRecord, run_dir: Path) -> None:
     """A run that a task trained, logged from its folder as the local backend logs it while training."""
-    method, seed = metrics["method"], metrics["seed"]
+    method, seed = record.method, record.seed
     hub.start_run(f"{method}-seed{seed}", config.for_method(method), {"method": method, "seed": seed})
     history = read_json(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else {"train": [], "eval": []}
     for entry in history.get("train", []):
@@ -228,11 +229,13 @@ def log_to_trackers(hub: TrackerHub, config: Config, metrics: dict, run_dir: Pat
                   if k not in ("step", "epoch") and isinstance(v, (int, float)) and not isinstance(v, bool)}
         if "step" in entry:
             hub.log_metrics(values, entry["step"])
-    outcome = Outcome({k: metrics[k] for k in ("test", "params", "timing", "memory")}, [run_dir / n for n in RUN_FILES])
+    outcome = Outcome({k: getattr(record, k) for k in ("test", "params", "timing", "memory")},
+                      [run_dir / n for n in RUN_FILES])
     hub.end_run("FINISHED", outcome.metrics, outcome.artifacts)
 
 
-def run_on_ray(ctx: RunContext, methods: list[str], pairs: list[PairPlan], progress: CommandProgress) -> list[dict]:
+def run_on_ray(ctx: RunContext, methods: list[str], pairs: list[PairPlan], progress: CommandProgress
+               ) -> list[RunRecord]:
     config = ctx.config
     ex = config.execution
     connect(config)
@@ -243,20 +246,21 @@ def run_on_ray(ctx: RunContext, methods: list[str], pairs: list[PairPlan], progr
     check_fits(resources, config)
     task = ray.remote(run_task).options(num_cpus=ex.execution_cpus_per_run, num_gpus=ex.execution_gpus_per_run,
                                         max_retries=ex.execution_max_retries, retry_exceptions=True)
-    results: dict[tuple[str, int], dict] = {}
+    results: dict[tuple[str, int], RunRecord] = {}
     pending: dict = {}  # ObjectRef -> (method, seed, submitted at)
     try:
         for pair in pairs:
             for method in methods:
                 if method not in pair.to_train:
-                    results[(method, pair.seed)] = load_completed(run_dir_for(ctx.output_dir, method, pair.seed))
+                    done = load_completed(run_dir_for(ctx.output_dir, method, pair.seed))
+                    results[(method, pair.seed)] = RunRecord.from_json(done)
             if pair.to_train:
                 shared = ray.put(portable(context_for_pair(ctx, pair.k)))  # once per pair, read by its methods
                 for method in pair.to_train:
                     pending[task.remote(shared, method, pair.seed)] = (method, pair.seed, time.time())
-        for (method, seed), metrics in results.items():
+        for (method, seed), record in results.items():
             progress.start(method, seed)
-            progress.finish(method, seed, False, score_text(ctx.config, metrics))
+            progress.finish(method, seed, False, score_text(ctx.config, record))
         progress.slots = max(1, side_by_side(resources, config, len(pending)))
         if pending:
             log.info("ray: %d run(s) queued, up to %d at once (%d CPU and %g GPU each)", len(pending),
@@ -305,10 +309,10 @@ def _collect(ray, ray_error, ctx: RunContext, pending: dict, progress: CommandPr
                 started.add((method, seed))
                 progress.start(method, seed)
             try:
-                metrics = ray.get(ref)
+                record = ray.get(ref)
             except ray_error as exc:
                 progress.fail(method, seed, _record_failure(ctx, method, seed, exc))
                 continue
-            results[(method, seed)] = metrics
-            progress.finish(method, seed, True, score_text(ctx.config, metrics))
-            log_to_trackers(ctx.hub, ctx.config, metrics, run_dir_for(ctx.output_dir, method, seed))
+            results[(method, seed)] = record
+            progress.finish(method, seed, True, score_text(ctx.config, record))
+            log_to_trackers(ctx.hub, ctx.config, record, run_dir_for(ctx.output_dir, method, seed))

@@ -257,8 +257,9 @@ def trained_record(out: TrainOutcome) -> TrainedRun:
         log_history=list(state.log_history), memory=out.memory.summary(), memory_series=out.memory.series)
 
 
-def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> dict:
-    """Train `method` with `seed`, evaluate on the test set, write the run folder; returns metrics."""
+def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> RunRecord:
+    """Train `method` with `seed`, evaluate on the test set, write the run folder; returns its record (what
+    metrics.json holds; read back from there when the run was complete already)."""
     config = ctx.config.for_method(method)
     run_dir = run_dir_for(ctx.output_dir, method, seed)
     signals.checkpoint()
@@ -267,7 +268,7 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
     if done is not None:
         log.info("%s seed %d: already complete in %s, skipping", method, seed, run_dir)
         discard_trained(run_dir)  # left by a command stopped between writing metrics.json and removing it
-        return done
+        return RunRecord.from_json(done)
     if force:
         discard_trained(run_dir)
     log.info("%s seed %d: training on %d examples (%s, %s)", method, seed, len(ctx.tokenized.train.examples),
@@ -276,7 +277,7 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
                  ctx.hub.end_run) as outcome:
         while True:
             try:
-                metrics = _train_and_evaluate(ctx, config, method, seed, run_dir)
+                record = _train_and_evaluate(ctx, config, method, seed, run_dir)
                 break
             except torch.cuda.OutOfMemoryError:
                 if not config.training.oom_retry or config.training.batch_size == 1:
@@ -290,10 +291,10 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
             log.warning("%s seed %d: CUDA out of memory; retrying with batch_size %d x accumulation %d "
                         "(same effective batch)", method, seed, config.training.batch_size,
                         config.training.gradient_accumulation_steps)
-        outcome.metrics = {k: metrics[k] for k in ("test", "params", "timing", "memory")}
+        outcome.metrics = {k: getattr(record, k) for k in ("test", "params", "timing", "memory")}
         outcome.artifacts = [run_dir / n for n in RUN_FILES]
     signals.note(None)  # complete: nothing of it is left to redo
-    return metrics
+    return record
 
 
 def _train_or_load(ctx: RunContext, config: Config, method: str, seed: int, run_dir: Path):
@@ -325,7 +326,7 @@ def _train_or_load(ctx: RunContext, config: Config, method: str, seed: int, run_
     return out.trainer, trained, out.memory
 
 
-def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int, run_dir: Path) -> dict:
+def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int, run_dir: Path) -> RunRecord:
     """Train (or take an interrupted run's trained weights), test, write the run folder; `config` may differ from
     ctx.config (OOM retry, overrides)."""
     trainer, trained, memory = _train_or_load(ctx, config, method, seed, run_dir)
@@ -376,7 +377,7 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
         log.warning("%s seed %d: %s", method, seed, problem)
     if not is_main():  # every rank trained and evaluated; rank 0 writes
         release_memory()
-        return record.to_json()
+        return record
     if config.experiment.save_model:
         save_dir = config.experiment.save_dir
         target = Path(save_dir) / method / seed_dir_name(seed) if save_dir else run_dir / MODEL
@@ -390,4 +391,4 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
              record.test["macro_f1"], record.test["accuracy"], wall)
     del trainer
     release_memory()
-    return record.to_json()
+    return record
