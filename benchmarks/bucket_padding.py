@@ -24,7 +24,7 @@ def measure(config_path: str) -> dict:
     import torch
 
     from finetune_compare.config import load_config
-    from finetune_compare.experiments.execution.run import build_context
+    from finetune_compare.experiments.execution.context import build_context
     from finetune_compare.training.buckets import bucket_for, run_buckets
     from finetune_compare.training.sampler import LengthGroupedShuffledSampler, padding_fraction
 

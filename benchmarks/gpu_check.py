@@ -97,7 +97,8 @@ def oom_retry_check(work: Path) -> dict:
     import logging
 
     from finetune_compare import Config
-    from finetune_compare.experiments.execution.run import prepare_context, run_method
+    from finetune_compare.experiments.execution.context import prepare_context
+    from finetune_compare.experiments.execution.run import run_method
 
     records: list[str] = []
 
@@ -230,7 +231,7 @@ def roberta_cells(work: Path, device: str = "cuda", steps: int = 60, batch_sizes
     from transformers import TrainerCallback
 
     from finetune_compare import Config
-    from finetune_compare.experiments.execution.run import prepare_context
+    from finetune_compare.experiments.execution.context import prepare_context
     from finetune_compare.methods import get_method
     from finetune_compare.models.frozen_weights import frozen_weights_dtype, store_frozen_weights
     from finetune_compare.training.trainer import build_trainer, build_training_args

@@ -40,7 +40,8 @@ def run_pairs(title: str, name: str, new: Arm, old: Arm, methods: list[str], see
     from finetune_compare.analysis.aggregate import paired_runs_evidence
     from finetune_compare.analysis.statistics import paired
     from finetune_compare.config import load_config
-    from finetune_compare.experiments.execution.run import context_for_pair, prepare_context, run_method
+    from finetune_compare.experiments.execution.context import context_for_pair, prepare_context
+    from finetune_compare.experiments.execution.run import run_method
     from finetune_compare.experiments.study.study_plan import run_dir_for
     from finetune_compare.logging_setup import setup_logging
 

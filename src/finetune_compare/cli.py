@@ -195,7 +195,8 @@ def cmd_data(config, overwrite: bool = False) -> None:
 
 
 def cmd_single(config, overwrite: bool = False) -> None:
-    from .experiments.execution.run import prepare_context, run_method
+    from .experiments.execution.context import prepare_context
+    from .experiments.execution.run import run_method
     from .experiments.study.study_plan import run_dir_for
 
     from .utils.distributed import is_main

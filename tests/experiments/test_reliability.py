@@ -20,7 +20,8 @@ from finetune_compare.cli import main
 from finetune_compare.errors import UserError
 from finetune_compare.experiments.execution import run as run_module
 from finetune_compare.experiments.study.ownership import claim_output_dir
-from finetune_compare.experiments.execution.run import prepare_context, run_method
+from finetune_compare.experiments.execution.context import prepare_context
+from finetune_compare.experiments.execution.run import run_method
 from finetune_compare.experiments.study.study_plan import run_dir_for
 from finetune_compare.utils import signals
 from finetune_compare.utils.io import atomic_write_text, read_jsonl

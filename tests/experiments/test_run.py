@@ -9,7 +9,8 @@ import yaml
 
 from finetune_compare.errors import DataError, ModelError
 from finetune_compare.experiments.commands.compare import ComparisonExperiment
-from finetune_compare.experiments.execution.run import prepare_context, run_method
+from finetune_compare.experiments.execution.context import prepare_context
+from finetune_compare.experiments.execution.run import run_method
 from finetune_compare.experiments.study.study_plan import run_dir_for
 from finetune_compare.evaluation.predict import predict_texts
 from finetune_compare.models.saving import load_trained

@@ -9,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from finetune_compare.experiments.execution.run import prepare_context
+from finetune_compare.experiments.execution.context import prepare_context
 from finetune_compare.methods import get_method
 from finetune_compare.training.trainer import build_trainer, build_training_args
 

@@ -5,7 +5,9 @@ import re
 
 import pytest
 
-from finetune_compare.experiments.execution.run import prepare_context, run_method
+from finetune_compare.experiments.execution.context import prepare_context
+
+from finetune_compare.experiments.execution.run import run_method
 from finetune_compare.training.progress import format_seconds
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,8 @@ from ...models.accounting import count_parameters
 from ...training.trainer import build_trainer, build_training_args
 from ...utils.distributed import is_main
 from ...utils.memory import MemoryMonitor, release_memory
-from ..execution.run import RunContext, remove_empty
+from ..execution.context import RunContext
+from ..execution.run import remove_empty
 from ..study.study_plan import load_completed
 
 log = logging.getLogger(__name__)

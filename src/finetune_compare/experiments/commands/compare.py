@@ -33,7 +33,7 @@ from ...tracking.lifecycle import tracked
 from ..execution.executor import execute_runs
 from .base_row import evaluate_base_model
 from ..execution.preflight import check_data_fits, check_methods
-from ..execution.run import RunContext, prepare_context
+from ..execution.context import RunContext, prepare_context
 from ..study.study_plan import runs_per_method, study_plan
 
 log = logging.getLogger(__name__)

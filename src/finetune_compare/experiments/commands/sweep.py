@@ -26,7 +26,7 @@ from ..study.study_plan import runs_per_method, study_plan, sweep_points
 from ...models.hf import build_model_provider
 from ...training.device import resolve_device, resolve_precision
 from ..execution.preflight import check_data_fits, check_methods
-from ..execution.run import layer_shapes
+from ..execution.context import layer_shapes
 
 log = logging.getLogger(__name__)
 

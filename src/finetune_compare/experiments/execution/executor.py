@@ -9,7 +9,8 @@ from __future__ import annotations
 from ...evaluation.run_record import RunRecord
 from ..study.study_plan import PairPlan, StudyPlan
 from .command_progress import CommandProgress, score_text
-from .run import RunContext, context_for_pair, run_method
+from .context import RunContext, context_for_pair
+from .run import run_method
 
 
 def execute_runs(ctx: RunContext, plan: StudyPlan, progress: CommandProgress) -> list[RunRecord]:

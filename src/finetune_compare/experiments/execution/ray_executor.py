@@ -41,7 +41,8 @@ from ...utils.io import read_json, write_json
 from ..study.study_plan import PairPlan, load_completed, run_dir_for
 from .command_progress import CommandProgress, score_text
 from .ray_reaper import start_reaper
-from .run import RunContext, context_for_pair, environment_info, layer_shapes, run_method
+from .context import RunContext, context_for_pair, environment_info, layer_shapes
+from .run import run_method
 
 log = logging.getLogger(__name__)
 _private = {"ray": False}  # whether this process started the Ray it is connected to (start_private_ray)

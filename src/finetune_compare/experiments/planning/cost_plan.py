@@ -23,7 +23,7 @@ from ...training.trainer import evaluation_interval, planned_steps
 from .cost_probe import PROBE_STEPS, Probe, probe_method, step_tokens
 from ..study.ownership import check_output_dir
 from .plan_text import FOLDER_STATES
-from ..execution.run import RunContext, build_context
+from ..execution.context import RunContext, build_context
 from ..study.study_plan import DONE, FAILED, TO_TRAIN, StudyPlan, study_plan, sweep_points
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ from ...tracking import TrackerHub
 from ...training.buckets import bucket_for, run_shapes
 from ...training.sampler import round_up, step_token_counts
 from ...training.trainer import pad_multiple
-from ..execution.run import RunContext, train_method
+from ..execution.context import RunContext
+from ..execution.run import train_method
 
 PROBE_STEPS = 10
 PROBE_MAX_SECONDS = 120.0  # a probe stops after this many seconds of training (at least 3 steps), whatever its steps

@@ -28,7 +28,7 @@ from ...methods import get_method, method_names
 from ...tracking.lifecycle import tracked
 from ...utils.io import write_json, write_yaml
 from ..study.ownership import FolderGuard
-from ..execution.run import RunContext, prepare_context
+from ..execution.context import RunContext, prepare_context
 from .studies import counted_trials, create_study, fail_orphaned_trials, is_interrupted, make_storage
 from .trials import optimize_to_count, suggest
 

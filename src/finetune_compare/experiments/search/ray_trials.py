@@ -18,7 +18,7 @@ import time
 
 from ...errors import UserError
 from ...layout import Layout
-from ..execution.run import RunContext
+from ..execution.context import RunContext
 
 log = logging.getLogger(__name__)
 

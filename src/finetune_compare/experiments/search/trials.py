@@ -23,7 +23,8 @@ from ...layout import CHECKPOINTS, Layout
 from ...training.trainer import planned_steps
 from ...utils.memory import release_memory
 from ...utils.processes import worker_id
-from ..execution.run import RunContext, train_method
+from ..execution.context import RunContext
+from ..execution.run import train_method
 from .studies import INTERRUPTED, StopAtCountedTrials, counted_trials
 
 log = logging.getLogger(__name__)
