@@ -42,7 +42,7 @@ def run_pairs(title: str, name: str, new: Arm, old: Arm, methods: list[str], see
     from finetune_compare.config import load_config
     from finetune_compare.experiments.execution.context import context_for_pair, prepare_context
     from finetune_compare.experiments.execution.run import run_method
-    from finetune_compare.experiments.study.study_plan import run_dir_for
+    from finetune_compare.experiments.study.study_plan import run_dir_for, study_plan
     from finetune_compare.logging_setup import setup_logging
 
     setup_logging("INFO")
@@ -56,10 +56,10 @@ def run_pairs(title: str, name: str, new: Arm, old: Arm, methods: list[str], see
             cfg = base.replace(output_dir=f"{output_dir}/{arm.key}", **arm.config_changes)
             ctx = prepare_context(cfg, methods=[method])
             with arm.setting():
-                for k in range(seeds):
-                    seed = cfg.seed + k
+                for pair in study_plan(cfg.replace(num_runs=seeds), methods=[method]).pairs():
+                    seed = pair.seed
                     start = time.perf_counter()
-                    metrics = run_method(context_for_pair(ctx, k), method, seed)
+                    metrics = run_method(context_for_pair(ctx, pair), method, seed)
                     if metrics.params.get(arm.recorded_as) != arm.key:
                         raise SystemExit(f"{method} seed {seed} did not run with '{arm.label}': {metrics.params}")
                     seconds[arm.key].append(metrics.timing["train_seconds"])

@@ -28,6 +28,7 @@ from ...training.precision_probe import PrecisionChoice, cpu_bf16_path, cpu_mode
 from ...utils import signals
 from ...utils.distributed import is_main
 from ..study.ownership import FolderGuard
+from ..study.study_plan import PairPlan
 from .preflight import check_data_fits, check_methods, check_save_dir
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,13 @@ class RunContext:
     pools: DataPools | None = None  # cleaned pools, for drawing another training sample per pair
 
 
-def context_for_pair(ctx: RunContext, k: int) -> RunContext:
-    """Pair k's data: with resample_data_per_run, its own training sample and validation split (seed + k),
-    shared by every method of the pair; the test set is the same for all pairs. Pair 0 uses the base draw."""
-    if not ctx.config.experiment.resample_data_per_run or k == 0 or ctx.pools is None:
+def context_for_pair(ctx: RunContext, pair: PairPlan) -> RunContext:
+    """The pair's data: with resample_data_per_run, its own training sample and validation split (drawn with the
+    pair's seed), shared by every method of the pair; the test set is the same for all pairs. Pair 0 uses the base
+    draw."""
+    if not ctx.config.experiment.resample_data_per_run or pair.k == 0 or ctx.pools is None:
         return ctx
-    seed = ctx.config.experiment.seed
-    data = build_data(ctx.config.data, seed, data_seed=seed + k, pools=ctx.pools)
+    data = build_data(ctx.config.data, ctx.config.experiment.seed, data_seed=pair.seed, pools=ctx.pools)
     check_data_fits(ctx.config, data)
     tokenized = tokenize_bundle(data, ctx.tokenizer, ctx.tokenized.max_length,
                                 cache_dir=Layout(ctx.output_dir).cache if is_main() else None)

@@ -28,7 +28,7 @@ def run_locally(ctx: RunContext, methods: list[str], pairs: list[PairPlan], prog
                 ) -> list[RunRecord]:
     runs = []
     for pair in pairs:  # seed-major: an interruption leaves complete pairs
-        pair_ctx = context_for_pair(ctx, pair.k) if pair.to_train else ctx
+        pair_ctx = context_for_pair(ctx, pair) if pair.to_train else ctx
         for method in methods:
             progress.start(method, pair.seed)
             record = run_method(pair_ctx, method, pair.seed)

@@ -256,7 +256,7 @@ def run_on_ray(ctx: RunContext, methods: list[str], pairs: list[PairPlan], progr
                     done = load_completed(run_dir_for(ctx.output_dir, method, pair.seed))
                     results[(method, pair.seed)] = RunRecord.from_json(done)
             if pair.to_train:
-                shared = ray.put(portable(context_for_pair(ctx, pair.k)))  # once per pair, read by its methods
+                shared = ray.put(portable(context_for_pair(ctx, pair)))  # once per pair, read by its methods
                 for method in pair.to_train:
                     pending[task.remote(shared, method, pair.seed)] = (method, pair.seed, time.time())
         for (method, seed), record in results.items():

@@ -83,9 +83,8 @@ def runs_per_method(plans: list[StudyPlan]) -> dict[str, int]:
 
 
 def seeds_text(plans: list[StudyPlan]) -> str:
-    """How many paired seeds the plans run: '3', or '3 to 5' when a sweep varies num_runs."""
-    counts = sorted({len(p.seeds) for p in plans})
-    return str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+    """How many paired seeds the plans run (a sweep's points all run the same number: config/rules.py)."""
+    return str(len(plans[0].seeds))
 
 
 def run_dir_for(output_dir: Path, method: str, seed: int) -> Path:
