@@ -17,19 +17,14 @@ from pathlib import Path
 
 import yaml
 
+from .conftest import FAST_SEARCH_SPACE
+
 FIXTURES = Path(__file__).parent / "fixtures" / "behaviour"
-SEARCH_SPACE = {"common": {"batch_size": {"type": "categorical", "choices": [8]},
-                           "num_epochs": {"type": "categorical", "choices": [1]}},
-                "full": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
-                         "weight_decay": None, "warmup_ratio": None},
-                "lora": {"lora_learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
-                         "lora_r": {"type": "categorical", "choices": [4]}, "lora_alpha_multiple": None,
-                         "lora_dropout": None, "lora_target_modules": None}}
 CASES = {
     # a plain comparison: three pairs (the fewest with a verdict), the base model's row
     "compare": dict(num_runs=3, evaluate_base_model=True),
     # a tuned one: two trials per method, then two pairs with each method's best settings
-    "tuned-compare": dict(num_runs=2, tune_trials=2, search_space=SEARCH_SPACE, hpo_pruner="none"),
+    "tuned-compare": dict(num_runs=2, tune_trials=2, search_space=FAST_SEARCH_SPACE, hpo_pruner="none"),
 }
 # what may differ between two runs of the same code on one machine (bench_ray.comparable's list, and paths)
 VOLATILE = ("seconds", "per_second", "time", "memory", "rss", "peak", "executor", "environment", "placement",

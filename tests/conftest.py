@@ -115,6 +115,17 @@ def tiny_roberta_sentiment(tmp_path_factory):
                                  id2label={0: "positive", 1: "negative", 2: "neutral"}))
 
 
+# a search space that tunes in seconds: one epoch at batch 8, one learning rate per method (and LoRA's rank fixed)
+FAST_SEARCH_SPACE = {
+    "common": {"batch_size": {"type": "categorical", "choices": [8]},
+               "num_epochs": {"type": "categorical", "choices": [1]}},
+    "full": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
+             "weight_decay": None, "warmup_ratio": None},
+    "lora": {"lora_learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+             "lora_r": {"type": "categorical", "choices": [4]}, "lora_alpha_multiple": None,
+             "lora_dropout": None, "lora_target_modules": None}}
+
+
 def tiny_config(model_name: str, tmp_path, **overrides) -> Config:
     """Small, fast, deterministic training settings for tiny models on the embedded data."""
     values = dict(

@@ -232,7 +232,7 @@ def test_optimize_workers_share_one_study_on_ray(ray_cluster, tiny_bert, tmp_pat
 
     from finetune_compare.experiments.search.optimize import run_optimization
 
-    from .test_tuned_compare import FAST
+    from ..conftest import FAST_SEARCH_SPACE as FAST
 
     journal = tmp_path / "study.journal"
     cfg = _config(tiny_bert, tmp_path, "opt", search_space=FAST, hpo_pruner="none", execution_backend="ray",

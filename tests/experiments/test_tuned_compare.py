@@ -7,15 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import FAST_SEARCH_SPACE as FAST
 from tests.conftest import tiny_config
-
-FAST = {"common": {"batch_size": {"type": "categorical", "choices": [8]},
-                   "num_epochs": {"type": "categorical", "choices": [1]}},
-        "full": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True},
-                 "weight_decay": None, "warmup_ratio": None},
-        "lora": {"lora_learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
-                 "lora_r": {"type": "categorical", "choices": [4]}, "lora_alpha_multiple": None,
-                 "lora_dropout": None, "lora_target_modules": None}}
 
 
 def test_the_tune_trials_key_and_flag():
