@@ -23,7 +23,7 @@ def announce(mode: str, config) -> None:
         from .experiments.study.study_plan import seeds_text, study_plan, sweep_points  # light: no torch
 
         configs = [point for _, point in sweep_points(config)] if mode == "sweep" else [config]
-        plans = [study_plan(c) for c in configs]
+        plans = [study_plan(c, resumes=False) for c in configs]  # counts only: no run folder read at start-up
         what = (f"{', '.join(config.method.methods)} x {seeds_text(plans)} paired seeds"
                 + (f" x {len(plans)} points" if mode == "sweep" else "")
                 + f" = {sum(len(p.runs) for p in plans)} runs")

@@ -30,6 +30,7 @@ from ..execution.context import layer_shapes
 
 log = logging.getLogger(__name__)
 
+
 def run_sweep(config: Config, overwrite: bool = False) -> dict:
     """Run (or resume) every point's comparison, then write the sweep report. Returns sweep.json's content."""
     points = sweep_points(config)
@@ -44,11 +45,12 @@ def run_sweep(config: Config, overwrite: bool = False) -> dict:
                                           layer_shapes(provider, point), point.training.prefer_memory_over_speed)
             check_methods(point, provider, list(point.method.methods), precision)  # targets, ranks
         folder.claim()  # --overwrite clears points/ with the rest of our results
-        return _run_points(config, points, pools, folder.out)
+        return _run_points(points, pools, folder.out)
 
 
-def _run_points(config: Config, points: list[tuple[dict, Config]], pools, out: Path) -> dict:
-    progress = CommandProgress(runs_per_method([study_plan(point) for _, point in points]))  # the whole sweep
+def _run_points(points: list[tuple[dict, Config]], pools, out: Path) -> dict:
+    # the whole sweep's runs, counted (each point reads its runs' states when it starts)
+    progress = CommandProgress(runs_per_method([study_plan(point, resumes=False) for _, point in points]))
     for i, (values, point) in enumerate(points, 1):
         log.info("sweep point %d/%d: %s", i, len(points), point_name(values))
         progress.label = f"point {i}/{len(points)}, "

@@ -103,7 +103,7 @@ def prepare_context(config: Config, provider: BaseModel | None = None, output_di
     is checked here and its lock is held until the process ends.
     """
     if folder is None:
-        folder = FolderGuard(config, output_dir, overwrite).__enter__()  # never mix results of two configurations
+        folder = FolderGuard(config, output_dir, overwrite).check()  # never mix results of two configurations
     return build_context(config, folder.out, provider, methods, pools, claim=folder.claim)
 
 

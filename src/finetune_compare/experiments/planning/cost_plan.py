@@ -19,6 +19,7 @@ from ...config import Config
 from ...data.build import load_pools
 from ...errors import UserError
 from ...layout import Layout
+from ...sweep_grid import point_name
 from ...training.trainer import evaluation_interval, planned_steps
 from .cost_probe import PROBE_STEPS, Probe, probe_method, step_tokens
 from ..study.ownership import check_output_dir
@@ -181,7 +182,6 @@ def measure_point(plan: PointPlan, ctx: RunContext, probes: dict[str, Probe], st
 def build_plan(config: Config, probe_steps: int = PROBE_STEPS) -> dict:
     """Everything `plan --config` prints, as data: the points, their counts and estimates, the probes, and the
     wall time on the chosen backend."""
-    from ...sweep_grid import point_name
     from .wall_time import ray_resources, wall_time
 
     is_sweep = bool(config.experiment.sweep)
@@ -216,7 +216,8 @@ def plan_json(plan: dict) -> dict:
     wall = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in plan["wall"].items() if k != "ray"}
     if "ray" in plan["wall"]:
         wall["ray"] = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in plan["wall"]["ray"].items()}
-    return {"command": plan["command"], "output_dir": plan["config"].output_dir, "folder": plan["folder"],
-            "backend": plan["config"].execution_backend, "probe_steps": plan["probe_steps"],
+    config = plan["config"]
+    return {"command": plan["command"], "output_dir": config.experiment.output_dir, "folder": plan["folder"],
+            "backend": config.execution.execution_backend, "probe_steps": plan["probe_steps"],
             "probes": [{**p.to_json(), "busy": p.busy} for p in plan["probes"]], "points": points,
             "estimated_wall": wall}

@@ -228,8 +228,12 @@ class FolderGuard:
                 _lock(self.out)
             except OSError as exc:
                 raise UserError(f"cannot lock '{self.out}': {exc.strerror or exc}") from None
-        else:
-            self.state = check_output_dir(self.config, self.out, self.overwrite)
+            return self
+        return self.check()
+
+    def check(self) -> FolderGuard:
+        """The folder against the config, nothing written (what entering does)."""
+        self.state = check_output_dir(self.config, self.out, self.overwrite)
         return self
 
     def claim(self, config: Config | None = None) -> None:

@@ -110,8 +110,8 @@ def run_state(run_dir: Path) -> str:
 
 def study_plan(config: Config, output_dir: str | Path | None = None, methods: list[str] | None = None,
                resumes: bool = True) -> StudyPlan:
-    """The one place seeds, pairs and run states come from. `resumes=False`: a folder whose runs will not be kept
-    (new, or cleared by --overwrite), every run to train."""
+    """The one place seeds, pairs and run states come from. `resumes=False`: every run to train, no run folder read
+    (a folder whose runs will not be kept, or a caller that only counts the runs)."""
     out = Path(output_dir or config.experiment.output_dir)
     methods = tuple(methods or config.method.methods)
     seeds = tuple(config.experiment.seed + k for k in range(config.experiment.num_runs))
