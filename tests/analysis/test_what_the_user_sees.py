@@ -134,4 +134,7 @@ def test_a_reference_outside_the_methods_is_one_config_error():
 
     with pytest.raises(ConfigError, match="config key 'reference': 'full' is not one of methods \\(lora, dora\\)"):
         Config(methods=["lora", "dora"])
+    with pytest.raises(ConfigError) as err:  # named as itself, not through the overrides checked beside it
+        Config(methods=["lora", "dora"], method_overrides={"lora": {"lora_r": 4}})
+    assert str(err.value).startswith("config key 'reference': 'full' is not one of methods")
     assert Config(methods=["lora", "dora"], reference="lora").reference == "lora"

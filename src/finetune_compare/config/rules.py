@@ -56,10 +56,10 @@ def sweep_fixed_reason(key: str) -> str | None:
 
 
 def check_between_sections(config: "Config") -> None:
+    check_reference(config)  # first: the override and sweep checks build configs that would fail on it, under their name
     check_method_overrides(config)
     check_sweep(config)
     check_seed_range(config)
-    check_reference(config)
 
 
 def check_reference(config: "Config") -> None:
