@@ -56,7 +56,8 @@ def sweep_fixed_reason(key: str) -> str | None:
 
 
 def check_between_sections(config: "Config") -> None:
-    check_reference(config)  # first: the override and sweep checks build configs that would fail on it, under their name
+    # first: the override and sweep checks build configs that would fail on it, under their own name
+    check_reference(config)
     check_method_overrides(config)
     check_sweep(config)
     check_seed_range(config)
