@@ -75,7 +75,7 @@ def test_the_efficiency_plot_s_legend_states_each_method_s_budget():
     from finetune_compare.analysis.plots import budget_label
 
     declared = [{"training": {"steps": 6, "epochs_run": 0.4, "budget": {"unit": "steps", "value": 6.0}}}] * 2
-    assert budget_label(declared) == "budget 6 optimizer steps, ran 6 steps"
+    assert budget_label([r["training"] for r in declared]) == "budget 6 optimizer steps, ran 6 steps"
     own = [{"training": {"steps": 104, "epochs_run": 4.0, "budget": {"unit": "epochs", "value": 4}}},
            {"training": {"steps": 104, "epochs_run": 4.0}}]  # a run recorded before budgets were
-    assert budget_label(own) == "4 epochs, 104 steps"
+    assert budget_label([r["training"] for r in own]) == "4 epochs, 104 steps"

@@ -12,75 +12,52 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..labels import CLASS_NAMES
 from ..layout import METRICS, PREDICTIONS, RUN_CONFIG, Layout, seed_of
 from ..errors import UserError
 from ..utils.io import write_json
 from .learning_checks import learning_caution, not_learned
-from .run_files import read_metrics, read_predictions, run_labels
+from ..evaluation.run_record import RunRecord
+from .run_files import read_predictions, read_record
 from .statistics import ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, describe, holm, paired
 from .verdict import confidence_label, decide, ranking
 from ..budgets import budget_text, declared_budget, ran_text
-from ..metric_names import DEFAULT_METRIC, OVERALL_METRICS
+from ..config.keys import default_of
+from ..metric_names import MetricKey, metric_groups, record_keys
 from .result_types import ComparisonResult, MethodComparison
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REFERENCE = "full"  # the `reference` setting's default: folders written before it existed
-DEFAULT_PRIMARY = DEFAULT_METRIC
-DEFAULT_MARGIN = 0.01
-OVERALL = OVERALL_METRICS
-SOURCE_METRICS = ("macro_f1", "accuracy")  # reported per source (per group of your data) as "<metric>_<source>"
+Runs = dict[str, dict[int, RunRecord]]  # {method: {seed: record}}
 
 
-def load_runs(output_dir: str | Path) -> tuple[dict[str, dict[int, dict]], dict | None]:
-    """({method: {seed: metrics}}, base metrics or None) from complete runs on disk; folders that are not ours (a
-    backup copy 'seed-42-old', a copied method folder) are ignored with a warning."""
+def load_runs(output_dir: str | Path) -> tuple[Runs, RunRecord | None]:
+    """({method: {seed: record}}, the base row's record or None) from complete runs on disk; folders that are not
+    ours (a backup copy 'seed-42-old', a copied method folder) are ignored with a warning."""
     layout = Layout(output_dir)
     root = layout.runs
     if not root.is_dir():
         raise UserError(f"no results in '{output_dir}': expected {root}/<method>/seed-<seed>/metrics.json")
     for stray in layout.stray_run_folders():
         log.warning("ignoring %s: not a run folder of finetune-compare (runs/<method>/seed-<n>)", stray)
-    runs: dict[str, dict[int, dict]] = {}
+    runs: Runs = {}
     for path in layout.finished_runs():
-        m = read_metrics(path)
+        record = read_record(path)
         method, seed = path.parent.parent.name, seed_of(path.parent)
-        if m["method"] != method or m["seed"] != seed:
+        if record.method != method or record.seed != seed:
             log.warning("ignoring %s: it records %s seed %s, not the folder's %s seed %d (a copied run?)", path,
-                        m["method"], m["seed"], method, seed)
+                        record.method, record.seed, method, seed)
             continue
-        runs.setdefault(method, {})[seed] = m
+        runs.setdefault(method, {})[seed] = record
     base_path = layout.base_run / METRICS
-    base = read_metrics(base_path) if base_path.is_file() else None
+    base = read_record(base_path) if base_path.is_file() else None
     if not runs:
         raise UserError(f"no complete runs under {root} (a run is complete when its metrics.json exists)")
     return runs, base
 
 
-def metric_groups(sources: list[str], labels: list[str] | tuple[str, ...] = CLASS_NAMES) -> dict[str, list[str]]:
-    return {
-        "overall": list(OVERALL),
-        "per_class": [f"f1_{c}" for c in labels],
-        # one source (or your own data without a group column) would only repeat the overall metrics
-        "per_source": [f"{k}_{s}" for s in sources for k in SOURCE_METRICS] if len(sources) > 1 else [],
-    }
-
-
-def split_source_key(key: str) -> tuple[str, str] | None:
-    """('macro_f1', 'sst5') for 'macro_f1_sst5' (a per-source key of metric_groups), else None; a source or group
-    name may hold underscores, so the key is split on the metric prefix."""
-    return next(((m, key[len(m) + 1:]) for m in SOURCE_METRICS if key.startswith(m + "_")), None)
-
-
-def flat_metrics(test: dict) -> dict[str, float]:
-    out = {k: test[k] for k in OVERALL}
-    for c, m in test["per_class"].items():
-        out[f"f1_{c}"] = m["f1"]
-    for s, m in test.get("per_source", {}).items():
-        out[f"macro_f1_{s}"] = m["macro_f1"]
-        out[f"accuracy_{s}"] = m["accuracy"]
-    return out
+def named_scores(test: dict) -> dict[str, float]:
+    """Every score of a test section under its flat name: the base row as comparison.json records it."""
+    return {k.name: k.value(test) for k in record_keys(test)}
 
 
 def _mean(values) -> float | None:
@@ -88,12 +65,12 @@ def _mean(values) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def efficiency(runs: dict[int, dict]) -> dict:
+def efficiency(runs: dict[int, RunRecord]) -> dict:
     rows = list(runs.values())
     first = rows[0]
-    params = first["params"]
-    t = [r["timing"] for r in rows]
-    saved = [r["saved_model"]["bytes"] for r in rows if r.get("saved_model")]
+    params = first.params
+    t = [r.timing for r in rows]
+    saved = [r.saved_model["bytes"] for r in rows if r.saved_model]
     # without save_model, estimate what it would write: fp32 weights of the trained part
     # (the adapter + head for PEFT methods, every weight for full fine-tuning)
     estimate = 4 * (params["trainable"] if params["adapter"] else params["total"])
@@ -103,24 +80,24 @@ def efficiency(runs: dict[int, dict]) -> dict:
         "trainable_ratio": params["trainable_ratio"],
         "train_seconds": describe([x["train_seconds"] for x in t], bounds=None),
         "seconds_per_epoch": _mean(x.get("seconds_per_epoch") for x in t),
-        "epochs_run": _mean(r["training"]["epochs_run"] for r in rows),
-        "steps": _mean(r["training"].get("steps") for r in rows),
-        "max_epochs": _mean(r["training"].get("max_epochs") for r in rows),
-        "budget": first["training"].get("budget"),  # declared (the same for every method) or its own epochs
+        "epochs_run": _mean(r.training["epochs_run"] for r in rows),
+        "steps": _mean(r.training.get("steps") for r in rows),
+        "max_epochs": _mean(r.training.get("max_epochs") for r in rows),
+        "budget": first.training.get("budget"),  # declared (the same for every method) or its own epochs
         "train_samples_per_second": _mean(x["train_samples_per_second"] for x in t),
         "train_tokens_per_second": _mean(x["train_tokens_per_second"] for x in t),
         "eval_samples_per_second": _mean(x["eval_samples_per_second"] for x in t),
         "eval_tokens_per_second": _mean(x["eval_tokens_per_second"] for x in t),
-        "peak_rss_mb": _mean(r["memory"]["peak_rss_mb"] for r in rows),
-        "peak_rss_above_baseline_mb": _mean(r["memory"].get("peak_rss_above_baseline_mb") for r in rows),
+        "peak_rss_mb": _mean(r.memory["peak_rss_mb"] for r in rows),
+        "peak_rss_above_baseline_mb": _mean(r.memory.get("peak_rss_above_baseline_mb") for r in rows),
         "base_weights_dtype": params.get("base_weights_dtype"),
         "training_attention": params.get("training_attention"),
-        "peak_cuda_mb": _mean(r["memory"].get("peak_cuda_mb") for r in rows),
+        "peak_cuda_mb": _mean(r.memory.get("peak_cuda_mb") for r in rows),
         "saved_bytes": _mean(saved) if saved else estimate,
         "saved_bytes_measured": bool(saved),
         # the best validation score came at the last evaluation: still improving when the budget ran out
-        "best_at_last_evaluation": sum(1 for r in rows if (r.get("validation") or {}).get("best_step") is not None
-                                       and r["validation"]["best_step"] == r["training"].get("steps")),
+        "best_at_last_evaluation": sum(1 for r in rows if (r.validation or {}).get("best_step") is not None
+                                       and r.validation["best_step"] == r.training.get("steps")),
         "runs": len(rows),
     }
 
@@ -168,26 +145,28 @@ def paired_runs_evidence(runs: dict[str, dict[int, Path]], metric: str, seed: in
                               cluster_strata=[first[i][2] for i in ids])
 
 
-def compare_methods(output_dir: Path, a: str, b: str, flat: dict, keys: list[str], primary: str,
+def scores(runs: dict[int, RunRecord], key: MetricKey) -> dict[int, float]:
+    """{seed: score} of one metric key over one method's runs (runs without that part left out)."""
+    return {s: v for s, r in runs.items() if (v := key.value(r.test)) is not None}
+
+
+def compare_methods(output_dir: Path, a: str, b: str, runs: Runs, keys: list[MetricKey], primary: MetricKey,
                     margin: float | None, num_comparisons: int, seed: int, supporting_evidence: bool = True
                     ) -> MethodComparison:
     """A minus B: the primary metric decides; the other metrics get paired tests with Holm-adjusted p."""
-    def scores(m, k):
-        return {s: v[k] for s, v in flat[m].items() if k in v}
-
-    prim = paired(scores(a, primary), scores(b, primary))
-    tl = test_set_evidence(output_dir, a, b, prim["seeds"], primary, seed) if prim["n_pairs"] >= 2 else None
-    verdict = decide(a, b, primary, prim, tl, margin, comparisons=max(1, num_comparisons))
+    prim = paired(scores(runs[a], primary), scores(runs[b], primary))
+    tl = test_set_evidence(output_dir, a, b, prim["seeds"], primary.name, seed) if prim["n_pairs"] >= 2 else None
+    verdict = decide(a, b, primary.name, prim, tl, margin, comparisons=max(1, num_comparisons))
     aso_ab = aso_ba = None
     if prim["n_pairs"] >= MIN_PAIRS and supporting_evidence:  # computed after, and apart from, the verdict
-        va, vb = [flat[a][s][primary] for s in prim["seeds"]], [flat[b][s][primary] for s in prim["seeds"]]
+        va, vb = ([primary.value(runs[m][s].test) for s in prim["seeds"]] for m in (a, b))
         aso_ab, aso_ba = aso(va, vb, num_comparisons, seed), aso(vb, va, num_comparisons, seed)
-    secondary = {k: paired(scores(a, k), scores(b, k)) for k in keys if k != primary}
+    secondary = {k.name: paired(scores(runs[a], k), scores(runs[b], k)) for k in keys if k != primary}
     adjusted = holm({k: v["t_p"] for k, v in secondary.items()})
     for k, v in secondary.items():
         v["p_holm"] = adjusted[k]
     return {
-        "a": a, "b": b, "primary_metric": primary,
+        "a": a, "b": b, "primary_metric": primary.name,
         "primary": {**prim, "test_level": tl, "verdict": verdict,
                     "aso": {"eps_min": aso_ab, "eps_min_reverse": aso_ba, "num_comparisons": num_comparisons,
                             "iterations": ASO_ITERATIONS}},
@@ -244,22 +223,25 @@ def headline(comparisons: dict, eff: dict, not_learned_runs: list[dict] | None =
                                    cost_line(cmp["a"], cmp["b"], eff)])) for cmp in comparisons.values()]
 
 
-def _experiment_settings(runs: dict[str, dict[int, dict]], output_dir: Path) -> dict:
-    """primary_metric, equivalence_margin and reference as the runs recorded them (results are files first)."""
+SETTINGS = ("primary_metric", "equivalence_margin", "reference")  # what the statistics read of the experiment
+
+
+def _experiment_settings(output_dir: Path) -> dict:
+    """primary_metric, equivalence_margin and reference as the runs recorded them (results are files first). Read
+    key by key, not through the config loader, so a report can be rebuilt from runs of an older version whose
+    config.yaml holds a setting since renamed; a key a run does not record has the config's default (its meaning
+    when that run was made)."""
     for path in (p.parent / RUN_CONFIG for p in Layout(output_dir).finished_runs()):
         try:
             cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError):
             continue
         if isinstance(cfg, dict):
-            return {"primary_metric": cfg.get("primary_metric", DEFAULT_PRIMARY),
-                    "equivalence_margin": cfg.get("equivalence_margin", DEFAULT_MARGIN),
-                    "reference": cfg.get("reference", DEFAULT_REFERENCE)}
-    return {"primary_metric": DEFAULT_PRIMARY, "equivalence_margin": DEFAULT_MARGIN, "reference": DEFAULT_REFERENCE}
+            return {k: cfg.get(k, default_of(k)) for k in SETTINGS}
+    return {k: default_of(k) for k in SETTINGS}
 
 
-def paired_runs(valid: dict[str, dict[int, dict]], collapsed: set, methods: list[str]
-                ) -> tuple[dict[str, dict[int, dict]], list[dict], list[int]]:
+def paired_runs(valid: Runs, collapsed: set, methods: list[str]) -> tuple[Runs, list[dict], list[int]]:
     """The runs every table, plot and verdict use: the seeds where every method has a valid (not collapsed) run, so
     a mean in a table is over the same pairs as the verdict. With no such seed yet, each method's valid runs (there
     is no verdict then). Returns them, the runs left out with why, and the paired seeds."""
@@ -282,11 +264,11 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
     `reference` setting the runs recorded). `supporting_evidence=False` leaves out ASO, which costs ~6 s a
     comparison and never enters the verdict (the decision-rule simulation writes thousands of folders)."""
     runs, base = load_runs(output_dir)
-    settings = _experiment_settings(runs, Path(output_dir))
+    settings = _experiment_settings(Path(output_dir))
     primary, margin = settings["primary_metric"], settings["equivalence_margin"]
     reference = reference or settings["reference"]
     collapsed = [{"method": m, "seed": s} for m, by_seed in sorted(runs.items()) for s, r in sorted(by_seed.items())
-                 if is_collapsed(r["test"])]
+                 if is_collapsed(r.test)]
     for c in collapsed:
         log.warning("%s seed %d predicts one class for every test example: excluded from the statistics",
                     c["method"], c["seed"])
@@ -294,23 +276,22 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
     valid = {m: {s: r for s, r in by_seed.items() if (m, s) not in bad} for m, by_seed in runs.items()}
     methods = sorted(runs, key=lambda m: (m != reference, m))
     used, excluded, paired_seeds = paired_runs(valid, bad, methods)
-    sources = sorted({s for by_seed in runs.values() for r in by_seed.values() for s in r["test"]["per_source"]})
+    sources = sorted({s for by_seed in runs.values() for r in by_seed.values() for s in r.test["per_source"]})
     first = next(iter(next(iter(runs.values())).values()))
-    labels = run_labels(first)
-    mixed = sorted({tuple(run_labels(r)) for by_seed in runs.values() for r in by_seed.values()})
+    labels = first.labels
+    mixed = sorted({tuple(r.labels) for by_seed in runs.values() for r in by_seed.values()})
     if len(mixed) > 1:
         raise UserError(f"{output_dir}: runs predict different classes ({' vs '.join(map(str, mixed))}); they "
                         "cannot be compared")
     groups = metric_groups(sources, labels)
     keys = [k for g in groups.values() for k in g]
-    flat = {m: {s: flat_metrics(r["test"]) for s, r in by_seed.items()} for m, by_seed in used.items()}
-    per_method = {
-        m: {k: describe([flat[m][s][k] for s in sorted(flat[m]) if k in flat[m][s]], seed) for k in keys}
-        for m in methods
-    }
+    per_method = {m: {k.name: describe([v for _, v in sorted(scores(used[m], k).items())], seed) for k in keys}
+                  for m in methods}
+    primary_key = MetricKey(primary)  # a verdict is declared on an overall metric (config: primary_metric)
     others = [m for m in methods if m != reference] if reference in runs else []
-    comparisons = {f"{m}_vs_{reference}": compare_methods(Path(output_dir), m, reference, flat, keys, primary, margin,
-                                                          len(others), seed, supporting_evidence) for m in others}
+    comparisons = {f"{m}_vs_{reference}": compare_methods(Path(output_dir), m, reference, used, keys, primary_key,
+                                                          margin, len(others), seed, supporting_evidence)
+                   for m in others}
     eff = {m: efficiency(used[m] or runs[m]) for m in methods}
     n_runs = {m: len(used[m]) for m in methods}
     untrained = not_learned(Path(output_dir), runs, reference)
@@ -320,19 +301,20 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
         "n_runs": n_runs, "collapsed_runs": collapsed, "excluded_runs": excluded,
         "paired_seeds": paired_seeds,  # every table's and the verdict's
         "runs": {m: sorted(by_seed) for m, by_seed in sorted(runs.items())},  # every finished run read
-        "flagged_runs": [{"method": m, "seed": s, "problems": r["health"]["problems"]}
+        "flagged_runs": [{"method": m, "seed": s, "problems": r.health["problems"]}
                          for m, by_seed in sorted(runs.items()) for s, r in sorted(by_seed.items())
-                         if (r.get("health") or {}).get("problems")], "sources": sources, "metric_groups": groups,
+                         if (r.health or {}).get("problems")], "sources": sources,
+        "metric_groups": {g: [k.name for k in ks] for g, ks in groups.items()},
         "per_method": per_method, "comparisons": comparisons, "efficiency": eff,
-        "base": {"test": flat_metrics(base["test"]), "params": base["params"]} if base else None,
+        "base": {"test": named_scores(base.test), "params": base.params} if base else None,
         "not_learned": untrained,  # runs showing signs of not having learned (analysis/learning_checks.py)
         "headline": headline(comparisons, eff, untrained),
         "summary": [summary_line(c, eff) for c in comparisons.values()],
         "ranking": ranking(comparisons, reference),
         "too_few_runs": any(n < MIN_PAIRS for n in n_runs.values()),
-        "model_name": first["model_name"],
+        "model_name": first.model_name,
         "base_is_classifier": bool(base),
-        "environment": first.get("environment", {}),
+        "environment": first.environment or {},
     }
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..layout import Layout
 from ..utils.io import atomic_write_text
-from .aggregate import OVERALL
+from ..metric_names import OVERALL_METRICS as OVERALL
 
 
 def paired_seeds(cmp: dict) -> list[int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..evaluation.run_record import RunRecord
 from ..layout import HISTORY, PREDICTIONS, Layout
 from .run_files import read_history, read_predictions
 
@@ -48,13 +49,13 @@ def _predicted(run_dir: Path) -> dict[str, int] | None:
     return {i: row[1] for i, row in read_predictions(run_dir / PREDICTIONS).items()}
 
 
-def not_learned(output_dir: Path, runs: dict[str, dict[int, dict]], reference: str) -> list[dict]:
+def not_learned(output_dir: Path, runs: dict[str, dict[int, RunRecord]], reference: str) -> list[dict]:
     """[{method, seed, problems}] for every finished run that shows a sign of not having learned."""
     layout = Layout(output_dir)
     found: dict[tuple[str, int], list[str]] = {}
     for method, by_seed in sorted(runs.items()):
         for seed, record in sorted(by_seed.items()):
-            problems = [p for p in (near_chance(record["test"]), no_gain(layout.run_dir(method, seed))) if p]
+            problems = [p for p in (near_chance(record.test), no_gain(layout.run_dir(method, seed))) if p]
             if problems:
                 found[(method, seed)] = problems
     for seed in sorted(runs.get(reference, {})):

@@ -18,10 +18,9 @@ import numpy as np  # noqa: E402
 
 from ..data.sources import display_name  # noqa: E402
 from ..layout import BASE_METHOD, HISTORY, METRICS, Layout  # noqa: E402
-from .aggregate import split_source_key  # noqa: E402
-from .run_files import read_history, read_json, run_labels  # noqa: E402
+from .run_files import read_history, read_record  # noqa: E402
 from ..budgets import declared_budget  # noqa: E402
-from ..metric_names import DEFAULT_METRIC  # noqa: E402
+from ..metric_names import DEFAULT_METRIC, keys_by_name  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +89,9 @@ def confusion_matrices(output_dir: Path, methods: list[str], out: Path, include_
                              squeeze=False)
     for ax, m in zip(axes[0], panels):
         paths = [Layout(output_dir).base_run / METRICS] if m == BASE_METHOD else _metrics_files(output_dir, m)
-        runs = [read_json(p) for p in paths]
-        counts = sum(np.array(r["test"]["confusion_matrix"]) for r in runs)
-        names = run_labels(runs[0])
+        runs = [read_record(p) for p in paths]
+        counts = sum(np.array(r.test["confusion_matrix"]) for r in runs)
+        names = runs[0].labels
         rows = counts.sum(axis=1, keepdims=True)
         norm = np.divide(counts, rows, out=np.zeros_like(counts, dtype=float), where=rows > 0)
         ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
@@ -137,7 +136,9 @@ def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
             ax.scatter(x, base_vals, marker="_", s=400, color="black", zorder=3, label="base (untrained)")
         labels = [k.replace("_", " ") for k in keys]
         if group == "per_source":
-            labels = [f"{m.replace('_', ' ')}\n{display_name(src)}" for m, src in map(split_source_key, keys)]
+            known = keys_by_name(comparison)
+            labels = [f"{known[k].metric.replace('_', ' ')}\n{display_name(known[k].part)}" if k in known
+                      else k.replace("_", " ") for k in keys]
         ax.set_xticks(x, labels, fontsize=8, rotation=0 if group != "overall" else 15)
         ax.set(title=titles[group], ylabel="score (0-1)", ylim=(0, 1.05))
         ax.grid(axis="y", alpha=0.3)
@@ -172,9 +173,10 @@ def paired_differences(comparison: dict, colors: dict, ax) -> None:
         ax.legend(fontsize=7, loc="upper center")
 
 
-def budget_label(rows: list[dict]) -> str:
-    """A method's training budget for a legend: the declared one, or the epochs and steps its runs took."""
-    training = [r.get("training") or {} for r in rows]
+def budget_label(sections: list[dict | None]) -> str:
+    """A method's training budget for a legend, from its runs' training sections: the declared one, or the epochs
+    and steps its runs took."""
+    training = [t or {} for t in sections]
     declared = declared_budget(training[0].get("budget")) if training else None
     steps = [t["steps"] for t in training if t.get("steps") is not None]
     ran = f"{sum(steps) / len(steps):,.0f} steps" if steps else "? steps"
@@ -187,15 +189,15 @@ def budget_label(rows: list[dict]) -> str:
 def efficiency_plot(output_dir: Path, methods: list[str], colors: dict, out: Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), constrained_layout=True)
     specs = [
-        ("trainable parameters", lambda r: r["params"]["trainable"], True),
-        ("training time (s)", lambda r: r["timing"]["train_seconds"], False),
-        ("peak memory (MB)", lambda r: r["memory"]["peak_cuda_mb"] or r["memory"]["peak_rss_mb"], False),
+        ("trainable parameters", lambda r: r.params["trainable"], True),
+        ("training time (s)", lambda r: r.timing["train_seconds"], False),
+        ("peak memory (MB)", lambda r: r.memory["peak_cuda_mb"] or r.memory["peak_rss_mb"], False),
     ]
     for ax, (label, getter, log_x) in zip(axes, specs):
         for m in methods:
-            rows = [read_json(p) for p in _metrics_files(output_dir, m)]
-            ax.scatter([getter(r) for r in rows], [r["test"]["macro_f1"] for r in rows], color=colors[m],
-                       label=f"{m} ({budget_label(rows)})", s=40, edgecolor="black", linewidth=0.5)
+            rows = [read_record(p) for p in _metrics_files(output_dir, m)]
+            ax.scatter([getter(r) for r in rows], [r.test["macro_f1"] for r in rows], color=colors[m],
+                       label=f"{m} ({budget_label([r.training for r in rows])})", s=40, edgecolor="black", linewidth=0.5)
         if log_x:  # parameters span orders of magnitude: a log axis, and the title says so
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # crowded minor labels overlap

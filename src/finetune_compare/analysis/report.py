@@ -11,7 +11,9 @@ from pathlib import Path
 
 from ..budgets import declared_budget
 from ..data.sources import display_name
+from ..labels import CLASS_NAMES
 from ..layout import RUN_CONFIG, Layout
+from ..metric_names import keys_by_name
 from ..utils.io import atomic_write_text, write_json
 from .run_files import read_json
 from .aggregate import build_comparison
@@ -163,7 +165,7 @@ def _statistics_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[s
             b += ranking_blocks(cmp)
         for key, c in cmp["comparisons"].items():
             b += primary_blocks(c, output_dir)
-            b.append(Block("table", secondary_table(c, keys),
+            b.append(Block("table", secondary_table(c, keys, keys_by_name(cmp, CLASS_NAMES)),
                            caption=f"Other metrics, {key.replace('_vs_', ' vs ')}"))
     return b
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..data.sources import display_name
 from ..labels import CLASS_NAMES
-from .aggregate import split_source_key
+from ..metric_names import MetricKey, keys_by_name
 from .report_blocks import Block
 from .verdict import shared_variance_mc_se
 
@@ -35,19 +35,22 @@ def mean_ci(s: dict) -> str:
     return txt
 
 
-def label(key: str) -> str:
-    """A metric key as a table shows it: 'macro_f1_sst5' -> 'macro f1 (SST-5)'; a group of your data likewise."""
-    per_source = split_source_key(key)
-    if per_source:
-        return f"{per_source[0].replace('_', ' ')} ({display_name(per_source[1])})"
-    return key.replace("_", " ")
+def label(name: str, known: dict[str, MetricKey]) -> str:
+    """A score as a table shows it: 'macro f1 (SST-5)' for macro_f1 on the SST-5 source; a group of your data
+    likewise. `known`: comparison.json's names and their keys (`keys_by_name`); an unknown name is shown as
+    written."""
+    key = known.get(name)
+    if key is not None and key.group == "per_source":
+        return f"{key.metric.replace('_', ' ')} ({display_name(key.part)})"
+    return name.replace("_", " ")
 
 
 def results_table(cmp: dict, keys: list[str]) -> list[list[str]]:
     header = ["metric"] + (["base (untrained)"] if cmp.get("base") else []) + cmp["methods"]
     rows = [header]
+    known = keys_by_name(cmp, CLASS_NAMES)
     for k in keys:
-        row = [label(k)]
+        row = [label(k, known)]
         if cmp.get("base"):
             row.append(format_value(cmp["base"]["test"].get(k)))
         row += [mean_ci(cmp["per_method"][m][k]) for m in cmp["methods"]]
@@ -158,13 +161,13 @@ def ranking_blocks(cmp: dict) -> list[Block]:
             Block("table", rows, caption="Ranking against the reference")]
 
 
-def secondary_table(c: dict, keys: list[str]) -> list[list[str]]:
+def secondary_table(c: dict, keys: list[str], known: dict[str, MetricKey]) -> list[list[str]]:
     rows = [["metric", f"{c['a']} - {c['b']} (mean)", "95% t-interval", "paired t p", "Holm-adjusted p"]]
     for k in keys:
         if k == c["primary_metric"]:
             continue
         s = c["secondary"][k]
-        rows.append([label(k), f"{s['diff_mean']:+.4f}" if s["diff_mean"] is not None else "–",
+        rows.append([label(k, known), f"{s['diff_mean']:+.4f}" if s["diff_mean"] is not None else "–",
                      ci_text(s["t_ci_low"], s["t_ci_high"]), format_value(s["t_p"], 3), format_value(s["p_holm"], 3)])
     return rows
 

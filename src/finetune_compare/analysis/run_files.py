@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..labels import CLASS_NAMES
+from ..evaluation.run_record import RunRecord
 from ..utils import io
 from ..metric_names import OVERALL_METRICS
 
@@ -41,11 +41,6 @@ def _is_score(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= 1
 
 
-def run_labels(metrics: dict) -> list[str]:
-    """A run's class names in id order (runs recorded before labels were: the sentiment preset's)."""
-    return list(metrics.get("labels") or CLASS_NAMES)
-
-
 def read_metrics(path: str | Path) -> dict:
     """A run's metrics.json, checked for the fields the report reads."""
     m = read_json(path)
@@ -70,6 +65,11 @@ def read_metrics(path: str | Path) -> dict:
     if m["method"] != "base" and not isinstance(m.get("seed"), int):
         raise _corrupt(Path(path), "seed is not an integer")
     return m
+
+
+def read_record(path: str | Path) -> RunRecord:
+    """A run's metrics.json, checked, as its typed record: sections nested as the run wrote them."""
+    return RunRecord.from_json(read_metrics(path))
 
 
 def read_history(path: str | Path) -> dict:

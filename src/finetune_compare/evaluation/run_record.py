@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..labels import CLASS_NAMES
 from ..layout import HISTORY, METRICS, PREDICTIONS, RUN_CONFIG
 from ..utils.io import atomic_write_text, write_json, write_jsonl
 
@@ -47,8 +48,13 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RunRecord":
+        """A record read back from metrics.json (checked first: analysis.run_files.read_metrics). Files written
+        before a field existed get what those versions meant: no head note, the sentiment preset's classes."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        known = {k: v for k, v in data.items() if k in names}
+        known.setdefault("head", None)
+        known["labels"] = list(known.get("labels") or CLASS_NAMES)
+        return cls(**known)
 
 
 def write_run_files(run_dir: Path, config_yaml: str, record: RunRecord, history: dict, rows: list[dict]) -> None:

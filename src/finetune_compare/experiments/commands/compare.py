@@ -21,7 +21,7 @@ from ...data.summary import data_summary
 from ...errors import UserError
 from ...evaluation.run_record import RunRecord
 from ...layout import Layout
-from ...metric_names import OVERALL_METRICS
+from ...metric_names import OVERALL_METRICS, metric_groups
 from ...utils.distributed import is_main
 from ...utils.io import write_json
 from ...logging_setup import ensure_api_logging
@@ -45,7 +45,8 @@ def format_table(comparison: dict) -> str:
     """Side-by-side table of the test metrics (mean ± std over seeds) for the terminal."""
     methods = list(comparison["methods"])
     columns = (["base"] if comparison.get("base") else []) + methods
-    keys = list(TABLE_METRICS) + [k for k in comparison["metric_groups"]["per_source"] if k.startswith("macro_f1_")]
+    per_source = metric_groups(comparison.get("sources") or [], ())["per_source"]
+    keys = list(TABLE_METRICS) + [k.name for k in per_source if k.metric == "macro_f1"]
     width = max(20, *(len(m) + 2 for m in columns))
     lines = [f"{'metric':<22}" + "".join(f"{m:>{width}}" for m in columns), "-" * (22 + width * len(columns))]
     for k in keys:
