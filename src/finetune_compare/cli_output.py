@@ -66,6 +66,9 @@ def print_comparison(result: "ComparisonResult", output_dir: Path) -> None:
     print("\nVerdict")
     for line in result.get("summary") or []:
         print(f"  {line}")
+    for lines in ((result.get("gives_up") or {}).get("lines") or {}).values():  # with held-out sources
+        for line in lines:
+            print(f"  {line}")
     for line in result["headline"] or ["only one method ran; nothing to compare"]:
         print(f"  {line}")
     print(f"\nreport: {Layout(output_dir).report_html}  (also report.md, comparison.json, plots/)")

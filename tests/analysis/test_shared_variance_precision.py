@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from finetune_compare.analysis import aggregate
-from finetune_compare.analysis.aggregate import build_comparison, paired_runs_evidence
+from finetune_compare.analysis.aggregate import build_comparison
+from finetune_compare.analysis.test_evidence import paired_runs_evidence
 from finetune_compare.analysis.planning import pairs_for_floor
 from finetune_compare.analysis.statistics import bootstrap_test_set, shared_variance_estimate
 from finetune_compare.analysis.verdict import (per_pair_test_variance, shared_test_variance,

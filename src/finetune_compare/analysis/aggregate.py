@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..layout import METRICS, PREDICTIONS, RUN_CONFIG, Layout, seed_of
+from ..layout import METRICS, RUN_CONFIG, Layout, seed_of
 from ..errors import UserError
 from ..utils.io import write_json
 from .learning_checks import learning_caution, not_learned
 from ..evaluation.run_record import RunRecord
-from .run_files import read_predictions, read_record
-from .statistics import ASO_ITERATIONS, MIN_PAIRS, TEST_LEVEL_METRICS, aso, bootstrap_test_set, describe, holm, paired
+from .run_files import read_record
+from .test_evidence import test_set_evidence
+from .gives_up import gives_up, gives_up_clauses
+from .statistics import ASO_ITERATIONS, MIN_PAIRS, aso, describe, holm, paired
 from .verdict import confidence_label, decide, ranking
 from ..budgets import budget_text, declared_budget, ran_text
 from ..config.keys import default_of
@@ -108,54 +110,18 @@ def is_collapsed(test: dict) -> bool:
     return int((cm.sum(axis=0) > 0).sum()) <= 1
 
 
-def _predictions(run_dir: Path) -> dict[str, tuple[int, int, str, str | None]] | None:
-    path = run_dir / PREDICTIONS
-    return read_predictions(path) if path.is_file() else None
-
-
-def test_set_evidence(output_dir: Path, a: str, b: str, seeds: list[int], metric: str, seed: int) -> dict | None:
-    """Test-level bootstrap and McNemar from the runs' predictions; None when they are missing or misaligned."""
-    layout = Layout(output_dir)
-    return paired_runs_evidence({a: {s: layout.run_dir(a, s) for s in seeds},
-                                 b: {s: layout.run_dir(b, s) for s in seeds}}, metric, seed)
-
-
-def paired_runs_evidence(runs: dict[str, dict[int, Path]], metric: str, seed: int) -> dict | None:
-    """`test_set_evidence` for two arms of paired runs given as {name: {seed: run folder}} (first arm minus second)."""
-    (a, runs_a), (b, runs_b) = runs.items()
-    seeds = list(runs_a)
-    if metric not in TEST_LEVEL_METRICS or not seeds:
-        return None
-    rows = {(m, s): _predictions(runs[m][s]) for m in (a, b) for s in seeds}
-    if any(r is None for r in rows.values()):
-        return None
-    ids = sorted(rows[(a, seeds[0])])
-    if any(sorted(r) != ids for r in rows.values()):
-        log.warning("test sets differ between runs of %s and %s: no test-level statistics", a, b)
-        return None
-    first = rows[(a, seeds[0])]
-    y = np.array([first[i][0] for i in ids])
-    strata = [f"{first[i][2]}|{first[i][0]}" for i in ids]  # stratified by source x label
-    preds = {m: {s: np.array([rows[(m, s)][i][1] for i in ids]) for s in seeds} for m in (a, b)}
-    if all(first[i][3] is None for i in ids):
-        return bootstrap_test_set(y, preds[a], preds[b], strata, metric, seed=seed)
-    # declared clusters (cluster_column): whole clusters resampled within each source; a row without one is its own
-    clusters = [first[i][3] if first[i][3] is not None else f"row:{i}" for i in ids]
-    return bootstrap_test_set(y, preds[a], preds[b], strata, metric, seed=seed, clusters=clusters,
-                              cluster_strata=[first[i][2] for i in ids])
-
-
 def scores(runs: dict[int, RunRecord], key: MetricKey) -> dict[int, float]:
     """{seed: score} of one metric key over one method's runs (runs without that part left out)."""
     return {s: v for s, r in runs.items() if (v := key.value(r.test)) is not None}
 
 
 def compare_methods(output_dir: Path, a: str, b: str, runs: Runs, keys: list[MetricKey], primary: MetricKey,
-                    margin: float | None, num_comparisons: int, seed: int, supporting_evidence: bool = True
-                    ) -> MethodComparison:
+                    margin: float | None, num_comparisons: int, seed: int, supporting_evidence: bool = True,
+                    held_out: list[str] = ()) -> MethodComparison:
     """A minus B: the primary metric decides; the other metrics get paired tests with Holm-adjusted p."""
     prim = paired(scores(runs[a], primary), scores(runs[b], primary))
-    tl = test_set_evidence(output_dir, a, b, prim["seeds"], primary.name, seed) if prim["n_pairs"] >= 2 else None
+    tl = (test_set_evidence(output_dir, a, b, prim["seeds"], primary, seed, held_out) if prim["n_pairs"] >= 2
+          else None)
     verdict = decide(a, b, primary.name, prim, tl, margin, comparisons=max(1, num_comparisons))
     aso_ab = aso_ba = None
     if prim["n_pairs"] >= MIN_PAIRS and supporting_evidence:  # computed after, and apart from, the verdict
@@ -217,10 +183,14 @@ def summary_line(cmp: dict, eff: dict) -> str:
     return f"No difference detected on this data and budget: {ci}, {a} {share} (not evidence of no difference)."
 
 
-def headline(comparisons: dict, eff: dict, not_learned_runs: list[dict] | None = None) -> list[str]:
-    """Per comparison: the verdict in full, a caution when it rests on runs that did not learn, then its cost."""
+def headline(comparisons: dict, eff: dict, not_learned_runs: list[dict] | None = None,
+             trade_offs: dict | None = None) -> list[str]:
+    """Per comparison: the verdict in full, a caution when it rests on runs that did not learn, with held-out
+    sources what was (or was not) detected out of domain, then its cost."""
+    clauses = gives_up_clauses(trade_offs)
     return [" ".join(filter(None, [cmp["primary"]["verdict"]["text"], learning_caution(cmp, not_learned_runs),
-                                   cost_line(cmp["a"], cmp["b"], eff)])) for cmp in comparisons.values()]
+                                   clauses.get(name), cost_line(cmp["a"], cmp["b"], eff)]))
+            for name, cmp in comparisons.items()]
 
 
 SETTINGS = ("primary_metric", "equivalence_margin", "reference")  # what the statistics read of the experiment
@@ -239,6 +209,28 @@ def _experiment_settings(output_dir: Path) -> dict:
         if isinstance(cfg, dict):
             return {k: cfg.get(k, default_of(k)) for k in SETTINGS}
     return {k: default_of(k) for k in SETTINGS}
+
+
+def held_out_sources(runs: Runs, output_dir) -> list[str]:
+    """The sources the runs held out of training (their test sections say), the same for every run or an error."""
+    found = {tuple((r.test.get("domain") or {}).get("held_out") or ()) for by_seed in runs.values()
+             for r in by_seed.values()}
+    if len(found) > 1:
+        raise UserError(f"{output_dir}: runs held out different sources ({' vs '.join(map(str, sorted(found)))}); "
+                        "they cannot be compared: one comparison holds out one set of sources")
+    return list(found.pop()) if found else []
+
+
+def primary_metric_key(name: str, first: RunRecord, groups: dict[str, list[MetricKey]], output_dir) -> MetricKey:
+    """The primary metric's key among the scores the runs record; it joins its group's table if not there yet."""
+    recorded = {k.name: k for k in record_keys(first.test)}
+    if name not in recorded:
+        raise UserError(f"{output_dir}: primary_metric {name!r} is not a score these runs record (they record "
+                        f"{', '.join(recorded)}); set primary_metric to one of them")
+    key = recorded[name]
+    if key not in groups.setdefault(key.group, []):
+        groups[key.group].append(key)
+    return key
 
 
 def paired_runs(valid: Runs, collapsed: set, methods: list[str]) -> tuple[Runs, list[dict], list[int]]:
@@ -283,18 +275,21 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
     if len(mixed) > 1:
         raise UserError(f"{output_dir}: runs predict different classes ({' vs '.join(map(str, mixed))}); they "
                         "cannot be compared")
-    groups = metric_groups(sources, labels)
+    held_out = held_out_sources(runs, output_dir)
+    groups = metric_groups(sources, labels, bool(held_out))
+    primary_key = primary_metric_key(primary, first, groups, output_dir)
     keys = [k for g in groups.values() for k in g]
     per_method = {m: {k.name: describe([v for _, v in sorted(scores(used[m], k).items())], seed) for k in keys}
                   for m in methods}
-    primary_key = MetricKey(primary)  # a verdict is declared on an overall metric (config: primary_metric)
     others = [m for m in methods if m != reference] if reference in runs else []
     comparisons = {f"{m}_vs_{reference}": compare_methods(Path(output_dir), m, reference, used, keys, primary_key,
-                                                          margin, len(others), seed, supporting_evidence)
+                                                          margin, len(others), seed, supporting_evidence, held_out)
                    for m in others}
     eff = {m: efficiency(used[m] or runs[m]) for m in methods}
     n_runs = {m: len(used[m]) for m in methods}
     untrained = not_learned(Path(output_dir), runs, reference)
+    trade_offs = (gives_up(Path(output_dir), used, base, reference, others, primary_key, held_out, seed)
+                  if held_out else None)
     return {
         "methods": methods, "labels": labels, "reference": reference, "primary_metric": primary,
         "equivalence_margin": margin,
@@ -308,13 +303,15 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
         "per_method": per_method, "comparisons": comparisons, "efficiency": eff,
         "base": {"test": named_scores(base.test), "params": base.params} if base else None,
         "not_learned": untrained,  # runs showing signs of not having learned (analysis/learning_checks.py)
-        "headline": headline(comparisons, eff, untrained),
+        "headline": headline(comparisons, eff, untrained, trade_offs),
         "summary": [summary_line(c, eff) for c in comparisons.values()],
         "ranking": ranking(comparisons, reference),
         "too_few_runs": any(n < MIN_PAIRS for n in n_runs.values()),
         "model_name": first.model_name,
         "base_is_classifier": bool(base),
         "environment": first.environment or {},
+        # held-out sources only: what each method gives up out of domain (analysis/gives_up.py)
+        **({"held_out_sources": held_out, "gives_up": trade_offs} if held_out else {}),
     }
 
 
@@ -331,7 +328,7 @@ def restate_verdicts(cmp: ComparisonResult) -> ComparisonResult:
         prim["verdict"] = decide(c["a"], c["b"], c["primary_metric"], prim, prim.get("test_level"),
                                  cmp.get("equivalence_margin"), comparisons=len(cmp["comparisons"]))
     cmp["ranking"] = ranking(cmp["comparisons"], cmp["reference"])
-    cmp["headline"] = headline(cmp["comparisons"], cmp["efficiency"], cmp.get("not_learned"))
+    cmp["headline"] = headline(cmp["comparisons"], cmp["efficiency"], cmp.get("not_learned"), cmp.get("gives_up"))
     cmp["summary"] = [summary_line(c, cmp["efficiency"]) for c in cmp["comparisons"].values()]
     return cmp
 

@@ -112,11 +112,13 @@ def confusion_matrices(output_dir: Path, methods: list[str], out: Path, include_
 def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
     groups = comparison["metric_groups"]
     methods = comparison["methods"]
-    widths = [len(groups["overall"]), len(groups["per_class"]), max(1, len(groups["per_source"])), 2.5]
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.4), constrained_layout=True,
+    widths = [max(1, len(keys)) for keys in groups.values()] + [2.5]
+    fig, axes = plt.subplots(1, len(widths), figsize=(18 + 3 * (len(widths) - 4), 4.4), constrained_layout=True,
                              gridspec_kw={"width_ratios": widths})
-    titles = {"overall": "Overall", "per_class": "F1 per class", "per_source": "Per source"}
-    paired_differences(comparison, colors, axes[3])
+    held = ", ".join(display_name(s) for s in comparison.get("held_out_sources") or [])
+    titles = {"overall": "Overall", "per_class": "F1 per class", "per_source": "Per source",
+              "domain": f"In domain / out of domain\n(held out: {held})"}
+    paired_differences(comparison, colors, axes[-1])
     for ax, (group, keys) in zip(axes, groups.items()):
         if not keys:  # one source: the overall panel already shows it
             ax.axis("off")
@@ -138,6 +140,10 @@ def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
         if group == "per_source":
             known = keys_by_name(comparison)
             labels = [f"{known[k].metric.replace('_', ' ')}\n{display_name(known[k].part)}" if k in known
+                      else k.replace("_", " ") for k in keys]
+        if group == "domain":
+            known = keys_by_name(comparison)
+            labels = [f"{known[k].metric.replace('_', ' ')}\n{known[k].part.replace('_', ' ')}" if k in known
                       else k.replace("_", " ") for k in keys]
         ax.set_xticks(x, labels, fontsize=8, rotation=0 if group != "overall" else 15)
         ax.set(title=titles[group], ylabel="score (0-1)", ylim=(0, 1.05))
@@ -249,4 +255,8 @@ def make_plots(output_dir: Path, comparison: dict, errors: dict) -> dict[str, Pa
     }
     if errors:
         made["errors"] = error_rates_plot(errors, methods, colors, layout.plot("errors"))
+    if comparison.get("gives_up"):
+        from .gives_up_plot import gives_up_plot  # (it builds on this module's helpers)
+
+        made["gives_up"] = gives_up_plot(comparison, colors, layout.plot("gives_up"))
     return made

@@ -56,5 +56,8 @@ def render_markdown(blocks: list[Block], output_dir: Path, title: str = "finetun
 def render_html(blocks: list[Block], title: str = "finetune-compare report",
                 sections: dict[str, str] | None = None) -> str:
     return _environment(False).get_template("report.html.j2").render(
-        blocks=blocks, title=title, sections=sections or SECTIONS, css=jinja2.utils.markupsafe.Markup(CSS),
+        blocks=blocks, title=title,
+        # the navigation links the sections this report has (one that does not apply is left out, not linked)
+        sections=sections or {b.anchor: b.content for b in blocks if b.kind == "h2" and b.anchor in SECTIONS},
+        css=jinja2.utils.markupsafe.Markup(CSS),
         image_check=jinja2.utils.markupsafe.Markup(IMAGE_CHECK))

@@ -22,6 +22,7 @@ from .exports import write_exports
 from .plots import make_plots
 from .render import render_html, render_markdown
 from .report_blocks import SECTIONS, Block
+from .report_gives_up import gives_up_blocks
 from .report_tables import (data_table, efficiency_table, format_value, primary_blocks,
                             ranking_blocks, results_table, secondary_table)
 from .result_types import ComparisonResult
@@ -33,12 +34,18 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
     """The report's blocks, section by section (each section's builder below)."""
     b: list[Block] = []
     for section, build in (("verdict", _verdict_section), ("setup", _setup_section), ("results", _results_section),
-                           ("statistics", _statistics_section), ("efficiency", _efficiency_section),
+                           ("gives_up", _gives_up_section), ("statistics", _statistics_section), ("efficiency", _efficiency_section),
                            ("search", _search_section), ("plots", _plots_section), ("errors", _errors_section),
                            ("reproduce", _reproduce_section)):
-        b.append(Block("h2", SECTIONS[section], section))
-        b += build(output_dir, cmp, errors, plots)
+        blocks = build(output_dir, cmp, errors, plots)
+        if blocks is not None:  # (a section that does not apply, such as held-out sources without any: left out)
+            b.append(Block("h2", SECTIONS[section], section))
+            b += blocks
     return b
+
+
+def _gives_up_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Path]) -> list[Block] | None:
+    return gives_up_blocks(cmp, plots) if cmp.get("gives_up") else None
 
 
 def _verdict_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Path]) -> list[Block]:
@@ -46,6 +53,11 @@ def _verdict_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str,
     ref = cmp["reference"]
     for line in cmp.get("summary") or []:
         b.append(Block("p", line, caption="headline"))
+    for lines in ((cmp.get("gives_up") or {}).get("lines") or {}).values():
+        b += [Block("p", line) for line in lines]
+    if cmp.get("gives_up") and "gives_up" in plots:
+        b.append(Block("img", plots["gives_up"], caption="What each method gives up (forest plot; details under "
+                                                         "'What each method gives up')"))
     pre = cmp.get("preregistration")
     if pre:
         declared = [f"primary metric {pre['primary_metric']}"]
@@ -143,8 +155,10 @@ def _results_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str,
     b.append(Block("p", "Test set, over the paired seeds the verdict uses. Cells: mean ± std over seeds [95% CI of "
                         f"the mean, {named}; cut at the metric's bounds 0 and 1, marked *, where it would reach past "
                         "them]; a single run shows its value only."))
-    for group, title in (("overall", "Overall"), ("per_class", "Per class (F1)"), ("per_source", "Per source")):
-        if cmp["metric_groups"][group]:  # (no per-source table for a single source)
+    held = ", ".join(display_name(s) for s in cmp.get("held_out_sources") or [])
+    for group, title in (("overall", "Overall"), ("per_class", "Per class (F1)"), ("per_source", "Per source"),
+                         ("domain", f"In domain and out of domain (held out: {held})")):
+        if cmp["metric_groups"].get(group):  # (no per-source table for a single source; no domain one unless held out)
             b.append(Block("table", results_table(cmp, cmp["metric_groups"][group]), caption=title))
     return b
 

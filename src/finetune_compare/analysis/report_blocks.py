@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 SECTIONS = {
-    "verdict": "Verdict", "setup": "Setup", "results": "Results", "statistics": "Statistics",
+    "verdict": "Verdict", "setup": "Setup", "results": "Results", "gives_up": "What each method gives up",
+    "statistics": "Statistics",
     "efficiency": "Efficiency", "search": "Hyperparameter search", "plots": "Plots", "errors": "Error analysis", "reproduce": "Reproduce",
 }
 

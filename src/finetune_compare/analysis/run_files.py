@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import UserError
 from ..evaluation.run_record import RunRecord
 from ..utils import io
-from ..metric_names import OVERALL_METRICS
+from ..metric_names import DOMAIN_PARTS, OVERALL_METRICS
 
 FIX = "delete that run's folder and rerun the same command to retrain it, then rebuild the report"
 
@@ -59,6 +59,9 @@ def read_metrics(path: str | Path) -> dict:
                    for k in ("macro_f1", "accuracy")})
     scores.update({f"per_class.{c}.f1": v.get("f1") for c, v in (test.get("per_class") or {}).items()
                    if isinstance(v, dict)})
+    domain = test.get("domain") if isinstance(test.get("domain"), dict) else {}
+    scores.update({f"domain.{p}.{k}": domain[p].get(k) for p in DOMAIN_PARTS if isinstance(domain.get(p), dict)
+                   for k in SCORES})
     damaged = [k for k, v in scores.items() if not _is_score(v)]
     if damaged:  # NaN or inf (or a score outside [0, 1]) is a damaged run, not a result
         raise _corrupt(Path(path), f"test score {damaged[0]} is {scores[damaged[0]]!r}, not a number in [0, 1]")

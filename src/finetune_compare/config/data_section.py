@@ -56,6 +56,11 @@ class DataConfig(Section):
     label_names: Optional[list[str]] = setting(
         None, "Your own data: class names in id order. With integer labels, label i is named label_names[i]; with "
         "string labels, fixes the order (default: sorted). Every name must be used in training.")
+    holdout_sources: Optional[list[str]] = setting(
+        None, "Sources (your own data: values of group_column) that training and validation never see, near-duplicate "
+        "texts included: the test set keeps them and scores them apart as out-of-domain (`<metric>_out_of_domain`, "
+        "beside `<metric>_in_domain`). A leave-one-source-out study: --sweep holdout_sources=imdb,sst5,tweeteval.",
+        nonempty=True)
     samples_per_class: Optional[int] = setting(
         None, "Training examples per class (validation is split from these), drawn balanced. Default: 15000 for "
         "the sentiment preset; every example as it is (no cap, class balance reported) for your own data.", min=1)
@@ -140,3 +145,26 @@ def _check_data(data: Any) -> None:
         for key, value in PRESET_DEFAULTS.items():  # the preset draws balanced classes by default
             if getattr(data, key) is None:
                 object.__setattr__(data, key, value)
+    _check_holdout(data, own)
+
+
+def _check_holdout(data: Any, own: bool) -> None:
+    """Held-out sources the data has (the preset's: checked now; your own data's groups: when it is read)."""
+    held = data.holdout_sources
+    if not held:
+        return
+    if len(set(held)) != len(held):
+        raise ConfigError(f"config key 'holdout_sources': {held} names a source twice")
+    if own:
+        if not data.group_column:
+            raise ConfigError("config key 'holdout_sources': names values of group_column, which is not set; set "
+                              "group_column to the column that says which group (domain) each row belongs to")
+        return
+    unknown = [s for s in held if s not in data.sources]
+    if unknown:
+        raise ConfigError(f"config key 'holdout_sources': {', '.join(map(repr, unknown))} is not one of sources "
+                          f"({', '.join(data.sources)}); a held-out source is loaded for the test set, so it must "
+                          "be one of them")
+    if set(held) >= set(data.sources):
+        raise ConfigError(f"config key 'holdout_sources': every source ({', '.join(data.sources)}) is held out, so "
+                          "nothing is left to train on; hold out fewer")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..methods import method_names
+from ..metric_names import SOURCE_METRICS, primary_metric_names
 from .keys import config_keys, override_keys, unknown_key_error
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def sweep_fixed_reason(key: str) -> str | None:
 def check_between_sections(config: "Config") -> None:
     # first: the override and sweep checks build configs that would fail on it, under their own name
     check_reference(config)
+    check_primary_metric(config)
     check_method_overrides(config)
     check_sweep(config)
     check_seed_range(config)
@@ -69,6 +71,23 @@ def check_reference(config: "Config") -> None:
         raise ConfigError(f"config key 'reference': {config.experiment.reference!r} is not one of methods "
                           f"({', '.join(methods)}), so no method would be compared with it; set reference to the "
                           "method the others are compared with")
+
+
+def check_primary_metric(config: "Config") -> None:
+    """primary_metric names a score these runs will record (your own data's group names: checked once it is read,
+    `check_primary_metric_in_data`)."""
+    data, name = config.data, config.experiment.primary_metric
+    allowed = primary_metric_names(data.sources or [], bool(data.holdout_sources))
+    if name in allowed:
+        return
+    if data.uses_own_data and data.group_column and name.startswith(tuple(f"{m}_" for m in SOURCE_METRICS)):
+        return
+    groups = ("<metric>_<group> for a group of group_column (" + ", ".join(SOURCE_METRICS) + ")"
+              if data.uses_own_data and data.group_column else None)
+    raise ConfigError(f"config key 'primary_metric': {name!r} is not a score these runs record; allowed: "
+                      f"{', '.join([*allowed, *filter(None, [groups])])}"
+                      + ("" if data.holdout_sources or "domain" not in name else
+                         " (in-domain and out-of-domain scores need holdout_sources)"))
 
 
 def check_seed_range(config: "Config") -> None:

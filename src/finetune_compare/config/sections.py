@@ -132,8 +132,11 @@ class ExperimentConfig(Section):
     resample_data_per_run: bool = setting(
         True, "Pair k draws its training sample and validation split with seed + k (both methods of the pair share "
         "it; the test set stays fixed), so the intervals cover data variance too.")
-    primary_metric: str = setting(DEFAULT_METRIC, "The one test metric that decides the verdict; the others get "
-                                  "Holm-adjusted p-values.", choices=PRIMARY_METRICS)
+    primary_metric: str = setting(
+        DEFAULT_METRIC, "The one test metric that decides the verdict; the others get Holm-adjusted p-values. An "
+        f"overall metric ({', '.join(OVERALL_METRICS)}), one source's ('macro_f1_sst5', 'accuracy_<group>'), or with "
+        "holdout_sources an in-domain or out-of-domain one ('macro_f1_out_of_domain', 'accuracy_in_domain', ...). "
+        "Model selection and the search always use validation, which never holds a held-out source.", nonempty=True)
     reference: str = setting("full", "The method every other method is compared with: each verdict is '<method> vs "
                              "<reference>'. Must be one of methods when there are two or more.",
                              choices=_method_names)

@@ -48,6 +48,7 @@ class DataBundle:
     test: list[Example]
     report: dict = field(default_factory=dict)
     labels: tuple[str, ...] = CLASS_NAMES  # class names in id order: the preset's, or decided from your data
+    holdout: tuple[str, ...] = ()  # sources (groups) in the test set only: scored apart as out-of-domain
 
     def splits(self) -> dict[str, list[Example]]:
         return {"train": self.train, "validation": self.validation, "test": self.test}
@@ -201,6 +202,50 @@ class DataPools:
     report: dict
     labels: tuple[str, ...] = CLASS_NAMES
     validation: list[Example] | None = None  # your own validation file/split; None: split from the training draw
+    # every text each source (group) holds, in any split, before deduplication, as text_key digests: what holding a
+    # source out keeps from training (a text two sources share is deduplicated into one of them only)
+    text_keys: dict[str, frozenset[bytes]] = field(default_factory=dict)
+
+
+def text_key(text: str) -> bytes:
+    """A text's leakage key (`normalise`, the rule between splits) as a short digest: the same in every process."""
+    return hashlib.blake2b(normalise(text).encode("utf-8"), digest_size=8).digest()
+
+
+def _text_keys(data: dict[str, dict[str, list[Example]]]) -> dict[str, frozenset[bytes]]:
+    return {name: frozenset(text_key(e.text) for rows in splits.values() for e in rows) for name, splits in data.items()}
+
+
+def hold_out(pools: DataPools, held: list[str], report: dict) -> tuple[dict[str, list[Example]], list[Example] | None]:
+    """The training pools (and your own validation rows) without the held-out sources, and without any text a
+    held-out source holds in any split (case and whitespace aside, the rule between splits): out-of-domain scores
+    are then about sources training never saw. A class only the held-out sources have is an error."""
+    missing = [h for h in held if h not in pools.text_keys]
+    if missing:
+        raise DataError(f"holdout_sources: {', '.join(map(repr, missing))} is not a group of the data (groups: "
+                        f"{', '.join(sorted(pools.text_keys))})")
+    keys = frozenset().union(*(pools.text_keys[h] for h in held))
+    removed: dict[str, int] = {}
+
+    def keep(name: str, rows: list[Example]) -> list[Example]:
+        kept = [e for e in rows if e.source not in held and text_key(e.text) not in keys]
+        if name not in held and len(kept) < len(rows):
+            removed[name] = removed.get(name, 0) + len(rows) - len(kept)
+        return kept
+
+    train = {name: keep(name, rows) for name, rows in pools.train.items() if name not in held}
+    validation = None
+    if pools.validation is not None:
+        validation = [e for name in sorted({e.source for e in pools.validation})
+                      for e in keep(name, [r for r in pools.validation if r.source == name])]
+    for i, c in enumerate(pools.labels):
+        if not any(e.label == i for rows in train.values() for e in rows) and any(
+                e.label == i for h in held for e in pools.train.get(h, [])):
+            raise DataError(f"holdout_sources: class '{c}' exists only in the held-out sources ({', '.join(held)}), "
+                            "so training would never see it; hold out fewer sources, or train on a source that "
+                            f"has '{c}' examples")
+    report["holdout"] = {"sources": list(held), "train_rows_removed": removed}
+    return train, validation
 
 
 def load_pools(cfg: DataConfig) -> DataPools:
@@ -213,7 +258,7 @@ def load_pools(cfg: DataConfig) -> DataPools:
         data = _load_clean(cfg, report)
         train_pool, test_pool = _drop_leakage_and_duplicates(data, report)
         report["labels"] = list(CLASS_NAMES)
-        return DataPools(train_pool, test_pool, report)
+        return DataPools(train_pool, test_pool, report, text_keys=_text_keys(data))
     data, labels = _load_own(cfg, report)
     report.update(sources=sorted(data), labels=list(labels),
                   data_files={k: getattr(cfg, k) for k in ("train_file", "validation_file", "test_file")
@@ -223,7 +268,7 @@ def load_pools(cfg: DataConfig) -> DataPools:
     validation = None
     if any(splits.get("validation") for splits in data.values()):
         validation = [e for g in sorted(data) for e in data[g]["validation"]]
-    return DataPools(train_pool, test_pool, report, labels, validation)
+    return DataPools(train_pool, test_pool, report, labels, validation, _text_keys(data))
 
 
 def build_data(cfg: DataConfig, seed: int, data_seed: int | None = None, pools: DataPools | None = None
@@ -236,17 +281,19 @@ def build_data(cfg: DataConfig, seed: int, data_seed: int | None = None, pools: 
     # pools may be shared by configs that differ in drawing keys (a sweep): record this config's
     report = {**copy.deepcopy(pools.report), "seed": test_seed, "source_mixing": cfg.source_mixing, "data_seed": seed,
               "allocation": {}, "shortfalls": []}
-    sample = _balanced_sample(pools.train, cfg.samples_per_class, cfg, _rng(seed, _STREAM_TRAIN), "train", report,
+    held = tuple(cfg.holdout_sources or ())
+    train_pool, own_validation = hold_out(pools, list(held), report) if held else (pools.train, pools.validation)
+    sample = _balanced_sample(train_pool, cfg.samples_per_class, cfg, _rng(seed, _STREAM_TRAIN), "train", report,
                               cfg.allow_upsampling, pools.labels)
     test = _balanced_sample(pools.test, cfg.test_samples_per_class, cfg, _rng(test_seed, _STREAM_TEST), "test", report,
                             False, pools.labels)
-    if pools.validation is not None:
-        train, validation = sample, list(pools.validation)
+    if own_validation is not None:
+        train, validation = sample, list(own_validation)
     else:
         train, validation = stratified_split(
             _rng(seed, _STREAM_SPLIT), sample, [(e.label, e.source) for e in sample], cfg.val_fraction
         )
-    check_validation_split(cfg, validation, pools.labels, given=pools.validation is not None)
+    check_validation_split(cfg, validation, pools.labels, given=own_validation is not None)
     check_test_split(cfg, test, pools.labels)
     if cfg.augment:
         rng = _rng(seed, _STREAM_AUGMENT)
@@ -256,7 +303,8 @@ def build_data(cfg: DataConfig, seed: int, data_seed: int | None = None, pools: 
         report["augmented"] = len(extra)
     order = _rng(seed, _STREAM_ORDER)
     train = [train[i] for i in order.permutation(len(train))]
-    return DataBundle(train=train, validation=validation, test=test, report=report, labels=pools.labels)
+    return DataBundle(train=train, validation=validation, test=test, report=report, labels=pools.labels,
+                      holdout=held)
 
 
 MIN_VALIDATION_PER_CLASS = 2

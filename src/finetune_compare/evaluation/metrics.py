@@ -58,8 +58,10 @@ def classification_metrics(y_true, y_pred, labels: tuple[str, ...] | list[str] =
     }
 
 
-def evaluation_metrics(y_true, y_pred, sources, labels: tuple[str, ...] | list[str] = CLASS_NAMES) -> dict:
-    """Overall metrics plus the same metrics for each source (your own data: each group)."""
+def evaluation_metrics(y_true, y_pred, sources, labels: tuple[str, ...] | list[str] = CLASS_NAMES,
+                       holdout: tuple[str, ...] | list[str] = ()) -> dict:
+    """Overall metrics plus the same metrics for each source (your own data: each group); with held-out sources,
+    also over the sources training saw (`domain.in_domain`) and over the held-out ones (`domain.out_of_domain`)."""
     out = classification_metrics(y_true, y_pred, labels)
     groups = defaultdict(list)
     for i, s in enumerate(sources):
@@ -67,6 +69,12 @@ def evaluation_metrics(y_true, y_pred, sources, labels: tuple[str, ...] | list[s
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     out["per_source"] = {s: classification_metrics(y_true[idx], y_pred[idx], labels)
                          for s, idx in sorted(groups.items())}
+    if holdout:
+        out_of = np.isin(np.asarray(sources, dtype=object), list(holdout))
+        out["domain"] = {"held_out": sorted(holdout)}
+        for part, rows in (("in_domain", ~out_of), ("out_of_domain", out_of)):
+            if rows.any():  # (a test draw without a held-out example has no out-of-domain score)
+                out["domain"][part] = classification_metrics(y_true[rows], y_pred[rows], labels)
     return out
 
 

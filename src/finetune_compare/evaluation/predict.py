@@ -26,9 +26,11 @@ def predict_split(trainer, split) -> tuple[np.ndarray, float]:
     return softmax(np.asarray(logits, dtype=np.float64)), seconds
 
 
-def split_metrics(split, probs: np.ndarray, labels: tuple[str, ...] = CLASS_NAMES) -> dict:
+def split_metrics(split, probs: np.ndarray, labels: tuple[str, ...] = CLASS_NAMES, holdout: tuple[str, ...] = ()
+                  ) -> dict:
     preds = probs.argmax(axis=-1)
-    return evaluation_metrics([e.label for e in split.examples], preds, [e.source for e in split.examples], labels)
+    return evaluation_metrics([e.label for e in split.examples], preds, [e.source for e in split.examples], labels,
+                              holdout)
 
 
 def prediction_rows(split, probs: np.ndarray, labels: tuple[str, ...] = CLASS_NAMES) -> list[dict]:

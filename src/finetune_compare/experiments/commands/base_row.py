@@ -43,7 +43,7 @@ def evaluate_base_model(ctx: RunContext, force: bool = False) -> dict | None:
     n_test = len(ctx.tokenized.test.examples)
     record = RunRecord(
         method=BASE_METHOD, seed=None, model_name=config.model.model_name, head=ctx.provider.describe().get("head"),
-        labels=list(ctx.data.labels), test=split_metrics(ctx.tokenized.test, probs, ctx.data.labels),
+        labels=list(ctx.data.labels), test=split_metrics(ctx.tokenized.test, probs, ctx.data.labels, ctx.data.holdout),
         params={**count_parameters(model, head), "trainable": 0, "trainable_ratio": 0.0},
         timing={"eval_seconds": round(seconds, 3), "eval_samples_per_second": round(n_test / seconds, 3),
                 "eval_tokens_per_second": round(ctx.tokenized.test.num_tokens / seconds, 1)},

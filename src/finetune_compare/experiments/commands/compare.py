@@ -22,6 +22,7 @@ from ...errors import UserError
 from ...evaluation.run_record import RunRecord
 from ...layout import Layout
 from ...metric_names import OVERALL_METRICS, metric_groups
+from ...analysis.gives_up import gives_up_records
 from ...utils.distributed import is_main
 from ...utils.io import write_json
 from ...logging_setup import ensure_api_logging
@@ -45,8 +46,9 @@ def format_table(comparison: dict) -> str:
     """Side-by-side table of the test metrics (mean ± std over seeds) for the terminal."""
     methods = list(comparison["methods"])
     columns = (["base"] if comparison.get("base") else []) + methods
-    per_source = metric_groups(comparison.get("sources") or [], ())["per_source"]
-    keys = list(TABLE_METRICS) + [k.name for k in per_source if k.metric == "macro_f1"]
+    groups = metric_groups(comparison.get("sources") or [], (), bool(comparison.get("held_out_sources")))
+    keys = list(TABLE_METRICS) + [k.name for g in ("per_source", "domain") for k in groups.get(g, [])
+                                  if k.metric == "macro_f1"]
     width = max(20, *(len(m) + 2 for m in columns))
     lines = [f"{'metric':<22}" + "".join(f"{m:>{width}}" for m in columns), "-" * (22 + width * len(columns))]
     for k in keys:
@@ -150,11 +152,12 @@ class ComparisonExperiment:
             if not is_main():
                 return {"runs": [r.to_json() for r in runs]}  # rank 0 writes the report
             comparison = build_report(self.output_dir)
-            hub.log_verdict({key: {"kind": c["primary"]["verdict"]["kind"], "diff_mean": c["primary"]["diff_mean"],
-                                   "ci_low": c["primary"]["verdict"]["ci_low"],
-                                   "ci_high": c["primary"]["verdict"]["ci_high"],
-                                   "n_pairs": c["primary"]["n_pairs"], "text": c["primary"]["verdict"]["text"]}
-                             for key, c in comparison["comparisons"].items()})
+            hub.log_verdict({**{key: {"kind": c["primary"]["verdict"]["kind"], "diff_mean": c["primary"]["diff_mean"],
+                                      "ci_low": c["primary"]["verdict"]["ci_low"],
+                                      "ci_high": c["primary"]["verdict"]["ci_high"],
+                                      "n_pairs": c["primary"]["n_pairs"], "text": c["primary"]["verdict"]["text"]}
+                                for key, c in comparison["comparisons"].items()},
+                             **gives_up_records(comparison.get("gives_up"))})
             if config.tracking.tracking_mlflow_register_model:
                 self._register_best(config, comparison, runs)
             layout = Layout(self.output_dir)

@@ -7,6 +7,7 @@ from ...config import Config
 from ...data.build import DataBundle
 from ...errors import DataError
 from ...methods import get_method
+from ...metric_names import primary_metric_names
 from ...methods.targets import check_method
 from ...models.base import BaseModel
 from ...models.frozen_weights import frozen_weights_dtype
@@ -14,7 +15,12 @@ from ...utils.io import creation_problem
 
 
 def check_data_fits(config: Config, data: DataBundle, methods: list[str] | None = None) -> None:
-    """Every method's batch (its method_overrides included) fits the training data."""
+    """Every method's batch (its method_overrides included) fits the training data, and the primary metric is a
+    score of this data (a group of your own data is known only now)."""
+    name = config.experiment.primary_metric
+    allowed = primary_metric_names(sorted({e.source for e in data.test}), bool(data.holdout))
+    if name not in allowed:
+        raise DataError(f"primary_metric {name!r} is not a score of this data; allowed: {', '.join(allowed)}")
     n_train = len(data.train)
     for method in [None, *(methods or config.method.methods)]:
         size = (config.for_method(method) if method else config).batch_size

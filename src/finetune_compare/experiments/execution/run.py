@@ -218,7 +218,7 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
     n_train, n_test = len(ctx.tokenized.train.examples), len(ctx.tokenized.test.examples)
     record = RunRecord(
         method=method, seed=seed, model_name=config.model.model_name, head=ctx.provider.describe().get("head"),
-        labels=list(ctx.data.labels), test=split_metrics(ctx.tokenized.test, probs, ctx.data.labels),
+        labels=list(ctx.data.labels), test=split_metrics(ctx.tokenized.test, probs, ctx.data.labels, ctx.data.holdout),
         validation={"best_macro_f1": trained.best_value, "best_step": trained.best_step},
         params=trained.params,
         training={
