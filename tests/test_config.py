@@ -58,8 +58,8 @@ def test_config_files_state_only_what_differs_from_the_defaults(name):
     ("lora_rank: 8\n", "unknown config file 'CFG' key 'lora_rank'; did you mean 'lora_r'?"),
     ("learning_rat: 1e-4\n", "unknown config file 'CFG' key 'learning_rat'; did you mean 'learning_rate'?"),
     ("lora_r: 0\n", "config key 'lora_r': must be >= 1, got 0"),
-    ("learning_rate: -1\n", "config key 'learning_rate': must be > 0, got -1.0"),
-    ("learning_rate: 0\n", "config key 'learning_rate': must be > 0, got 0.0"),
+    ("learning_rate: -1\n", "config key 'learning_rate': must be >= 0, got -1.0"),
+    ("lora_learning_rate: 0\n", "config key 'lora_learning_rate': must be > 0, got 0.0"),  # (full FT's 0: a control)
     ("val_fraction: 1.0\n", "config key 'val_fraction': must be < 1, got 1.0"),
     ("val_fraction: 0\n", "config key 'val_fraction': must be > 0, got 0.0"),
     ("data_source: s3\n", "config key 'data_source': 's3' is not allowed; allowed: hub, local, embedded, files"),

@@ -288,8 +288,7 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
     eff = {m: efficiency(used[m] or runs[m]) for m in methods}
     n_runs = {m: len(used[m]) for m in methods}
     untrained = not_learned(Path(output_dir), runs, reference)
-    trade_offs = (gives_up(Path(output_dir), used, base, reference, others, primary_key, held_out, seed)
-                  if held_out else None)
+    trade_offs = gives_up(Path(output_dir), used, base, reference, others, primary_key, held_out, seed)
     return {
         "methods": methods, "labels": labels, "reference": reference, "primary_metric": primary,
         "equivalence_margin": margin,
@@ -310,8 +309,8 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
         "model_name": first.model_name,
         "base_is_classifier": bool(base),
         "environment": first.environment or {},
-        # held-out sources only: what each method gives up out of domain (analysis/gives_up.py)
-        **({"held_out_sources": held_out, "gives_up": trade_offs} if held_out else {}),
+        # with held-out sources or drift: what each method gives up (analysis/gives_up.py)
+        **({"held_out_sources": held_out} if held_out else {}), **({"gives_up": trade_offs} if trade_offs else {}),
     }
 
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..data.sources import display_name
 from ..evaluation.run_record import RunRecord
 from ..layout import BASE_METHOD, Layout
 from ..metric_names import MetricKey
-from .statistics import ALPHA, MIN_PAIRS, holm, paired
+from .statistics import ALPHA, MIN_PAIRS, describe, holm, paired
 from .test_evidence import paired_runs_evidence
 from .verdict import shared_test_variance, verdict_interval, verdict_p
 
@@ -47,7 +49,7 @@ def paired_figure(figure: str, key: MetricKey, arms: dict[str, dict[int, Path]],
     interval = verdict_interval(p, shared_test_variance(tl, n))
     with_test = tl is not None
     return {
-        "figure": figure, "metric": key.name, "n_pairs": n, "seeds": seeds, "diffs": p["diffs"],
+        "figure": figure, "kind": key.part, "metric": key.name, "n_pairs": n, "seeds": seeds, "diffs": p["diffs"],
         "diff_mean": p["diff_mean"], "ci_low": interval["low"], "ci_high": interval["high"],
         # below the verdict's least number of pairs, no test (as for the verdict): the figure is shown, not judged
         "p": verdict_p(p["diff_mean"], interval["se"], interval["df"]) if n >= MIN_PAIRS else None,
@@ -66,10 +68,57 @@ def _adjust(rows: list[dict]) -> list[dict]:
     return rows
 
 
+# the drift figures compared between methods: (name, how a run records it, what it is)
+DRIFT_FIGURES = (("cka_last", lambda d: d["cka"]["last"], "CKA with the base, last layer"),
+                 ("intruders_total", lambda d: d["intruders"]["total"], "intruder dimensions, total"))
+
+
+def drift_figure(name: str, label: str, a: str, b: str, va: dict[int, float], vb: dict[int, float]) -> dict:
+    """A drift figure, first method minus second, paired over seeds: the paired t-interval and its p (the probe
+    texts are fixed, so there is no test-set part)."""
+    p = paired(va, vb)
+    return {"a": a, "b": b, "figure": label, "kind": "drift", "metric": name, "n_pairs": p["n_pairs"], "seeds": p["seeds"],
+            "diffs": p["diffs"], "diff_mean": p["diff_mean"], "ci_low": p["t_ci_low"], "ci_high": p["t_ci_high"],
+            "p": p["t_p"] if p["n_pairs"] >= MIN_PAIRS else None, "n_test": None,
+            "interval": "95% paired t-interval over pairs (seed noise only: the probe texts are fixed)"}
+
+
+def _drift_values(runs: dict[int, RunRecord], read) -> dict[int, float]:
+    return {s: float(read(r.drift)) for s, r in runs.items() if r.drift}
+
+
+def drift_summary(runs: Runs) -> dict | None:
+    """Per method: CKA (last layer, mean over layers) and intruder dimensions (total, per layer type), described
+    over its runs, with the declared probe size, k and epsilon; None when no run recorded drift."""
+    recorded = {m: [r.drift for r in by_seed.values() if r.drift] for m, by_seed in runs.items()}
+    if not any(recorded.values()):
+        return None
+    out = {}
+    for m, drifts in recorded.items():
+        if not drifts:
+            continue
+        types = sorted({t for d in drifts for t in d["intruders"]["per_layer_type"]})
+        out[m] = {"cka_last": describe([d["cka"]["last"] for d in drifts]),
+                  "cka_mean": describe([d["cka"]["mean"] for d in drifts]),
+                  "intruders_total": describe([d["intruders"]["total"] for d in drifts], bounds=None),
+                  "intruders_per_layer_type": {t: float(np.mean([d["intruders"]["per_layer_type"].get(t, 0)
+                                                                 for d in drifts])) for t in types},
+                  "matrices_changed": float(np.mean([d["intruders"]["matrices_changed"] for d in drifts])),
+                  "seconds": float(np.mean([d["seconds"] for d in drifts]))}
+    first = next(d for drifts in recorded.values() for d in drifts)
+    return {"methods": out, "probe_texts": first["cka"]["probe_texts"], "top_k": first["intruders"]["top_k"],
+            "epsilon": first["intruders"]["epsilon"]}
+
+
 def gives_up(output_dir: Path, runs: Runs, base: RunRecord | None, reference: str, others: list[str],
-             primary: MetricKey, held_out: list[str], seed: int) -> dict:
-    """comparison.json's `gives_up`: per comparison its in-domain and out-of-domain rows; per method its change
-    from the base checkpoint out of domain (None without a base row: the checkpoint did not predict the task)."""
+             primary: MetricKey, held_out: list[str], seed: int) -> dict | None:
+    """comparison.json's `gives_up`: per comparison its in-domain and out-of-domain rows (held-out sources) and its
+    drift rows (runs that recorded drift), Holm-adjusted together; per method its change from the base checkpoint
+    out of domain (None without a base row: the checkpoint did not predict the task) and its drift. None when the
+    runs held nothing out and recorded no drift."""
+    drift = drift_summary(runs)
+    if not held_out and drift is None:
+        return None
     layout = Layout(output_dir)
     metric = domain_metric(primary)
     inside, outside = MetricKey(metric, "domain", "in_domain"), MetricKey(metric, "domain", "out_of_domain")
@@ -77,12 +126,15 @@ def gives_up(output_dir: Path, runs: Runs, base: RunRecord | None, reference: st
     comparisons = {}
     for m in others:
         arms = {m: dirs[m], reference: dirs[reference]}
-        comparisons[f"{m}_vs_{reference}"] = _adjust([
-            {"a": m, "b": reference, **paired_figure(f"{label} score", key, arms, _values(runs[m], key),
-                                                     _values(runs[reference], key), seed, held_out)}
-            for label, key in (("in-domain", inside), ("out-of-domain", outside))])
+        rows = [{"a": m, "b": reference, **paired_figure(f"{label} score", key, arms, _values(runs[m], key),
+                                                         _values(runs[reference], key), seed, held_out)}
+                for label, key in (("in-domain", inside), ("out-of-domain", outside))] if held_out else []
+        if drift:
+            rows += [drift_figure(name, label, m, reference, _drift_values(runs[m], read),
+                                  _drift_values(runs[reference], read)) for name, read, label in DRIFT_FIGURES]
+        comparisons[f"{m}_vs_{reference}"] = _adjust(rows)
     forgetting = None
-    if base is not None and outside.value(base.test) is not None:
+    if held_out and base is not None and outside.value(base.test) is not None:
         base_score = outside.value(base.test)
         forgetting = {"metric": outside.name, "base": base_score, "methods": dict(zip(sorted(runs), _adjust([
             {"method": m, **paired_figure("change from base", outside,
@@ -90,13 +142,14 @@ def gives_up(output_dir: Path, runs: Runs, base: RunRecord | None, reference: st
                                           _values(runs[m], outside),
                                           {s: base_score for s in runs[m]}, seed, held_out)}
             for m in sorted(runs)])))}
-    trade_offs = {"held_out": held_out, "metric": metric, "comparisons": comparisons, "forgetting": forgetting}
+    trade_offs = {"held_out": held_out, "metric": metric, "comparisons": comparisons, "forgetting": forgetting,
+                  "drift": drift}
     return {**trade_offs, "lines": domain_lines(trade_offs)}
 
 
 def gives_up_records(trade_offs: dict | None) -> dict[str, dict]:
     """The figures as the trackers' verdict records ({name: {kind, diff_mean, ci_low, ci_high, n_pairs, text}}):
-    'lora_vs_full.macro_f1_out_of_domain', 'lora_vs_base.macro_f1_out_of_domain'."""
+    'lora_vs_full.macro_f1_out_of_domain', 'lora_vs_full.cka_last', 'lora_vs_base.macro_f1_out_of_domain'."""
     if not trade_offs:
         return {}
     out = {}
@@ -105,8 +158,9 @@ def gives_up_records(trade_offs: dict | None) -> dict[str, dict]:
                                                             or {}).items()]
     for key, r in named:
         kind = "too_few" if r.get("p") is None else "detected" if r["detected"] else "not_detected"
+        unit = trade_offs["metric"] if r["kind"] != "drift" else ""
         out[key] = {"kind": kind, "diff_mean": r["diff_mean"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                    "n_pairs": r["n_pairs"], "text": f"{key}: {figure_text(r, trade_offs['metric'])}"}
+                    "n_pairs": r["n_pairs"], "text": f"{key}: {figure_text(r, unit)}"}
     return out
 
 
@@ -121,7 +175,7 @@ def figure_text(r: dict, metric: str) -> str:
     ci = f" [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]" if r["ci_low"] is not None else ""
     p = (f" (Holm p = {r['p_holm']:.3g})" if r.get("p_holm") is not None else
          f" (too few pairs to test: {r['n_pairs']}; need {MIN_PAIRS})")
-    return f"{r['diff_mean']:+.3f}{ci} {metric}{p}"
+    return f"{r['diff_mean']:+.3f}{ci}{' ' + metric if metric else ''}{p}"
 
 
 def _finding(r: dict, better: str) -> str:
@@ -132,14 +186,16 @@ def _finding(r: dict, better: str) -> str:
 
 def domain_lines(trade_offs: dict | None) -> dict[str, list[str]]:
     """Per comparison, its in-domain and out-of-domain lines (the terminal's and the report's verdict block)."""
-    if not trade_offs:
+    if not trade_offs or not trade_offs["held_out"]:
         return {}
     held, metric = _held_text(trade_offs["held_out"]), trade_offs["metric"]
     out = {}
     for name, rows in trade_offs["comparisons"].items():
         lines = []
         for r in rows:
-            where = "Out of domain (held out: " + held + ")" if r["metric"].endswith("_out_of_domain") else \
+            if r["kind"] not in ("in_domain", "out_of_domain"):
+                continue
+            where = "Out of domain (held out: " + held + ")" if r["kind"] == "out_of_domain" else \
                 "In domain (the sources trained on)"
             winner = r["a"] if (r["diff_mean"] or 0) > 0 else r["b"]
             lines.append(f"{where}: {r['a']} - {r['b']} = {figure_text(r, metric)}: "
@@ -151,13 +207,13 @@ def domain_lines(trade_offs: dict | None) -> dict[str, list[str]]:
 def gives_up_clauses(trade_offs: dict | None) -> dict[str, str]:
     """Per comparison, the headline's clause on what was, or was not, detected out of domain and, with a base
     row, in what each method kept of the checkpoint's own skill there."""
-    if not trade_offs:
+    if not trade_offs or not trade_offs["held_out"]:
         return {}
     held, metric = _held_text(trade_offs["held_out"]), trade_offs["metric"]
     forgetting = trade_offs.get("forgetting")
     out = {}
     for name, rows in trade_offs["comparisons"].items():
-        r = next(x for x in rows if x["metric"].endswith("_out_of_domain"))
+        r = next(x for x in rows if x["kind"] == "out_of_domain")
         a, b = r["a"], r["b"]
         winner = a if (r["diff_mean"] or 0) > 0 else b
         text = (f"Out of domain (held out: {held}): {a} - {b} = {figure_text(r, metric)}: "

@@ -255,8 +255,4 @@ def make_plots(output_dir: Path, comparison: dict, errors: dict) -> dict[str, Pa
     }
     if errors:
         made["errors"] = error_rates_plot(errors, methods, colors, layout.plot("errors"))
-    if comparison.get("gives_up"):
-        from .gives_up_plot import gives_up_plot  # (it builds on this module's helpers)
-
-        made["gives_up"] = gives_up_plot(comparison, colors, layout.plot("gives_up"))
     return made

@@ -19,7 +19,8 @@ from .run_files import read_json
 from .aggregate import build_comparison
 from .error_analysis import error_analysis
 from .exports import write_exports
-from .plots import make_plots
+from .gives_up_plot import forest_rows, gives_up_plot
+from .plots import make_plots, method_colors
 from .render import render_html, render_markdown
 from .report_blocks import SECTIONS, Block
 from .report_gives_up import gives_up_blocks
@@ -313,6 +314,8 @@ def build_report(output_dir: str | Path) -> ComparisonResult:
     errors = error_analysis(output_dir, cmp["methods"])
     cmp["error_analysis"] = errors
     plots = make_plots(output_dir, cmp, errors)
+    if cmp.get("gives_up") and forest_rows(cmp):  # the forest plot of what each method gives up (when compared)
+        plots["gives_up"] = gives_up_plot(cmp, method_colors(cmp["methods"]), Layout(output_dir).plot("gives_up"))
     cmp["plots"] = {k: str(v.relative_to(output_dir)) for k, v in plots.items()}
     layout = Layout(output_dir)
     write_json(layout.comparison, cmp)

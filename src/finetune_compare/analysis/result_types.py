@@ -115,6 +115,8 @@ class ComparisonResult(TypedDict):
     failed_runs: NotRequired[list[dict[str, Any]]]  # runs that failed on every Ray attempt (added by the report)
     preregistration: NotRequired[dict[str, Any]]  # what the study declared before it ran (added by the report)
     resolved_config: NotRequired[str]  # a run's config.yaml, shown by the report (added by the report)
+    held_out_sources: NotRequired[list[str]]  # the sources training never saw (holdout_sources), when any
+    gives_up: NotRequired[dict[str, Any]]  # out-of-domain, forgetting and drift figures (analysis/gives_up.py)
 
 
 class SweepComparison(TypedDict):

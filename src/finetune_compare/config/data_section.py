@@ -153,8 +153,6 @@ def _check_holdout(data: Any, own: bool) -> None:
     held = data.holdout_sources
     if not held:
         return
-    if len(set(held)) != len(held):
-        raise ConfigError(f"config key 'holdout_sources': {held} names a source twice")
     if own:
         if not data.group_column:
             raise ConfigError("config key 'holdout_sources': names values of group_column, which is not set; set "

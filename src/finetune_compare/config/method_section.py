@@ -25,11 +25,11 @@ class MethodKeys(ValidatedSettings):
     use_lora: bool = setting(True, "Seed key: a single run (`--mode train`) uses LoRA when true, full FT when false.")
     methods: list[str] = setting(["full", "lora"], "Methods that `--mode compare` runs (see the method registry).",
                                  choices=method_names, nonempty=True)
-    learning_rate: float = setting(2e-5, "Learning rate for full fine-tuning (and head-only).", min=0,
-                                   exclusive_min=True)
+    learning_rate: float = setting(2e-5, "Learning rate for full fine-tuning (and head-only). 0 trains nothing: "
+                                   "a control whose forgetting and drift figures must read 0.", min=0)
     head_learning_rate: Optional[float] = setting(
         None, "Learning rate of the classification head under every method (default: learning_rate, full FT's), "
-        "so head and method effects are not confounded.", min=0, exclusive_min=True)
+        "so head and method effects are not confounded.", min=0)
 
 
 GENERAL_KEYS = tuple(f.name for f in dataclasses.fields(MethodKeys))

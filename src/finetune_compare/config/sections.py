@@ -157,6 +157,17 @@ class ExperimentConfig(Section):
     save_merged: bool = setting(False, "LoRA: also save a merged full model.")
     save_dir: Optional[str] = setting(None, "Where models are saved (default: inside each run folder).")
     evaluate_base_model: bool = setting(True, "Evaluate the untrained checkpoint when its head already fits.")
+    drift: bool = setting(
+        True, "Record each run's drift from the base model: linear CKA of every layer's mean-pooled representations "
+        "on drift_probe_texts test texts, and the intruder dimensions of the weight matrices training changed "
+        "(docs/statistics.md). Compared between methods in the report's 'What each method gives up'.")
+    drift_probe_texts: int = setting(512, "Drift: how many test texts (the first ones, the same for every run) the "
+                                     "CKA is computed on; fewer when the test set is smaller.", min=2)
+    intruder_top_k: int = setting(10, "Drift: how many top singular vectors of each changed matrix are checked for "
+                                  "intruder dimensions.", min=1)
+    intruder_epsilon: float = setting(
+        0.5, "Drift: a top singular vector is an intruder when its highest cosine similarity to any singular vector "
+        "of the base matrix is below this.", min=0, max=1, exclusive_min=True, exclusive_max=True)
     method_overrides: dict = setting(
         {}, "Per-method settings, e.g. {lora: {lora_r: 16, batch_size: 32}}; written by --mode optimize as "
         "tuned.yaml.")

@@ -34,7 +34,9 @@ def confounds(bundle: DataBundle) -> list[str]:
             total = sum(by_source.values())
             if not total:
                 continue
-            missing = [display(s) for s in bundle.report["sources"] if by_source[s] == 0]
+            # a held-out source is missing from training by design (it is the out-of-domain test)
+            missing = [display(s) for s in bundle.report["sources"] if by_source[s] == 0
+                       and not (split == "train" and s in bundle.holdout)]
             top, n = by_source.most_common(1)[0]
             if missing:
                 notes.append(f"{split}: '{cname}' has no {', '.join(missing)} examples "
@@ -112,6 +114,12 @@ def format_summary(summary: dict) -> str:
         lines.append(f"  {display(s):<10} empty after cleaning: {empty}; leaked into held-out "
                      f"splits (removed from train): {leak['train_rows_removed']} ({where}); duplicates: "
                      f"train {dup['train']}, test {dup['test']}")
+    if summary.get("holdout"):
+        held = summary["holdout"]
+        removed = ", ".join(f"{display(s)} {n}" for s, n in held["train_rows_removed"].items()) or "none"
+        lines.append(f"  held out of training and validation (tested as out-of-domain): "
+                     f"{', '.join(display(s) for s in held['sources'])}; rows of other sources dropped as copies "
+                     f"of its texts: {removed}")
     if summary.get("augmented"):
         lines.append(f"  augmented copies added to train: {summary['augmented']}")
     if summary["shortfalls"]:

@@ -17,7 +17,7 @@ from ..layout import HISTORY, METRICS, PREDICTIONS, RUN_CONFIG
 from ..utils.io import atomic_write_text, write_json, write_jsonl
 
 # sections a record may not have (the base-model row, a simulated run): omitted from metrics.json when None
-OPTIONAL_SECTIONS = ("validation", "training", "data", "environment", "health", "saved_model")
+OPTIONAL_SECTIONS = ("validation", "training", "data", "environment", "health", "saved_model", "drift")
 
 
 @dataclass
@@ -37,10 +37,11 @@ class RunRecord:
     environment: dict[str, Any] | None = None
     health: dict[str, Any] | None = None  # collapsed / diverged, and the problems found (experiments.execution.run_files)
     saved_model: dict[str, Any] | None = None
+    drift: dict[str, Any] | None = None  # CKA and intruder dimensions against the base model (evaluation.drift)
 
     # the order metrics.json has always had: identity, scores, accounting, training, cost, data, environment, health
     ORDER = ("method", "seed", "model_name", "head", "labels", "test", "validation", "params", "training", "timing",
-             "memory", "data", "environment", "health", "saved_model")
+             "memory", "drift", "data", "environment", "health", "saved_model")
 
     def to_json(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

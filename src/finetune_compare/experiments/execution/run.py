@@ -22,6 +22,7 @@ from transformers import set_seed
 
 from ...config import Config, config_to_yaml
 from ...evaluation.metrics import validation_metrics
+from ...evaluation.drift import measure_drift
 from ...evaluation.predict import predict_split, prediction_rows, split_metrics
 from ...evaluation.run_record import RunRecord, write_run_files
 from ...layout import CHECKPOINTS, MODEL, RUN_FILES, seed_dir_name
@@ -205,12 +206,22 @@ def _train_or_load(ctx: RunContext, config: Config, method: str, seed: int, run_
     return out.trainer, trained, out.memory
 
 
+def run_drift(ctx: RunContext, config: Config, model) -> dict:
+    """The trained model's drift from the base model on the comparison's probe texts (the first test texts)."""
+    e = config.experiment
+    texts = [x.text for x in ctx.tokenized.test.examples[:e.drift_probe_texts]]
+    key = (config.model.model_name, hash(tuple(texts)), ctx.tokenized.max_length)  # the base's, shared by every pair
+    return measure_drift(model, ctx.provider.load_model, ctx.tokenizer, texts, ctx.tokenized.max_length,
+                         e.intruder_top_k, e.intruder_epsilon, key)
+
+
 def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int, run_dir: Path) -> RunRecord:
     """Train (or take an interrupted run's trained weights), test, write the run folder; `config` may differ from
     ctx.config (OOM retry, overrides)."""
     trainer, trained, memory = _train_or_load(ctx, config, method, seed, run_dir)
     with memory:  # training's monitor keeps sampling through the test pass
         probs, predict_seconds = predict_split(trainer, ctx.tokenized.test)
+    drift = run_drift(ctx, config, trainer.model) if config.experiment.drift else None
 
     epochs_run = trained.epochs_run
     wall = trained.wall_seconds
@@ -247,7 +258,7 @@ def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int,
         memory=trained.memory if trained.resumed else memory.summary(),
         data={"train": n_train, "validation": len(ctx.tokenized.validation.examples), "test": n_test,
               "max_length": ctx.tokenized.max_length, "fingerprint": ctx.data.fingerprint},
-        environment=ctx.environment,
+        environment=ctx.environment, drift=drift,
     )
     history = history_of(trained.log_history)
     history["memory_mb"] = trained.memory_series if trained.resumed else memory.series
