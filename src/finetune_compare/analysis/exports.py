@@ -27,16 +27,21 @@ def runs_frame(cmp: dict) -> pd.DataFrame:
     method none of whose runs finished is still named. `status` says which a row is."""
     seeds = paired_seeds(cmp)
     keys = [k for group in cmp["metric_groups"].values() for k in group]
+    drift = (cmp.get("gives_up") or {}).get("drift") or {}
+    drift_keys = ["cka_last", "cka_mean", "intruders_total"] if drift else []
     rows = []
     for m in cmp["methods"]:
         values = {k: cmp["per_method"][m][k]["values"] for k in keys}
+        per = (drift.get("methods") or {}).get(m)
+        if per and all(len(per[k]["values"]) == len(seeds) for k in drift_keys):  # drift of the same paired runs
+            values.update({k: per[k]["values"] for k in drift_keys})
         if any(len(v) != len(seeds) for v in values.values()):
             continue  # a method without a run at every paired seed (no pairs yet): nothing paired to export
         rows += [{"method": m, "seed": seed, **{k: v[i] for k, v in values.items()}, "status": "paired"}
                  for i, seed in enumerate(seeds)]
     rows += [{"method": f["method"], "seed": f["seed"], "status": f"failed: {f['error']}"}
              for f in cmp.get("failed_runs", [])]
-    return pd.DataFrame(rows, columns=["method", "seed", *keys, "status"])
+    return pd.DataFrame(rows, columns=["method", "seed", *keys, *drift_keys, "status"])
 
 
 def _caption(cmp: dict) -> str:
@@ -45,6 +50,9 @@ def _caption(cmp: dict) -> str:
     if cmp["comparisons"]:
         text += (f"; last rows: the verdict's difference on {cmp['primary_metric'].replace('_', ' ')} with its 95\\% "
                  "interval (seed, data-draw and test-set noise) and the verdict")
+        if any((cmp.get("gives_up") or {}).get("comparisons", {}).values()):
+            text += ("; then what each method gives up, each difference with its 95\\% interval as the report "
+                     "states it (scores: seeds and test set; drift: seeds) and whether Holm-adjusted p < 0.05")
     missing = sorted({f["method"] for f in cmp.get("failed_runs", [])} - set(cmp["methods"]))
     if missing:
         text += (f"; not in the table: {', '.join(missing)} (every run failed; comparison.csv lists the failures)")
@@ -69,6 +77,14 @@ def results_frame(cmp: dict) -> pd.DataFrame:
                                                     if v["ci_low"] is not None else ""))
         rows.append({"metric": f"{c['a']} - {c['b']} ({c['primary_metric'].replace('_', ' ')}, 95% CI)",
                      c["a"]: diff, c["b"]: v["kind"]})
+    for figures in ((cmp.get("gives_up") or {}).get("comparisons") or {}).values():  # what each method gives up
+        for r in figures:
+            diff = "–" if r["diff_mean"] is None else (
+                f"{r['diff_mean']:+.4f}" + (f" [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]" if r["ci_low"] is not None
+                                            else ""))
+            found = "too few pairs" if r.get("p") is None else "detected" if r["detected"] else "not detected"
+            rows.append({"metric": f"{r['a']} - {r['b']} ({r['metric'].replace('_', ' ')}, 95% CI)", r["a"]: diff,
+                         r["b"]: found})
     return pd.DataFrame(rows, columns=["metric", *cmp["methods"]]).fillna("")
 
 

@@ -159,10 +159,11 @@ class ExperimentConfig(Section):
     evaluate_base_model: bool = setting(True, "Evaluate the untrained checkpoint when its head already fits.")
     drift: bool = setting(
         True, "Record each run's drift from the base model: linear CKA of every layer's mean-pooled representations "
-        "on drift_probe_texts test texts, and the intruder dimensions of the weight matrices training changed "
+        "of drift_probe_texts test texts, and the intruder dimensions of the weight matrices training changed "
         "(docs/statistics.md). Compared between methods in the report's 'What each method gives up'.")
-    drift_probe_texts: int = setting(512, "Drift: how many test texts (the first ones, the same for every run) the "
-                                     "CKA is computed on; fewer when the test set is smaller.", min=2)
+    drift_probe_texts: int = setting(
+        256, "Drift: how many test texts the CKA is computed on (spread evenly over the length-sorted test split, the "
+        "same for every run; all of them when the test set is smaller).", min=2)
     intruder_top_k: int = setting(10, "Drift: how many top singular vectors of each changed matrix are checked for "
                                   "intruder dimensions.", min=1)
     intruder_epsilon: float = setting(

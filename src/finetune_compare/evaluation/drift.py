@@ -1,8 +1,8 @@
 """Drift from the base model, for any encoder: how far a trained model's representations and weights moved.
 
 - **Linear CKA** (Kornblith et al. 2019) between the base encoder's and the trained encoder's representations of a
-  fixed probe set of texts no run trains on (the first `drift_probe_texts` test examples, the same for every run
-  of a comparison): every layer's hidden states, mean-pooled over the real tokens. 1.0: the same representation up
+  fixed probe set of texts no run trains on (`drift_probe_texts` test examples spread evenly over the
+  length-sorted test split, the same for every run of a comparison): every layer's hidden states, mean-pooled over the real tokens. 1.0: the same representation up
   to rotation and scale; lower: changed.
 - **Intruder dimensions** (Shuttleworth et al. 2024): for each weight matrix of the encoder that training changed
   (the merged weights for an adapter, the weights themselves for full fine-tuning), the top-k left singular vectors
@@ -37,17 +37,24 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def pooled_layers(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64) -> list[np.ndarray]:
+def pooled_layers(model, tokenizer, texts: list[str], max_length: int, precision: str = "no",
+                  batch_size: int = 64) -> list[np.ndarray]:
     """Every layer's hidden states (the embeddings' output first), mean-pooled over the real tokens: one n x d
-    array per layer, float64."""
+    array per layer, float64. `precision` as the run's test pass ('bf16', 'fp16' autocast, else fp32): the base and
+    every trained model go through this same path, so an unchanged model reads exactly CKA 1."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    # batches of similar lengths (little padding), put back in the texts' order at the end
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
     layers: list[list[np.ndarray]] = []
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start:start + batch_size], truncation=True, max_length=max_length, padding=True,
-                          return_tensors="pt").to(device)
-        hidden = model(**batch, output_hidden_states=True).hidden_states
+        batch = tokenizer([texts[i] for i in order[start:start + batch_size]], truncation=True, max_length=max_length,
+                          padding=True, return_tensors="pt").to(device)
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            hidden = model(**batch, output_hidden_states=True).hidden_states
         mask = batch["attention_mask"].unsqueeze(-1).to(torch.float64)
         for i, h in enumerate(hidden):
             pooled = (h.to(torch.float64) * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
@@ -55,7 +62,8 @@ def pooled_layers(model, tokenizer, texts: list[str], max_length: int, batch_siz
                 layers.append([])
             layers[i].append(pooled.cpu().numpy())
     model.train(was_training)
-    return [np.concatenate(chunks) for chunks in layers]
+    back = np.argsort(order)
+    return [np.concatenate(chunks)[back] for chunks in layers]
 
 
 def encoder_weights(model, encoder_prefix: str | None) -> dict[str, torch.Tensor]:
@@ -75,7 +83,8 @@ def layer_type(name: str) -> str:
 
 
 def _left_singular_vectors(weight: torch.Tensor) -> torch.Tensor:
-    return torch.linalg.svd(weight.to(torch.float64), full_matrices=False).U
+    # float32: the cosines are compared with epsilon (0.5 by default), far above float32's rounding
+    return torch.linalg.svd(weight.to(torch.float32), full_matrices=False).U
 
 
 def intruders(base: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], base_svd: dict[str, torch.Tensor],
@@ -98,8 +107,16 @@ def intruders(base: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], bas
             "matrices_changed": changed, "top_k": top_k, "epsilon": epsilon}
 
 
+def probe_rows(n: int, size: int) -> list[int]:
+    """`size` row indices spread evenly over n rows (all when n <= size): over a length-sorted test split, a probe
+    with the test set's mix of lengths and sources rather than its shortest texts."""
+    if n <= size:
+        return list(range(n))
+    return [j * n // size for j in range(size)]
+
+
 def measure_drift(model, base_loader, tokenizer, texts: list[str], max_length: int, top_k: int, epsilon: float,
-                  cache_key: tuple) -> dict[str, Any]:
+                  cache_key: tuple, precision: str = "no") -> dict[str, Any]:
     """A trained model's drift from its base: CKA per layer on the probe texts, and intruder dimensions.
     `base_loader()` loads the untouched base model (called once per process and `cache_key`)."""
     start = time.perf_counter()
@@ -107,17 +124,17 @@ def measure_drift(model, base_loader, tokenizer, texts: list[str], max_length: i
     if base is None:
         base_model = base_loader()
         prefix = getattr(base_model, "base_model_prefix", None)  # the encoder's attribute: 'roberta', 'bert'
-        base = {"layers": pooled_layers(base_model, tokenizer, texts, max_length), "prefix": prefix,
+        base = {"layers": pooled_layers(base_model, tokenizer, texts, max_length, precision), "prefix": prefix,
                 "weights": encoder_weights(base_model, prefix), "svd": {}}
         del base_model
         _BASE_CACHE.clear()  # one base per process at a time: a sweep over models does not pile them up
         _BASE_CACHE[cache_key] = base
-    tuned_layers = pooled_layers(model, tokenizer, texts, max_length)
+    tuned_layers = pooled_layers(model, tokenizer, texts, max_length, precision)
     per_layer = [linear_cka(b, t) for b, t in zip(base["layers"], tuned_layers)]
     found = intruders(base["weights"], encoder_weights(model, base["prefix"]), base["svd"], top_k, epsilon)
     return {
         "cka": {"last": per_layer[-1], "mean": float(np.mean(per_layer)), "per_layer": per_layer,
-                "probe_texts": len(texts), "pooling": "mean over real tokens"},
+                "probe_texts": len(texts), "pooling": "mean over real tokens", "precision": precision},
         "intruders": found,
         "seconds": round(time.perf_counter() - start, 3),
     }

@@ -22,7 +22,7 @@ from transformers import set_seed
 
 from ...config import Config, config_to_yaml
 from ...evaluation.metrics import validation_metrics
-from ...evaluation.drift import measure_drift
+from ...evaluation.drift import measure_drift, probe_rows
 from ...evaluation.predict import predict_split, prediction_rows, split_metrics
 from ...evaluation.run_record import RunRecord, write_run_files
 from ...layout import CHECKPOINTS, MODEL, RUN_FILES, seed_dir_name
@@ -171,7 +171,8 @@ def run_method(ctx: RunContext, method: str, seed: int, force: bool = False) -> 
             log.warning("%s seed %d: CUDA out of memory; retrying with batch_size %d x accumulation %d "
                         "(same effective batch)", method, seed, config.training.batch_size,
                         config.training.gradient_accumulation_steps)
-        outcome.metrics = {k: getattr(record, k) for k in ("test", "params", "timing", "memory")}
+        outcome.metrics = {k: getattr(record, k) for k in ("test", "params", "timing", "memory", "drift")
+                           if getattr(record, k) is not None}
         outcome.artifacts = [run_dir / n for n in RUN_FILES]
     signals.note(None)  # complete: nothing of it is left to redo
     return record
@@ -207,12 +208,14 @@ def _train_or_load(ctx: RunContext, config: Config, method: str, seed: int, run_
 
 
 def run_drift(ctx: RunContext, config: Config, model) -> dict:
-    """The trained model's drift from the base model on the comparison's probe texts (the first test texts)."""
+    """The trained model's drift from the base model on the comparison's probe texts (test texts, the same for every
+    run), in the precision of the run's test pass."""
     e = config.experiment
-    texts = [x.text for x in ctx.tokenized.test.examples[:e.drift_probe_texts]]
-    key = (config.model.model_name, hash(tuple(texts)), ctx.tokenized.max_length)  # the base's, shared by every pair
+    examples = ctx.tokenized.test.examples
+    texts = [examples[i].text for i in probe_rows(len(examples), e.drift_probe_texts)]
+    key = (config.model.model_name, hash(tuple(texts)), ctx.tokenized.max_length, ctx.precision)  # shared by the pairs
     return measure_drift(model, ctx.provider.load_model, ctx.tokenizer, texts, ctx.tokenized.max_length,
-                         e.intruder_top_k, e.intruder_epsilon, key)
+                         e.intruder_top_k, e.intruder_epsilon, key, ctx.precision)
 
 
 def _train_and_evaluate(ctx: RunContext, config: Config, method: str, seed: int, run_dir: Path) -> RunRecord:
