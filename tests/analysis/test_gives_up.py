@@ -98,9 +98,9 @@ def test_a_rebuild_from_the_folders_gives_the_same_figures(held_out_study):
     assert again["gives_up"] == result["gives_up"]
 
 
-def test_a_comparison_without_held_out_sources_has_no_section_and_no_new_keys(tmp_path):
-    """Comparisons made before held-out sources existed keep comparison.json's shape (the behaviour record holds
-    the whole file); here: a report without the section and without a link to it."""
+def test_a_report_without_the_section_does_not_link_to_it(tmp_path):
+    """A comparison without held-out sources or drift (drift: false, or folders written before it) has no "What
+    each method gives up" section, and its navigation does not link one."""
     from finetune_compare.analysis.render import render_html
     from finetune_compare.analysis.report_blocks import Block
 
