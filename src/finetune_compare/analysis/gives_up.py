@@ -49,7 +49,7 @@ def paired_figure(figure: str, key: MetricKey, arms: dict[str, dict[int, Path]],
     interval = verdict_interval(p, shared_test_variance(tl, n))
     with_test = tl is not None
     return {
-        "figure": figure, "kind": key.part, "metric": key.name, "n_pairs": n, "seeds": seeds, "diffs": p["diffs"],
+        "figure": figure, "kind": key.part if key.group == "domain" else key.group, "metric": key.name, "n_pairs": n, "seeds": seeds, "diffs": p["diffs"],
         "diff_mean": p["diff_mean"], "ci_low": interval["low"], "ci_high": interval["high"],
         # below the verdict's least number of pairs, no test (as for the verdict): the figure is shown, not judged
         "p": verdict_p(p["diff_mean"], interval["se"], interval["df"]) if n >= MIN_PAIRS else None,
@@ -78,7 +78,12 @@ def drift_figure(name: str, label: str, a: str, b: str, va: dict[int, float], vb
     texts are fixed, so there is no test-set part)."""
     p = paired(va, vb)
     return {"a": a, "b": b, "figure": label, "kind": "drift", "metric": name, "n_pairs": p["n_pairs"], "seeds": p["seeds"],
-            "diffs": p["diffs"], "diff_mean": p["diff_mean"], "ci_low": p["t_ci_low"], "ci_high": p["t_ci_high"],
+            "diffs": p["diffs"], "diff_mean": p["diff_mean"],
+            # a CKA difference lies in [-1, 1]: its interval is cut there, as the verdict's is
+            "ci_low": None if p["t_ci_low"] is None else max(p["t_ci_low"], -1.0) if name.startswith("cka") else
+            p["t_ci_low"],
+            "ci_high": None if p["t_ci_high"] is None else min(p["t_ci_high"], 1.0) if name.startswith("cka") else
+            p["t_ci_high"],
             "p": p["t_p"] if p["n_pairs"] >= MIN_PAIRS else None, "n_test": None,
             "interval": "95% paired t-interval over pairs (seed noise only: the probe texts are fixed)"}
 
@@ -123,9 +128,16 @@ def gives_up(output_dir: Path, runs: Runs, base: RunRecord | None, reference: st
     metric = domain_metric(primary)
     inside, outside = MetricKey(metric, "domain", "in_domain"), MetricKey(metric, "domain", "out_of_domain")
     dirs = {m: {s: layout.run_dir(m, s) for s in by_seed} for m, by_seed in runs.items()}
-    comparisons = {}
+    sources = sorted({s for by_seed in runs.values() for r in by_seed.values() for s in r.test.get("per_source", {})})
+    comparisons, per_source = {}, {}
     for m in others:
         arms = {m: dirs[m], reference: dirs[reference]}
+        if len(sources) > 1:  # each source with the verdict's kind of interval over its own test examples
+            per_source[f"{m}_vs_{reference}"] = _adjust([
+                {"a": m, "b": reference, **paired_figure(f"{display_name(s)} score", key, arms,
+                                                         _values(runs[m], key), _values(runs[reference], key), seed,
+                                                         held_out)}
+                for s in sources for key in [MetricKey(metric, "per_source", s)]])
         rows = [{"a": m, "b": reference, **paired_figure(f"{label} score", key, arms, _values(runs[m], key),
                                                          _values(runs[reference], key), seed, held_out)}
                 for label, key in (("in-domain", inside), ("out-of-domain", outside))] if held_out else []
@@ -142,8 +154,8 @@ def gives_up(output_dir: Path, runs: Runs, base: RunRecord | None, reference: st
                                           _values(runs[m], outside),
                                           {s: base_score for s in runs[m]}, seed, held_out)}
             for m in sorted(runs)])))}
-    trade_offs = {"held_out": held_out, "metric": metric, "comparisons": comparisons, "forgetting": forgetting,
-                  "drift": drift}
+    trade_offs = {"held_out": held_out, "metric": metric, "comparisons": comparisons, "per_source": per_source,
+                  "forgetting": forgetting, "drift": drift}
     return {**trade_offs, "lines": domain_lines(trade_offs)}
 
 
@@ -153,7 +165,8 @@ def gives_up_records(trade_offs: dict | None) -> dict[str, dict]:
     if not trade_offs:
         return {}
     out = {}
-    named = [(f"{name}.{r['metric']}", r) for name, rows in trade_offs["comparisons"].items() for r in rows]
+    named = [(f"{name}.{r['metric']}", r) for table in ("comparisons", "per_source")
+             for name, rows in (trade_offs.get(table) or {}).items() for r in rows]
     named += [(f"{m}_vs_base.{r['metric']}", r) for m, r in ((trade_offs.get("forgetting") or {}).get("methods")
                                                             or {}).items()]
     for key, r in named:

@@ -27,7 +27,7 @@ def forest_rows(cmp: dict) -> list[dict]:
         rows.append({"label": f"{c['a']} - {c['b']}: verdict, {c['primary_metric']}", "mean": c["primary"]["diff_mean"],
                      "low": v.get("ci_low"), "high": v.get("ci_high"), "detected": v["kind"] in ("better", "worse"),
                      "method": c["a"], "counted": False})
-        for r in g["comparisons"].get(name, []):
+        for r in [*g["comparisons"].get(name, []), *(g.get("per_source") or {}).get(name, [])]:
             rows.append({"label": f"{r['a']} - {r['b']}: {r['metric']}", "mean": r["diff_mean"], "low": r["ci_low"],
                          "high": r["ci_high"], "detected": bool(r.get("detected")), "method": r["a"],
                          "counted": r["metric"] in COUNTS})

@@ -39,6 +39,11 @@ def gives_up_blocks(cmp: dict, plots: dict[str, Path]) -> list[Block]:
         a, ref = rows[0]["a"], rows[0]["b"]
         b.append(Block("table", [HEADER] + [_row(f"{r['figure']}: {a} - {ref}", r) for r in rows],
                        caption=f"{a} vs {ref}" + (f" ({g['metric']} for the scores)" if g["held_out"] else "")))
+    for name, rows in (g.get("per_source") or {}).items():
+        a, ref = rows[0]["a"], rows[0]["b"]
+        b.append(Block("table", [HEADER] + [_row(f"{r['figure']}: {a} - {ref}", r) for r in rows],
+                       caption=f"{a} vs {ref}, per source ({g['metric']}; Holm within this table; the interval over "
+                               "each source's own test examples)"))
     forgetting = g.get("forgetting")
     if forgetting:
         held = ", ".join(display_name(s) for s in g["held_out"])
@@ -74,8 +79,8 @@ def _held_out_text(g: dict) -> list[Block]:
 def _drift_text(d: dict) -> list[Block]:
     return [Block("p", (
         f"Drift from the base model, per run: linear CKA between the base encoder's and the trained encoder's "
-        f"representations (every layer's hidden states, mean-pooled over real tokens) of the first "
-        f"{d['probe_texts']} test texts, which no run trains on (1.0: the same representation up to rotation and "
+        f"representations (every layer's hidden states, mean-pooled over real tokens) of {d['probe_texts']} test "
+        f"texts spread over the length-sorted test split, the same for every run and trained on by none (1.0: the same representation up to rotation and "
         f"scale); and intruder dimensions: of each weight matrix training changed (an adapter merged into it), the "
         f"top {d['top_k']} singular vectors whose highest cosine similarity to any singular vector of the base "
         f"matrix is below {d['epsilon']:g} (Shuttleworth et al. 2024). Between methods they are paired over seeds "
