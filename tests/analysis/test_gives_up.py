@@ -106,3 +106,23 @@ def test_a_report_without_the_section_does_not_link_to_it(tmp_path):
 
     html = render_html([Block("h2", "Verdict", "verdict"), Block("p", "x")])
     assert "#gives_up" not in html and "href='#verdict'" in html
+
+
+@pytest.mark.slow
+def test_a_leave_one_source_out_sweep_reports_each_point_s_out_of_domain_figures(tmp_path, tiny_roberta):
+    import yaml
+
+    from finetune_compare.cli import main
+
+    cfg = tiny_config(tiny_roberta, tmp_path, num_epochs=1, output_dir=str(tmp_path / "loso"))
+    path = tmp_path / "loso.yaml"
+    path.write_text(yaml.safe_dump(cfg.to_dict()))
+    assert main(["sweep", "--config", str(path), "--sweep", "holdout_sources=imdb,tweeteval", "--quiet"]) == 0
+    sweep = json.loads((tmp_path / "loso" / "sweep.json").read_text())
+    assert [p["held_out"] for p in sweep["points"]] == [["imdb"], ["tweeteval"]]
+    for p in sweep["points"]:
+        figures = [r["metric"] for r in p["gives_up"]["lora_vs_full"]]
+        assert figures[:2] == ["macro_f1_in_domain", "macro_f1_out_of_domain"]
+    report = (tmp_path / "loso" / "sweep_report.md").read_text()
+    assert "lora vs full: what each method gives up, per point" in report
+    assert "| holdout_sources=tweeteval | TweetEval | out-of-domain score |" in report

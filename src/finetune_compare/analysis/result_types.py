@@ -140,6 +140,8 @@ class SweepPoint(TypedDict):
     methods: dict[str, dict[str, Any]]
     comparisons: dict[str, SweepComparison]
     sources: list[str]
+    held_out: NotRequired[list[str]]  # the point's held-out sources (a leave-one-source-out sweep)
+    gives_up: NotRequired[dict[str, list[dict[str, Any]]]]  # per comparison: its "What each method gives up" rows
 
 
 class SweepSummary(TypedDict):

@@ -79,8 +79,13 @@ def point_summary(values: dict, name: str, cmp: dict) -> SweepPoint:
         comparisons[key] = {"a": c["a"], "b": c["b"], "n_pairs": p["n_pairs"], "diff_mean": p["diff_mean"],
                             "ci_low": v["ci_low"], "ci_high": v["ci_high"], "t_p": p["t_p"], "tost_p": v["tost_p"],
                             "kind": v["kind"], "text": v["text"], "detectable": v.get("detectable")}
+    g = cmp.get("gives_up") or {}
+    gives_up = {key: [{k: r.get(k) for k in ("figure", "metric", "diff_mean", "ci_low", "ci_high", "p_holm",
+                                              "detected")} for r in rows]
+                for key, rows in (g.get("comparisons") or {}).items() if rows}
     return {"values": values, "name": name, "folder": str(Layout(".").point_dir(name)), "methods": methods,
-            "comparisons": comparisons, "sources": cmp["sources"]}
+            "comparisons": comparisons, "sources": cmp["sources"],
+            **({"held_out": g["held_out"]} if g.get("held_out") else {}), **({"gives_up": gives_up} if gives_up else {})}
 
 
 def verdict_label(c: dict, margin: float | None) -> str:
@@ -204,6 +209,26 @@ def _ci_text(s: dict | None) -> str:
     return txt
 
 
+def gives_up_per_point(s: dict) -> list[Block]:
+    """Each point's "What each method gives up" rows (out of domain, in domain, drift), as its own report states
+    them: a leave-one-source-out sweep reads its out-of-domain difference source by source here."""
+    blocks = []
+    for name in s["comparisons"]:
+        rows = [["point", "held out", "figure", "difference [95% CI]", "Holm-adjusted p", "detected"]]
+        for p in s["points"]:
+            for r in (p.get("gives_up") or {}).get(name, []):
+                ci = f" [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]" if r["ci_low"] is not None else ""
+                diff = "–" if r["diff_mean"] is None else f"{r['diff_mean']:+.4f}{ci}"
+                rows.append([point_label(p["values"]), ", ".join(display_name(x) for x in p.get("held_out") or [])
+                             or "–", r["figure"], diff, "–" if r["p_holm"] is None else f"{r['p_holm']:.3g}",
+                             "too few pairs" if r["p_holm"] is None else "yes" if r["detected"] else "no"])
+        if len(rows) > 1:
+            blocks.append(Block("table", rows, caption=f"{name.replace('_vs_', ' vs ')}: what each method gives up, "
+                                                       "per point (intervals and tests as each point's report "
+                                                       "states them; not detected is not evidence of no difference)"))
+    return blocks
+
+
 def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block]:
     b: list[Block] = [Block("h2", SECTIONS["answer"], "answer")]
     b += [Block("p", line) for line in s["answer"]]
@@ -226,6 +251,7 @@ def build_blocks(sweep_dir: Path, s: dict, plots: dict[str, Path]) -> list[Block
         b.append(Block("table", rows, caption=name.replace("_vs_", " vs ")))
     b.append(Block("list", [f"{point_label(p['values'])}: {c['text']}" for p in s["points"]
                             for c in p["comparisons"].values()], caption="Verdicts in full"))
+    b += gives_up_per_point(s)
 
     b.append(Block("h2", SECTIONS["plots"], "plots"))
     captions = {"sweep_primary": f"{s['primary_metric']} per method (95% CI over seeds) and the paired difference "
