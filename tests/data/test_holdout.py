@@ -122,3 +122,15 @@ def test_the_scores_are_split_by_domain_and_read_by_their_keys():
     assert names["accuracy_in_domain"].value(test) == 1.0
     assert "domain" not in evaluation_metrics(y, p, ["a"] * 6, ("x", "y", "z"))  # without held-out sources: none
     json.dumps(test)
+
+
+def test_the_data_summary_prints_a_held_out_source_with_no_training_rows():
+    """`finetune-compare data` with a held-out source: its empty training rows print as '-', and the summary says
+    what was held out (it crashed on the empty length statistics)."""
+    from finetune_compare.data.summary import data_summary, format_summary
+
+    cfg = Config(data_source="embedded", samples_per_class=60, test_samples_per_class=30, val_fraction=0.2,
+                 holdout_sources=["tweeteval"])
+    text = format_summary(data_summary(build_data(cfg.data, cfg.seed)))
+    assert "held out of training and validation (tested as out-of-domain): TweetEval" in text
+    assert "train: 'neutral' has no TweetEval" not in text  # missing by design, not a confound

@@ -102,7 +102,7 @@ def format_summary(summary: dict) -> str:
                 if key == "token_lengths":
                     vals.append(f"{st.get('truncated_fraction', 0):.1%}")
                 lines.append(f"{split:<11}{display(s):<11}" + "".join(
-                    f"{v:>8.0f}" if isinstance(v, (int, float)) else f"{v:>8}" for v in vals))
+                    f"{v:>8.0f}" if isinstance(v, (int, float)) else f"{'-' if v is None else v:>8}" for v in vals))
     if summary.get("token_lengths_note"):
         lines += ["", f"Token lengths: {summary['token_lengths_note']}"]
     lines += ["", "Dropped before sampling"]
