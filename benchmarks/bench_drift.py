@@ -5,9 +5,9 @@ on a RoBERTa-base-sized random model; and the quickstart's wall time with drift 
     python benchmarks/bench_drift.py --no-quickstart  # components only
 
 Components: 256 probe texts (the default drift_probe_texts; the quickstart takes 256 of its 450 test texts) of the
-embedded sample at max_length 128, fp32, one thread per core. "full" perturbs every encoder matrix (every one is changed, as full fine-tuning
-changes them); "lora" is LoRA r=8 on query and value with random B (2 matrices per layer), merged by peft.
-The first call of a process also runs the base model and its SVDs (kept for every later run of that process).
+embedded sample at max_length 128, fp32, one thread per core. "full" perturbs every encoder matrix (every one is
+changed, as full fine-tuning changes them); "lora" is LoRA r=8 on query and value with random B (2 matrices per
+layer), merged by peft. The first call of a process also runs the base model and its SVDs (kept for every later run of that process).
 Writes benchmarks/results/drift.json and drift.md.
 """
 
@@ -151,7 +151,8 @@ def main() -> None:
     (RESULTS / "drift.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [f"# Drift cost ({result['machine']}, torch {result['torch']})", "",
              "| model | method | probe texts | first run of a process (s) | of it: base load (s) | later runs (s) | "
-             "CKA forward, trained model (s) | merge + SVDs (s) | matrices changed |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "CKA forward, trained model (s) | merge + SVDs (s) | matrices changed |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['model']} | {r['method']} | {r['probe_texts']} | {r['first_run_s']} | {r['base_load_s']} | "
               f"{r['later_run_s']} | {r['cka_forward_s']} | {r['merge_and_svd_s']} | {r['matrices_changed']} |"
               for r in result["components"]]

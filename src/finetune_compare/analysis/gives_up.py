@@ -1,11 +1,12 @@
-"""What each method gives up, with held-out sources: its score on sources training never saw (out-of-domain
-transfer), and where the base checkpoint already predicts the task, its change from that checkpoint there
-(forgetting of what it could do).
+"""What each method gives up: with held-out sources, its score on sources training never saw (out-of-domain
+transfer) and, where the base checkpoint already predicts the task, its change from that checkpoint there
+(forgetting of what it could do); with drift recorded, how far it moved from the base (CKA, intruder dimensions).
 
-Every figure is a paired difference over seeds with the verdict's kind of interval: a t-interval over the pairs
-whose standard error adds the test-sampling variance the pairs share (the test-set bootstrap on the examples the
-figure is computed on), and that interval's own p, then Holm-adjusted within its family (a comparison's in-domain
-and out-of-domain rows; the methods' changes from base). A figure is "detected" when its Holm-adjusted p < 0.05.
+Every score figure is a paired difference over seeds with the verdict's kind of interval: a t-interval over the
+pairs whose standard error adds the test-sampling variance the pairs share (the test-set bootstrap on the examples
+the figure is computed on), and that interval's own p. Drift figures get the paired t-interval (the probe is fixed).
+Holm adjusts within a family: a comparison's in-domain, out-of-domain and drift rows; its per-source rows; the
+methods' changes from base. A figure is "detected" when its Holm-adjusted p < 0.05.
 
 The base row is one untrained model scored once on the same test set, so "method - base" is paired per seed with
 the same base score, and two methods' changes from base differ by exactly their out-of-domain difference: the
@@ -49,7 +50,8 @@ def paired_figure(figure: str, key: MetricKey, arms: dict[str, dict[int, Path]],
     interval = verdict_interval(p, shared_test_variance(tl, n))
     with_test = tl is not None
     return {
-        "figure": figure, "kind": key.part if key.group == "domain" else key.group, "metric": key.name, "n_pairs": n, "seeds": seeds, "diffs": p["diffs"],
+        "figure": figure, "kind": key.part if key.group == "domain" else key.group, "metric": key.name,
+        "n_pairs": n, "seeds": seeds, "diffs": p["diffs"],
         "diff_mean": p["diff_mean"], "ci_low": interval["low"], "ci_high": interval["high"],
         # below the verdict's least number of pairs, no test (as for the verdict): the figure is shown, not judged
         "p": verdict_p(p["diff_mean"], interval["se"], interval["df"]) if n >= MIN_PAIRS else None,
@@ -77,7 +79,8 @@ def drift_figure(name: str, label: str, a: str, b: str, va: dict[int, float], vb
     """A drift figure, first method minus second, paired over seeds: the paired t-interval and its p (the probe
     texts are fixed, so there is no test-set part)."""
     p = paired(va, vb)
-    return {"a": a, "b": b, "figure": label, "kind": "drift", "metric": name, "n_pairs": p["n_pairs"], "seeds": p["seeds"],
+    return {"a": a, "b": b, "figure": label, "kind": "drift", "metric": name, "n_pairs": p["n_pairs"],
+            "seeds": p["seeds"],
             "diffs": p["diffs"], "diff_mean": p["diff_mean"],
             # a CKA difference lies in [-1, 1]: its interval is cut there, as the verdict's is
             "ci_low": None if p["t_ci_low"] is None else max(p["t_ci_low"], -1.0) if name.startswith("cka") else

@@ -35,7 +35,8 @@ def build_blocks(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Pat
     """The report's blocks, section by section (each section's builder below)."""
     b: list[Block] = []
     for section, build in (("verdict", _verdict_section), ("setup", _setup_section), ("results", _results_section),
-                           ("gives_up", _gives_up_section), ("statistics", _statistics_section), ("efficiency", _efficiency_section),
+                           ("gives_up", _gives_up_section), ("statistics", _statistics_section),
+                           ("efficiency", _efficiency_section),
                            ("search", _search_section), ("plots", _plots_section), ("errors", _errors_section),
                            ("reproduce", _reproduce_section)):
         blocks = build(output_dir, cmp, errors, plots)

@@ -80,8 +80,8 @@ def _drift_text(d: dict) -> list[Block]:
     return [Block("p", (
         f"Drift from the base model, per run: linear CKA between the base encoder's and the trained encoder's "
         f"representations (every layer's hidden states, mean-pooled over real tokens) of {d['probe_texts']} test "
-        f"texts spread over the length-sorted test split, the same for every run and trained on by none (1.0: the same representation up to rotation and "
-        f"scale); and intruder dimensions: of each weight matrix training changed (an adapter merged into it), the "
+        f"texts spread over the length-sorted test split, the same for every run and trained on by none (1.0: the "
+        f"same representation up to rotation and scale); and intruder dimensions: of each weight matrix training changed (an adapter merged into it), the "
         f"top {d['top_k']} singular vectors whose highest cosine similarity to any singular vector of the base "
         f"matrix is below {d['epsilon']:g} (Shuttleworth et al. 2024). Between methods they are paired over seeds "
         "with a paired t-interval (seed noise only: the probe is fixed). CKA on one probe is one view of how far the "

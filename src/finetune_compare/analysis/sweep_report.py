@@ -85,7 +85,8 @@ def point_summary(values: dict, name: str, cmp: dict) -> SweepPoint:
                 for key, rows in (g.get("comparisons") or {}).items() if rows}
     return {"values": values, "name": name, "folder": str(Layout(".").point_dir(name)), "methods": methods,
             "comparisons": comparisons, "sources": cmp["sources"],
-            **({"held_out": g["held_out"]} if g.get("held_out") else {}), **({"gives_up": gives_up} if gives_up else {})}
+            **({"held_out": g["held_out"]} if g.get("held_out") else {}),
+            **({"gives_up": gives_up} if gives_up else {})}
 
 
 def verdict_label(c: dict, margin: float | None) -> str:

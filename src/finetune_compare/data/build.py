@@ -213,7 +213,8 @@ def text_key(text: str) -> bytes:
 
 
 def _text_keys(data: dict[str, dict[str, list[Example]]]) -> dict[str, frozenset[bytes]]:
-    return {name: frozenset(text_key(e.text) for rows in splits.values() for e in rows) for name, splits in data.items()}
+    return {name: frozenset(text_key(e.text) for rows in splits.values() for e in rows)
+            for name, splits in data.items()}
 
 
 def hold_out(pools: DataPools, held: list[str], report: dict) -> tuple[dict[str, list[Example]], list[Example] | None]:

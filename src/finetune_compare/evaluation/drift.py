@@ -2,8 +2,8 @@
 
 - **Linear CKA** (Kornblith et al. 2019) between the base encoder's and the trained encoder's representations of a
   fixed probe set of texts no run trains on (`drift_probe_texts` test examples spread evenly over the
-  length-sorted test split, the same for every run of a comparison): every layer's hidden states, mean-pooled over the real tokens. 1.0: the same representation up
-  to rotation and scale; lower: changed.
+  length-sorted test split, the same for every run of a comparison): every layer's hidden states, mean-pooled
+  over the real tokens. 1.0: the same representation up to rotation and scale; lower: changed.
 - **Intruder dimensions** (Shuttleworth et al. 2024): for each weight matrix of the encoder that training changed
   (the merged weights for an adapter, the weights themselves for full fine-tuning), the top-k left singular vectors
   whose highest cosine similarity to any singular vector of the base matrix is below epsilon: new directions of
