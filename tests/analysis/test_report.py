@@ -15,8 +15,8 @@ from ..conftest import headless_chromium, tiny_config
 
 pytestmark = pytest.mark.slow
 
-PLOTS = ["learning_curves", "confusion_matrices", "metric_comparison", "efficiency", "errors"]
-SECTION_IDS = ["verdict", "setup", "results", "statistics", "efficiency", "search", "plots", "errors", "reproduce"]
+PLOTS = ["learning_curves", "confusion_matrices", "metric_comparison", "efficiency", "errors", "gives_up"]
+SECTION_IDS = ["verdict", "setup", "results", "gives_up", "statistics", "efficiency", "search", "plots", "errors", "reproduce"]
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,8 @@ def test_report_renders_in_headless_chromium(comparison, tmp_path):
     for section in SECTION_IDS:
         assert f'id="{section}"' in dom, f"section {section} missing"
     assert 'data-images-ok="true"' in dom, "an inlined image did not decode"
-    assert dom.count("<img") == len(PLOTS)
+    # every plot once; the forest plot of what each method gives up in the verdict box and in its own section
+    assert dom.count("<img") == len(PLOTS) + 1
     shot = tmp_path / "report.png"
     subprocess.run(flags + ["--hide-scrollbars", "--window-size=1280,2000", f"--screenshot={shot}", url],
                    capture_output=True, timeout=120)

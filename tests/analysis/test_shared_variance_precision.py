@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from finetune_compare.analysis import aggregate
+from finetune_compare.analysis import test_evidence
 from finetune_compare.analysis.aggregate import build_comparison
 from finetune_compare.analysis.test_evidence import paired_runs_evidence
 from finetune_compare.analysis.planning import pairs_for_floor
@@ -60,7 +60,7 @@ def test_the_margin_sentences_agree_over_20_bootstrap_seeds(tmp_path):
 def _many_resamples(n_boot: int) -> dict:
     """The quickstart's test-set evidence as the report path builds it, with `n_boot` resamples drawn."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(aggregate, "bootstrap_test_set", functools.partial(bootstrap_test_set, n_boot=n_boot))
+        patch.setattr(test_evidence, "bootstrap_test_set", functools.partial(bootstrap_test_set, n_boot=n_boot))
         return paired_runs_evidence(RUNS, "macro_f1", seed=7)
 
 

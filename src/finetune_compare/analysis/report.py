@@ -207,6 +207,8 @@ def _plots_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, P
         "errors": "Errors and disagreements per source",
     }
     for name, path in plots.items():
+        if name == "gives_up":  # shown in the verdict box and at the top of its own section already
+            continue
         b.append(Block("img", path, caption=captions.get(name, name)))
     return b
 
