@@ -37,7 +37,7 @@ class Arm:
 def run_pairs(title: str, name: str, new: Arm, old: Arm, methods: list[str], seeds: int, config: str,
               output_dir: str, results_dir: Path = RESULTS) -> dict:
     """Train every method under both arms for `seeds` paired seeds; write <results_dir>/<name>.{json,md}."""
-    from finetune_compare.analysis.aggregate import paired_runs_evidence
+    from finetune_compare.analysis.test_evidence import paired_runs_evidence
     from finetune_compare.analysis.statistics import paired
     from finetune_compare.config import load_config
     from finetune_compare.experiments.execution.context import context_for_pair, prepare_context
