@@ -69,8 +69,9 @@ def metric_groups(sources, labels, held_out: bool = False) -> dict[str, list[Met
 def keys_by_name(comparison: dict, default_labels=()) -> dict[str, MetricKey]:
     """comparison.json's flat names mapped to their keys, rebuilt forward from the sources, classes and held-out
     sources it records."""
-    groups = metric_groups(comparison.get("sources") or [], comparison.get("labels") or default_labels, True)
-    return {k.name: k for keys in groups.values() for k in [*keys, *domain_keys(OVERALL_METRICS)]}
+    groups = metric_groups(comparison.get("sources") or [], comparison.get("labels") or default_labels)
+    # every domain score, not only the tables' (a primary metric such as macro_recall_out_of_domain joins them)
+    return {k.name: k for keys in [*groups.values(), domain_keys(OVERALL_METRICS)] for k in keys}
 
 
 def primary_metric_names(sources, held_out: bool) -> list[str]:

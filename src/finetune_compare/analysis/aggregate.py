@@ -17,7 +17,7 @@ from ..errors import UserError
 from ..utils.io import write_json
 from .learning_checks import learning_caution, not_learned
 from ..evaluation.run_record import RunRecord
-from .run_files import read_record
+from .run_files import read_record, scores
 from .test_evidence import test_set_evidence
 from .gives_up import gives_up, gives_up_clauses
 from .statistics import ASO_ITERATIONS, MIN_PAIRS, aso, describe, holm, paired
@@ -108,11 +108,6 @@ def is_collapsed(test: dict) -> bool:
     """One class predicted for every test example (macro-F1 1/3 of one class's F1): not a real model."""
     cm = np.asarray(test.get("confusion_matrix") or [[0]])
     return int((cm.sum(axis=0) > 0).sum()) <= 1
-
-
-def scores(runs: dict[int, RunRecord], key: MetricKey) -> dict[int, float]:
-    """{seed: score} of one metric key over one method's runs (runs without that part left out)."""
-    return {s: v for s, r in runs.items() if (v := key.value(r.test)) is not None}
 
 
 def compare_methods(output_dir: Path, a: str, b: str, runs: Runs, keys: list[MetricKey], primary: MetricKey,

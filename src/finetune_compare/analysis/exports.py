@@ -65,6 +65,12 @@ def _cell(s: dict) -> str:
     return f"{s['mean']:.4f}" + (f" ± {s['std']:.4f}" if s["std"] is not None else "")
 
 
+def _difference(mean: float | None, low: float | None, high: float | None) -> str:
+    if mean is None:
+        return "–"
+    return f"{mean:+.4f}" + (f" [{low:+.4f}, {high:+.4f}]" if low is not None else "")
+
+
 def results_frame(cmp: dict) -> pd.DataFrame:
     """Overall metrics per method (mean ± std over the paired seeds) and each method's difference to the reference
     on the primary metric with the verdict's 95% interval."""
@@ -72,19 +78,13 @@ def results_frame(cmp: dict) -> pd.DataFrame:
             for k in OVERALL]
     for c in cmp["comparisons"].values():
         v = c["primary"]["verdict"]
-        diff = "–" if c["primary"]["diff_mean"] is None else (
-            f"{c['primary']['diff_mean']:+.4f}" + (f" [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]"
-                                                    if v["ci_low"] is not None else ""))
         rows.append({"metric": f"{c['a']} - {c['b']} ({c['primary_metric'].replace('_', ' ')}, 95% CI)",
-                     c["a"]: diff, c["b"]: v["kind"]})
+                     c["a"]: _difference(c["primary"]["diff_mean"], v["ci_low"], v["ci_high"]), c["b"]: v["kind"]})
     for figures in ((cmp.get("gives_up") or {}).get("comparisons") or {}).values():  # what each method gives up
         for r in figures:
-            diff = "–" if r["diff_mean"] is None else (
-                f"{r['diff_mean']:+.4f}" + (f" [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]" if r["ci_low"] is not None
-                                            else ""))
             found = "too few pairs" if r.get("p") is None else "detected" if r["detected"] else "not detected"
-            rows.append({"metric": f"{r['a']} - {r['b']} ({r['metric'].replace('_', ' ')}, 95% CI)", r["a"]: diff,
-                         r["b"]: found})
+            rows.append({"metric": f"{r['a']} - {r['b']} ({r['metric'].replace('_', ' ')}, 95% CI)",
+                         r["a"]: _difference(r["diff_mean"], r["ci_low"], r["ci_high"]), r["b"]: found})
     return pd.DataFrame(rows, columns=["metric", *cmp["methods"]]).fillna("")
 
 

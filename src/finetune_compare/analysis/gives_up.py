@@ -23,6 +23,7 @@ from ..data.sources import display_name
 from ..evaluation.run_record import RunRecord
 from ..layout import BASE_METHOD, Layout
 from ..metric_names import MetricKey
+from .run_files import scores
 from .statistics import ALPHA, MIN_PAIRS, describe, holm, paired
 from .test_evidence import paired_runs_evidence
 from .verdict import shared_test_variance, verdict_interval, verdict_p
@@ -33,10 +34,6 @@ Runs = dict[str, dict[int, RunRecord]]
 def domain_metric(primary: MetricKey) -> str:
     """The metric the figures use: the primary's (macro_f1 when the primary is a per-class or per-source score)."""
     return primary.metric if primary.group in ("overall", "domain") else "macro_f1"
-
-
-def _values(runs: dict[int, RunRecord], key: MetricKey) -> dict[int, float]:
-    return {s: v for s, r in runs.items() if (v := key.value(r.test)) is not None}
 
 
 def paired_figure(figure: str, key: MetricKey, arms: dict[str, dict[int, Path]], a: dict[int, float],
@@ -79,14 +76,11 @@ def drift_figure(name: str, label: str, a: str, b: str, va: dict[int, float], vb
     """A drift figure, first method minus second, paired over seeds: the paired t-interval and its p (the probe
     texts are fixed, so there is no test-set part)."""
     p = paired(va, vb)
+    low, high = p["t_ci_low"], p["t_ci_high"]
+    if low is not None and name.startswith("cka"):  # a CKA difference lies in [-1, 1]: cut there, as the verdict's
+        low, high = max(low, -1.0), min(high, 1.0)
     return {"a": a, "b": b, "figure": label, "kind": "drift", "metric": name, "n_pairs": p["n_pairs"],
-            "seeds": p["seeds"],
-            "diffs": p["diffs"], "diff_mean": p["diff_mean"],
-            # a CKA difference lies in [-1, 1]: its interval is cut there, as the verdict's is
-            "ci_low": None if p["t_ci_low"] is None else max(p["t_ci_low"], -1.0) if name.startswith("cka") else
-            p["t_ci_low"],
-            "ci_high": None if p["t_ci_high"] is None else min(p["t_ci_high"], 1.0) if name.startswith("cka") else
-            p["t_ci_high"],
+            "seeds": p["seeds"], "diffs": p["diffs"], "diff_mean": p["diff_mean"], "ci_low": low, "ci_high": high,
             "p": p["t_p"] if p["n_pairs"] >= MIN_PAIRS else None, "n_test": None,
             "interval": "95% paired t-interval over pairs (seed noise only: the probe texts are fixed)"}
 
@@ -138,11 +132,11 @@ def gives_up(output_dir: Path, runs: Runs, base: RunRecord | None, reference: st
         if len(sources) > 1:  # each source with the verdict's kind of interval over its own test examples
             per_source[f"{m}_vs_{reference}"] = _adjust([
                 {"a": m, "b": reference, **paired_figure(f"{display_name(s)} score", key, arms,
-                                                         _values(runs[m], key), _values(runs[reference], key), seed,
+                                                         scores(runs[m], key), scores(runs[reference], key), seed,
                                                          held_out)}
                 for s in sources for key in [MetricKey(metric, "per_source", s)]])
-        rows = [{"a": m, "b": reference, **paired_figure(f"{label} score", key, arms, _values(runs[m], key),
-                                                         _values(runs[reference], key), seed, held_out)}
+        rows = [{"a": m, "b": reference, **paired_figure(f"{label} score", key, arms, scores(runs[m], key),
+                                                         scores(runs[reference], key), seed, held_out)}
                 for label, key in (("in-domain", inside), ("out-of-domain", outside))] if held_out else []
         if drift:
             rows += [drift_figure(name, label, m, reference, _drift_values(runs[m], read),
@@ -154,7 +148,7 @@ def gives_up(output_dir: Path, runs: Runs, base: RunRecord | None, reference: st
         forgetting = {"metric": outside.name, "base": base_score, "methods": dict(zip(sorted(runs), _adjust([
             {"method": m, **paired_figure("change from base", outside,
                                           {m: dirs[m], BASE_METHOD: {s: layout.base_run for s in dirs[m]}},
-                                          _values(runs[m], outside),
+                                          scores(runs[m], outside),
                                           {s: base_score for s in runs[m]}, seed, held_out)}
             for m in sorted(runs)])))}
     trade_offs = {"held_out": held_out, "metric": metric, "comparisons": comparisons, "per_source": per_source,
@@ -182,6 +176,11 @@ def gives_up_records(trade_offs: dict | None) -> dict[str, dict]:
 
 def _held_text(held_out: list[str]) -> str:
     return ", ".join(display_name(s) for s in held_out)
+
+
+def out_of_domain_row(rows: list[dict]) -> dict:
+    """A comparison's out-of-domain row (held-out sources only)."""
+    return next(r for r in rows if r["kind"] == "out_of_domain")
 
 
 def figure_text(r: dict, metric: str) -> str:
@@ -229,7 +228,7 @@ def gives_up_clauses(trade_offs: dict | None) -> dict[str, str]:
     forgetting = trade_offs.get("forgetting")
     out = {}
     for name, rows in trade_offs["comparisons"].items():
-        r = next(x for x in rows if x["kind"] == "out_of_domain")
+        r = out_of_domain_row(rows)
         a, b = r["a"], r["b"]
         winner = a if (r["diff_mean"] or 0) > 0 else b
         text = (f"Out of domain (held out: {held}): {a} - {b} = {figure_text(r, metric)}: "

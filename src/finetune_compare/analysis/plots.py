@@ -109,6 +109,15 @@ def confusion_matrices(output_dir: Path, methods: list[str], out: Path, include_
     return save_figure(fig, out)
 
 
+def _tick_label(name: str, known: dict) -> str:
+    """A score's tick: 'macro f1' over its source ('SST-5') or its domain ('out of domain') on a second line."""
+    key = known.get(name)
+    if key is None or key.group not in ("per_source", "domain"):
+        return name.replace("_", " ")
+    part = display_name(key.part) if key.group == "per_source" else key.part.replace("_", " ")
+    return f"{key.metric.replace('_', ' ')}\n{part}"
+
+
 def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
     groups = comparison["metric_groups"]
     methods = comparison["methods"]
@@ -119,6 +128,7 @@ def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
     titles = {"overall": "Overall", "per_class": "F1 per class", "per_source": "Per source",
               "domain": f"In domain / out of domain\n(held out: {held})"}
     paired_differences(comparison, colors, axes[-1])
+    known = keys_by_name(comparison)
     for ax, (group, keys) in zip(axes, groups.items()):
         if not keys:  # one source: the overall panel already shows it
             ax.axis("off")
@@ -136,15 +146,7 @@ def metric_comparison(comparison: dict, colors: dict, out: Path) -> Path:
         if comparison.get("base"):
             base_vals = [comparison["base"]["test"].get(k, np.nan) for k in keys]
             ax.scatter(x, base_vals, marker="_", s=400, color="black", zorder=3, label="base (untrained)")
-        labels = [k.replace("_", " ") for k in keys]
-        if group == "per_source":
-            known = keys_by_name(comparison)
-            labels = [f"{known[k].metric.replace('_', ' ')}\n{display_name(known[k].part)}" if k in known
-                      else k.replace("_", " ") for k in keys]
-        if group == "domain":
-            known = keys_by_name(comparison)
-            labels = [f"{known[k].metric.replace('_', ' ')}\n{known[k].part.replace('_', ' ')}" if k in known
-                      else k.replace("_", " ") for k in keys]
+        labels = [_tick_label(k, known) for k in keys]
         ax.set_xticks(x, labels, fontsize=8, rotation=0 if group != "overall" else 15)
         ax.set(title=titles[group], ylabel="score (0-1)", ylim=(0, 1.05))
         ax.grid(axis="y", alpha=0.3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data.sources import display_name
+from .gives_up import out_of_domain_row
 from .report_blocks import Block
 from .report_tables import INDEPENDENCE, ci_text, format_value, mean_ci
 
@@ -109,7 +110,7 @@ def _kept_sentence(g: dict) -> str:
     their out-of-domain difference (one base score on one test set), so that row answers it."""
     parts = []
     for rows in g["comparisons"].values():
-        r = next(x for x in rows if x["kind"] == "out_of_domain")
+        r = out_of_domain_row(rows)
         a, ref = r["a"], r["b"]
         if r.get("p") is None:
             parts.append(f"{a} vs {ref}: too few pairs to say")

@@ -75,6 +75,12 @@ def read_record(path: str | Path) -> RunRecord:
     return RunRecord.from_json(read_metrics(path))
 
 
+def scores(runs: dict[int, RunRecord], key) -> dict[int, float]:
+    """{seed: score} of one metric key (metric_names.MetricKey) over one method's runs; a run without that part of
+    the test set (a source it was not scored on) is left out."""
+    return {s: v for s, r in runs.items() if (v := key.value(r.test)) is not None}
+
+
 def read_history(path: str | Path) -> dict:
     h = read_json(path)
     if not isinstance(h, dict) or not isinstance(h.get("train"), list) or not isinstance(h.get("eval"), list):

@@ -74,8 +74,8 @@ def check_reference(config: "Config") -> None:
 
 
 def check_primary_metric(config: "Config") -> None:
-    """primary_metric names a score these runs will record (your own data's group names: checked once it is read,
-    `check_primary_metric_in_data`)."""
+    """primary_metric names a score these runs will record (your own data's group names: checked again once the
+    data is read, `experiments.execution.preflight.check_data_fits`)."""
     data, name = config.data, config.experiment.primary_metric
     allowed = primary_metric_names(data.sources or [], bool(data.holdout_sources))
     if name in allowed:

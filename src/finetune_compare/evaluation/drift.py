@@ -48,11 +48,11 @@ def pooled_layers(model, tokenizer, texts: list[str], max_length: int, precision
     # batches of similar lengths (little padding), put back in the texts' order at the end
     lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     layers: list[list[np.ndarray]] = []
     for start in range(0, len(texts), batch_size):
         batch = tokenizer([texts[i] for i in order[start:start + batch_size]], truncation=True, max_length=max_length,
                           padding=True, return_tensors="pt").to(device)
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             hidden = model(**batch, output_hidden_states=True).hidden_states
         mask = batch["attention_mask"].unsqueeze(-1).to(torch.float64)

@@ -21,7 +21,7 @@ from ...data.summary import data_summary
 from ...errors import UserError
 from ...evaluation.run_record import RunRecord
 from ...layout import Layout
-from ...metric_names import OVERALL_METRICS, metric_groups
+from ...metric_names import OVERALL_METRICS, keys_by_name
 from ...analysis.gives_up import gives_up_records
 from ...utils.distributed import is_main
 from ...utils.io import write_json
@@ -46,9 +46,10 @@ def format_table(comparison: dict) -> str:
     """Side-by-side table of the test metrics (mean ± std over seeds) for the terminal."""
     methods = list(comparison["methods"])
     columns = (["base"] if comparison.get("base") else []) + methods
-    groups = metric_groups(comparison.get("sources") or [], (), bool(comparison.get("held_out_sources")))
-    keys = list(TABLE_METRICS) + [k.name for g in ("per_source", "domain") for k in groups.get(g, [])
-                                  if k.metric == "macro_f1"]
+    known = keys_by_name(comparison)
+    keys = list(TABLE_METRICS) + [name for g in ("per_source", "domain")
+                                  for name in comparison["metric_groups"].get(g, [])
+                                  if name in known and known[name].metric == "macro_f1"]
     width = max(20, *(len(m) + 2 for m in columns))
     lines = [f"{'metric':<22}" + "".join(f"{m:>{width}}" for m in columns), "-" * (22 + width * len(columns))]
     for k in keys:
