@@ -213,6 +213,9 @@ def run_drift(ctx: RunContext, config: Config, model) -> dict:
     e = config.experiment
     examples = ctx.tokenized.test.examples
     texts = [examples[i].text for i in probe_rows(len(examples), e.drift_probe_texts)]
+    # seconds on a small model, about half a minute for RoBERTa-base on a CPU (the base's pass the first time)
+    log.info("drift from the base model: CKA on %d probe texts, intruder dimensions of the changed matrices "
+             "(drift: false turns it off)", len(texts))
     key = (config.model.model_name, hash(tuple(texts)), ctx.tokenized.max_length, ctx.precision)  # shared by the pairs
     return measure_drift(model, ctx.provider.load_model, ctx.tokenizer, texts, ctx.tokenized.max_length,
                          e.intruder_top_k, e.intruder_epsilon, key, ctx.precision)
