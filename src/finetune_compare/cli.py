@@ -89,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
             m.add_argument("--text-column", default="text", help="the --input column (or JSON key) holding the texts "
                                                                  "(default: text)")
             m.add_argument("--output", help="write predictions to this .csv or .jsonl file")
+        if mode == "export":
+            m.add_argument("--run", required=True, help="a run folder (runs/<method>/seed-<n>), or a comparison folder "
+                                                        "with --method")
+            m.add_argument("--output", required=True, help="the folder to write (new, empty, or an earlier export "
+                                                           "with --overwrite)")
+            m.add_argument("--method", help="with a comparison folder: the method whose run to export")
+            m.add_argument("--seed", type=int, help="with --method: that seed's run (default: the run nearest the "
+                                                    "method's median primary score)")
+            m.add_argument("--merge", action=argparse.BooleanOptionalAction, default=True,
+                           help="merge the adapter into the base where peft can (default); --no-merge keeps it apart")
+            m.add_argument("--onnx", action="store_true", help="also write model.onnx (ONNX Runtime, CPU), checked too")
+            m.add_argument("--overwrite", action="store_true",
+                           help="replace an earlier export in --output (only the files it wrote)")
         if mode == "report":
             m.add_argument("--results", required=True, help="a results folder (of compare or sweep)")
         if mode == "plan":
@@ -292,6 +305,21 @@ def cmd_predict(args) -> None:
             print(f"{r[key]:<9} {probs}  {r[column][:80]}")
 
 
+def cmd_export(args) -> None:
+    from .experiments.commands.export import export_run
+
+    info = export_run(args.run, args.output, args.method, args.seed, args.merge, args.onnx, args.overwrite)
+    print(f"exported {info['method']} seed {info['seed']} ({info['choice']}) to {args.output}")
+    how = "merged into the base" if info["merged"] else ("the adapter apart from its base" if info["is_peft"] else
+                                                         "the whole model")
+    print(f"  model: {how}, {info['model_bytes'] / 2**20:.1f} MB; labels {', '.join(info['labels'])}")
+    if info.get("onnx_skipped"):
+        print(f"  onnx: not written: {info['onnx_skipped']}")
+    for runtime, c in info["check"]["runtimes"].items():
+        print(f"  check ({runtime}, {info['check']['examples']} test texts): label agreement {c['label_agreement']:.2%}, "
+              f"largest probability difference {c['max_abs_diff']:.1e} (tolerance {c['tolerance']:g})")
+
+
 def _quiet_environment() -> None:
     # Never phone home from a library import; tests and CI machines have no network.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -347,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.mode == "report":
             cmd_report(args)
+            return 0
+        if args.mode == "export":
+            cmd_export(args)
             return 0
         if args.mode == "plan" and args.pilot:
             from .experiments.planning.plan import plan_lines

@@ -23,6 +23,12 @@ MODE_HELP = {
     "predict": ("labels and probabilities from a saved model (save_model: true)",
                 "finetune-compare predict --model OUT/runs/lora/seed-42/model --text \"what a film\"\n"
                 "finetune-compare predict --model MODEL --input texts.csv --output predictions.csv"),
+    "export": ("a saved run (save_model: true) as a folder plain transformers loads, merged where the method allows, "
+               "optionally with an ONNX graph, and a model card; reloaded and checked against the run's own test "
+               "predictions before it is kept",
+               "finetune-compare export --run OUT/runs/lora/seed-42 --output exported/lora --onnx\n"
+               "finetune-compare export --run OUT --method lora --output exported/lora   (the run nearest the median)\n"
+               "finetune-compare export --run OUT --method lora --seed 43 --output exported/lora --overwrite"),
     "report": ("rebuild statistics, plots and the report from a results folder, without training",
                "finetune-compare report --results outputs/quickstart"),
     "plan": ("before anything trains, what compare or sweep would cost (--config: the runs to train and those done, "
