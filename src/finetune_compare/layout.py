@@ -9,6 +9,7 @@
       preregistration.json       what the study declared before it ran, and its plan from a pilot (compare)
       report.html, report.md     the report; plots/*.png its figures
       comparison.csv, .tex       one row per method and paired seed; the results table in LaTeX
+      serving.json               serving: true: each method's median run exported and timed (latency, size)
       runs/<method>/seed-<n>/    one run: config.yaml, metrics.json (written last: marks it complete),
                                  history.json, predictions.jsonl, model/ (save_model), checkpoints/ (while training),
                                  trained/ (trained, not yet tested: the rerun tests it without retraining)
@@ -186,6 +187,10 @@ class Layout:
         return self.plots / f"{name}.png"
 
     @property
+    def serving(self) -> Path:
+        return self.root / "serving.json"
+
+    @property
     def comparison_csv(self) -> Path:
         return self.root / "comparison.csv"
 
@@ -226,5 +231,5 @@ class Layout:
 # What `--overwrite` may delete, and only inside a folder that holds our marker (names relative to the root).
 RESULT_ENTRIES = ("runs", "plots", "optimize", "cache", "points", "report.html", "report.md", "comparison.json",
                   "preregistration.json",
-                  "comparison.csv", "comparison.tex",
+                  "comparison.csv", "comparison.tex", "serving.json",
                   "data_summary.json", "sweep.json", "sweep_report.html", "sweep_report.md", "config.yaml", MARKER)

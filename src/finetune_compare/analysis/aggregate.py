@@ -20,6 +20,7 @@ from ..evaluation.run_record import RunRecord
 from .run_files import read_record, scores
 from .test_evidence import test_set_evidence
 from .gives_up import gives_up, gives_up_clauses
+from .serving_cost import method_serving, read_serving, serving_clause
 from .statistics import ASO_ITERATIONS, MIN_PAIRS, aso, describe, holm, paired
 from .verdict import confidence_label, decide, ranking
 from ..budgets import budget_text, declared_budget, ran_text
@@ -155,7 +156,8 @@ def cost_line(a: str, b: str, eff: dict) -> str:
             f"{_ratio(ea['train_seconds']['mean'], eb['train_seconds']['mean'])}, training memory (peak RSS above "
             f"each run's start) {_ratio(ea.get('peak_rss_above_baseline_mb'), eb.get('peak_rss_above_baseline_mb'))}"
             + (f", peak CUDA memory {_ratio(ea['peak_cuda_mb'], eb['peak_cuda_mb'])}" if ea.get("peak_cuda_mb") else "")
-            + f", saved size {_ratio(ea['saved_bytes'], eb['saved_bytes'], 3)} of {b}'s.")
+            + f", saved size {_ratio(ea['saved_bytes'], eb['saved_bytes'], 3)} of {b}'s"
+            + (serving_clause(a, b, eff) or "."))
 
 
 def summary_line(cmp: dict, eff: dict) -> str:
@@ -280,7 +282,8 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
     comparisons = {f"{m}_vs_{reference}": compare_methods(Path(output_dir), m, reference, used, keys, primary_key,
                                                           margin, len(others), seed, supporting_evidence, held_out)
                    for m in others}
-    eff = {m: efficiency(used[m] or runs[m]) for m in methods}
+    serving = read_serving(output_dir)
+    eff = {m: {**efficiency(used[m] or runs[m]), "serving": method_serving(serving, m)} for m in methods}
     n_runs = {m: len(used[m]) for m in methods}
     untrained = not_learned(Path(output_dir), runs, reference)
     trade_offs = gives_up(Path(output_dir), used, base, reference, others, primary_key, held_out, seed)
@@ -306,6 +309,7 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
         "environment": first.environment or {},
         # with held-out sources or drift: what each method gives up (analysis/gives_up.py)
         **({"held_out_sources": held_out} if held_out else {}), **({"gives_up": trade_offs} if trade_offs else {}),
+        **({"serving": {k: v for k, v in serving.items() if k != "methods"}} if serving else {}),
     }
 
 

@@ -24,6 +24,7 @@ from .plots import make_plots, method_colors
 from .render import render_html, render_markdown
 from .report_blocks import SECTIONS, Block
 from .report_gives_up import gives_up_blocks
+from .serving_cost import serving_sentences
 from .report_tables import (data_table, efficiency_table, format_value, primary_blocks,
                             ranking_blocks, results_table, secondary_table)
 from .result_types import ComparisonResult
@@ -189,6 +190,9 @@ def _statistics_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[s
 def _efficiency_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Path]) -> list[Block]:
     b: list[Block] = []
     b.append(Block("table", efficiency_table(cmp)))
+    sentences = serving_sentences(cmp)
+    if sentences:
+        b.append(Block("p", " ".join(sentences)))
     return b
 
 

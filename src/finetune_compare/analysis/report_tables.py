@@ -9,6 +9,7 @@ from ..data.sources import display_name
 from ..labels import CLASS_NAMES
 from ..metric_names import MetricKey, keys_by_name
 from .report_blocks import Block
+from .serving_cost import serving_rows
 from .verdict import shared_variance_mc_se
 
 
@@ -198,6 +199,7 @@ def efficiency_table(cmp: dict) -> list[list[str]]:
     row("attention in training (evaluation: SDPA)", lambda e, m: e.get("training_attention") or "–")
     row("saved model size (MB)", lambda e, m: f"{e['saved_bytes'] / 2**20:.2f}"
         + ("" if e["saved_bytes_measured"] else " (estimated: fp32 trained weights)"))
+    rows += serving_rows(cmp)
     # (a "per million trainable parameters" ratio was dropped: 0.03 vs 7.7 suggested a 276x advantage that means nothing)
     row("test macro-F1 per training minute",
         lambda e, m: format_value(per[m]["macro_f1"]["mean"] / (e["train_seconds"]["mean"] / 60)

@@ -155,6 +155,11 @@ class ExperimentConfig(Section):
     output_dir: str = setting("outputs", "Where results go.", nonempty=True)
     save_model: bool = setting(False, "Save the trained model (LoRA: adapter + head only).")
     save_merged: bool = setting(False, "LoRA: also save a merged full model.")
+    serving: bool = setting(
+        False, "Measure serving cost: after the runs, each method's median run is exported (merged where peft can, "
+        "and as ONNX), checked against its predictions, and its forward pass timed at batch 1 and 32 as the unmerged "
+        "adapter, the merged model and the ONNX graph, in one process and interleaved (serving.json). The verdict's "
+        "cost line and the efficiency table add the latency ratio and the deployable size. Needs save_model.")
     save_dir: Optional[str] = setting(None, "Where models are saved (default: inside each run folder).")
     evaluate_base_model: bool = setting(True, "Evaluate the untrained checkpoint when its head already fits.")
     drift: bool = setting(
@@ -181,6 +186,8 @@ class ExperimentConfig(Section):
 
         if self.save_merged and not self.save_model:
             raise ConfigError("config key 'save_merged': needs save_model: true")
+        if self.serving and not self.save_model:
+            raise ConfigError("config key 'serving': exports each method's saved model; needs save_model: true")
         if self.pilot is not None and self.effect_of_interest is None and self.equivalence_margin is None:
             raise ConfigError("config key 'pilot': plans a study for effect_of_interest or equivalence_margin; "
                               "declare one of them")

@@ -152,6 +152,10 @@ class ComparisonExperiment:
             runs = execute_runs(ctx, plan, progress)
             if not is_main():
                 return {"runs": [r.to_json() for r in runs]}  # rank 0 writes the report
+            if config.experiment.serving:
+                from .serving import measure_serving
+
+                measure_serving(self.output_dir, methods, config.experiment.primary_metric)
             comparison = build_report(self.output_dir)
             hub.log_verdict({**{key: {"kind": c["primary"]["verdict"]["kind"], "diff_mean": c["primary"]["diff_mean"],
                                       "ci_low": c["primary"]["verdict"]["ci_low"],

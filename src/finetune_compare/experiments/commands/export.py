@@ -99,8 +99,8 @@ def _saved_model(chosen: ChosenRun) -> Path:
 def _verdict(chosen: ChosenRun) -> str | None:
     """The comparison's verdict on this run's method: its own against the reference, or, for the reference, every
     method's against it."""
-    if chosen.comparison is None:
-        return None
+    if chosen.comparison is None or not (chosen.comparison / "comparison.json").is_file():
+        return None  # a run of its own, or a comparison still running (serving: true times it before the report)
     cmp = read_json(chosen.comparison / "comparison.json")
     method = chosen.record.method
     texts = [c["primary"]["verdict"]["text"] for c in cmp.get("comparisons", {}).values() if c.get("a") == method]

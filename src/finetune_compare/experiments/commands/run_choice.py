@@ -60,7 +60,10 @@ def method_runs(root: Path, method: str) -> dict[int, RunRecord]:
     return {seed_of(d): read_record(d / METRICS) for d in folders}
 
 
-def choose_run(path: str | Path, method: str | None = None, seed: int | None = None) -> ChosenRun:
+def choose_run(path: str | Path, method: str | None = None, seed: int | None = None, metric: str | None = None
+               ) -> ChosenRun:
+    """The run `path` names; in a comparison folder, `method`'s run of `seed`, or the one nearest the median of
+    `metric` (default: the comparison's primary metric)."""
     path = Path(path)
     if (path / METRICS).is_file():  # a run folder
         if method or seed is not None:
@@ -81,7 +84,7 @@ def choose_run(path: str | Path, method: str | None = None, seed: int | None = N
             raise UserError(f"--seed {seed}: {method} has no finished run with that seed in '{path}' (seeds: "
                             f"{', '.join(map(str, sorted(runs)))})")
         return ChosenRun(Layout(path).run_dir(method, seed), runs[seed], path, f"seed {seed}, as given")
-    metric = comparison_primary(path)
+    metric = metric or comparison_primary(path)
     chosen, value, median = median_seed(runs, metric)
     why = (f"seed {chosen}: its {metric} {value:.4f} is the nearest to {method}'s median {median:.4f} over "
            f"{len(runs)} run(s)")
