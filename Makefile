@@ -50,6 +50,7 @@ bench: setup
 	$(PY) benchmarks/bench_ray.py
 	$(PY) benchmarks/bench_plan.py
 	$(PY) benchmarks/bench_drift.py
+	$(PY) benchmarks/bench_serving.py
 	FINETUNE_COMPARE_DATA_DIR=$(DATA_DIR) $(PY) benchmarks/bucket_padding.py
 
 bench-quick: setup

@@ -61,12 +61,13 @@ def test_python_examples_run(doc, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))  # a registered example method stays here
     for block in _blocks(doc, "python"):
-        if SAVED_MODEL in block:  # reads a model the README's commands save: test_saved_model_commands_run
+        if SAVED_MODEL in block or EXPORTED in block:  # reads what the README's commands write: the test below
             continue
         exec(compile(block, f"{doc.name} example", "exec"), {"__name__": "__readme__"})
 
 
 SAVED_MODEL = "outputs/qs3/runs/lora/seed-42/model"
+EXPORTED = "exported/lora"
 SHORT = ["--set", "samples_per_class=70", "--set", "test_samples_per_class=10", "--set", "num_runs=1", "--set",
          "num_epochs=1", "--set", "method_overrides.lora.num_epochs=1", "--set", "tracking.mlflow=false", "--set",
          "tracking.wandb=false", "--set", "evaluate_base_model=false", "--method", "lora"]
@@ -96,6 +97,19 @@ def test_saved_model_commands_run(tmp_path, monkeypatch, capsys):
     # the same probabilities as `predict` (which prints 'label  negative=0.123  ...'), to its 3 decimals
     from_predict = {k: float(v) for k, v in (p.split("=") for p in printed if "=" in p)}
     assert shown == pytest.approx(from_predict, abs=2e-3)
+    # Export and serve: the export line as written, then the loading snippet (transformers and ONNX Runtime)
+    export = next(line for line in lines if line.startswith("finetune-compare export") and EXPORTED in line)
+    assert main(shlex.split(export)[1:]) == 0
+    assert "label agreement 100.00%" in capsys.readouterr().out
+    loading = next(b for b in _blocks(ROOT / "README.md", "python") if f'"{EXPORTED}/model.onnx"' in b)
+    exec(compile(loading, "README export example", "exec"), {"__name__": "__readme__"})
+    torch_line, onnx_line = [x for x in capsys.readouterr().out.strip().splitlines() if x.strip()][-2:]
+    import numpy as np
+
+    probs = [float(x) for x in torch_line.split("[[")[1].split("]]")[0].split(",")]
+    logits = np.array([float(x) for x in onnx_line.strip("[] ").split()])
+    assert np.exp(logits) / np.exp(logits).sum() == pytest.approx(probs, abs=1e-4)
+    assert probs == pytest.approx(list(from_predict.values()), abs=2e-3)  # predict's 3 decimals, in label order
 
 
 @pytest.mark.parametrize("torch, index", [("cpu", "https://download.pytorch.org/whl/cpu"),

@@ -308,6 +308,7 @@ def cmd_predict(args) -> None:
 def cmd_export(args) -> None:
     from .experiments.commands.export import export_run
 
+    signals.note(f"the export to {args.output} under way was discarded, nothing half-written")
     info = export_run(args.run, args.output, args.method, args.seed, args.merge, args.onnx, args.overwrite)
     print(f"exported {info['method']} seed {info['seed']} ({info['choice']}) to {args.output}")
     how = "merged into the base" if info["merged"] else ("the adapter apart from its base" if info["is_peft"] else

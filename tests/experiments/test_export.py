@@ -198,3 +198,22 @@ def test_median_run_is_the_one_nearest_the_median():
     scores = {s: json.loads((FIXTURE / "runs" / "lora" / f"seed-{s}" / "metrics.json").read_text())["test"]["macro_f1"]
               for s in (42, 43, 44)}
     assert chosen.record.seed == sorted(scores, key=scores.get)[1] and "median" in chosen.why
+
+
+@pytest.mark.slow
+def test_an_interrupt_keeps_nothing_half_written(roberta_runs, tmp_path, monkeypatch, capsys):
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_command, "_install", stop)  # Ctrl-C after the check, before the move into place
+    assert main(["export", "--run", str(roberta_runs), "--method", "lora", "--output", str(tmp_path / "e")]) == 130
+    assert "export to" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists() and not list(tmp_path.glob(".e.export-*"))
+
+
+@pytest.mark.slow
+def test_predict_reads_an_export(roberta_runs, tmp_path, capsys):
+    assert main(["export", "--run", str(roberta_runs), "--method", "lora", "--output", str(tmp_path / "e")]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--model", str(tmp_path / "e"), "--text", "what a film"]) == 0
+    assert "negative=" in capsys.readouterr().out

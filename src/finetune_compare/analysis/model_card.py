@@ -52,8 +52,11 @@ def _how_to_use(merged: bool, has_onnx: bool, input_names: list[str]) -> list[st
     lines = ["```python", "from transformers import AutoModelForSequenceClassification, AutoTokenizer"]
     if merged:
         lines += ["model = AutoModelForSequenceClassification.from_pretrained(\"path/to/this/folder\")"]
-    else:
-        lines = ["```python", "from peft import AutoPeftModelForSequenceClassification",
+    else:  # peft finds the base by adapter_config.json's base_model_name_or_path (a hub id, or a path)
+        lines = ["The adapter is kept apart from its base, which `adapter_config.json` names "
+                 "(`base_model_name_or_path`: a hub id, or a folder relative to this one); peft loads both, and "
+                 "`finetune-compare predict --model path/to/this/folder` resolves a relative base itself.", "",
+                 "```python", "from peft import AutoPeftModelForSequenceClassification",
                  "from transformers import AutoTokenizer",
                  "model = AutoPeftModelForSequenceClassification.from_pretrained(\"path/to/this/folder\")"]
     lines += ["tokenizer = AutoTokenizer.from_pretrained(\"path/to/this/folder\")",

@@ -168,6 +168,10 @@ class ComparisonExperiment:
             layout = Layout(self.output_dir)
             outcome.metrics = {f"{m}.{k}": v["mean"] for m, per in comparison["per_method"].items()
                                for k, v in per.items() if v["mean"] is not None}
+            outcome.metrics.update({f"{m}.serving_{form}_{batch}_p50_ms": v["p50_ms"]
+                                    for m, e in comparison["efficiency"].items()
+                                    for form, latency in ((e.get("serving") or {}).get("latency") or {}).items()
+                                    for batch, v in latency.items()})
             outcome.artifacts = [layout.report_html, layout.report_md, layout.comparison, layout.data_summary,
                                  layout.plots]
         return {**comparison, "runs": [r.to_json() for r in runs]}  # the API's result is JSON, as comparison.json
