@@ -199,6 +199,10 @@ CASES = [
      "error: config key 'mixed_precision': fp16 needs a CUDA GPU; on CPU use bf16, auto or no"),
     ("predict-without-model", lambda t, m: ["--mode", "predict", "--text", "hi"],
      "error: the following arguments are required: --model (see: finetune-compare predict --help)"),
+    ("serving-without-saved-models", lambda t, m: ["--mode", "compare", "--set", "serving=true"],
+     "error: config key 'serving': exports each method's saved model; needs save_model: true"),
+    ("export-without-output", lambda t, m: ["export", "--run", str(t)],
+     "error: the following arguments are required: --output (see: finetune-compare export --help)"),
     # your own data (data_source: files): the example files with the wrong column, no test file, an unseen label
     ("own-data-missing-column", lambda t, m: ["--mode", "data", *OWN],
      "error: train_file '" + EXAMPLE + "/train.csv': no column 'text' (text_column); the columns found are: review, "
