@@ -217,3 +217,19 @@ def test_predict_reads_an_export(roberta_runs, tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", "--model", str(tmp_path / "e"), "--text", "what a film"]) == 0
     assert "negative=" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_bf16_run_is_checked_with_the_looser_stated_tolerance(tiny_roberta, tmp_path):
+    from finetune_compare.experiments.commands.compare import ComparisonExperiment
+
+    from ..conftest import tiny_config
+
+    config = tiny_config(tiny_roberta, tmp_path, methods=["lora"], num_epochs=1, save_model=True, drift=False,
+                         evaluate_base_model=False, mixed_precision="bf16")
+    ComparisonExperiment(config).run_multiple_runs()
+    info = export_run(config.experiment.output_dir, tmp_path / "e", method="lora")
+    check = info["check"]
+    assert check["precision_of_run"] == "reduced" and "bf16 autocast" in check["tolerance_note"]
+    assert check["runtimes"]["transformers"]["tolerance"] == export_command.TOLERANCE["reduced"]["transformers"]
+    assert check["runtimes"]["transformers"]["passed"] and check["runtimes"]["transformers"]["max_abs_diff"] > 0
