@@ -92,11 +92,11 @@ def model_card(record: RunRecord, run_config: dict, rows: list[dict], export: di
         lines += ["**The comparison's verdict:** " + verdict, ""]
     lines += ["## Model", "",
               f"- Base model: `{base_model}`",
-              f"- Method: {method}" + (f", merged into the base" if export["merged"] else
+              f"- Method: {method}" + (", merged into the base" if export["merged"] else
                                        f", kept as an adapter ({export['not_merged']})" if export["is_peft"] else ""),
               *(f"- `{k}`: {v}" for k, v in settings.items()),
               f"- Trained parameters: {params['trainable']:,} of {params['total']:,} ({params['trainable_ratio']:.2%})",
-              f"- Labels (id: name): " + ", ".join(f"{i}: {n}" for i, n in enumerate(record.labels)), "",
+              "- Labels (id: name): " + ", ".join(f"{i}: {n}" for i, n in enumerate(record.labels)), "",
               "## Training data and budget", ""]
     data = record.data or {}
     held_out = (record.test.get("domain") or {}).get("held_out") or []
