@@ -233,3 +233,22 @@ def test_a_bf16_run_is_checked_with_the_looser_stated_tolerance(tiny_roberta, tm
     assert check["precision_of_run"] == "reduced" and "bf16 autocast" in check["tolerance_note"]
     assert check["runtimes"]["transformers"]["tolerance"] == export_command.TOLERANCE["reduced"]["transformers"]
     assert check["runtimes"]["transformers"]["passed"] and check["runtimes"]["transformers"]["max_abs_diff"] > 0
+
+
+def test_an_onnx_failure_on_an_adapter_names_its_first_adapted_layer(tiny_bert, monkeypatch):
+    import torch
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from finetune_compare.models.export import OnnxUnsupported, export_onnx
+
+    model = get_peft_model(AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=3),
+                           LoraConfig(task_type=TaskType.SEQ_CLS, r=2, target_modules=["query"]))
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("## Exception summary\n\n<class 'X'>: no ONNX for this")
+
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    with pytest.raises(OnnxUnsupported, match=r"at base_model\.model\.bert\.encoder\.layer\.0\.attention\.self\.query "
+                                              r"\(Linear\) \(<class 'X'>: no ONNX for this\)"):
+        export_onnx(model, AutoTokenizer.from_pretrained(tiny_bert), Path("/nonexistent/m.onnx"), 32)

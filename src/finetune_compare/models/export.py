@@ -104,11 +104,13 @@ class _Logits(torch.nn.Module):
 
 
 def _peft_layer(model) -> str:
-    """The first module a peft method added (its name and type), to name in an export failure."""
-    for name, module in model.named_modules():
-        if type(module).__module__.startswith("peft.") and name:
-            return f"{name} ({type(module).__name__})"
-    return "an unknown layer"
+    """The first layer a peft method added (its name and type), to name in an export failure."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    added = [(n, m) for n, m in model.named_modules() if isinstance(m, BaseTunerLayer)]
+    added = added or [(n, m) for n, m in model.named_modules()  # prompt learning: its encoder, not a tuner layer
+                      if type(m).__module__.startswith("peft.") and n and not n.endswith("base_model")]
+    return f"{added[0][0]} ({type(added[0][1]).__name__})" if added else "a layer peft added"
 
 
 def export_onnx(model, tokenizer, path: Path, max_length: int) -> list[str]:
