@@ -87,3 +87,19 @@ def test_attention_quality_script_pairs_sdpa_against_eager_runs(tiny_bert, tmp_p
     for arm in ("eager", "sdpa"):
         metrics = json.loads((tmp_path / "runs" / arm / "runs" / "lora" / "seed-7" / "metrics.json").read_text())
         assert metrics["params"]["training_attention"] == arm
+
+
+@pytest.mark.slow
+def test_gives_up_simulation_script_runs(tmp_path):
+    """The script behind docs/statistics.md's gives-up table, on two folders; it resumes from its output file."""
+    import json
+
+    argv = [sys.executable, str(ROOT / "benchmarks/simulate_gives_up.py"), "--reps", "2", "--power-reps", "0",
+            "--scenarios", "test-noise", "--out", str(tmp_path / "gu.json")]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    cell = json.loads((tmp_path / "gu.json").read_text())["cells"]["test-noise/0"]
+    assert cell["reps"] == 2 and set(cell["detected"]) >= {"in_domain", "out_of_domain", "macro_f1_tweeteval"}
+    assert "| test-noise | +0.0000 (0 pair-SD) | 2 |" in (tmp_path / "gu.md").read_text()
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "detected" not in again.stdout.split("Held out")[0]  # nothing rerun

@@ -154,9 +154,11 @@ def effect_for(sc: Scenario, pair_sds: float, max_steps: int = 6) -> tuple[float
     return x1, f1
 
 
-def _run_record(method: str, seed: int, y: np.ndarray, p: np.ndarray, source: np.ndarray) -> RunRecord:
-    """A run's record as runs write it; the cost fields are fixed (they play no part in the verdict)."""
-    test = evaluation_metrics(y, p, [SOURCES[s] for s in source], LABELS)
+def _run_record(method: str, seed: int, y: np.ndarray, p: np.ndarray, source: np.ndarray,
+                held_out: tuple[str, ...] = ()) -> RunRecord:
+    """A run's record as runs write it; the cost fields are fixed (they play no part in the verdict). With
+    `held_out` sources, its test section has the in-domain and out-of-domain scores, as holdout_sources writes."""
+    test = evaluation_metrics(y, p, [SOURCES[s] for s in source], LABELS, held_out)
     lora = method == "lora"
     return RunRecord(
         method=method, seed=seed, model_name="simulated", head=None, labels=list(LABELS), test=test,
@@ -173,9 +175,11 @@ def _run_record(method: str, seed: int, y: np.ndarray, p: np.ndarray, source: np
 
 
 def write_experiment(folder: Path, y: np.ndarray, source: np.ndarray, preds: dict[str, list[np.ndarray]],
-                     margin: float | None = 0.01, clusters: np.ndarray | None = None) -> Path:
+                     margin: float | None = 0.01, clusters: np.ndarray | None = None,
+                     held_out: tuple[str, ...] = ()) -> Path:
     """One simulated comparison folder, in the layout and formats runs write; with `clusters`, each prediction row
-    carries its cluster id, as runs on data with a cluster_column write it."""
+    carries its cluster id, as runs on data with a cluster_column write it; with `held_out`, the runs record the
+    in-domain and out-of-domain scores of those sources held out (the gives-up rows)."""
     layout = Layout(folder)
     config = yaml.safe_dump({"primary_metric": "macro_f1", "equivalence_margin": margin})
     for m, by_pair in preds.items():
@@ -187,7 +191,8 @@ def write_experiment(folder: Path, y: np.ndarray, source: np.ndarray, preds: dic
                      **({"cluster": str(clusters[i])} if clusters is not None else {}),
                      "probabilities": {lab: float(c == p[i]) for c, lab in enumerate(LABELS)}, "text": f"example {i}"}
                     for i in range(y.size)]
-            write_run_files(run, config, _run_record(m, seed, y, p, source), {"train": [], "eval": []}, rows)
+            write_run_files(run, config, _run_record(m, seed, y, p, source, held_out), {"train": [], "eval": []},
+                            rows)
     return folder
 
 
