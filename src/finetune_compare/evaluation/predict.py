@@ -47,12 +47,15 @@ def prediction_rows(split, probs: np.ndarray, labels: tuple[str, ...] = CLASS_NA
 
 
 @torch.no_grad()
-def predict_texts(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities of new texts with a loaded model (`predict` mode)."""
+def predict_texts(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64,
+                  bar: str | None = None) -> np.ndarray:
+    """Class probabilities of new texts with a loaded model (`predict` mode); `bar`: a progress bar's label."""
+    from tqdm.auto import tqdm
+
     device = next(model.parameters()).device
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths per batch
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float64)  # one column per class of the head
-    for start in range(0, len(texts), batch_size):
+    for start in tqdm(range(0, len(texts), batch_size), desc=bar, disable=bar is None, unit="batch", leave=False):
         idx = order[start:start + batch_size]
         batch = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
                           return_tensors="pt").to(device)

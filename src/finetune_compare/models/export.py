@@ -188,11 +188,14 @@ class OnnxClassifier:
         return self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="np")
 
 
-def predict_onnx(classifier: OnnxClassifier, texts: list[str], batch_size: int = 64) -> np.ndarray:
+def predict_onnx(classifier: OnnxClassifier, texts: list[str], batch_size: int = 64, bar: str | None = None
+                 ) -> np.ndarray:
     """Class probabilities of `texts` with the ONNX graph (length-sorted batches, as `predict_texts`)."""
+    from tqdm.auto import tqdm
+
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = None
-    for start in range(0, len(texts), batch_size):
+    for start in tqdm(range(0, len(texts), batch_size), desc=bar, disable=bar is None, unit="batch", leave=False):
         idx = order[start:start + batch_size]
         logits = classifier.logits(classifier.encode([texts[i] for i in idx])).astype(np.float64)
         logits -= logits.max(axis=-1, keepdims=True)

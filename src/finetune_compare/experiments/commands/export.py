@@ -20,6 +20,7 @@ from ...analysis.model_card import model_card
 from ...analysis.run_files import read_json, read_jsonl
 from ...errors import UserError
 from ...layout import PREDICTIONS, RUN_CONFIG
+from ...training.progress import bars_enabled
 from ...utils import signals
 from ...utils.io import write_json, atomic_write_text
 from .run_choice import ChosenRun, choose_run
@@ -137,7 +138,9 @@ def _build(chosen: ChosenRun, work: Path, merge_adapter: bool, onnx: bool) -> di
     if [id2label.get(i) for i in range(len(chosen.record.labels))] != list(chosen.record.labels):
         raise UserError(f"the exported model names its classes {id2label}, not the run's {chosen.record.labels}")
     precision = _precision(chosen)
-    checks = {"transformers": compare_predictions(predict_texts(model, tokenizer, texts, written["max_length"]),
+    bar = "check (transformers)" if bars_enabled() else None  # minutes for RoBERTa-base on a CPU: show progress
+    checks = {"transformers": compare_predictions(predict_texts(model, tokenizer, texts, written["max_length"],
+                                                                bar=bar),
                                                   reference, TOLERANCE[precision]["transformers"])}
     signals.checkpoint()
     onnx_info = onnx_inputs = None
@@ -152,7 +155,8 @@ def _build(chosen: ChosenRun, work: Path, merge_adapter: bool, onnx: bool) -> di
         else:
             seconds = time.perf_counter() - start
             graph = OnnxClassifier(work / ONNX_FILE, tokenizer, written["max_length"], torch.get_num_threads())
-            checks["onnx"] = compare_predictions(predict_onnx(graph, texts), reference, TOLERANCE[precision]["onnx"])
+            checks["onnx"] = compare_predictions(predict_onnx(graph, texts, bar=bar and "check (ONNX Runtime)"),
+                                                 reference, TOLERANCE[precision]["onnx"])
             onnx_info = {"file": ONNX_FILE, "inputs": onnx_inputs, "export_seconds": round(seconds, 1),
                          "bytes": sum(p.stat().st_size for p in work.glob(ONNX_FILE + "*"))}
     tolerance_note = (
