@@ -283,7 +283,10 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
                                                           margin, len(others), seed, supporting_evidence, held_out)
                    for m in others}
     serving = read_serving(output_dir)
-    eff = {m: {**efficiency(used[m] or runs[m]), "serving": method_serving(serving, m)} for m in methods}
+    eff = {m: efficiency(used[m] or runs[m]) for m in methods}
+    for m in methods:  # with serving: true only, so a comparison without it writes what it always wrote
+        if method_serving(serving, m):
+            eff[m]["serving"] = method_serving(serving, m)
     n_runs = {m: len(used[m]) for m in methods}
     untrained = not_learned(Path(output_dir), runs, reference)
     trade_offs = gives_up(Path(output_dir), used, base, reference, others, primary_key, held_out, seed)
