@@ -24,8 +24,9 @@ def _trained(model_name: str, tmp: Path) -> Path:
 
     from ..conftest import tiny_config
 
-    config = tiny_config(model_name, tmp, methods=list(method_names()), num_epochs=1,
-                         test_samples_per_class=10, save_model=True, drift=False, evaluate_base_model=False)
+    config = tiny_config(model_name, tmp, methods=list(method_names()), num_epochs=1, max_length=32,
+                         evaluations_per_epoch=1, test_samples_per_class=10, save_model=True, drift=False,
+                         evaluate_base_model=False)
     ComparisonExperiment(config).run_multiple_runs()
     return Path(config.experiment.output_dir)
 
@@ -46,13 +47,13 @@ def _run_predictions(run_dir: Path) -> tuple[list[str], np.ndarray, list[str]]:
     return [r["text"] for r in rows], np.array([[r["probabilities"][n] for n in labels] for r in rows]), labels
 
 
-def _check_export(runs: Path, method: str, out: Path) -> None:
+def _check_export(runs: Path, method: str, out: Path, onnx: bool = True) -> None:
     """What a user does with the folder, by hand: plain transformers and ONNX Runtime, offline."""
     import onnxruntime
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    info = export_run(runs, out, method=method, onnx=True)
+    info = export_run(runs, out, method=method, onnx=onnx)
     run_dir = runs / "runs" / method / f"seed-{info['seed']}"
     texts, reference, labels = _run_predictions(run_dir)
     model = AutoModelForSequenceClassification.from_pretrained(str(out), local_files_only=True).eval()
@@ -62,17 +63,20 @@ def _check_export(runs: Path, method: str, out: Path) -> None:
     with torch.no_grad():
         probs = model(**enc).logits.softmax(-1).numpy()
     assert np.abs(probs - reference).max() <= 1e-4
+    saved = json.loads((out / EXPORT_FILE).read_text())
+    assert saved["check"]["runtimes"]["transformers"]["passed"]
+    assert saved["merged"] == (method not in ("full", "head"))
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "## Export check" in card and f"Method: {method}" in card
+    assert "macro_f1 |" in card and "percentile bootstrap" in card
+    if not onnx:
+        return
     session = onnxruntime.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     enc = tokenizer(texts, padding=True, truncation=True, max_length=info["max_length"], return_tensors="np")
     logits = session.run(["logits"], {i.name: enc[i.name] for i in session.get_inputs()})[0]
     onnx_probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     assert np.abs(onnx_probs - reference).max() <= 1e-3
-    saved = json.loads((out / EXPORT_FILE).read_text())
-    assert saved["check"]["runtimes"]["transformers"]["passed"] and saved["check"]["runtimes"]["onnx"]["passed"]
-    assert saved["merged"] == (method not in ("full", "head"))
-    card = (out / "README.md").read_text()
-    assert card.startswith("---\n") and "## Export check" in card and f"Method: {method}" in card
-    assert "macro_f1 |" in card and "percentile bootstrap" in card
+    assert saved["check"]["runtimes"]["onnx"]["passed"]
 
 
 @pytest.mark.slow
@@ -84,7 +88,9 @@ def test_every_method_exports_from_tiny_roberta(roberta_runs, method, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", method_names())
 def test_every_method_exports_from_embedded_minilm(minilm_runs, method, tmp_path):
-    _check_export(minilm_runs, method, tmp_path / method)
+    # merged, every adapter method is a plain BertForSequenceClassification: the graph ONNX gets is the same for
+    # each, so MiniLM's ONNX export (5 s each) is checked on full and lora; tiny RoBERTa checks it for every method
+    _check_export(minilm_runs, method, tmp_path / method, onnx=method in ("full", "lora"))
     card = (tmp_path / method / "README.md").read_text()
     assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in card
 
