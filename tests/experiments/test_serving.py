@@ -101,3 +101,28 @@ def test_a_compare_with_serving_prints_the_ratio_in_its_cost_line(tiny_roberta, 
     before = (out / "serving.json").stat().st_mtime_ns
     assert main(args) == 0
     assert (out / "serving.json").stat().st_mtime_ns == before
+
+
+@pytest.mark.slow
+def test_a_method_whose_export_fails_is_said_and_the_report_still_written(tiny_roberta, tmp_path, monkeypatch):
+    from finetune_compare.experiments.commands import export as export_command
+    from finetune_compare.experiments.commands.compare import ComparisonExperiment
+
+    from ..conftest import tiny_config
+
+    monkeypatch.setitem(export_command.TOLERANCE, "fp32", {"transformers": 0.0, "onnx": 0.0})
+    config = tiny_config(tiny_roberta, tmp_path, methods=["full", "lora"], num_epochs=1, save_model=True,
+                         serving=True, drift=False, evaluate_base_model=False)
+    ComparisonExperiment(config).run_multiple_runs()
+    out = tmp_path / "out"
+    serving = json.loads((out / "serving.json").read_text())
+    assert serving["methods"] == {} and set(serving["not_measured"]) == {"full", "lora"}
+    report = (out / "report.md").read_text()
+    assert "lora's serving was not measured: the export does not reproduce the run's predictions" in report
+
+
+def test_nothing_measured_says_only_why():
+    cmp = {"methods": ["full", "lora"], "reference": "full", "efficiency": {"full": {}, "lora": {}},
+           "serving": {"texts": 32, "rounds": 10, "warmup_rounds": 2, "threads": 1, "device": "cpu",
+                       "not_measured": {"lora": "no saved model"}}}
+    assert serving_sentences(cmp) == ["lora's serving was not measured: no saved model."]

@@ -86,11 +86,14 @@ def serving_sentences(cmp: dict) -> list[str]:
     if not serving:
         return []
     eff, ref = cmp["efficiency"], cmp["reference"]
+    measured = any(eff[m].get("serving") for m in cmp["methods"])
     out = [f"Serving was measured on each method's median run ({serving['texts']} test texts, {serving['rounds']} "
            f"interleaved rounds after {serving['warmup_rounds']} untimed ones, {serving['threads']} thread(s), "
            f"{serving['device']}, {serving.get('processor') or 'this machine'}; tokenisation excluded). Ratios "
            "carry over to other machines better than the milliseconds, and a ratio within "
-           f"{SAME_SPEED:.0%} of 1 is read as the same speed."]
+           f"{SAME_SPEED:.0%} of 1 is read as the same speed."] if measured else []
+    for m, why in (serving.get("not_measured") or {}).items():
+        out.append(f"{m}'s serving was not measured: {why}.")
     for m in cmp["methods"]:
         e = eff[m].get("serving")
         if not e or m == ref or not eff.get(ref, {}).get("serving"):

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from ...analysis.run_files import read_json, read_jsonl
+from ...errors import UserError
 from ...layout import PREDICTIONS, Layout
 from ...utils.io import write_json
 from .export import export_run
@@ -57,18 +58,31 @@ def measure_serving(output_dir: Path, methods: list[str], primary_metric: str) -
     from ...models.saving import load_trained
 
     layout = Layout(output_dir)
-    chosen = {m: choose_run(output_dir, m, metric=primary_metric) for m in methods}
+    chosen, skipped = {}, {}
+    for m in methods:  # a method that cannot be measured is said, never the end of the comparison's report
+        try:
+            chosen[m] = choose_run(output_dir, m, metric=primary_metric)
+        except UserError as exc:
+            skipped[m] = str(exc)
     seeds = {m: c.record.seed for m, c in chosen.items()}
     if _up_to_date(layout.serving, seeds):
         log.info("serving: %s already measured these runs", layout.serving)
         return read_json(layout.serving)
+    if not chosen:
+        log.warning("serving: no method has a finished run to export (%s)", "; ".join(skipped.values()))
+        return {}
     threads = torch.get_num_threads()
-    texts = serving_texts(read_jsonl(chosen[methods[0]].folder / PREDICTIONS))
+    texts = serving_texts(read_jsonl(next(iter(chosen.values())).folder / PREDICTIONS))
     forms, per_method = {}, {}
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=".serving-") as tmp:
-        for m, c in chosen.items():
+        for m, c in list(chosen.items()):
             log.info("serving: exporting %s seed %d (%s)", m, c.record.seed, c.why)
-            info = export_run(output_dir, Path(tmp) / m, method=m, seed=c.record.seed, onnx=True)
+            try:
+                info = export_run(output_dir, Path(tmp) / m, method=m, seed=c.record.seed, onnx=True)
+            except UserError as exc:  # no saved model, or an export that fails its check
+                log.warning("serving: %s not measured: %s", m, exc)
+                skipped[m] = str(exc)
+                continue
             folder = Path(tmp) / m
             sizes = {"model": info["model_bytes"]}
             if info["merged"] or not info["is_peft"]:
@@ -90,7 +104,7 @@ def measure_serving(output_dir: Path, methods: list[str], primary_metric: str) -
                              "bytes": sizes, "check": info["check"]}
         log.info("serving: timing %d forms over %d rounds on %d texts (%d threads)", len(forms), ROUNDS, len(texts),
                  threads)
-        timed = time_forms(forms, texts)
+        timed = time_forms(forms, texts) if forms else {}
     for name, latency in timed.items():
         m, form = name.split("/")
         per_method[m].setdefault("latency", {})[form] = latency
@@ -99,7 +113,7 @@ def measure_serving(output_dir: Path, methods: list[str], primary_metric: str) -
         "batch_1_texts_per_round": BATCH1_TEXTS_PER_ROUND, "tokenisation": "excluded (the same for every form)",
         "device": "cpu (ONNX Runtime: CPUExecutionProvider)",
         "processor": (chosen[methods[0]].record.environment or {}).get("cpu") or platform.machine(),
-        "primary_metric": primary_metric, "methods": per_method,
+        "primary_metric": primary_metric, "methods": per_method, "not_measured": skipped,
     }
     write_json(layout.serving, result)
     return result
