@@ -258,3 +258,15 @@ def test_an_onnx_failure_on_an_adapter_names_its_first_adapted_layer(tiny_bert, 
     with pytest.raises(OnnxUnsupported, match=r"at base_model\.model\.bert\.encoder\.layer\.0\.attention\.self\.query "
                                               r"\(Linear\) \(<class 'X'>: no ONNX for this\)"):
         export_onnx(model, AutoTokenizer.from_pretrained(tiny_bert), Path("/nonexistent/m.onnx"), 32)
+
+
+def test_a_bad_run_folder_is_answered_before_torch_loads(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from finetune_compare.cli import main; rc = main(['export', '--run', sys.argv[1], "
+            "'--output', sys.argv[2]]); print('torch' in sys.modules, 'scipy' in sys.modules); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(tmp_path / "e")], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2 and out.stdout.strip() == "False False", out.stdout + out.stderr
+    assert "neither a finished run folder" in out.stderr

@@ -16,11 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...analysis.model_card import model_card
 from ...analysis.run_files import read_json, read_jsonl
 from ...errors import UserError
 from ...layout import PREDICTIONS, RUN_CONFIG
-from ...training.progress import bars_enabled
 from ...utils import signals
 from ...utils.io import write_json, atomic_write_text
 from .run_choice import ChosenRun, choose_run
@@ -138,6 +136,8 @@ def _build(chosen: ChosenRun, work: Path, merge_adapter: bool, onnx: bool) -> di
     if [id2label.get(i) for i in range(len(chosen.record.labels))] != list(chosen.record.labels):
         raise UserError(f"the exported model names its classes {id2label}, not the run's {chosen.record.labels}")
     precision = _precision(chosen)
+    from ...training.progress import bars_enabled  # training/ loads torch: not before a bad --run is answered
+
     bar = "check (transformers)" if bars_enabled() else None  # minutes for RoBERTa-base on a CPU: show progress
     checks = {"transformers": compare_predictions(predict_texts(model, tokenizer, texts, written["max_length"],
                                                                 bar=bar),
@@ -173,6 +173,8 @@ def _build(chosen: ChosenRun, work: Path, merge_adapter: bool, onnx: bool) -> di
             "model_bytes": written["bytes"], "onnx": onnx_info if onnx_info and "file" in onnx_info else None,
             "onnx_skipped": (onnx_info or {}).get("skipped"), "onnx_inputs": onnx_inputs, "check": check,
             "versions": {"torch": torch.__version__, **_versions()}}
+    from ...analysis.model_card import model_card  # scipy and sklearn: not before a bad --run is answered
+
     run_config = _run_config(chosen)
     atomic_write_text(work / CARD_FILE, model_card(chosen.record, run_config, rows, info, _verdict(chosen),
                                                    info["base_model"]))
