@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from transformers import (AutoModelForSequenceClassification, AutoTokenizer, RobertaConfig,  # noqa: E402
-                          RobertaForSequenceClassification)
+from transformers import AutoTokenizer  # noqa: E402
+
+from bench_merged_eval import make  # noqa: E402  (the same two models: MiniLM, and RoBERTa-base-shaped)
 
 from finetune_compare.config import MethodConfig  # noqa: E402
 from finetune_compare.data.loading import read_embedded  # noqa: E402
@@ -39,14 +40,6 @@ from finetune_compare.models.export import OnnxClassifier, export_onnx  # noqa: 
 from finetune_compare.models.resolve import embedded_minilm_path  # noqa: E402
 
 MAX_LENGTH = 128
-
-
-def make(kind: str):
-    torch.manual_seed(0)
-    if kind == "minilm":
-        return AutoModelForSequenceClassification.from_pretrained(str(embedded_minilm_path()), num_labels=3,
-                                                                  ignore_mismatched_sizes=True)
-    return RobertaForSequenceClassification(RobertaConfig(num_labels=3))
 
 
 def torch_form(model, tokenizer):

@@ -91,6 +91,18 @@ def write_deployable(run_model: Path, target: Path, merge_adapter: bool = True) 
             "max_length": int(meta["max_length"]), "bytes": directory_size(target)}
 
 
+def load_export(folder: Path, merged_or_plain: bool):
+    """(model, tokenizer) of an export folder as its user loads it: plain transformers, offline, for a merged or
+    whole model; through `load_trained` (peft, the base it names) for an adapter kept apart."""
+    if not merged_or_plain:
+        model, tokenizer, _ = load_trained(folder)
+        return model, tokenizer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(folder), local_files_only=True).eval()
+    return model, AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+
 class _Logits(torch.nn.Module):
     """The classifier with named tensor inputs and logits out: the graph ONNX Runtime users call."""
 

@@ -111,11 +111,10 @@ def _verdict(chosen: ChosenRun) -> str | None:
 def _build(chosen: ChosenRun, work: Path, merge_adapter: bool, onnx: bool) -> dict:
     """Everything export writes, into `work`: the deployable model, ONNX, export.json and the model card."""
     import torch
-    from transformers import AutoModelForSequenceClassification
 
     from ...evaluation.predict import predict_texts
-    from ...models.export import ONNX_FILE, OnnxClassifier, OnnxUnsupported, export_onnx, predict_onnx, write_deployable
-    from ...models.saving import load_trained
+    from ...models.export import (ONNX_FILE, OnnxClassifier, OnnxUnsupported, export_onnx, load_export, predict_onnx,
+                                  write_deployable)
 
     rows, texts, reference = _reference(chosen)
     written = write_deployable(_saved_model(chosen), work, merge_adapter)
@@ -125,13 +124,7 @@ def _build(chosen: ChosenRun, work: Path, merge_adapter: bool, onnx: bool) -> di
                     written["not_merged"])
     signals.checkpoint()
     log.info("checking the export on the run's %d test texts", len(texts))
-    if merged_or_plain:  # what a user does: plain transformers, offline, from the folder
-        model = AutoModelForSequenceClassification.from_pretrained(str(work), local_files_only=True).eval()
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(work), local_files_only=True)
-    else:
-        model, tokenizer, _ = load_trained(work)
+    model, tokenizer = load_export(work, merged_or_plain)  # what a user does: from the folder, offline
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     if [id2label.get(i) for i in range(len(chosen.record.labels))] != list(chosen.record.labels):
         raise UserError(f"the exported model names its classes {id2label}, not the run's {chosen.record.labels}")

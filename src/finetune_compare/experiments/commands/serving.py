@@ -51,10 +51,9 @@ def _up_to_date(path: Path, seeds: dict[str, int]) -> bool:
 def measure_serving(output_dir: Path, methods: list[str], primary_metric: str) -> dict:
     """Export and time each method's median run; writes and returns serving.json's content."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from ...evaluation.serving import BATCH1_TEXTS_PER_ROUND, ROUNDS, WARMUP_ROUNDS, serving_texts, time_forms
-    from ...models.export import ONNX_FILE, OnnxClassifier
+    from ...models.export import ONNX_FILE, OnnxClassifier, load_export
     from ...models.saving import load_trained
 
     layout = Layout(output_dir)
@@ -85,11 +84,7 @@ def measure_serving(output_dir: Path, methods: list[str], primary_metric: str) -
                 continue
             folder = Path(tmp) / m
             sizes = {"model": info["model_bytes"]}
-            if info["merged"] or not info["is_peft"]:
-                model = AutoModelForSequenceClassification.from_pretrained(str(folder), local_files_only=True).eval()
-                tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-            else:
-                model, tokenizer, _ = load_trained(folder)
+            model, tokenizer = load_export(folder, info["merged"] or not info["is_peft"])
             forms[f"{m}/model"] = _torch_form(model, tokenizer, info["max_length"])
             if info["is_peft"]:  # as trained: the base with the adapter's layers beside its weights
                 adapter, adapter_tokenizer, _ = load_trained(Path(c.record.saved_model["path"]))
