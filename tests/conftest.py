@@ -157,3 +157,15 @@ def headless_chromium(profile_dir) -> list[str] | None:
     return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             f"--user-data-dir={profile_dir}", "--virtual-time-budget=5000"]
+
+
+@pytest.fixture(autouse=True)
+def _peft_types_registered_by_name_stay_in_their_test():
+    """A peft type a test names is registered for that test only (the registry is process-wide)."""
+    from finetune_compare.methods.registry import REGISTRY
+
+    before = dict(REGISTRY)
+    yield
+    if len(REGISTRY) != len(before):
+        REGISTRY.clear()
+        REGISTRY.update(before)

@@ -68,7 +68,8 @@ def test_config_files_state_only_what_differs_from_the_defaults(name):
     ("use_lora: maybe\n", "config key 'use_lora': expected true/false, got 'maybe' (str)"),
     ("batch_size: true\n", "config key 'batch_size': expected an integer, got True (bool)"),
     ("methods: [full, qlora]\n", "config key 'methods': 'qlora' is not allowed; allowed: full, lora, dora, ia3, vera, "
-                                 "head, METHODS"),  # the built-ins, then every method registered after them
+                                 "head, METHODS, or a peft method type by its lower-case name: PEFT"),  # the built-ins,
+    # every method registered after them, and the peft types a config may name (those not refused)
     ("data_source: local\n", "config key 'data_dir': required when data_source is 'local' (e.g. ../shared/data)"),
     ("- a\n- b\n", "config file 'CFG': expected a mapping of keys to values, got list"),
     ("num_epochs: [1\n", "config file 'CFG' is not valid YAML at line 2, column 1: expected ',' or ']', but got '<stream end>'"),
@@ -85,8 +86,13 @@ def test_bad_yaml_values(tmp_path, yaml_text, message):
     path.write_text(yaml_text)
     with pytest.raises(ConfigError) as err:
         load_config(path)
+    from finetune_compare.methods.peft_types import REFUSED, peft_type_names
+
     later = ", ".join(method_names()[6:])  # methods added after the built-in six (loha, ...)
-    assert str(err.value) == message.replace("CFG", str(path)).replace(", METHODS", f", {later}" if later else "")
+    usable = ", ".join(t for t in peft_type_names() if t not in method_names() and t not in REFUSED)
+    assert "oft" in usable and "prefix_tuning" not in usable
+    assert str(err.value) == message.replace("CFG", str(path)).replace(", METHODS", f", {later}" if later else "") \
+        .replace("PEFT", usable)
 
 
 def test_yaml_scientific_notation_without_dot_is_a_number(tmp_path):

@@ -12,7 +12,7 @@ from typing import Any
 from ..fields import FrozenFlatKeys
 from .data_section import DataConfig
 from .keys import SECTION_CLASSES, SECTIONS, config_keys, flatten_sections, unknown_key_error
-from .method_section import MethodConfig
+from .method_section import MethodConfig, register_peft_types_named
 from .rules import check_between_sections
 from .sections import ExecutionConfig, ExperimentConfig, ModelConfig, SearchConfig, TrackingConfig, TrainingConfig
 
@@ -34,6 +34,7 @@ class Config(FrozenFlatKeys):
     execution: ExecutionConfig
 
     def __init__(self, **values: Any) -> None:
+        register_peft_types_named(values, config_keys())  # a peft type the config names is a method, with its keys
         keys = config_keys()
         grouped: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
         for key, value in values.items():

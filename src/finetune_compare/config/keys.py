@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..fields import default_value, type_name
 from ..methods import settings_classes
+from ..methods.generic import register_named
 from ..methods.registry import methods_using, per_registered_settings
 from .data_section import DataConfig
 from .method_section import GENERAL_KEYS, MethodKeys
@@ -87,6 +88,12 @@ def method_setting_key(prefix: str, name: str, where: str) -> str:
     cls = classes[prefix]
     if name in cls.flat_keys().values():
         return cls.key_name(name)
+    if getattr(cls, "generic", False):  # a peft type: its fields are peft's config class's
+        fields = [f for f in cls.flat_keys().values() if f != "learning_rate"]
+        close = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
+        raise ConfigError(f"{where}: 'method.{prefix}.{name}': peft's {cls.peft_class} has no field '{name}'"
+                          + (f" (did you mean '{close[0]}'?)" if close else "")
+                          + f"; its fields: {', '.join(fields)} (and our learning_rate)")
     owners = [p for p, c in classes.items() if name in c.flat_keys().values()]
     place = f"method.{prefix}.{name}"
     if owners:
@@ -114,6 +121,8 @@ def nested_key(section: str, sub: str, where: str) -> str:
 def flat_key(key: str, where: str = "--set") -> str:
     """`training.num_epochs` -> num_epochs, `method.lora.r` -> lora_r; a flat key as it is."""
     parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "method":
+        register_named([parts[1]])  # a peft type by its name is a method with settings
     if len(parts) == 3 and parts[0] == "method" and parts[1] in settings_classes():
         return method_setting_key(parts[1], parts[2], where)
     if len(parts) == 2 and parts[0] in SECTIONS:
@@ -137,6 +146,9 @@ def flatten_sections(data: dict[str, Any], where: str = "config") -> dict[str, A
             continue
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: '{key}' must be a mapping of its keys, got {type(value).__name__}")
+        if key == "method":
+            register_named([sub for sub in value if sub not in prefixes and sub not in SECTIONS])
+            prefixes = settings_classes()
         for sub, v in value.items():
             if key == "method" and sub in prefixes:
                 if not isinstance(v, dict):

@@ -15,7 +15,9 @@ from typing import Any, Optional
 from ..errors import ConfigError
 from ..fields import FrozenFlatKeys, ValidatedSettings, setting
 from ..methods import get_method, method_names, settings_classes
-from ..methods.registry import MethodSettings, per_registered_settings
+from ..methods.generic import register_for_keys, register_named
+from ..methods.peft_types import is_peft_type, peft_type_names, refusal
+from ..methods.registry import REGISTRY, MethodSettings, per_registered_settings
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,23 @@ class MethodKeys(ValidatedSettings):
 GENERAL_KEYS = tuple(f.name for f in dataclasses.fields(MethodKeys))
 
 
+def register_peft_types_named(values: dict[str, Any], known: Any = ()) -> None:
+    """Register the peft types a config names (`methods`, `reference`, `method_overrides`, `oft_r`-style keys) before
+    its keys are read: a peft type is a method by its name, with no file of ours. A name that is neither registered
+    nor a peft type is one error listing both. `known`: the keys that need nothing registered."""
+    methods = values.get("methods")
+    names = [methods] if isinstance(methods, str) else list(methods or [])
+    overrides = values.get("method_overrides")
+    extra = [values.get("reference"), *(overrides if isinstance(overrides, dict) else ())]
+    for name in names:
+        if isinstance(name, str) and name not in REGISTRY and not is_peft_type(name):
+            usable = [t for t in peft_type_names() if t not in REGISTRY and not refusal(t)]
+            raise ConfigError(f"config key 'methods': {name!r} is not allowed; allowed: {', '.join(REGISTRY)}, or a "
+                              f"peft method type by its lower-case name: {', '.join(usable)}")
+    register_named([n for n in [*names, *extra] if isinstance(n, str) and n not in REGISTRY and is_peft_type(n)])
+    register_for_keys([k for k in values if k not in known and k not in GENERAL_KEYS])
+
+
 @per_registered_settings
 def method_aliases() -> dict[str, tuple[type[MethodSettings], str]]:
     """{flat key: (settings class, field)} of every registered method's settings, e.g. lora_r -> (LoraSettings, r)."""
@@ -52,6 +71,7 @@ class MethodConfig(FrozenFlatKeys):
     prefix = ""
 
     def __init__(self, **values: Any) -> None:
+        register_peft_types_named(values, method_aliases())
         aliases = method_aliases()
         per_prefix: dict[str, dict[str, Any]] = {}
         for key in values:
@@ -86,8 +106,15 @@ class MethodConfig(FrozenFlatKeys):
         """Flat keys: the general keys, then each method's settings by alias (what config.yaml records)."""
         out = self._keys.to_dict()
         for settings in self._settings.values():
+            if getattr(settings, "generic", False) and not self._named(settings):
+                continue  # a peft type registered by another config of this process: not this config's
             out.update({settings.key_name(k): v for k, v in settings.to_dict().items()})
         return out
+
+    def _named(self, settings: MethodSettings) -> bool:
+        """This config names the peft type `settings` belong to, or sets one of them."""
+        defaults = type(settings)()
+        return settings.prefix in self._keys.methods or settings != defaults
 
     def learning_rate_for(self, method: str) -> float:
         """Each method gets its own learning rate (its settings' `learning_rate`, else `learning_rate`): one shared

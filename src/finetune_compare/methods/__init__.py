@@ -9,6 +9,7 @@ from .registry import REGISTRY, Method, MethodSettings, get_method, method_names
 
 # the built-in methods, in the order the CLI and the docs list them
 from . import full, lora, ia3, vera, head, loha  # noqa: E402,F401  (each registers itself)
+from . import generic, adalora  # noqa: E402,F401  (what AdaLoRA adds to peft's type by name: registered when a config names it)
 
 __all__ = ["REGISTRY", "Method", "MethodSettings", "get_method", "method_names", "register_method",
            "settings_classes"]

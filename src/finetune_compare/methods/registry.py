@@ -59,13 +59,17 @@ class Method:
     targets_field: str | None = None  # settings field of layer-name suffixes resolved against the model
     rank_field: str | None = None  # settings field of a low-rank update's rank, checked against the layers' width
     trains_base: bool = False  # every base weight trains (full FT): fp32 master weights, no frozen base
-    # (model, settings, resolved target layer names) -> None, or a ModelError: what apply would fail on, found early
+    # (model, settings, resolved target layer names) -> None, or a ModelError: what apply would fail on, found early;
+    # without targets_field: (model, settings, head module names)
     check: Callable[[Any, Any, list], None] | None = None
+    generic: bool = False  # built from peft's own config class when a config names it (methods/generic.py)
+    training_callbacks: Callable[[Any], list] | None = None  # (trainable model) -> TrainerCallbacks it needs
 
     @property
     def adapts_layers(self) -> bool:
-        """Its layers are chosen by name, so the model must be loaded to check the config before training."""
-        return self.targets_field is not None
+        """Its layers are chosen by name (or it has a check of its own), so the model must be loaded to check the
+        config before training."""
+        return self.targets_field is not None or self.check is not None
 
     @property
     def rank_key(self) -> str | None:
@@ -83,6 +87,7 @@ class Method:
 
 
 REGISTRY: dict[str, Method] = {}
+ON_DEMAND: list[Callable[[str], Any]] = []  # (name) -> registers it if it can: a peft type by name (generic.py)
 
 
 def register_method(method: Method) -> Method:
@@ -107,17 +112,23 @@ def method_names() -> tuple[str, ...]:
 
 
 def get_method(name: str) -> Method:
+    """The registered method `name`; a peft type not registered yet (`oft`, `lokr`, ...) is registered now."""
+    for register in ON_DEMAND:
+        if name not in REGISTRY:
+            register(name)
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ModelError(f"unknown method '{name}'; allowed: {', '.join(REGISTRY)}") from None
+        raise ModelError(f"unknown method '{name}'; allowed: {', '.join(REGISTRY)}, or any peft method type "
+                         "(peft.PeftType) by its lower-case name, e.g. oft, lokr, hra") from None
 
 
-def settings_classes() -> dict[str, type[MethodSettings]]:
-    """{prefix: settings class} of every registered method, in registration order (shared classes once)."""
+def settings_classes(generic: bool = True) -> dict[str, type[MethodSettings]]:
+    """{prefix: settings class} of every registered method, in registration order (shared classes once); without
+    the peft types registered by name when `generic` is False (the reference listing)."""
     out: dict[str, type[MethodSettings]] = {}
     for method in REGISTRY.values():
-        if method.settings is not None:
+        if method.settings is not None and (generic or not method.generic):
             out.setdefault(method.settings.prefix, method.settings)
     return out
 

@@ -56,6 +56,9 @@ def check_method(model: Any, method_config: Any, head: list[str], name: str) -> 
     if not method.adapts_layers:
         return
     settings = method_config.settings_of(name)
+    if method.targets_field is None:  # a check of its own (a peft type by name): it applies the method to a copy
+        method.check(model, settings, head)
+        return
     targets = targets_of(model, settings, method.targets_field, head)
     if method.check is not None:
         method.check(model, settings, targets)

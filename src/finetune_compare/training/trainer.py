@@ -209,9 +209,11 @@ def classification_loss(outputs, labels, num_items_in_batch=None):
     """
     logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
     loss = torch.nn.functional.cross_entropy(logits.float(), labels.to(logits.device), reduction="sum")
-    if num_items_in_batch is None:
-        return loss / labels.numel()
-    return loss / torch.as_tensor(num_items_in_batch, device=loss.device, dtype=loss.dtype)
+    loss = loss / (labels.numel() if num_items_in_batch is None else
+                   torch.as_tensor(num_items_in_batch, device=loss.device, dtype=loss.dtype))
+    if isinstance(outputs, dict) and outputs.get("loss_is_regularization"):  # a method's penalty (AdaLoRA's), as
+        loss = loss + outputs["loss"].float()  # peft adds it to the model's own loss: once per forward pass
+    return loss
 
 
 def _steps_for(examples: float, config: TrainingConfig, world_size: int) -> int:

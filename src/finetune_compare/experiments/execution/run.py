@@ -82,6 +82,12 @@ def build_method_model(ctx: RunContext, method: str, seed: int, config: Config) 
     return model, head, params
 
 
+def method_callbacks(method: str, model: Any) -> list:
+    """What a method needs from the training loop (AdaLoRA's rank reallocation); none for most."""
+    make = get_method(method).training_callbacks
+    return make(model) if make else []
+
+
 def run_buckets(ctx: RunContext, config: Config, seed: int) -> tuple[list[int] | None, dict]:
     tok = ctx.tokenized
     return run_shapes(config.training.pad_buckets, tok.train.lengths, [*tok.validation.lengths, *tok.test.lengths],
@@ -105,7 +111,8 @@ def train_method(ctx: RunContext, method: str, seed: int, config: Config, run_di
     interval = CheckpointInterval(t.checkpoint_minutes if t.save_checkpoints else None, label, unkept)
     trainer = build_trainer(config.training, model, ctx.tokenizer, args, ctx.tokenized.train, ctx.tokenized.validation,
                             [best, FiniteLossCallback(), StopOnSignal(), ProgressReporter(label), interval,
-                             *budget_callbacks(config.training), *extra_callbacks], head_modules=head,
+                             *budget_callbacks(config.training), *method_callbacks(method, model), *extra_callbacks],
+                            head_modules=head,
                             compute_metrics=validation_metrics,
                             head_learning_rate=config.head_lr, pad_lengths=buckets)
     resume = last_checkpoint(run_dir) if config.training.save_checkpoints else None
