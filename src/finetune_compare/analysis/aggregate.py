@@ -22,7 +22,8 @@ from .test_evidence import test_set_evidence
 from .gives_up import gives_up, gives_up_clauses
 from .serving_cost import method_serving, read_serving, serving_clause
 from .statistics import ASO_ITERATIONS, MIN_PAIRS, aso, describe, holm, paired
-from .verdict import confidence_label, decide, ranking
+from .many_methods import pareto, possibly_best
+from .verdict import confidence_label, decide, holm_family, ranking
 from ..budgets import budget_text, declared_budget, ran_text
 from ..config.keys import default_of
 from ..metric_names import MetricKey, metric_groups, record_keys
@@ -171,7 +172,8 @@ def summary_line(cmp: dict, eff: dict) -> str:
     ci = f"{a} - {b} = {d:+.3f} [{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] {metric}"
     if v["kind"] == "equivalent":
         low, high = v["equivalence_ci"]
-        level = confidence_label(1 - 2 * v.get("alpha", 0.05))  # TOST's: 90%, more when corrected for several methods
+        # TOST's: 90%, more when corrected for several methods
+        level = confidence_label(1 - 2 * v.get("equivalence_alpha", v.get("alpha", 0.05)))
         return (f"Equivalent within ±{v['equivalence_margin']:g}: {a} - {b} = {d:+.3f} ({level} CI [{low:+.3f}, "
                 f"{high:+.3f}]) {metric}, {a} {share}.")
     if v["kind"] in ("better", "worse"):
@@ -282,12 +284,19 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
     comparisons = {f"{m}_vs_{reference}": compare_methods(Path(output_dir), m, reference, used, keys, primary_key,
                                                           margin, len(others), seed, supporting_evidence, held_out)
                    for m in others}
+    holm_verdicts(comparisons, margin)
     serving = read_serving(output_dir)
     eff = {m: efficiency(used[m] or runs[m]) for m in methods}
     for m in methods:  # with serving: true only, so a comparison without it writes what it always wrote
         if method_serving(serving, m):
             eff[m]["serving"] = method_serving(serving, m)
     n_runs = {m: len(used[m]) for m in methods}
+    many = {}
+    if len(methods) >= 3:  # which could be the best, and the Pareto front (analysis/many_methods.py)
+        primary_scores = {m: scores(used[m], primary_key) for m in methods}
+        best = possibly_best(Path(output_dir), methods, primary_scores, comparisons, primary_key, seed, held_out)
+        many = {**({"possibly_best": best} if best else {}),
+                "pareto": pareto(methods, per_method, eff, primary_key.name)}
     untrained = not_learned(Path(output_dir), runs, reference)
     trade_offs = gives_up(Path(output_dir), used, base, reference, others, primary_key, held_out, seed)
     return {
@@ -313,7 +322,20 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
         # with held-out sources or drift: what each method gives up (analysis/gives_up.py)
         **({"held_out_sources": held_out} if held_out else {}), **({"gives_up": trade_offs} if trade_offs else {}),
         **({"serving": {k: v for k, v in serving.items() if k != "methods"}} if serving else {}),
+        **many,
     }
+
+
+def holm_verdicts(comparisons: dict, margin: float | None) -> None:
+    """With several methods against the reference, each verdict again at the level of its Holm step (in place): the
+    first pass (Bonferroni) gave every verdict's p, which orders the steps."""
+    if len(comparisons) < 2:
+        return
+    family = holm_family(comparisons)
+    for name, c in comparisons.items():
+        prim = c["primary"]
+        prim["verdict"] = decide(c["a"], c["b"], c["primary_metric"], prim, prim.get("test_level"), margin,
+                                 comparisons=len(comparisons), family=family.get(name))
 
 
 def restate_verdicts(cmp: ComparisonResult) -> ComparisonResult:
@@ -328,6 +350,7 @@ def restate_verdicts(cmp: ComparisonResult) -> ComparisonResult:
         prim = c["primary"]
         prim["verdict"] = decide(c["a"], c["b"], c["primary_metric"], prim, prim.get("test_level"),
                                  cmp.get("equivalence_margin"), comparisons=len(cmp["comparisons"]))
+    holm_verdicts(cmp["comparisons"], cmp.get("equivalence_margin"))
     cmp["ranking"] = ranking(cmp["comparisons"], cmp["reference"])
     cmp["headline"] = headline(cmp["comparisons"], cmp["efficiency"], cmp.get("not_learned"), cmp.get("gives_up"))
     cmp["summary"] = [summary_line(c, cmp["efficiency"]) for c in cmp["comparisons"].values()]

@@ -20,13 +20,15 @@ from .aggregate import build_comparison
 from .error_analysis import error_analysis
 from .exports import write_exports
 from .gives_up_plot import forest_rows, gives_up_plot
+from .pareto_plot import pareto_plot
 from .plots import make_plots, method_colors
 from .render import render_html, render_markdown
 from .report_blocks import SECTIONS, Block
 from .report_gives_up import gives_up_blocks
+from .report_many import pareto_blocks, possibly_best_blocks, ranking_blocks
 from .serving_cost import serving_sentences
 from .report_tables import (data_table, efficiency_table, format_value, primary_blocks,
-                            ranking_blocks, results_table, secondary_table)
+                            results_table, secondary_table)
 from .result_types import ComparisonResult
 
 log = logging.getLogger(__name__)
@@ -180,6 +182,7 @@ def _statistics_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[s
         keys = [k for g in cmp["metric_groups"].values() for k in g]
         if len(cmp["comparisons"]) > 1:
             b += ranking_blocks(cmp)
+            b += possibly_best_blocks(cmp)
         for key, c in cmp["comparisons"].items():
             b += primary_blocks(c, output_dir)
             b.append(Block("table", secondary_table(c, keys, keys_by_name(cmp, CLASS_NAMES)),
@@ -193,6 +196,7 @@ def _efficiency_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[s
     sentences = serving_sentences(cmp)
     if sentences:
         b.append(Block("p", " ".join(sentences)))
+    b += pareto_blocks(cmp)
     return b
 
 
@@ -323,6 +327,8 @@ def build_report(output_dir: str | Path) -> ComparisonResult:
     plots = make_plots(output_dir, cmp, errors)
     if cmp.get("gives_up") and forest_rows(cmp):  # the forest plot of what each method gives up (when compared)
         plots["gives_up"] = gives_up_plot(cmp, method_colors(cmp["methods"]), Layout(output_dir).plot("gives_up"))
+    if cmp.get("pareto"):  # three or more methods
+        plots["pareto"] = pareto_plot(cmp, method_colors(cmp["methods"]), Layout(output_dir).plot("pareto"))
     cmp["plots"] = {k: str(v.relative_to(output_dir)) for k, v in plots.items()}
     layout = Layout(output_dir)
     write_json(layout.comparison, cmp)

@@ -144,24 +144,6 @@ def primary_blocks(c: dict, output_dir: Path) -> list[Block]:
     return blocks
 
 
-def ranking_blocks(cmp: dict) -> list[Block]:
-    """All methods against the reference, at the family-wise level every verdict here is made at."""
-    m = len(cmp["comparisons"])
-    level = next(iter(cmp["comparisons"].values()))["primary"]["verdict"].get("confidence") or 0.95
-    rows = [["rank", "method", f"- {cmp['reference']} ({cmp['primary_metric']})", f"{level:.1%} CI", "p", "p × "
-             f"{m} (Bonferroni)", "verdict"]]
-    for i, r in enumerate(cmp["ranking"], 1):
-        rows.append([str(i), r["method"], "0 (reference)" if r["kind"] == "reference" else format_value(r["diff_mean"]),
-                     ci_text(r["ci_low"], r["ci_high"]), format_value(r["p"], 3), format_value(r["p_adjusted"], 3),
-                     {"better": "better", "worse": "worse", "equivalent": "equivalent", "inconclusive":
-                      "no difference detected", "too_few": "too few pairs", "reference": "–"}[r["kind"]]])
-    return [Block("p", f"{m} methods are compared with the reference {cmp['reference']}, so each verdict is made at "
-                       f"a family-wise 5%: Bonferroni, every test at 0.05/{m} and every interval at {level:.1%} (a "
-                       "claim and its interval then always agree; Holm would be a little more powerful but gives "
-                       "no intervals that match its claims). Ranked by the mean paired difference."),
-            Block("table", rows, caption="Ranking against the reference")]
-
-
 def secondary_table(c: dict, keys: list[str], known: dict[str, MetricKey]) -> list[list[str]]:
     rows = [["metric", f"{c['a']} - {c['b']} (mean)", "95% t-interval", "paired t p", "Holm-adjusted p"]]
     for k in keys:

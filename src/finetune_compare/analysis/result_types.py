@@ -24,8 +24,10 @@ class Verdict(TypedDict):
     n_pairs: int
     df: int | None
     equivalence_margin: float | None
-    comparisons: int  # methods compared against the reference: Bonferroni's divisor
-    alpha: float
+    comparisons: int  # methods compared against the reference: the family Holm (claims) and Bonferroni (TOST) correct
+    correction: NotRequired[str | None]  # "holm" (several methods), "bonferroni" (a verdict taken alone), None (one)
+    alpha: float  # the level this claim of a difference was tested at (its Holm step's)
+    equivalence_alpha: NotRequired[float]  # TOST's: alpha / comparisons
     confidence: float
     p: float | None
     p_adjusted: float | None
@@ -39,7 +41,7 @@ class Verdict(TypedDict):
     margin_floor: float | None
     notes: list[str]
     text: str
-    equivalence_ci: NotRequired[list[float]]  # the (1 - 2 alpha) interval TOST used, when equivalent
+    equivalence_ci: NotRequired[list[float]]  # the (1 - 2 equivalence_alpha) interval TOST used, when equivalent
 
 
 class PairedStatistics(TypedDict):

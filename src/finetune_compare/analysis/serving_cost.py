@@ -34,7 +34,7 @@ def method_serving(serving: dict | None, method: str) -> dict | None:
     return {"seed": m["seed"], "merged": m["merged"], "latency": m.get("latency", {}), "bytes": m["bytes"]}
 
 
-def _p50(e: dict, form: str) -> float | None:
+def p50_ms(e: dict, form: str) -> float | None:
     latency = ((e.get("serving") or {}).get("latency") or {}).get(form)
     return latency[batch_key(latency)]["p50_ms"] if latency else None
 
@@ -46,7 +46,7 @@ def serving_clause(a: str, b: str, eff: dict) -> str:
     if not ea.get("serving") or not eb.get("serving"):
         return ""
     key = batch_key(ea["serving"]["latency"]["model"])
-    a_model, b_model, a_adapter = _p50(ea, "model"), _p50(eb, "model"), _p50(ea, "adapter")
+    a_model, b_model, a_adapter = p50_ms(ea, "model"), p50_ms(eb, "model"), p50_ms(ea, "adapter")
     form = "merged" if ea["serving"]["merged"] else "deployed"
     parts = [f"serving ({key.replace('_', ' ')}, p50 forward pass, CPU): {form} {a} {a_model / b_model:.2f}x {b}'s"]
     if a_adapter:
@@ -99,14 +99,14 @@ def serving_sentences(cmp: dict) -> list[str]:
         if not e or m == ref or not eff.get(ref, {}).get("serving"):
             continue
         key = batch_key(e["latency"]["model"])
-        ratio = _p50(eff[m], "model") / _p50(eff[ref], "model")
+        ratio = p50_ms(eff[m], "model") / p50_ms(eff[ref], "model")
         form = "merged" if e["merged"] else "as deployed (not merged)"
         speed = ("at the same speed as" if abs(ratio - 1) <= SAME_SPEED else
                  f"{ratio:.2f}x as long as" if ratio > 1 else f"in {ratio:.2f}x the time of")
         text = f"{m}, {form}, serves {key.replace('_', ' ')} {speed} {ref} (p50 {ratio:.2f}x)"
-        adapter = _p50(eff[m], "adapter")
+        adapter = p50_ms(eff[m], "adapter")
         if adapter:
-            slow = adapter / _p50(eff[m], "model")
+            slow = adapter / p50_ms(eff[m], "model")
             text += (f"; unmerged, its adapter takes {slow:.2f}x the merged model's time" if slow > 1 + SAME_SPEED
                      else "; unmerged, its adapter serves at the merged model's speed")
         out.append(text + ".")

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import stats
 
 from .planning import POWER, detectable_difference, pairs_for_floor, sd_interval
-from .statistics import ALPHA, CONFIDENCE, MIN_PAIRS, TEST_BOOTSTRAP_RESAMPLES, _t
+from .statistics import ALPHA, CONFIDENCE, MIN_PAIRS, TEST_BOOTSTRAP_RESAMPLES, _t, holm
 from .result_types import RankingRow, Verdict
 
 
@@ -160,15 +160,22 @@ def _margin_note(test_level: dict, n: int, margin: float, n_test: int, alpha: fl
 
 
 def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | None = None,
-           margin: float | None = None, comparisons: int = 1) -> Verdict:
-    """The verdict on the primary metric; its wording follows from the interval and the tests. With several
-    methods compared against one reference (`comparisons` > 1), every claim is made at alpha / comparisons
-    (Bonferroni), and its interval at 1 - alpha / comparisons, so a claim and its interval always agree."""
+           margin: float | None = None, comparisons: int = 1, family: dict | None = None) -> Verdict:
+    """The verdict on the primary metric; its wording follows from the interval and the tests.
+
+    With several methods compared against one reference (`comparisons` > 1), the claims of a difference are
+    Holm-corrected over the family: `family` (from `holm_family`) gives the level this comparison's Holm step
+    tested it at, and its interval is at 1 - that level, so a claim and its interval always agree. Without `family`,
+    every claim is made at alpha / comparisons (Bonferroni). Equivalence (TOST) is always made at alpha /
+    comparisons (Bonferroni), its interval at 1 - 2 alpha / comparisons."""
     n, d = p["n_pairs"], p["diff_mean"]
-    alpha = ALPHA / comparisons
-    conf, tost_level = confidence_label(1 - alpha), confidence_label(1 - 2 * alpha)
+    equivalence_alpha = ALPHA / comparisons
+    alpha = family["alpha"] if family else equivalence_alpha
+    correction = None if comparisons == 1 else "holm" if family else "bonferroni"
+    conf, tost_level = confidence_label(1 - alpha), confidence_label(1 - 2 * equivalence_alpha)
     out = {"kind": "too_few", "n_pairs": n, "df": None, "equivalence_margin": margin, "comparisons": comparisons,
-           "alpha": alpha, "confidence": 1 - alpha, "p": None, "p_adjusted": None,
+           "correction": correction, "alpha": alpha, "equivalence_alpha": equivalence_alpha,
+           "confidence": 1 - alpha, "p": None, "p_adjusted": None,
            "se_test": test_level["se_test"] if test_level else None, "shared_test_variance": None,
            "ci_low": None, "ci_high": None, "se": None, "tost_p": None, "detectable": None, "margin_floor": None,
            "notes": []}
@@ -181,32 +188,38 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
     ci = verdict_interval(p, shared, 1 - alpha)
     out.update(ci_low=ci["low"], ci_high=ci["high"], se=ci["se"], df=ci["df"], shared_test_variance=shared)
     out["p"] = verdict_p(d, ci["se"], n - 1)
-    out["p_adjusted"] = None if out["p"] is None else min(1.0, out["p"] * comparisons)
+    if out["p"] is not None:
+        out["p_adjusted"] = family["p_adjusted"] if family else min(1.0, out["p"] * comparisons)
     sd_low, sd_high = sd_interval(p["diff_sd"], n)
     out["detectable"] = {"power": POWER, "value": detectable_difference(p["diff_sd"], n, shared, alpha=alpha),
                          "low": detectable_difference(sd_low, n, shared, alpha=alpha),
                          "high": detectable_difference(sd_high, n, shared, alpha=alpha)}
     covers = ("seed, data-draw and test-set noise" if test_level is not None else
               "seed and data-draw noise only (no predictions found: the shared test-set part is not included)")
-    corrected = f", Bonferroni-corrected for {comparisons} comparisons" if comparisons > 1 else ""
+    corrected = {None: "", "bonferroni": f", Bonferroni-corrected for {comparisons} comparisons",
+                 "holm": f", Holm-corrected over {comparisons} comparisons (the level of its Holm step, "
+                         f"{ALPHA:g}/{round(ALPHA / alpha)})" if family else ""}[correction]
     interval = f"{conf} CI [{ci['low']:+.4f}, {ci['high']:+.4f}] over {covers}, df {n - 1}{corrected}"
     if margin is not None:
         out["tost_p"] = tost_p(d, ci["se"], n - 1, margin)
-        out["margin_floor"] = margin_floor(test_level, n, alpha)
-    tost_ci = verdict_interval(p, shared, 1 - 2 * alpha)
-    equivalent = out["tost_p"] is not None and out["tost_p"] < alpha
+        out["margin_floor"] = margin_floor(test_level, n, equivalence_alpha)
+    tost_ci = verdict_interval(p, shared, 1 - 2 * equivalence_alpha)
+    equivalent = out["tost_p"] is not None and out["tost_p"] < equivalence_alpha
+    tost_named = "TOST p" + (f", Bonferroni-corrected for {comparisons} comparisons: compared with "
+                             f"{equivalence_alpha:.3g}" if comparisons > 1 else "")
     if ci["low"] > 0 or ci["high"] < 0:
         better, worse = (name_a, name_b) if d > 0 else (name_b, name_a)
         out["kind"] = "better" if d > 0 else "worse"
         # the p of the test whose interval is quoted (t on the verdict's SE, shared test-set part included); the
         # ordinary paired t-test leaves that part out, so its p is named as such, in a sentence of its own
-        own = f"p={out['p']:.3g}" + (f", {out['p_adjusted']:.3g} Bonferroni-adjusted" if comparisons > 1 else "")
+        own = f"p={out['p']:.3g}" + (f", {out['p_adjusted']:.3g} {correction.capitalize()}-adjusted"
+                                     if comparisons > 1 else "")
         out["text"] = (f"{better} beats {worse} on {metric} by {abs(d):.4f} ({interval}; that interval's test "
                        f"{own}, {n} pairs). The ordinary paired t-test, which leaves out the test-set noise shared by "
                        f"every pair, gives p={p['t_p']:.3g}.")
         if equivalent:  # a real but small difference: say that it is inside the margin too
             out["text"] += (f" The difference is also inside the declared margin ±{margin:g} ({tost_level} CI "
-                            f"[{tost_ci['low']:+.4f}, {tost_ci['high']:+.4f}], TOST p={out['tost_p']:.3g}).")
+                            f"[{tost_ci['low']:+.4f}, {tost_ci['high']:+.4f}], {tost_named}={out['tost_p']:.3g}).")
     elif equivalent:
         # TOST at alpha is the (1 - 2 alpha) interval lying inside the margin: quote that one, so the interval
         # shown and the test agree (the 1 - alpha one may reach past the margin while TOST holds).
@@ -214,7 +227,7 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
         out["equivalence_ci"] = [tost_ci["low"], tost_ci["high"]]
         out["text"] = (f"{name_a} and {name_b} are equivalent on {metric} within the declared margin +-{margin:g}: "
                        f"difference {d:+.4f}, {tost_level} CI [{tost_ci['low']:+.4f}, {tost_ci['high']:+.4f}] "
-                       f"inside the margin (TOST p={out['tost_p']:.3g}, {n} pairs; {interval}).")
+                       f"inside the margin ({tost_named}={out['tost_p']:.3g}, {n} pairs; {interval}).")
     else:
         out["kind"] = "inconclusive"
         det = out["detectable"]
@@ -225,16 +238,37 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
         out["text"] = (f"No difference detected on {metric}: {name_a} - {name_b} = {d:+.4f}, {interval}. This is not "
                        f"evidence of no difference: {detect}.")
     if margin is not None and test_level and not equivalent:
-        note = _margin_note(test_level, n, margin, test_level.get("n_test", 0), alpha)
+        note = _margin_note(test_level, n, margin, test_level.get("n_test", 0), equivalence_alpha)
         if note:
             out["notes"].append(note)
             out["text"] += " " + note
     return out
 
 
+def holm_family(comparisons: dict) -> dict[str, dict]:
+    """{comparison: {alpha, p_adjusted, step}} for the verdicts' family (every method against the reference).
+
+    Holm's step-down: sorted by the verdict's p, step i tests at alpha / (m - i + 1) while every earlier step was
+    rejected; the first that is not stops it, and every comparison from there is given that step's level. Each
+    interval at 1 - its level then excludes 0 exactly when Holm claims a difference (a rejected step's p is below
+    its level; from the stopping step on, every p is at or above the stopping level). The intervals are not
+    simultaneous: their joint coverage is not claimed, only the family-wise error of the claims (5%)."""
+    ps = {name: c["primary"]["verdict"].get("p") for name, c in comparisons.items()}
+    tested = sorted((name for name, p in ps.items() if p is not None), key=lambda name: ps[name])
+    m = len(tested)
+    adjusted = holm(ps)
+    out, stop = {}, None
+    for i, name in enumerate(tested):
+        level = ALPHA / (m - i)
+        if stop is None and ps[name] >= level:
+            stop = level
+        out[name] = {"alpha": stop if stop is not None else level, "p_adjusted": adjusted[name], "step": i + 1}
+    return out
+
+
 def ranking(comparisons: dict, reference: str) -> list[RankingRow]:
     """Every method against the reference, best first: its difference, interval and p-values at the family-wise
-    level (Bonferroni over the comparisons, as each verdict is made), and what that verdict says."""
+    level (Holm over the comparisons, as each verdict is made), and what that verdict says."""
     rows = [{"method": reference, "diff_mean": 0.0, "ci_low": None, "ci_high": None, "p": None, "p_adjusted": None,
              "kind": "reference", "n_pairs": None}]
     for c in comparisons.values():
