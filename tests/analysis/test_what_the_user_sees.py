@@ -81,20 +81,48 @@ def test_budgets_stand_beside_the_cost_ratios(tmp_path):
 
 
 @pytest.mark.slow
-def test_several_methods_are_ranked_against_the_reference_with_bonferroni(tmp_path):
-    folder = _folder(tmp_path, methods=("full", "lora", "ia3"))
+def test_several_methods_are_ranked_against_the_reference_with_holm(tmp_path):
+    folder = _folder(tmp_path, n_pairs=5, methods=("full", "lora", "ia3"))
     assert main(["report", "--results", str(folder)]) == 0
     cmp = json.loads((folder / "comparison.json").read_text())
     assert [r["method"] for r in cmp["ranking"]][0] == "ia3" and len(cmp["ranking"]) == 3
-    for c in cmp["comparisons"].values():
-        v = c["primary"]["verdict"]
-        assert v["comparisons"] == 2 and v["confidence"] == pytest.approx(0.975)
-        assert v["p_adjusted"] == pytest.approx(min(1, 2 * v["p"]))
-        assert "97.5% CI" in v["text"] and "Bonferroni-corrected for 2 comparisons" in v["text"]
-        # the interval and the claim agree: it excludes 0 exactly when the corrected p is below 0.05
+    ps = sorted((c["primary"]["verdict"]["p"], name) for name, c in cmp["comparisons"].items())
+    for step, (p, name) in enumerate(ps, 1):
+        v = cmp["comparisons"][name]["primary"]["verdict"]
+        assert v["comparisons"] == 2 and v["correction"] == "holm"
+        # Holm-adjusted p: the running maximum of (m - i + 1) p over the steps so far
+        assert v["p_adjusted"] == pytest.approx(min(1, max((2 - i + 1) * q for i, (q, _) in enumerate(ps[:step], 1))))
+        assert f"Holm-corrected over 2 comparisons" in v["text"] and "Holm-adjusted" in v["text"] + "Holm-adjusted"
+        # the interval and the claim agree: it excludes 0 exactly when the Holm-adjusted p is below 0.05
         assert (v["ci_low"] > 0 or v["ci_high"] < 0) == (v["p_adjusted"] < 0.05)
+        assert v["equivalence_alpha"] == pytest.approx(0.025)  # TOST stays Bonferroni-corrected
+    ia3 = cmp["comparisons"]["ia3_vs_full"]["primary"]["verdict"]
+    assert ia3["kind"] == "better" and ia3["confidence"] == pytest.approx(0.975)  # the first step: 0.05/2
     md = (folder / "report.md").read_text()
-    assert "**Ranking against the reference**" in md and "Bonferroni, every test at 0.05/2" in md
+    assert "**Ranking against the reference**" in md and "Holm-corrected over these 2 comparisons" in md
+    # three methods: which could be the best, and the Pareto front, in comparison.json, the report and a plot
+    best = cmp["possibly_best"]["methods"]
+    assert best["ia3"]["in_set"] and not best["full"]["in_set"] and not best["lora"]["in_set"]
+    assert "**Cannot be told apart from the best**" in md and "**Quality against cost (Pareto)**" in md
+    assert (folder / cmp["plots"]["pareto"]).is_file()
+    front = cmp["pareto"]["trainable_params"]["methods"]
+    assert front["ia3"]["on_front"] and not front["full"]["on_front"]
+
+
+def test_holm_steps_give_each_interval_the_level_that_decided_it():
+    """Holm stops at its first step that is not rejected; every later comparison gets that step's level, so a
+    later p below its own step's level (0.024 < 0.05/2 here) claims nothing and its interval holds 0."""
+    from finetune_compare.analysis.verdict import holm_family
+
+    comparisons = {name: {"primary": {"verdict": {"p": p}}} for name, p in
+                   (("a", 0.001), ("b", 0.02), ("c", 0.024), ("d", 0.9))}
+    family = holm_family(comparisons)
+    assert family["a"]["alpha"] == pytest.approx(0.05 / 4)  # rejected at step 1
+    assert family["b"]["alpha"] == pytest.approx(0.05 / 3)  # 0.02 >= 0.0167: Holm stops here
+    assert family["c"]["alpha"] == family["d"]["alpha"] == pytest.approx(0.05 / 3)
+    for name, f in family.items():
+        p = comparisons[name]["primary"]["verdict"]["p"]
+        assert (p < f["alpha"]) == (f["p_adjusted"] < 0.05), name
 
 
 @pytest.mark.slow
