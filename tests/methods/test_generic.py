@@ -155,3 +155,11 @@ def test_a_generic_method_trains_in_a_comparison_and_reloads(compared, method):
         assert config_saved["total_step"] not in (None, 1000), config_saved["total_step"]
         assert steps is None or config_saved["total_step"] == steps
         assert config_saved["rank_pattern"], "AdaLoRA's allocation never ran"
+
+
+def test_a_peft_type_s_flat_key_given_by_set_registers_it(capsys, tmp_path):
+    """`--set oft_learning_rate=...` is read before the config is built: the key itself names the peft type."""
+    code = main(["config", "--set", "methods=[full, oft]", "--set", "oft_learning_rate=1e-3", "--set",
+                 "method.oft.oft_block_size=16"])
+    out = capsys.readouterr().out
+    assert code == 0 and "oft_learning_rate: 0.001" in out and "oft_oft_block_size: 16" in out

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..fields import default_value, type_name
 from ..methods import settings_classes
-from ..methods.generic import register_named
+from ..methods.generic import register_for_keys, register_named
 from ..methods.registry import methods_using, per_registered_settings
 from .data_section import DataConfig
 from .method_section import GENERAL_KEYS, MethodKeys
@@ -68,6 +68,14 @@ def config_keys() -> dict[str, Key]:
         hints = typing.get_type_hints(cls)
         out.update({f.name: Key(f.name, section, f, hints[f.name]) for f in dataclasses.fields(cls)})
     return out
+
+
+def known_key(key: Any) -> bool:
+    """`key` is a config key; a peft type's setting (`oft_r`) registers that type first."""
+    if key in config_keys():
+        return True
+    register_for_keys([key])
+    return key in config_keys()
 
 
 def default_of(key: str) -> Any:

@@ -15,7 +15,7 @@ import yaml
 from ..errors import ConfigError
 from ..redaction import redact
 from .core import Config
-from .keys import config_keys, flat_key, flatten_sections, unknown_key_error
+from .keys import config_keys, known_key, flat_key, flatten_sections, unknown_key_error
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def from_dict(data: dict[str, Any], where: str = "config") -> Config:
         raise ConfigError(f"{where}: expected a mapping of keys to values, got {type(data).__name__}")
     data = flatten_sections(data, where)
     for key in data:
-        if key not in config_keys():
+        if not known_key(key):
             raise unknown_key_error(str(key), where)
     try:
         return Config(**data)
@@ -89,7 +89,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         key = flat_key(key.strip())
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {item!r}")
-        if key not in config_keys():
+        if not known_key(key):
             raise unknown_key_error(key, "--set")
         out[key] = _set_value(raw)
     return out
@@ -196,7 +196,7 @@ def load_config(path: str | Path | list | None = None, overrides: list[str] | No
         where = f"config file '{p}'"
         layer = flatten_sections(load_yaml(p), where)
         for key in layer:
-            if key not in config_keys():
+            if not known_key(key):
                 raise unknown_key_error(str(key), where)
         per_method = layer.get("method_overrides")
         if isinstance(per_method, dict):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError
 from ..methods import method_names
 from ..metric_names import SOURCE_METRICS, primary_metric_names
-from .keys import config_keys, override_keys, unknown_key_error
+from .keys import config_keys, known_key, override_keys, unknown_key_error
 
 if TYPE_CHECKING:
     from .core import Config
@@ -113,7 +113,7 @@ def check_method_overrides(config: "Config") -> None:
             raise ConfigError(f"config key 'method_overrides.{method}': expected a mapping of config keys to values")
         overrides = override_keys(method, overrides, f"method_overrides.{method}")
         for key in overrides:
-            if key not in config_keys():
+            if not known_key(key):
                 raise unknown_key_error(str(key), f"method_overrides.{method}")
             if key in ("budget", "budget_unit"):
                 raise ConfigError(f"config key 'method_overrides.{method}.{key}': a declared budget is the same for "
@@ -147,7 +147,7 @@ def check_sweep(config: "Config") -> None:
                           f"{len(config.sweep)}: {', '.join(map(str, config.sweep))}")
     normalised: dict[str, list] = {}
     for key, values in config.sweep.items():
-        if key not in config_keys():
+        if not known_key(key):
             raise unknown_key_error(str(key), "sweep")
         reason = sweep_fixed_reason(key)
         if reason:
