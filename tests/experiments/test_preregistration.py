@@ -31,6 +31,23 @@ def test_the_declarations_and_plan_are_written_once(tmp_path):
     # a resumed command keeps the first record (the declarations are result-affecting config keys)
     assert preregister(study_plan(cfg.replace(num_runs=20), tmp_path / "out"))["pairs_run"] == 12
     assert preregister(study_plan(Config(), tmp_path / "other")) is None and not (tmp_path / "other").exists()
+    assert "search_spaces" not in stored  # nothing is tuned
+
+
+def test_a_tuned_study_declares_every_method_s_search_space(tmp_path):
+    """Tuned against tuned, with a peft type by name: each method's space is in the record before any trial."""
+    from finetune_compare.experiments.commands.preregistration import preregister
+    from finetune_compare.experiments.search.optimize import search_space_for
+    from finetune_compare.experiments.study.study_plan import study_plan
+
+    pilot = tmp_path / "pilot"
+    shutil.copytree(PILOT, pilot)
+    cfg = Config(effect_of_interest=0.05, pilot=str(pilot), methods=["full", "lora", "hra"], tune_trials=4)
+    record = preregister(study_plan(cfg, tmp_path / "out"))
+    assert sorted(record["search_spaces"]) == ["full", "hra", "lora"]
+    space = record["search_spaces"]["hra"]
+    assert space == search_space_for(cfg, "hra")
+    assert space["hra_learning_rate"]["log"] and space["hra_r"]["type"] == "categorical"  # rate and capacity
 
 
 @pytest.mark.slow

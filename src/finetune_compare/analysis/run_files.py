@@ -90,7 +90,25 @@ def read_history(path: str | Path) -> dict:
 
 def read_predictions(path: str | Path) -> dict[str, tuple[int, int, str, str | None]]:
     """A run's predictions.jsonl as {id: (label, predicted, source, cluster)}; cluster is None where the data declared
-    none (cluster_column)."""
+    none (cluster_column). One comparison reads each run's file several times (every pair of methods it is in, the
+    learning checks): a file read once is kept while its size and modification time are unchanged. Read-only."""
+    try:
+        stat = Path(path).stat()
+    except OSError as exc:
+        raise _corrupt(Path(path), f"{type(exc).__name__}: {str(exc)[:120]}") from None
+    key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _PREDICTIONS:
+        if len(_PREDICTIONS) >= _KEPT:
+            _PREDICTIONS.pop(next(iter(_PREDICTIONS)))
+        _PREDICTIONS[key] = _parse_predictions(path)
+    return _PREDICTIONS[key]
+
+
+_PREDICTIONS: dict[tuple, dict] = {}
+_KEPT = 64  # runs: a comparison of 6 methods x 10 seeds
+
+
+def _parse_predictions(path: str | Path) -> dict[str, tuple[int, int, str, str | None]]:
     try:
         return {str(r["id"]): (int(r["label"]), int(r["predicted"]), str(r.get("source", "")),
                                None if r.get("cluster") is None else str(r["cluster"])) for r in read_jsonl(path)}

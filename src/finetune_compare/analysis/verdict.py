@@ -174,11 +174,12 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
     correction = None if comparisons == 1 else "holm" if family else "bonferroni"
     conf, tost_level = confidence_label(1 - alpha), confidence_label(1 - 2 * equivalence_alpha)
     out = {"kind": "too_few", "n_pairs": n, "df": None, "equivalence_margin": margin, "comparisons": comparisons,
-           "correction": correction, "alpha": alpha, "equivalence_alpha": equivalence_alpha,
-           "confidence": 1 - alpha, "p": None, "p_adjusted": None,
+           "alpha": alpha, "confidence": 1 - alpha, "p": None, "p_adjusted": None,
            "se_test": test_level["se_test"] if test_level else None, "shared_test_variance": None,
            "ci_low": None, "ci_high": None, "se": None, "tost_p": None, "detectable": None, "margin_floor": None,
            "notes": []}
+    if comparisons > 1:  # (a verdict of one comparison writes what it always wrote)
+        out.update(correction=correction, equivalence_alpha=equivalence_alpha)
     if n < MIN_PAIRS:
         out["text"] = (f"Too few paired runs to conclude ({n}; need >= {MIN_PAIRS}, 5+ recommended): "
                        + (f"{name_a} - {name_b} = {d:+.4f} {metric} is not evidence either way." if n else

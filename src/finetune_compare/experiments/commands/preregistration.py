@@ -16,6 +16,7 @@ from pathlib import Path
 from ...config import Config
 from ...layout import Layout
 from ...utils.io import read_json, write_json
+from ..search.optimize import search_space_for
 from ..planning.plan import plan_lines
 from ..study.study_plan import StudyPlan
 
@@ -42,6 +43,9 @@ def preregister(plan: StudyPlan) -> dict | None:
                   "pairs_run": len(plan.seeds), "methods": list(plan.methods),
                   "budget": {"unit": config.training.budget_unit, "value": config.training.budget},
                   "tune_trials": config.search.tune_trials,
+                  # tuned against tuned: every method's search space, declared before the first trial
+                  **({"search_spaces": {m: search_space_for(config, m) for m in plan.methods}}
+                     if config.search.tune_trials else {}),
                   "declared_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         write_json(path, record)
     effect = f"effect of interest ±{record['effect_of_interest']:g}, " if record["effect_of_interest"] else ""
