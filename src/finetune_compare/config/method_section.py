@@ -17,7 +17,7 @@ from ..fields import FrozenFlatKeys, ValidatedSettings, setting
 from ..methods import get_method, method_names, settings_classes
 from ..methods.generic import register_for_keys, register_named
 from ..methods.peft_types import is_peft_type, peft_type_names, refusal
-from ..methods.registry import REGISTRY, MethodSettings, per_registered_settings
+from ..methods.registry import MethodSettings, per_registered_settings
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,11 @@ def register_peft_types_named(values: dict[str, Any], known: Any = ()) -> None:
     overrides = values.get("method_overrides")
     extra = [values.get("reference"), *(overrides if isinstance(overrides, dict) else ())]
     for name in names:
-        if isinstance(name, str) and name not in REGISTRY and not is_peft_type(name):
-            usable = [t for t in peft_type_names() if t not in REGISTRY and not refusal(t)]
-            raise ConfigError(f"config key 'methods': {name!r} is not allowed; allowed: {', '.join(REGISTRY)}, or a "
+        if isinstance(name, str) and name not in method_names() and not is_peft_type(name):
+            usable = [t for t in peft_type_names() if t not in method_names() and not refusal(t)]
+            raise ConfigError(f"config key 'methods': {name!r} is not allowed; allowed: {', '.join(method_names())}, or a "
                               f"peft method type by its lower-case name: {', '.join(usable)}")
-    register_named([n for n in [*names, *extra] if isinstance(n, str) and n not in REGISTRY and is_peft_type(n)])
+    register_named([n for n in [*names, *extra] if isinstance(n, str) and n not in method_names() and is_peft_type(n)])
     register_for_keys([k for k in values if k not in known and k not in GENERAL_KEYS])
 
 

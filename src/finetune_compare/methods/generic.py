@@ -23,7 +23,8 @@ from typing import Any, Callable, ClassVar
 from ..errors import ConfigError, ModelError
 from ..fields import setting, validate_fields
 from .peft_types import is_peft_type, refusal
-from .registry import ADAPTER_EPOCHS, ON_DEMAND, REGISTRY, Method, MethodSettings, register_method
+from . import registry
+from .registry import ADAPTER_EPOCHS, ON_DEMAND, Method, MethodSettings, register_method
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +212,8 @@ def search_space(name: str, cls: type[GenericPeftSettings]) -> dict:
 def register_peft_type(name: str) -> Method | None:
     """The method `name` (a peft type not registered yet) built and registered; None when `name` is no peft type.
     A type that cannot train an encoder classifier is refused here, by name, with its reason."""
-    if name in REGISTRY:
-        return REGISTRY[name]
+    if name in registry.REGISTRY:
+        return registry.REGISTRY[name]
     if not is_peft_type(name):
         return None
     reason = refusal(name)
@@ -233,7 +234,7 @@ def register_peft_type(name: str) -> Method | None:
 def register_named(names: Any) -> None:
     """Register every peft type among `names` (method names a config gives) that is not registered yet."""
     for name in names if isinstance(names, (list, tuple, set)) else [names]:
-        if isinstance(name, str) and name not in REGISTRY:
+        if isinstance(name, str) and name not in registry.REGISTRY:
             register_peft_type(name)
 
 
@@ -247,7 +248,7 @@ def register_for_keys(keys: Any) -> None:
             continue
         for t in types:
             if key.startswith(t + "_"):
-                if t not in REGISTRY:
+                if t not in registry.REGISTRY:
                     register_peft_type(t)
                 break
 
