@@ -163,3 +163,25 @@ def test_a_peft_type_s_flat_key_given_by_set_registers_it(capsys, tmp_path):
                  "method.oft.oft_block_size=16"])
     out = capsys.readouterr().out
     assert code == 0 and "oft_learning_rate: 0.001" in out and "oft_oft_block_size: 16" in out
+
+
+def test_every_peft_type_gets_the_same_shape_of_search_space():
+    """A log-uniform learning rate (one decade around the range test's centre, two around LoRA's default where the
+    test has not run), the capacity knob where there is one, and the adapters' epochs: fair, tuned against tuned."""
+    from finetune_compare.methods.lr_centres import LR_CENTRES
+    from finetune_compare.methods.peft_types import REFUSED, peft_type_names
+    from finetune_compare.methods.registry import method_names
+
+    built_in = set(method_names())
+    for name in peft_type_names():
+        if name in REFUSED or name in built_in:
+            continue
+        method = get_method(name)
+        rate = method.search_space[f"{name}_learning_rate"]
+        assert rate["type"] == "float" and rate["log"], name
+        width = 10 if name in LR_CENTRES else 100
+        assert rate["high"] / rate["low"] == pytest.approx(width, rel=0.01), name
+        assert Config(methods=["full", name]).learning_rate_for(name) == pytest.approx((rate["low"] * rate["high"]) ** 0.5, rel=0.01)
+        assert method.search_space["num_epochs"] == get_method("lora").search_space["num_epochs"], name
+    assert get_method("adalora").search_space["adalora_target_r"]["choices"] == [4, 8, 12]
+    assert get_method("hra").search_space["hra_r"]["choices"] == [4, 8, 16]

@@ -66,4 +66,6 @@ def _callbacks(model: Any) -> list:
 
 register_extras("adalora", Extras(
     description="AdaLoRA: LoRA with its rank budget reallocated between layers during training + the full head",
-    prepare=_prepare, training_callbacks=_callbacks, after_apply=_after_apply))
+    prepare=_prepare, training_callbacks=_callbacks, after_apply=_after_apply,
+    # its capacity is the final average rank (target_r), from init_r (peft's 12) ranks per layer at the start
+    capacity=("target_r", [4, 8, 12])))

@@ -22,6 +22,7 @@ from typing import Any, Callable, ClassVar
 
 from ..errors import ConfigError, ModelError
 from ..fields import setting, validate_fields
+from .lr_centres import LR_CENTRES
 from .peft_types import is_peft_type, refusal
 from . import registry
 from .registry import ADAPTER_EPOCHS, ON_DEMAND, Method, MethodSettings, register_method
@@ -50,6 +51,7 @@ class Extras:
     search_space: dict | None = None
     training_callbacks: Callable[[Any], list] | None = None
     after_apply: Callable[[Any], Any] | None = None
+    capacity: tuple[str, list] | None = None  # (field, choices) the search tries, where the default rule does not fit
 
 
 EXTRAS: dict[str, Extras] = {}
@@ -117,14 +119,22 @@ def _plain_default(f: dataclasses.Field) -> tuple[bool, Any]:
     return plain(value), list(value) if isinstance(value, tuple) else value
 
 
+def default_learning_rate(name: str) -> tuple[float, str]:
+    """(rate, where it comes from): a file of ours, else the range test's centre, else LoRA's default."""
+    extras = EXTRAS.get(name, Extras())
+    if extras.learning_rate:
+        return extras.learning_rate, "checked"
+    if name in LR_CENTRES:
+        return LR_CENTRES[name], ("the centre of a short learning-rate range test on the embedded MiniLM "
+                                  "(benchmarks/results/lr-range.md): a starting point; tune it (--tune-trials)")
+    return GENERIC_LEARNING_RATE, f"LoRA's default, not checked for {name}; tune it (--tune-trials)"
+
+
 def settings_class(name: str, peft_class: type) -> type[GenericPeftSettings]:
     """A settings dataclass with `learning_rate` and peft_class's fields (peft's defaults and help texts)."""
-    extras = EXTRAS.get(name, Extras())
-    rate = extras.learning_rate or GENERIC_LEARNING_RATE
-    fields: list[tuple] = [("learning_rate", float, setting(
-        rate, f"Learning rate for {name}" + (" (checked)." if extras.learning_rate else
-                                             f": LoRA's default, not checked for {name}; tune it (--tune-trials)."),
-        min=0, exclusive_min=True))]
+    rate, why = default_learning_rate(name)
+    fields: list[tuple] = [("learning_rate", float, setting(rate, f"Learning rate for {name}: {why}.", min=0,
+                                                            exclusive_min=True))]
     for f in dataclasses.fields(peft_class):
         if f.name in OURS or f.name == "learning_rate":
             continue
@@ -191,15 +201,21 @@ def check_generic(model: Any, settings: GenericPeftSettings, head: list) -> None
 
 
 def search_space(name: str, cls: type[GenericPeftSettings]) -> dict:
-    """The default Optuna space: the learning rate log-uniform over a decade around its default (as for LoRA:
-    5e-4 in [1e-4, 1e-3]), the capacity knob at half, once and twice its default, and the adapters' epochs."""
+    """The default Optuna space, the same shape for every peft type: the learning rate log-uniform over one decade
+    centred on the range test's best rate (two decades around LoRA's default for a type the range test has not
+    covered), the capacity knob at half, once and twice its default, and the adapters' epochs."""
     extras = EXTRAS.get(name, Extras())
     if extras.search_space is not None:
         return copy.deepcopy(extras.search_space)
-    rate = extras.learning_rate or GENERIC_LEARNING_RATE
-    space = {cls.key_name("learning_rate"): {"type": "float", "low": rate / 5, "high": rate * 2, "log": True}}
+    rate, _ = default_learning_rate(name)
+    half_width = 10 ** 0.5 if name in LR_CENTRES or extras.learning_rate else 10.0
+    space = {cls.key_name("learning_rate"): {"type": "float", "low": float(f"{rate / half_width:.3g}"),
+                                             "high": float(f"{rate * half_width:.3g}"), "log": True}}
     defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
-    for knob in CAPACITY_FIELDS:
+    if extras.capacity:
+        field_name, choices = extras.capacity
+        space[cls.key_name(field_name)] = {"type": "categorical", "choices": list(choices)}
+    for knob in () if extras.capacity else CAPACITY_FIELDS:
         value = defaults.get(knob)
         if isinstance(value, int) and not isinstance(value, bool) and value > 1:
             space[cls.key_name(knob)] = {"type": "categorical", "choices": sorted({max(1, value // 2), value,
