@@ -24,7 +24,7 @@ def test_a_peft_type_named_in_a_config_is_a_method_with_peft_s_fields():
     from peft import OFTConfig
 
     assert "oft" not in REGISTRY
-    config = Config(methods=["full", "oft"], oft_oft_block_size=16)
+    config = Config(methods=["full", "oft"], oft_block_size=16)
     settings = config.method.settings_of("oft")
     peft_fields = {f.name for f in dataclasses.fields(OFTConfig)} - OURS
     assert {f.name for f in dataclasses.fields(settings)} == peft_fields | {"learning_rate"}
@@ -162,7 +162,7 @@ def test_a_peft_type_s_flat_key_given_by_set_registers_it(capsys, tmp_path):
     code = main(["config", "--set", "methods=[full, oft]", "--set", "oft_learning_rate=1e-3", "--set",
                  "method.oft.oft_block_size=16"])
     out = capsys.readouterr().out
-    assert code == 0 and "oft_learning_rate: 0.001" in out and "oft_oft_block_size: 16" in out
+    assert code == 0 and "oft_learning_rate: 0.001" in out and "oft_block_size: 16" in out
 
 
 def test_every_peft_type_gets_the_same_shape_of_search_space():
@@ -185,3 +185,14 @@ def test_every_peft_type_gets_the_same_shape_of_search_space():
         assert method.search_space["num_epochs"] == get_method("lora").search_space["num_epochs"], name
     assert get_method("adalora").search_space["adalora_target_r"]["choices"] == [4, 8, 12]
     assert get_method("hra").search_space["hra_r"]["choices"] == [4, 8, 16]
+
+
+def test_lora_s_settings_are_peft_s_names_and_the_seed_s_flat_keys_stay():
+    """LoRA's fields are LoraConfig's (lora_alpha, lora_dropout): flat, nested and the earlier nested names agree."""
+    flat = Config(lora_alpha=32, lora_dropout=0.05)
+    nested = load_config(overrides=["method.lora.lora_alpha=32", "method.lora.lora_dropout=0.05"])
+    earlier = load_config(overrides=["method.lora.alpha=32", "method.lora.dropout=0.05"])
+    override = Config(method_overrides={"lora": {"alpha": 32}}).for_method("lora")
+    assert flat.method == nested.method == earlier.method and override.lora_alpha == 32
+    assert {f.name for f in dataclasses.fields(flat.method.settings_of("lora"))} >= {"r", "lora_alpha", "lora_dropout"}
+    assert "lora_alpha" in flat.to_dict() and "lora_lora_alpha" not in flat.to_dict()

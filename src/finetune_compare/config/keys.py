@@ -94,6 +94,7 @@ def method_setting_key(prefix: str, name: str, where: str) -> str:
     """The flat key of `method.<prefix>.<name>`, or one error naming where `name` belongs."""
     classes = settings_classes()
     cls = classes[prefix]
+    name = cls.renamed.get(name, name)
     if name in cls.flat_keys().values():
         return cls.key_name(name)
     if getattr(cls, "generic", False):  # a peft type: its fields are peft's config class's
@@ -176,5 +177,7 @@ def override_keys(method: str, overrides: dict[str, Any], where: str) -> dict[st
 
     cls = get_method(method).settings
     own = {} if cls is None else {name: flat for flat, name in cls.flat_keys().items()}
+    if cls is not None:  # earlier names of renamed fields (lora's alpha is lora_alpha)
+        own.update({old: cls.key_name(new) for old, new in cls.renamed.items()})
     plain = {own.get(k, k) if k not in config_keys() else k: v for k, v in overrides.items()}
     return flatten_sections(plain, where)

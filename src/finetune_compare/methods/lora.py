@@ -11,12 +11,15 @@ from .targets import targets_of
 
 @dataclass(frozen=True)
 class LoraSettings(MethodSettings):
+    """peft's LoraConfig fields by peft's names (flat keys: the seed's lora_r, lora_alpha, lora_dropout, ...)."""
+
     prefix = "lora"
+    renamed = {"alpha": "lora_alpha", "dropout": "lora_dropout"}  # the nested names before they were peft's
     learning_rate: float = setting(5e-4, "Learning rate for LoRA/DoRA: adapters need ~10x full FT's rate.",
                                    min=0, exclusive_min=True)
     r: int = setting(8, "LoRA rank.", min=1)
-    alpha: int = setting(16, "LoRA scaling numerator (scale = alpha / r).", min=1)
-    dropout: float = setting(0.1, "Dropout on the LoRA branch.", min=0, max=1, exclusive_max=True)
+    lora_alpha: int = setting(16, "LoRA scaling numerator (scale = lora_alpha / r).", min=1)
+    lora_dropout: float = setting(0.1, "Dropout on the LoRA branch.", min=0, max=1, exclusive_max=True)
     target_modules: list[str] = setting(["query", "value"], "Module name suffixes that get adapters (never the "
                                         "classification head).", nonempty=True)
     bias: str = setting("none", "Which biases LoRA trains.", choices=("none", "all", "lora_only"))
@@ -26,7 +29,7 @@ def lora_config(model, settings: LoraSettings, head: list[str], **extra):
     from peft import LoraConfig, TaskType
 
     return LoraConfig(
-        task_type=TaskType.SEQ_CLS, r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
+        task_type=TaskType.SEQ_CLS, r=settings.r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
         target_modules=targets_of(model, settings, "target_modules", head), bias=settings.bias,
         modules_to_save=list(head),  # the new (or kept) head must be trained and saved with the adapter
         **extra)

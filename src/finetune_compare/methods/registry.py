@@ -29,10 +29,14 @@ class MethodSettings(ValidatedSettings):
     A field named `learning_rate` is the method's learning rate (without one, the method uses `learning_rate`)."""
 
     prefix: ClassVar[str]
+    # earlier names of renamed fields, still read nested (`method: {lora: {alpha: 16}}` is lora_alpha)
+    renamed: ClassVar[dict[str, str]] = {}
 
     @classmethod
     def key_name(cls, name: str) -> str:
-        return f"{cls.prefix}_{name}"
+        """The flat key: `<prefix>_<field>`, or the field itself when peft's name already starts with the prefix
+        (LoRA's `lora_alpha`, OFT's `oft_block_size`): the seed's flat keys are peft's names."""
+        return name if name.startswith(cls.prefix + "_") else f"{cls.prefix}_{name}"
 
     @classmethod
     def flat_keys(cls) -> dict[str, str]:
