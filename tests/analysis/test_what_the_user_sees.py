@@ -92,7 +92,7 @@ def test_several_methods_are_ranked_against_the_reference_with_holm(tmp_path):
         assert v["comparisons"] == 2 and v["correction"] == "holm"
         # Holm-adjusted p: the running maximum of (m - i + 1) p over the steps so far
         assert v["p_adjusted"] == pytest.approx(min(1, max((2 - i + 1) * q for i, (q, _) in enumerate(ps[:step], 1))))
-        assert f"Holm-corrected over 2 comparisons" in v["text"] and "Holm-adjusted" in v["text"] + "Holm-adjusted"
+        assert "Holm-corrected over 2 comparisons" in v["text"]
         # the interval and the claim agree: it excludes 0 exactly when the Holm-adjusted p is below 0.05
         assert (v["ci_low"] > 0 or v["ci_high"] < 0) == (v["p_adjusted"] < 0.05)
         assert v["equivalence_alpha"] == pytest.approx(0.025)  # TOST stays Bonferroni-corrected

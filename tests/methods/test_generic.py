@@ -196,3 +196,17 @@ def test_lora_s_settings_are_peft_s_names_and_the_seed_s_flat_keys_stay():
     assert flat.method == nested.method == earlier.method and override.lora_alpha == 32
     assert {f.name for f in dataclasses.fields(flat.method.settings_of("lora"))} >= {"r", "lora_alpha", "lora_dropout"}
     assert "lora_alpha" in flat.to_dict() and "lora_lora_alpha" not in flat.to_dict()
+
+
+@pytest.mark.slow
+def test_a_generic_method_s_run_exports_merged_with_its_settings_on_the_card(compared, tmp_path, capsys):
+    """`export` in a process that has not registered the peft type: merged (LoKr merges), checked against the
+    run's predictions, and the card lists its settings under peft's names."""
+    config, _ = compared
+    REGISTRY.pop("lokr", None)
+    run_dir = f"{config.output_dir}/runs/lokr/seed-{config.seed}"
+    assert main(["export", "--run", run_dir, "--output", str(tmp_path / "exported")]) == 0, capsys.readouterr().err
+    record = json.loads((tmp_path / "exported" / "export.json").read_text())
+    assert record["merged"] is True and record["not_merged"] is None, record
+    card = (tmp_path / "exported" / "README.md").read_text()
+    assert "lokr_r" in card and "lokr_learning_rate" in card

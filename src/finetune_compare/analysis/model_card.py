@@ -10,7 +10,8 @@ import numpy as np
 import yaml
 
 from ..evaluation.run_record import RunRecord
-from ..methods import get_method, method_names
+from ..errors import ModelError
+from ..methods import get_method
 from .statistics import metric_from_confusions, stratified_resamples, _confusions
 
 CARD_BOOTSTRAP = 2000
@@ -32,9 +33,10 @@ def run_interval(rows: list[dict], metric: str, seed: int = 0) -> tuple[float, f
 
 def method_settings(method: str, run_config: dict) -> dict:
     """The method's own settings as the run used them (its flat keys in the run's config.yaml)."""
-    if method not in method_names():
+    try:
+        settings = get_method(method).settings  # a peft type by name is registered here, as the run had it
+    except ModelError:
         return {}
-    settings = get_method(method).settings
     keys = list(settings.flat_keys()) if settings else []
     if method == "dora":  # DoRA is LoRA with use_dora: it reads LoRA's settings
         keys = list(get_method("lora").settings.flat_keys())

@@ -15,7 +15,7 @@ import yaml
 from ..errors import ConfigError
 from ..redaction import redact
 from .core import Config
-from .keys import config_keys, known_key, flat_key, flatten_sections, unknown_key_error
+from .keys import flat_key, flatten_sections, known_key, unknown_key_error
 
 log = logging.getLogger(__name__)
 
