@@ -77,12 +77,13 @@ def cell(scenario: str, pair_sds: float, reps: int, workdir: Path, seed: int) ->
             **{k: v / reps for k, v in counts.items()}, "in_set": {m: v / reps for m, v in in_set.items()}}
 
 
-def run(reps: int, out: Path, seed: int = 0, scenarios: tuple[str, ...] = ("test-noise", "seed-noise")) -> dict:
+def run(reps: int, out: Path, seed: int = 0, scenarios: tuple[str, ...] = ("test-noise", "seed-noise"),
+        effects: tuple[float, ...] = (0.0, 1.0)) -> dict:
     done = json.loads(out.read_text()) if out.is_file() else {}
     if done.get("reps") != reps or done.get("seed") != seed:
         done = {"reps": reps, "seed": seed, "pairs": PAIRS, "cells": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        for pair_sds in (0.0, 1.0):
+        for pair_sds in effects:
             for scenario in scenarios:
                 key = f"{scenario}/{pair_sds:g}"
                 if key in done["cells"]:
@@ -122,9 +123,11 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=100, help="folders per cell")
     parser.add_argument("--scenarios", default="test-noise,seed-noise", help="comma-separated, of: "
                         + ", ".join(SCENARIOS))
+    parser.add_argument("--effects", default="0,1", help="true differences of m1, in pair-SDs (comma-separated)")
     parser.add_argument("--out", type=Path, default=RESULTS / "many-methods.json")
     args = parser.parse_args()
-    result = run(args.reps, args.out, scenarios=tuple(args.scenarios.split(",")))
+    result = run(args.reps, args.out, scenarios=tuple(args.scenarios.split(",")),
+                 effects=tuple(float(e) for e in args.effects.split(",")))
     md = (f"4 methods (full, the reference; m1, m2, m3), {PAIRS} pairs; ± is 1.96 binomial standard errors of the "
           "simulation (at least that of a 5% rate). Under the null every method is a true best, so 'true best(s) "
           "in the set' is the mean over the four of how often each is in it (the guarantee is per true best: >= 95%).\n\n" + table(result) + "\n")

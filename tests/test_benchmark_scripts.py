@@ -103,3 +103,21 @@ def test_gives_up_simulation_script_runs(tmp_path):
     assert "| test-noise | +0.0000 (0 pair-SD) | 2 |" in (tmp_path / "gu.md").read_text()
     again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "detected" not in again.stdout.split("Held out")[0]  # nothing rerun
+
+
+@pytest.mark.slow
+def test_many_methods_simulation_script_runs(tmp_path):
+    """The script behind docs/statistics.md's many-methods table, on two folders; it resumes from its output file."""
+    import json
+
+    argv = [sys.executable, str(ROOT / "benchmarks/simulate_many_methods.py"), "--reps", "2", "--effects", "0",
+            "--scenarios", "test-noise", "--out", str(tmp_path / "mm.json")]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    cell = json.loads((tmp_path / "mm.json").read_text())["cells"]["test-noise/0"]
+    assert cell["reps"] == 2 and set(cell["in_set"]) == {"full", "m1", "m2", "m3"}
+    # Holm claims anything exactly when its first step (at 0.05/3, as Bonferroni) does: the same any-claim rate
+    assert cell["any_false_claim_holm"] == cell["any_false_claim_bonferroni"]
+    assert "| test-noise | all 4 equal | 2 |" in (tmp_path / "mm.md").read_text()
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "any false claim" not in again.stdout.split("4 methods")[0]  # nothing rerun
