@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..layout import Layout
 from ..utils.io import atomic_write_text
+from .verdict import confidence_label
 from ..metric_names import OVERALL_METRICS as OVERALL
 
 
@@ -48,8 +49,11 @@ def _caption(cmp: dict) -> str:
     n = len(paired_seeds(cmp))
     text = f"Test set, mean ± std over {n} paired seed{'' if n == 1 else 's'}"
     if cmp["comparisons"]:
-        text += (f"; last rows: the verdict's difference on {cmp['primary_metric'].replace('_', ' ')} with its 95\\% "
-                 "interval (seed, data-draw and test-set noise) and the verdict")
+        several = len(cmp["comparisons"]) > 1
+        text += (f"; last rows: the verdict's difference on {cmp['primary_metric'].replace('_', ' ')} with its "
+                 + ("interval at the level its row names (each Holm step's, over the comparisons with the reference)"
+                    if several else "95\\% interval")
+                 + " (seed, data-draw and test-set noise) and the verdict")
         if any((cmp.get("gives_up") or {}).get("comparisons", {}).values()):
             text += ("; then what each method gives up, each difference with its 95\\% interval as the report "
                      "states it (scores: seeds and test set; drift: seeds) and whether Holm-adjusted p < 0.05")
@@ -73,12 +77,13 @@ def _difference(mean: float | None, low: float | None, high: float | None) -> st
 
 def results_frame(cmp: dict) -> pd.DataFrame:
     """Overall metrics per method (mean ± std over the paired seeds) and each method's difference to the reference
-    on the primary metric with the verdict's 95% interval."""
+    on the primary metric with the verdict's interval (95%; with several methods its Holm step's level)."""
     rows = [{"metric": k.replace("_", " "), **{m: _cell(cmp["per_method"][m][k]) for m in cmp["methods"]}}
             for k in OVERALL]
     for c in cmp["comparisons"].values():
         v = c["primary"]["verdict"]
-        rows.append({"metric": f"{c['a']} - {c['b']} ({c['primary_metric'].replace('_', ' ')}, 95% CI)",
+        level = confidence_label(v.get("confidence") or 0.95)
+        rows.append({"metric": f"{c['a']} - {c['b']} ({c['primary_metric'].replace('_', ' ')}, {level} CI)",
                      c["a"]: _difference(c["primary"]["diff_mean"], v["ci_low"], v["ci_high"]), c["b"]: v["kind"]})
     for figures in ((cmp.get("gives_up") or {}).get("comparisons") or {}).values():  # what each method gives up
         for r in figures:
