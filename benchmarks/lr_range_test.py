@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import platform
 import sys
@@ -33,6 +34,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 CENTRES = ROOT / "src" / "finetune_compare" / "methods" / "lr_centres.py"
 METHODS = ("adalora", "oft", "boft", "lokr", "hra", "fourierft", "road", "delora", "ln_tuning", "prompt_tuning")
 RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+BEYOND = {RATES[0]: 3e-5, RATES[-1]: 1e-1}  # one more rate when the best lies at an end of the grid
+
+
+def best_rate(scores: dict[str, float]) -> float:
+    """The rate with the best validation score; ties go to the rate nearest 1e-3."""
+    return max((float(r) for r in scores), key=lambda r: (scores[f"{r:g}"], -abs(math.log10(r / 1e-3))))
 
 
 def one_run(method: str, rate: float, steps: int, tmp: Path) -> float:
@@ -59,8 +66,8 @@ def write_centres(done: dict) -> None:
     centres = {m: r["centre"] for m, r in done["methods"].items()}
     lines = [
         '"""Learning-rate centres of the peft types\' default search spaces, from benchmarks/lr_range_test.py (generated',
-        "by it; do not edit by hand). Each is the rate with the best validation macro-F1 among "
-        + ", ".join(f"{r:g}" for r in done["rates"]) + ",",
+        "by it; do not edit by hand). Each is the rate with the best validation macro-F1 among",
+        ", ".join(f"{r:g}" for r in done["rates"]) + " (and 3e-05 or 0.1 where the best lay at an end of that grid),",
         f"one seed, {done['steps']} optimizer steps, the quickstart's data and the embedded MiniLM-L6, measured on",
         f"{done['machine']} with peft {done['versions']['peft']}, transformers {done['versions']['transformers']}, "
         f"torch {done['versions']['torch']}.",
@@ -92,24 +99,34 @@ def main() -> None:
                                              "torch": torch.__version__})
     with tempfile.TemporaryDirectory() as tmp:
         for method in args.methods.split(","):
-            if method in done["methods"]:
+            record = done["methods"].get(method)
+            if record and record.get("extended") is not None:
                 continue
             start = time.perf_counter()
-            scores = {f"{r:g}": one_run(method, r, args.steps, Path(tmp)) for r in RATES}
-            best = max(RATES, key=lambda r: (scores[f"{r:g}"], -abs(__import__("math").log10(r / 1e-3))))
-            done["methods"][method] = {"validation_macro_f1": scores, "centre": best,
-                                       "seconds": round(time.perf_counter() - start, 1)}
+            scores = record["validation_macro_f1"] if record else {
+                f"{r:g}": one_run(method, r, args.steps, Path(tmp)) for r in RATES}
+            best, extended = best_rate(scores), False
+            if best in BEYOND:  # at an end of the grid: the best may lie past it, so one more rate there
+                scores[f"{BEYOND[best]:g}"] = one_run(method, BEYOND[best], args.steps, Path(tmp))
+                best, extended = best_rate(scores), BEYOND[best]
+            done["methods"][method] = {"validation_macro_f1": scores, "centre": best, "extended": extended,
+                                       "seconds": round(time.perf_counter() - start + (record or {}).get("seconds", 0),
+                                                        1)}
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(done, indent=2) + "\n")
             print(f"{method}: centre {best:g} ({scores})", flush=True)
     write_centres(done)
-    rows = ["| method | " + " | ".join(f"{r:g}" for r in RATES) + " | centre |", "|---|" + "---:|" * (len(RATES) + 1)]
+    grid = (BEYOND[RATES[0]], *RATES, BEYOND[RATES[-1]])
+    rows = ["| method | " + " | ".join(f"{r:g}" for r in grid) + " | centre |", "|---|" + "---:|" * (len(grid) + 1)]
     for m, r in done["methods"].items():
-        rows.append(f"| {m} | " + " | ".join(f"{r['validation_macro_f1'][f'{x:g}']:.3f}" for x in RATES)
+        scores = r["validation_macro_f1"]
+        rows.append(f"| {m} | " + " | ".join(f"{scores[f'{x:g}']:.3f}" if f"{x:g}" in scores else "–" for x in grid)
                     + f" | {r['centre']:g} |")
     md = (f"Validation macro-F1 after {args.steps} optimizer steps, one seed, quickstart data, embedded MiniLM-L6; "
           f"{done['machine']}; peft {done['versions']['peft']}, transformers {done['versions']['transformers']}, "
-          f"torch {done['versions']['torch']}. Ties go to the rate nearest 1e-3.\n\n" + "\n".join(rows) + "\n")
+          f"torch {done['versions']['torch']}. Ties go to the rate nearest 1e-3. Where the best of "
+          f"{RATES[0]:g} to {RATES[-1]:g} lay at an end, one more rate past it was run (3e-05 or 0.1; – where not "
+          "run).\n\n" + "\n".join(rows) + "\n")
     args.out.with_suffix(".md").write_text(md)
     print(md)
 
