@@ -52,7 +52,7 @@ def _quoted(marker: str, docs) -> list[str]:
     for doc in docs:
         text = doc.read_text(encoding="utf-8")
         block = text.split(f"<!-- {marker} -->")[1].split(f"<!-- /{marker} -->")[0]
-        quoted += re.findall(r"[+-−]?\d\.\d{4}\b", block)
+        quoted += re.findall(r"[+\-−]?\d\.\d{4}\b", block)
     assert quoted, f"the {marker} quotes no number"
     return [q.replace("−", "-").lstrip("±") for q in quoted]
 
@@ -122,7 +122,7 @@ def test_every_number_quoted_in_the_study_summaries_is_in_the_tuned_study_s_json
 def test_the_readme_keeps_the_earlier_study_s_figures_out():
     """Once the tuned study landed, the README quotes none of the earlier study's numbers."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    quoted = {q.replace("−", "-").lstrip("±") for q in re.findall(r"[+-−]?\d\.\d{4}\b", readme)}
+    quoted = {q.replace("−", "-").lstrip("±") for q in re.findall(r"[+\-−]?\d\.\d{4}\b", readme)}
     earlier = _json_numbers(_summary()) - _tuned_numbers(_tuned())
     assert not quoted & earlier, sorted(quoted & earlier)
 
@@ -244,3 +244,34 @@ def test_the_tuned_study_s_other_statements_are_its_files():
     assert (f"{min(late['full']):.0f} to {max(late['full']):.0f} s (full) and {min(late['lora']):.0f} to "
             f"{max(late['lora']):.0f} s (LoRA)") in text
     assert cmp["efficiency"]["lora"]["best_at_last_evaluation"] == 3 and cmp["efficiency"]["full"]["best_at_last_evaluation"] == 0
+
+
+def test_the_many_methods_example_says_what_its_json_says():
+    """docs/methods.md's six-method quickstart: every quoted 4-decimal number is in its committed comparison.json,
+    and what it says of the verdicts, the subset and the fronts is what that file holds."""
+    folder = RESULTS / "quickstart-many"
+    cmp = json.loads((folder / "comparison.json").read_text(encoding="utf-8"))
+    numbers = set()
+
+    def add(v):
+        if isinstance(v, float):
+            numbers.update({f"{v:.4f}", f"{v:+.4f}", f"{abs(v):.4f}"})
+
+    for m in cmp["methods"]:
+        for k in ("mean", "ci_low", "ci_high"):
+            add(cmp["per_method"][m]["macro_f1"][k])
+    for c in cmp["comparisons"].values():
+        add(c["primary"]["diff_mean"])
+        add(c["primary"]["verdict"]["ci_low"])
+        add(c["primary"]["verdict"]["ci_high"])
+    for r in cmp["possibly_best"]["methods"].values():
+        add(r["diff_mean"])
+        add(r["upper"])
+    quoted = _quoted("many methods quickstart", [ROOT / "docs" / "methods.md"])
+    assert not [q for q in quoted if q not in numbers]
+    assert {c["primary"]["verdict"]["kind"] for c in cmp["comparisons"].values()} == {"inconclusive"}
+    inside = [m for m, r in cmp["possibly_best"]["methods"].items() if r["in_set"]]
+    assert sorted(inside) == ["adalora", "full", "hra", "lokr", "oft"]
+    fronts = {k: sorted(m for m, r in v["methods"].items() if r["on_front"]) for k, v in cmp["pareto"].items()}
+    assert fronts["trainable_params"] == ["hra", "lokr"] and fronts["peak_rss_above_baseline_mb"] == ["hra"]
+    assert fronts["train_seconds"] == ["adalora", "hra", "oft"]
