@@ -275,3 +275,23 @@ def test_the_many_methods_example_says_what_its_json_says():
     fronts = {k: sorted(m for m, r in v["methods"].items() if r["on_front"]) for k, v in cmp["pareto"].items()}
     assert fronts["trainable_params"] == ["hra", "lokr"] and fronts["peak_rss_above_baseline_mb"] == ["hra"]
     assert fronts["train_seconds"] == ["adalora", "hra", "oft"]
+
+
+def test_the_many_methods_simulation_summary_is_its_json():
+    """docs/statistics.md's many-methods table is generated from the committed JSON, and every rate its summary
+    quotes is one of that JSON's."""
+    spec = importlib.util.spec_from_file_location("simulate_many_methods", ROOT / "benchmarks" /
+                                                  "simulate_many_methods.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = json.loads((ROOT / "benchmarks" / "results" / "many-methods.json").read_text(encoding="utf-8"))
+    docs = (ROOT / "docs" / "statistics.md").read_text(encoding="utf-8")
+    assert module.table(result) in docs
+    assert all(c["reps"] == 100 for c in result["cells"].values()) and len(result["cells"]) == 4
+    rates = {f"{100 * v:.1f}%" for c in result["cells"].values() for k, v in c.items() if isinstance(v, float)
+             and k.startswith(("any_", "m1_", "best_"))}
+    sizes = {f"{c['set_size']:.2f}" for c in result["cells"].values()}
+    block = docs.split("<!-- many methods summary -->")[1].split("<!-- /many methods summary -->")[0]
+    quoted = re.findall(r"(\d+\.\d)%", block)
+    assert quoted and not [q for q in quoted if f"{q}%" not in rates]
+    assert all(s in sizes for s in re.findall(r"\b(\d\.\d\d) and (\d\.\d\d) of the", block)[0])
