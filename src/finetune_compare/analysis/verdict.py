@@ -197,9 +197,9 @@ def decide(name_a: str, name_b: str, metric: str, p: dict, test_level: dict | No
                          "high": detectable_difference(sd_high, n, shared, alpha=alpha)}
     covers = ("seed, data-draw and test-set noise" if test_level is not None else
               "seed and data-draw noise only (no predictions found: the shared test-set part is not included)")
-    corrected = {None: "", "bonferroni": f", Bonferroni-corrected for {comparisons} comparisons",
-                 "holm": f", Holm-corrected over {comparisons} comparisons (the level of its Holm step, "
-                         f"{ALPHA:g}/{round(ALPHA / alpha)})" if family else ""}[correction]
+    corrected = ("" if correction is None else f", Bonferroni-corrected for {comparisons} comparisons"
+                 if correction == "bonferroni" else f", Holm-corrected over {comparisons} comparisons (the level of "
+                 f"its Holm step, {ALPHA:g}/{round(ALPHA / alpha)})")
     interval = f"{conf} CI [{ci['low']:+.4f}, {ci['high']:+.4f}] over {covers}, df {n - 1}{corrected}"
     if margin is not None:
         out["tost_p"] = tost_p(d, ci["se"], n - 1, margin)

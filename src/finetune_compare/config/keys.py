@@ -132,8 +132,8 @@ def flat_key(key: str, where: str = "--set") -> str:
     parts = key.split(".")
     if len(parts) == 3 and parts[0] == "method":
         register_named([parts[1]])  # a peft type by its name is a method with settings
-    if len(parts) == 3 and parts[0] == "method" and parts[1] in settings_classes():
-        return method_setting_key(parts[1], parts[2], where)
+        if parts[1] in settings_classes():
+            return method_setting_key(parts[1], parts[2], where)
     if len(parts) == 2 and parts[0] in SECTIONS:
         return nested_key(parts[0], parts[1], where)
     return key

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import ConfigError
-from ..fields import FrozenFlatKeys, ValidatedSettings, setting
+from ..fields import FrozenFlatKeys, ValidatedSettings, default_value, setting
 from ..methods import get_method, method_names, settings_classes
 from ..methods.generic import register_for_keys, register_named
 from ..methods.peft_types import is_peft_type, peft_type_names, refusal
@@ -50,7 +50,7 @@ def register_peft_types_named(values: dict[str, Any], known: Any = ()) -> None:
             usable = [t for t in peft_type_names() if t not in method_names() and not refusal(t)]
             raise ConfigError(f"config key 'methods': {name!r} is not allowed; allowed: {', '.join(method_names())}, or a "
                               f"peft method type by its lower-case name: {', '.join(usable)}")
-    register_named([n for n in [*names, *extra] if isinstance(n, str) and n not in method_names() and is_peft_type(n)])
+    register_named([*names, *extra])  # (what is registered already, or no peft type, is left as it is)
     register_for_keys([k for k in values if k not in known and k not in GENERAL_KEYS])
 
 
@@ -112,9 +112,10 @@ class MethodConfig(FrozenFlatKeys):
         return out
 
     def _named(self, settings: MethodSettings) -> bool:
-        """This config names the peft type `settings` belong to, or sets one of them."""
-        defaults = type(settings)()
-        return settings.prefix in self._keys.methods or settings != defaults
+        """This config names the peft type `settings` belong to, or sets one of them (compared with the fields'
+        defaults: building a default object would ask peft to validate it again on every to_dict)."""
+        return settings.prefix in self._keys.methods or any(
+            getattr(settings, f.name) != default_value(f) for f in dataclasses.fields(settings))
 
     def learning_rate_for(self, method: str) -> float:
         """Each method gets its own learning rate (its settings' `learning_rate`, else `learning_rate`): one shared

@@ -33,22 +33,21 @@ log = logging.getLogger(__name__)
 OURS = ("task_type", "peft_type", "auto_mapping", "peft_version", "base_model_name_or_path", "revision",
         "inference_mode", "modules_to_save")
 GENERIC_LEARNING_RATE = 5e-4  # LoRA's checked default: a starting point for an adapter, not checked per method
-# the field that sets a method's capacity, searched around its default by `--tune-trials` (first one present)
 # a value peft requires but gives no default for: ours, said in the setting's help
 REQUIRED_DEFAULTS = {"num_virtual_tokens": (20, "peft has no default; 20, as in peft's prompt-tuning examples")}
+# the field that sets a method's capacity, searched around its default by `--tune-trials` (first one present)
 CAPACITY_FIELDS = ("r", "n_frequency", "block_size", "oft_block_size", "boft_block_size", "num_virtual_tokens",
                    "encoder_hidden_size", "num_vectors")
 
 
 @dataclass(frozen=True)
 class Extras:
-    """What a file of ours adds to a peft type: its description, a checked learning rate, values peft needs that we
-    know (`prepare`: settings dict -> settings dict), a search space, callbacks for training, and a model hook."""
+    """What a file of ours adds to a peft type: its description, values peft needs that we know (`prepare`: settings
+    dict -> settings dict), callbacks for training, a model hook, and its capacity knob where the default rule does
+    not fit."""
 
     description: str | None = None
-    learning_rate: float | None = None
     prepare: Callable[[dict], dict] | None = None
-    search_space: dict | None = None
     training_callbacks: Callable[[Any], list] | None = None
     after_apply: Callable[[Any], Any] | None = None
     capacity: tuple[str, list] | None = None  # (field, choices) the search tries, where the default rule does not fit
@@ -120,10 +119,7 @@ def _plain_default(f: dataclasses.Field) -> tuple[bool, Any]:
 
 
 def default_learning_rate(name: str) -> tuple[float, str]:
-    """(rate, where it comes from): a file of ours, else the range test's centre, else LoRA's default."""
-    extras = EXTRAS.get(name, Extras())
-    if extras.learning_rate:
-        return extras.learning_rate, "checked"
+    """(rate, where it comes from): the range test's centre, else LoRA's default."""
     if name in LR_CENTRES:
         return LR_CENTRES[name], ("the centre of a short learning-rate range test on the embedded MiniLM "
                                   "(benchmarks/results/lr-range.md): a starting point; tune it (--tune-trials)")
@@ -205,10 +201,8 @@ def search_space(name: str, cls: type[GenericPeftSettings]) -> dict:
     centred on the range test's best rate (two decades around LoRA's default for a type the range test has not
     covered), the capacity knob at half, once and twice its default, and the adapters' epochs."""
     extras = EXTRAS.get(name, Extras())
-    if extras.search_space is not None:
-        return copy.deepcopy(extras.search_space)
     rate, _ = default_learning_rate(name)
-    half_width = 10 ** 0.5 if name in LR_CENTRES or extras.learning_rate else 10.0
+    half_width = 10 ** 0.5 if name in LR_CENTRES else 10.0
     space = {cls.key_name("learning_rate"): {"type": "float", "low": float(f"{rate / half_width:.3g}"),
                                              "high": float(f"{rate * half_width:.3g}"), "log": True}}
     defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
