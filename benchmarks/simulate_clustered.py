@@ -16,12 +16,11 @@ import json
 import math
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from finetune_compare.analysis.simulation import CLUSTERED, effect_for, simulate_cell  # noqa: E402
+from finetune_compare.analysis.simulation import CLUSTERED, effect_for, record_cell, simulate_cell  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,15 +37,10 @@ def run(reps: int, power_reps: int, out: Path, seed: int = 0) -> dict:
                     key = f"{n}/{effect:g}/{'clusters' if declared else 'examples'}"
                     if key in done["cells"]:
                         continue
-                    start = time.perf_counter()
-                    cell = simulate_cell(CLUSTERED, n, effect, count, Path(tmp), seed=seed, delta=delta,
-                                         declare_clusters=declared)
-                    cell["seconds"] = round(time.perf_counter() - start, 1)
-                    done["cells"][key] = cell
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    out.write_text(json.dumps(done, indent=2, default=float) + "\n")
-                    print(f"{key}: claims {cell['claims']:.1%}, coverage {cell['covered']:.1%}, "
-                          f"{cell['seconds']:.0f} s", flush=True)
+                    record_cell(done, key, out,
+                                lambda: simulate_cell(CLUSTERED, n, effect, count, Path(tmp), seed=seed, delta=delta,
+                                                      declare_clusters=declared),
+                                lambda c: f"claims {c['claims']:.1%}, coverage {c['covered']:.1%}")
     return done
 
 

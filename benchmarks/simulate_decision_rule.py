@@ -18,12 +18,11 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from finetune_compare.analysis.simulation import SCENARIOS, effect_for, simulate_cell  # noqa: E402
+from finetune_compare.analysis.simulation import SCENARIOS, effect_for, record_cell, simulate_cell  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PAIRS = (3, 5, 10)
@@ -43,15 +42,11 @@ def run(reps: int, out: Path, scenarios=tuple(SCENARIOS), pairs=PAIRS, effects=E
                     key = f"{name}/{n}/{effect:g}"
                     if key in done["cells"]:
                         continue
-                    start = time.perf_counter()
-                    cell = simulate_cell(sc, n, effect, reps, Path(tmp), seed=seed, delta=delta)
-                    cell["seconds"] = round(time.perf_counter() - start, 1)
-                    done["cells"][key] = cell
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    out.write_text(json.dumps(done, indent=2, default=float) + "\n")
-                    print(f"{key}: claims {cell['claims']:.1%} (t-test {cell['t_claims']:.1%}, before "
-                          f"{cell['before_claims']:.1%}), coverage {cell['covered']:.1%} (before "
-                          f"{cell['before_covered']:.1%}), {cell['seconds']:.0f} s", flush=True)
+                    record_cell(done, key, out,
+                                lambda: simulate_cell(sc, n, effect, reps, Path(tmp), seed=seed, delta=delta),
+                                lambda c: f"claims {c['claims']:.1%} (t-test {c['t_claims']:.1%}, before "
+                                          f"{c['before_claims']:.1%}), coverage {c['covered']:.1%} (before "
+                                          f"{c['before_covered']:.1%})")
     return done
 
 

@@ -20,7 +20,6 @@ import math
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from finetune_compare.analysis.aggregate import write_comparison  # noqa: E402
-from finetune_compare.analysis.simulation import SCENARIOS, effect_for, simulate_predictions, write_experiment  # noqa: E402
+from finetune_compare.analysis.simulation import (SCENARIOS, effect_for, record_cell, simulate_predictions,  # noqa: E402
+                                                  write_experiment)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HELD_OUT = ("tweeteval",)
@@ -76,14 +76,9 @@ def run(reps: int, power_reps: int, out: Path, seed: int = 0, scenarios: tuple[s
                 key = f"{scenario}/{pair_sds:g}"
                 if key in done["cells"] or count == 0:
                     continue
-                start = time.perf_counter()
-                result = cell(scenario, pair_sds, count, Path(tmp), seed)
-                result["seconds"] = round(time.perf_counter() - start, 1)
-                done["cells"][key] = result
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps(done, indent=2, default=float) + "\n")
-                print(f"{key}: out-of-domain detected {result['detected']['out_of_domain']:.1%}, any domain row "
-                      f"{result['any_domain_row']:.1%}, {result['seconds']:.0f} s", flush=True)
+                record_cell(done, key, out, lambda: cell(scenario, pair_sds, count, Path(tmp), seed),
+                            lambda c: f"out-of-domain detected {c['detected']['out_of_domain']:.1%}, any domain row "
+                                      f"{c['any_domain_row']:.1%}")
     return done
 
 

@@ -23,7 +23,6 @@ import math
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from finetune_compare.analysis.aggregate import write_comparison  # noqa: E402
-from finetune_compare.analysis.simulation import SCENARIOS, effect_for, simulate_predictions, write_experiment  # noqa: E402
+from finetune_compare.analysis.simulation import (SCENARIOS, effect_for, record_cell, simulate_predictions,  # noqa: E402
+                                                  write_experiment)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PAIRS = 5
@@ -88,14 +88,9 @@ def run(reps: int, out: Path, seed: int = 0, scenarios: tuple[str, ...] = ("test
                 key = f"{scenario}/{pair_sds:g}"
                 if key in done["cells"]:
                     continue
-                start = time.perf_counter()
-                result = cell(scenario, pair_sds, reps, Path(tmp), seed)
-                result["seconds"] = round(time.perf_counter() - start, 1)
-                done["cells"][key] = result
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps(done, indent=2, default=float) + "\n")
-                print(f"{key}: any false claim (Holm) {result['any_false_claim_holm']:.1%}, best in set "
-                      f"{result['best_in_set']:.1%}, {result['seconds']:.0f} s", flush=True)
+                record_cell(done, key, out, lambda: cell(scenario, pair_sds, reps, Path(tmp), seed),
+                            lambda c: f"any false claim (Holm) {c['any_false_claim_holm']:.1%}, best in set "
+                                      f"{c['best_in_set']:.1%}")
     return done
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import yaml
@@ -235,6 +236,24 @@ def simulate_cell(sc: Scenario, n_pairs: int, pair_sds: float, reps: int, workdi
     return {"scenario": sc.name, "n_pairs": n_pairs, "pair_sds": pair_sds, "true_difference": truth,
             "injected_pair_sds": truth / pair_sd(sc) if pair_sds else 0.0,
             "reps": reps, "clusters_declared": declare_clusters, **{k: v / reps for k, v in counts.items()}}
+
+
+def record_cell(done: dict, key: str, out: Path, compute: Callable[[], dict], summary: Callable[[dict], str]) -> dict:
+    """One cell of a resumable simulation (benchmarks/simulate_*.py): computed, timed, kept in `done["cells"]` and
+    written to `out` at once, so an interrupted run resumes at the next cell; prints `key: summary, seconds`."""
+    import json
+    import time
+
+    from ..utils.io import atomic_write_text
+
+    start = time.perf_counter()
+    cell = compute()
+    cell["seconds"] = round(time.perf_counter() - start, 1)
+    done["cells"][key] = cell
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(done, indent=2, default=float) + "\n")
+    print(f"{key}: {summary(cell)}, {cell['seconds']:.0f} s", flush=True)
+    return cell
 
 
 def shipped_before(primary: dict) -> dict:
