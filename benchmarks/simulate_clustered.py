@@ -31,6 +31,8 @@ def run(reps: int, power_reps: int, out: Path, seed: int = 0) -> dict:
         done = {"reps": reps, "power_reps": power_reps, "seed": seed, "cells": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for effect, count in ((0.0, reps), (1.0, power_reps)):
+            if count == 0:  # (as simulate_gives_up: --power-reps 0 runs the null cells only)
+                continue
             delta = effect_for(CLUSTERED, effect)
             for n in (5, 10):
                 for declared in (False, True):
