@@ -161,12 +161,12 @@ def headless_chromium(profile_dir) -> list[str] | None:
 
 @pytest.fixture(autouse=True)
 def _peft_types_registered_by_name_stay_in_their_test():
-    """A peft type registered by name (the registry is process-wide) is dropped before and after each test, so a test
+    """A peft type registered by name or a method variant (the registry is process-wide) is dropped before and after each test, so a test
     sees the built-in methods only, whatever ran before it (a peft type named again is registered again)."""
     from finetune_compare.methods.registry import REGISTRY
 
     def drop():
-        for name in [n for n, m in REGISTRY.items() if m.generic]:
+        for name in [n for n, m in REGISTRY.items() if m.generic or m.variant_of]:
             del REGISTRY[name]
 
     drop()

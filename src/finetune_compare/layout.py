@@ -161,23 +161,24 @@ class Layout:
     def expected_validation_plot(self) -> Path:
         return self.optimize / "expected_validation.png"
 
-    def study_dir(self, method: str) -> Path:
-        return self.optimize / method
+    def study_dir(self, method: str, search: str | None = None) -> Path:
+        """A method's study; `search` names a later search of it (`extended`: its space widened at an edge)."""
+        return self.optimize / method / search if search else self.optimize / method
 
-    def trial_dir(self, method: str, number: int) -> Path:
-        return self.study_dir(method) / "trials" / f"trial-{number}"
+    def trial_dir(self, method: str, number: int, search: str | None = None) -> Path:
+        return self.study_dir(method, search) / "trials" / f"trial-{number}"
 
-    def study_summary(self, method: str) -> Path:
-        return self.study_dir(method) / "summary.json"
+    def study_summary(self, method: str, search: str | None = None) -> Path:
+        return self.study_dir(method, search) / "summary.json"
 
-    def study_trials_table(self, method: str) -> Path:
-        return self.study_dir(method) / "trials.csv"
+    def study_trials_table(self, method: str, search: str | None = None) -> Path:
+        return self.study_dir(method, search) / "trials.csv"
 
-    def study_best_params(self, method: str) -> Path:
-        return self.study_dir(method) / "best_params.yaml"
+    def study_best_params(self, method: str, search: str | None = None) -> Path:
+        return self.study_dir(method, search) / "best_params.yaml"
 
-    def study_plot(self, method: str, name: str) -> Path:
-        return self.study_dir(method) / f"{name}.png"
+    def study_plot(self, method: str, name: str, search: str | None = None) -> Path:
+        return self.study_dir(method, search) / f"{name}.png"
 
     def study_summaries(self) -> list[Path]:
         return sorted(self.optimize.glob("*/summary.json"))

@@ -15,6 +15,7 @@ import yaml
 from ..layout import METRICS, RUN_CONFIG, Layout, seed_of
 from ..errors import UserError
 from ..utils.io import write_json
+from .fairness_checks import fairness_checks, fairness_clause
 from .learning_checks import learning_caution, not_learned
 from ..evaluation.run_record import RunRecord
 from .run_files import read_record, scores
@@ -183,11 +184,14 @@ def summary_line(cmp: dict, eff: dict) -> str:
 
 
 def headline(comparisons: dict, eff: dict, not_learned_runs: list[dict] | None = None,
-             trade_offs: dict | None = None) -> list[str]:
-    """Per comparison: the verdict in full, a caution when it rests on runs that did not learn, with held-out
-    sources what was (or was not) detected out of domain, then its cost."""
+             trade_offs: dict | None = None, fairness: dict | None = None) -> list[str]:
+    """Per comparison: the verdict in full, a caution when it rests on runs that did not learn, what the fairness
+    checks found about either method (search edges, tuning still rising, a short budget), with held-out sources
+    what was (or was not) detected out of domain, then its cost."""
     clauses = gives_up_clauses(trade_offs)
     return [" ".join(filter(None, [cmp["primary"]["verdict"]["text"], learning_caution(cmp, not_learned_runs),
+                                   # the reference's own findings once (the report), not beside every verdict
+                                   fairness_clause(cmp["a"], cmp["b"] if len(comparisons) == 1 else None, fairness),
                                    clauses.get(name), cost_line(cmp["a"], cmp["b"], eff)]))
             for name, cmp in comparisons.items()]
 
@@ -298,6 +302,7 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
         many = {**({"possibly_best": best} if best else {}),
                 "pareto": pareto(methods, per_method, eff, primary_key.name)}
     untrained = not_learned(Path(output_dir), runs, reference)
+    fairness = fairness_checks(output_dir, methods, eff)
     trade_offs = gives_up(Path(output_dir), used, base, reference, others, primary_key, held_out, seed)
     return {
         "methods": methods, "labels": labels, "reference": reference, "primary_metric": primary,
@@ -312,7 +317,7 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
         "per_method": per_method, "comparisons": comparisons, "efficiency": eff,
         "base": {"test": named_scores(base.test), "params": base.params} if base else None,
         "not_learned": untrained,  # runs showing signs of not having learned (analysis/learning_checks.py)
-        "headline": headline(comparisons, eff, untrained, trade_offs),
+        "headline": headline(comparisons, eff, untrained, trade_offs, fairness),
         "summary": [summary_line(c, eff) for c in comparisons.values()],
         "ranking": ranking(comparisons, reference),
         "too_few_runs": any(n < MIN_PAIRS for n in n_runs.values()),
@@ -322,6 +327,8 @@ def build_comparison(output_dir: str | Path, reference: str | None = None, seed:
         # with held-out sources or drift: what each method gives up (analysis/gives_up.py)
         **({"held_out_sources": held_out} if held_out else {}), **({"gives_up": trade_offs} if trade_offs else {}),
         **({"serving": {k: v for k, v in serving.items() if k != "methods"}} if serving else {}),
+        # search edges, tuning saturation, short budgets (analysis/fairness_checks.py), when there is any
+        **({"fairness": fairness} if fairness else {}),
         **many,
     }
 
@@ -352,7 +359,8 @@ def restate_verdicts(cmp: ComparisonResult) -> ComparisonResult:
                                  cmp.get("equivalence_margin"), comparisons=len(cmp["comparisons"]))
     holm_verdicts(cmp["comparisons"], cmp.get("equivalence_margin"))
     cmp["ranking"] = ranking(cmp["comparisons"], cmp["reference"])
-    cmp["headline"] = headline(cmp["comparisons"], cmp["efficiency"], cmp.get("not_learned"), cmp.get("gives_up"))
+    cmp["headline"] = headline(cmp["comparisons"], cmp["efficiency"], cmp.get("not_learned"), cmp.get("gives_up"),
+                               cmp.get("fairness"))
     cmp["summary"] = [summary_line(c, cmp["efficiency"]) for c in cmp["comparisons"].values()]
     return cmp
 

@@ -18,6 +18,7 @@ from ..utils.io import atomic_write_text, write_json
 from .run_files import read_json
 from .aggregate import build_comparison
 from .error_analysis import error_analysis
+from .fairness_checks import deciding_search, fairness_blocks, method_findings
 from .exports import write_exports
 from .gives_up_plot import forest_rows, gives_up_plot
 from .pareto_plot import pareto_plot
@@ -76,13 +77,18 @@ def _verdict_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str,
                        + [f"Plan from the pilot {pre['pilot']}: {line.strip()}" for line in pre.get("plan", [])],
                        caption="Pre-registered"))
     if cmp.get("tuning"):
-        trials = ", ".join(f"{m} {t['trials']}" for m, t in cmp["tuning"].items())
+        trials = ", ".join(f"{m} {t['trials']}" + (f" + {t['trials_in_all'] - t['trials']} widened"
+                                                    if t.get("trials_in_all") else "")
+                           for m, t in cmp["tuning"].items())
         b.append(Block("p", f"Tuned against tuned: each method was tuned with its own Optuna study on the validation "
                             f"split only (trials: {trials}; spaces, best settings and how much tuning each needed in "
                             "'Hyperparameter search'), and the verdict compares each method's best settings over the "
                             "paired seeds on the test set."))
     for line in cmp["headline"] or [f"Only {', '.join(cmp['methods'])} ran: nothing to compare against {ref}."]:
         b.append(Block("p", line))
+    reference_findings = method_findings(ref, (cmp.get("fairness") or {}).get(ref) or {})
+    if len(cmp["comparisons"]) > 1 and reference_findings:  # shared by every verdict above, so said once
+        b.append(Block("p", f"About the reference {ref}, for every verdict above: " + " ".join(reference_findings)))
     for f in cmp.get("failed_runs", []):
         b.append(Block("p", f"Missing: {f['method']} seed {f['seed']} failed on all {f['attempts']} attempt(s) "
                             f"({f['error']}), so its pair is not in any statistic; rerun the same command to train "
@@ -203,6 +209,7 @@ def _efficiency_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[s
 def _search_section(output_dir: Path, cmp: dict, errors: dict, plots: dict[str, Path]) -> list[Block]:
     b: list[Block] = []
     b += _search_blocks(output_dir)
+    b += fairness_blocks(cmp.get("fairness"))
     return b
 
 
@@ -269,10 +276,14 @@ def _search_blocks(output_dir: Path) -> list[Block]:
                            "(finetune-compare optimize, or compare --tune-trials N, tunes them).")]
     rows = [["method", "trials", "complete / pruned / failed", "best validation value", "best parameters",
              "steps saved by pruning", "expected best after n trials (± SD)"]]
-    for s in summaries:
+    layout = Layout(output_dir)
+    later = [read_json(layout.study_summary(s["method"], "extended")) for s in summaries
+             if layout.study_summary(s["method"], "extended").is_file()]
+    for s in sorted(summaries + later, key=lambda x: (x["method"], bool(x.get("search")))):
         st = s["states"]
         expected = (s.get("expected_validation") or {}).get("at") or []
-        rows.append([s["method"], str(s["trials"]), f"{st.get('COMPLETE', 0)} / {st.get('PRUNED', 0)} / {st.get('FAIL', 0)}",
+        rows.append([s["method"] + (" (widened at its edges)" if s.get("search") else ""), str(s["trials"]),
+                     f"{st.get('COMPLETE', 0)} / {st.get('PRUNED', 0)} / {st.get('FAIL', 0)}",
                      format_value(s["best_value"]), ", ".join(f"{k}={v}" for k, v in (s["best_params"] or {}).items()) or "–",
                      f"{s['pruning']['saved_fraction']:.1%}",
                      "; ".join(f"{p['n']}: {p['mean']:.4f} ± {p['sd']:.4f}" for p in expected) or "–"])
@@ -281,24 +292,35 @@ def _search_blocks(output_dir: Path) -> list[Block]:
     if curve.is_file():
         blocks.append(Block("img", curve, caption="Expected validation performance: the expected best validation "
                                                   "score of n trials, per method (Dodge et al. 2019)"))
-    for s in summaries:
+    for s in summaries + later:
         for name in s.get("plots", []):
-            path = Layout(output_dir).study_dir(s["method"]) / name  # a file name summary.json lists
+            path = Layout(output_dir).study_dir(s["method"], s.get("search")) / name  # a file summary.json lists
             if path.is_file():
-                blocks.append(Block("img", path, caption=f"{s['method']}: {name[:-4].replace('_', ' ')}"))
+                label = s["method"] + (" (widened search)" if s.get("search") else "")
+                blocks.append(Block("img", path, caption=f"{label}: {name[:-4].replace('_', ' ')}"))
     return blocks
 
 
 def tuning_summary(output_dir: Path) -> dict | None:
     """Each method's study in this folder (tuned against tuned): trials, space, best settings and value, and how
     much tuning it needed (the expected best validation score at 1, 5, 10 and N trials)."""
+    def entry(s: dict) -> dict:
+        return {"trials": s["trials"], "states": s["states"], "metric": s.get("metric"), "best_value": s["best_value"],
+                "best_params": s["best_params"], "search_space": s["search_space"],
+                "expected_validation": (s.get("expected_validation") or {}).get("at")}
+
+    layout = Layout(output_dir)
     out = {}
-    for path in Layout(output_dir).study_summaries():
+    for path in layout.study_summaries():
         s = read_json(path)
-        out[s["method"]] = {"trials": s["trials"], "states": s["states"], "metric": s.get("metric"),
-                            "best_value": s["best_value"], "best_params": s["best_params"],
-                            "search_space": s["search_space"],
-                            "expected_validation": (s.get("expected_validation") or {}).get("at")}
+        out[s["method"]] = entry(s)
+        extended = layout.study_summary(s["method"], "extended")
+        if extended.is_file():  # tune_extend: the better of the two searches decided; both are recorded
+            later = read_json(extended)
+            decided = deciding_search(s, later)
+            out[s["method"]] = {**entry(decided), "searches": {"first": entry(s), "widened": entry(later)},
+                                "decided_by": "widened" if decided is later else "first",
+                                "trials_in_all": s["trials"] + later["trials"], "widened": s.get("widened") or []}
     return out or None
 
 

@@ -119,6 +119,7 @@ class ComparisonResult(TypedDict):
     resolved_config: NotRequired[str]  # a run's config.yaml, shown by the report (added by the report)
     held_out_sources: NotRequired[list[str]]  # the sources training never saw (holdout_sources), when any
     gives_up: NotRequired[dict[str, Any]]  # out-of-domain, forgetting and drift figures (analysis/gives_up.py)
+    fairness: NotRequired[dict[str, dict[str, Any]]]  # search edges, saturation, short budgets (fairness_checks.py)
 
 
 class SweepComparison(TypedDict):

@@ -77,8 +77,10 @@ class Config(FrozenFlatKeys):
         return self.method.head_lr
 
     def for_method(self, method: str) -> "Config":
-        """The config a run of `method` uses: `method_overrides[method]` applied."""
-        overrides = self.method_overrides.get(method)
+        """The config a run of `method` uses: a variant's settings (`method_variants[method]`), then
+        `method_overrides[method]` over them."""
+        variant = {k: v for k, v in self.method_variants.get(method, {}).items() if k != "base"}
+        overrides = {**variant, **self.method_overrides.get(method, {})}
         return self.replace(**overrides) if overrides else self
 
     def to_dict(self) -> dict[str, Any]:

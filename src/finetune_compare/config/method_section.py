@@ -17,7 +17,7 @@ from ..fields import FrozenFlatKeys, ValidatedSettings, default_value, setting
 from ..methods import get_method, method_names, settings_classes
 from ..methods.generic import register_for_keys, register_named
 from ..methods.peft_types import is_peft_type, peft_type_names, refusal
-from ..methods.registry import MethodSettings, per_registered_settings
+from ..methods.registry import MethodSettings, per_registered_settings, register_variant
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,33 @@ class MethodKeys(ValidatedSettings):
 GENERAL_KEYS = tuple(f.name for f in dataclasses.fields(MethodKeys))
 
 
+def register_variants(variants: Any) -> None:
+    """Register each of `method_variants`' names as a method trained like its base (its settings are applied by
+    `Config.for_method`); the entries' shape and settings are checked with the other keys (config/rules.py)."""
+    if not isinstance(variants, dict):
+        if variants is not None:
+            raise ConfigError("config key 'method_variants': expected a mapping {name: {base: METHOD, KEY: VALUE, "
+                              f"...}}, got {type(variants).__name__}")
+        return
+    for name, entry in variants.items():
+        base = entry.get("base") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not isinstance(base, str):
+            raise ConfigError(f"config key 'method_variants.{name}': expected {{base: METHOD, KEY: VALUE, ...}} (the "
+                              "method it trains like, and the settings that make it a variant), got "
+                              f"{entry!r}")
+        register_named([base])
+        if base not in method_names():
+            raise ConfigError(f"config key 'method_variants.{name}.base': unknown method {base!r}; allowed: "
+                              f"{', '.join(method_names())}, or a peft method type by its lower-case name")
+        register_variant(name, base)
+
+
 def register_peft_types_named(values: dict[str, Any], known: Any = ()) -> None:
-    """Register the peft types a config names (`methods`, `reference`, `method_overrides`, `oft_r`-style keys) before
-    its keys are read: a peft type is a method by its name, with no file of ours. A name that is neither registered
-    nor a peft type is one error listing both. `known`: the keys that need nothing registered."""
+    """Register the methods a config names before its keys are read: its `method_variants`, and the peft types it
+    names (`methods`, `reference`, `method_overrides`, `oft_r`-style keys; a peft type is a method by its name, with no
+    file of ours). A name that is neither registered nor a peft type is one error listing both. `known`: the keys
+    that need nothing registered."""
+    register_variants(values.get("method_variants"))
     methods = values.get("methods")
     names = [methods] if isinstance(methods, str) else list(methods or [])
     overrides = values.get("method_overrides")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..methods import method_names
@@ -42,6 +42,7 @@ SWEEP_FIXED = {
     "methods": "every point compares the same methods",
     "use_lora": "a sweep runs comparisons, which use `methods`",
     "method_overrides": "sweep the method's own key instead (e.g. lora_r, lora_learning_rate)",
+    "method_variants": "every point compares the same methods",
     "search_space": "a sweep does not search",
     "save_dir": "models are saved inside each point's runs",
 }
@@ -60,6 +61,7 @@ def check_between_sections(config: "Config") -> None:
     # first: the override and sweep checks build configs that would fail on it, under their own name
     check_reference(config)
     check_primary_metric(config)
+    check_method_variants(config)
     check_method_overrides(config)
     check_sweep(config)
     check_seed_range(config)
@@ -102,40 +104,56 @@ def _with(config: "Config", values: dict) -> "Config":
     return type(config)(**values)
 
 
-def check_method_overrides(config: "Config") -> None:
+def _checked_settings(config: "Config", method: str, overrides: Any, where: str) -> dict:
+    """One method's per-method settings (a `method_overrides` or `method_variants` entry) as flat keys, each key
+    allowed per method and each value valid, checked before any folder is claimed or any run trains."""
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"config key '{where}': expected a mapping of config keys to values")
     allowed = method_override_keys()
+    overrides = override_keys(method, overrides, where)
+    for key in overrides:
+        if not known_key(key):
+            raise unknown_key_error(str(key), where)
+        if key in ("budget", "budget_unit"):
+            raise ConfigError(f"config key '{where}.{key}': a declared budget is the same for every method (that is "
+                              "what makes the budgets equal); set it once, or use budget_unit: epochs with "
+                              "per-method num_epochs and the reports state both")
+        if key not in allowed:
+            # the data, the model and the folder are built once per comparison, so a per-method value
+            # here would be recorded in that method's results without having been used
+            raise ConfigError(
+                f"config key '{where}.{key}': '{key}' cannot differ between methods (data, model, output and "
+                "experiment keys are shared by every method of a comparison, so the runs stay paired); allowed per "
+                f"method: {', '.join(sorted(allowed))}")
+    # the values too, now: a bad one must fail before any folder is claimed or any run trains
+    try:
+        _with(config, {**config.to_dict(), **overrides, "method_overrides": {}, "method_variants": {}, "sweep": {}})
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if config.budget_unit in ("steps", "examples") and "num_epochs" in overrides:
+        log.warning("%s.num_epochs=%s does not apply: budget_unit '%s' gives every method the same budget (%g %s)",
+                    where, overrides["num_epochs"], config.budget_unit, config.budget, config.budget_unit)
+    return overrides
+
+
+def check_method_variants(config: "Config") -> None:
+    """Each variant's settings (its base is registered already, by the config's construction), recorded flat."""
+    normalised = {}
+    for name, entry in config.method_variants.items():
+        settings = {k: v for k, v in entry.items() if k != "base"}
+        normalised[name] = {"base": entry["base"],
+                            **_checked_settings(config, name, settings, f"method_variants.{name}")}
+    if normalised != config.method_variants:
+        config._set_section("experiment", dataclasses.replace(config.experiment, method_variants=normalised))
+
+
+def check_method_overrides(config: "Config") -> None:
     normalised = {}
     for method, overrides in config.method_overrides.items():
         if method not in method_names():
             raise ConfigError(f"config key 'method_overrides': unknown method {method!r}; allowed: "
                               f"{', '.join(method_names())}")
-        if not isinstance(overrides, dict):
-            raise ConfigError(f"config key 'method_overrides.{method}': expected a mapping of config keys to values")
-        overrides = override_keys(method, overrides, f"method_overrides.{method}")
-        for key in overrides:
-            if not known_key(key):
-                raise unknown_key_error(str(key), f"method_overrides.{method}")
-            if key in ("budget", "budget_unit"):
-                raise ConfigError(f"config key 'method_overrides.{method}.{key}': a declared budget is the same for "
-                                  "every method (that is what makes the budgets equal); set it once, or use "
-                                  "budget_unit: epochs with per-method num_epochs and the reports state both")
-            if key not in allowed:
-                # the data, the model and the folder are built once per comparison, so a per-method value
-                # here would be recorded in that method's results without having been used
-                raise ConfigError(
-                    f"config key 'method_overrides.{method}.{key}': '{key}' cannot differ between methods (data, "
-                    "model, output and experiment keys are shared by every method of a comparison, so the runs "
-                    f"stay paired); allowed per method: {', '.join(sorted(allowed))}")
-        # the values too, now: a bad one must fail before any folder is claimed or any run trains
-        try:
-            _with(config, {**config.to_dict(), **overrides, "method_overrides": {}, "sweep": {}})  # grid: check_sweep
-        except ConfigError as exc:
-            raise ConfigError(f"method_overrides.{method}: {exc}") from None
-        normalised[method] = overrides
-        if config.budget_unit in ("steps", "examples") and "num_epochs" in overrides:
-            log.warning("method_overrides.%s.num_epochs=%s does not apply: budget_unit '%s' gives every method the "
-                        "same budget (%g %s)", method, overrides["num_epochs"], config.budget_unit, config.budget,
-                        config.budget_unit)
+        normalised[method] = _checked_settings(config, method, overrides, f"method_overrides.{method}")
     if normalised != config.method_overrides:  # nested or shorthand keys, recorded flat
         config._set_section("experiment", dataclasses.replace(config.experiment, method_overrides=normalised))
 

@@ -177,6 +177,11 @@ class ExperimentConfig(Section):
     method_overrides: dict = setting(
         {}, "Per-method settings, e.g. {lora: {lora_r: 16, batch_size: 32}}; written by --mode optimize as "
         "tuned.yaml.")
+    method_variants: dict = setting(
+        {}, "Methods under names of their own: {name: {base: METHOD, KEY: VALUE, ...}} trains `name` like METHOD with "
+        "those settings (the keys method_overrides allows), e.g. {lora_all: {base: lora, lora_target_modules: [query, "
+        "key, value, dense]}}. Each is tuned, run, reported and exported as a method; list it in methods. Its "
+        "method_overrides apply over these settings, and its default search space leaves them out.")
     sweep: dict = setting(
         {}, "Grid for `finetune-compare sweep`: one or two keys, each with a list of values, e.g. {samples_per_class: "
         "[100, 400, 1600]}; every point is a full paired comparison. Only the sweep command reads it.")
@@ -240,6 +245,11 @@ class SearchConfig(Section):
         "over its own search space on the validation split only (the same number for every method), then compare "
         "each method's best settings over the paired seeds on the test set. 0: compare the configured settings.",
         min=0, max=100000)
+    tune_extend: bool = setting(
+        False, "With tune_trials: a method whose best setting lies within the outer 10% of a searched range (log scale "
+        "for a log range), or at the end of three or more numeric choices, is tuned once more with the same number of "
+        "trials over that range widened by half its width on that side (choices: one more step). The second search "
+        "decides its settings; both are kept and reported. Without it the comparison only says so.")
 
 
 

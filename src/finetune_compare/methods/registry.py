@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError
 from ..fields import ValidatedSettings
 
 
@@ -68,6 +69,7 @@ class Method:
     check: Callable[[Any, Any, list], None] | None = None
     generic: bool = False  # built from peft's own config class when a config names it (methods/generic.py)
     training_callbacks: Callable[[Any], list] | None = None  # (trainable model) -> TrainerCallbacks it needs
+    variant_of: str | None = None  # a second name for `variant_of` whose settings a config fixes (method_variants)
 
     @property
     def adapts_layers(self) -> bool:
@@ -91,6 +93,7 @@ class Method:
 
 
 REGISTRY: dict[str, Method] = {}
+VARIANT_NAME = re.compile(r"[a-z][a-z0-9_]*")
 ON_DEMAND: list[Callable[[str], Any]] = []  # (name) -> registers it if it can: a peft type by name (generic.py)
 
 
@@ -109,6 +112,33 @@ def register_method(method: Method) -> Method:
             raise ValueError(f"method '{method.name}': '{key}' is not a field of its settings")
     REGISTRY[method.name] = method
     return method
+
+
+def register_variant(name: str, base: str) -> Method:
+    """`name` as a method of its own that trains like `base` (its settings, search space and checks); the settings
+    that make it a variant are the config's (`method_variants`, applied by `Config.for_method`). Registered again
+    under another base when a later config of this process says so: the registry holds no settings values."""
+    existing = REGISTRY.get(name)
+    if existing is not None and existing.variant_of is None:
+        raise ConfigError(f"config key 'method_variants': {name!r} is already a method; give the variant a name "
+                          f"of its own (e.g. {base}_{name}_2)")
+    if existing is not None and existing.variant_of == base:
+        return existing
+    from .peft_types import is_peft_type
+
+    if is_peft_type(name):
+        raise ConfigError(f"config key 'method_variants': {name!r} is a peft method type's name; give the variant a "
+                          f"name of its own (e.g. {base}_variant)")
+    if not VARIANT_NAME.fullmatch(name):
+        raise ConfigError(f"config key 'method_variants': {name!r} is not a usable method name; use lower-case "
+                          "letters, digits and underscores, starting with a letter (it names folders and columns)")
+    parent = get_method(base)
+    if parent.variant_of is not None:
+        raise ConfigError(f"config key 'method_variants.{name}.base': {base!r} is itself a variant (of "
+                          f"{parent.variant_of!r}); base a variant on a method: {parent.variant_of}")
+    REGISTRY.pop(name, None)
+    return register_method(dataclasses.replace(parent, name=name, variant_of=base,
+                                               description=f"{parent.description} (variant '{name}' of {base})"))
 
 
 def method_names() -> tuple[str, ...]:

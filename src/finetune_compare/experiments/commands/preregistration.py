@@ -43,6 +43,10 @@ def preregister(plan: StudyPlan) -> dict | None:
                   "pairs_run": len(plan.seeds), "methods": list(plan.methods),
                   "budget": {"unit": config.training.budget_unit, "value": config.training.budget},
                   "tune_trials": config.search.tune_trials,
+                  **({"tune_extend": True} if config.search.tune_trials and config.search.tune_extend else {}),
+                  # methods under names of their own: what makes each one that method, declared with the rest
+                  **({"method_variants": config.experiment.method_variants}
+                     if config.experiment.method_variants else {}),
                   # tuned against tuned: every method's search space, declared before the first trial
                   **({"search_spaces": {m: search_space_for(config, m) for m in plan.methods}}
                      if config.search.tune_trials else {}),

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from ...evaluation.run_record import RunRecord
+from ...metric_names import record_keys
 from ...training.progress import format_seconds
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,9 @@ log = logging.getLogger(__name__)
 def score_text(config, record: RunRecord) -> str:
     """What a finished run's line shows: its test score on the primary metric."""
     metric = config.experiment.primary_metric
-    return f"test {metric} {record.test[metric]:.4f}"
+    # an in-domain, out-of-domain or per-source metric is nested in the test section: read it by its flat name
+    value = {k.name: k.value(record.test) for k in record_keys(record.test)}.get(metric)
+    return f"test {metric} {value:.4f}" if value is not None else f"test macro_f1 {record.test['macro_f1']:.4f}"
 
 
 @dataclass

@@ -20,6 +20,7 @@ import logging
 import warnings
 from pathlib import Path
 
+from ...analysis.fairness_checks import deciding_search, search_edges, widened_space
 from ...analysis.tuning_curves import curve_summary, plot_expected_validation
 from ...config import Config, config_keys, default_of
 from ...errors import ConfigError, UserError
@@ -46,6 +47,7 @@ def default_search_space() -> dict[str, dict[str, dict]]:
 
 
 DERIVED = {"lora_alpha_multiple"}
+LATER_SEARCH_SEED_OFFSET = 1000
 
 
 def search_space_for(config: Config, method: str) -> dict[str, dict]:
@@ -55,9 +57,11 @@ def search_space_for(config: Config, method: str) -> dict[str, dict]:
     for section in user:
         if section not in defaults:
             raise ConfigError(f"search_space: unknown section '{section}'; allowed: {', '.join(defaults)}")
+    # a variant's own settings are what make it that variant: its base's default space leaves them out
+    fixed = set(config.experiment.method_variants.get(method, {})) - {"base"}
+    method_defaults = {k: v for k, v in defaults.get(method, {}).items() if k not in fixed}
     # defaults first (common, then the method's), then the user's sections, which win over any default
-    space = {**defaults["common"], **defaults.get(method, {}),
-             **(user.get("common") or {}), **(user.get(method) or {})}
+    space = {**defaults["common"], **method_defaults, **(user.get("common") or {}), **(user.get(method) or {})}
     space = {k: v for k, v in space.items() if v is not None}  # `key: null` removes a default dimension
     for name, spec in space.items():
         where = f"search_space.{method}.{name}"
@@ -94,18 +98,18 @@ def warn_searched_settings(config: Config, spaces: dict[str, dict]) -> list[str]
     return warnings_
 
 
-def _write_outputs(study, method: str, space: dict, output_dir: Path) -> dict:
+def _write_outputs(study, method: str, space: dict, output_dir: Path, search: str | None = None) -> dict:
     import optuna
 
     layout = Layout(output_dir)
-    out_dir = layout.study_dir(method)
+    out_dir = layout.study_dir(method, search)
     out_dir.mkdir(parents=True, exist_ok=True)
     trials = study.get_trials(deepcopy=False)
     states = {s.name: sum(1 for t in trials if t.state == s) for s in optuna.trial.TrialState}
     states["INTERRUPTED"] = sum(1 for t in trials if t.state == optuna.trial.TrialState.FAIL and is_interrupted(t))
     states["FAIL"] -= states["INTERRUPTED"]
     df = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
-    table = layout.study_trials_table(method)
+    table = layout.study_trials_table(method, search)
     tmp = table.with_name(f".{table.name}.tmp")
     df.to_csv(tmp, index=False)
     tmp.replace(table)
@@ -115,7 +119,7 @@ def _write_outputs(study, method: str, space: dict, output_dir: Path) -> dict:
     budget = sum(t.user_attrs.get("steps_budget", 0) for t in finished)
     run = budget - sum(t.user_attrs.get("steps_budget", 0) - t.user_attrs.get("steps_run", 0) for t in pruned)
     summary: dict = {
-        "method": method, "study_name": study.study_name, "trials": len(trials), "states": states,
+        "method": method, **({"search": search} if search else {}), "study_name": study.study_name, "trials": len(trials), "states": states,
         "metric": study.user_attrs.get("hpo_metric"), "best_value": None, "best_params": None, "search_space": space,
         "pruning": {"steps_run": run, "steps_budget_without_pruning": budget,
                     "saved_fraction": round(1 - run / budget, 4) if budget else 0.0},
@@ -127,14 +131,16 @@ def _write_outputs(study, method: str, space: dict, output_dir: Path) -> dict:
     if complete:
         best = study.best_trial
         params = suggest(optuna.trial.FixedTrial(best.params), space)
-        summary.update(best_value=best.value, best_params=params, best_trial=best.number)
-        write_yaml(layout.study_best_params(method), params)
-    summary["plots"] = _plots(study, layout, method, len(complete))
-    write_json(layout.study_summary(method), summary)
+        # a best value at an edge of its range: the best may lie outside the space (analysis/fairness_checks.py)
+        summary.update(best_value=best.value, best_params=params, best_trial=best.number,
+                       edges=search_edges(space, best.params))
+        write_yaml(layout.study_best_params(method, search), params)
+    summary["plots"] = _plots(study, layout, method, len(complete), search)
+    write_json(layout.study_summary(method, search), summary)
     return summary
 
 
-def _plots(study, layout: Layout, method: str, n_complete: int) -> list[str]:
+def _plots(study, layout: Layout, method: str, n_complete: int, search: str | None = None) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,7 +160,7 @@ def _plots(study, layout: Layout, method: str, n_complete: int) -> list[str]:
             fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
             fig.set_size_inches(9, 5)
             fig.tight_layout()
-            fig.savefig(layout.study_plot(method, name), dpi=100)
+            fig.savefig(layout.study_plot(method, name, search), dpi=100)
             plt.close(fig)
             made.append(f"{name}.png")
         except Exception as exc:  # e.g. importances need varying parameters
@@ -173,7 +179,13 @@ def run_optimization(config: Config, methods: list[str], n_trials: int | None = 
     n_trials = config.search.hpo_trials if n_trials is None else n_trials
     spaces = checked_spaces(config, methods, storage_url)  # every error before any training
     if context is not None:
-        return _run_optimization(config, methods, n_trials, storage_url, spaces, context.output_dir, context)
+        summaries = _run_optimization(config, methods, n_trials, storage_url, spaces, context.output_dir, context)
+        extended = extend_at_edges(config, summaries, n_trials, storage_url, context) \
+            if config.search.tune_extend and n_trials else {}
+        if extended:
+            summaries.update(extended)
+            write_tuned(config, summaries, context.output_dir)
+        return summaries
     with FolderGuard(config, output_dir, overwrite) as folder:
         # claimed (and cleared with --overwrite) only after model and data were validated
         ctx = prepare_context(config, methods=methods, folder=folder) if n_trials else None
@@ -196,26 +208,60 @@ def checked_spaces(config: Config, methods: list[str], storage_url: str | None) 
     return spaces
 
 
+def extend_at_edges(config: Config, summaries: dict[str, dict], n_trials: int, storage_url: str | None,
+                    ctx: RunContext) -> dict[str, dict]:
+    """`tune_extend`: each method whose best setting lies at an edge of its space is tuned once more, from scratch,
+    with the same number of trials over its space widened at those edges (analysis/fairness_checks.py). The better
+    of the two searches' best settings (on validation) is the method's tuned setting; both searches are kept
+    (optimize/<method>/ and optimize/<method>/extended/) and the report states the method's trials in all."""
+    bounds = {k: (key.field.metadata.get("min"), key.field.metadata.get("max")) for k, key in config_keys().items()}
+    out = {}
+    for method, summary in summaries.items():
+        edges = summary.get("edges") or []
+        if not edges:
+            continue
+        space, notes = widened_space(summary["search_space"], edges, bounds)
+        first = Layout(ctx.output_dir).study_summary(method)
+        write_json(first, {**summary, "widened": notes})
+        if space == summary["search_space"]:
+            log.warning("%s: best setting at an edge of its search (%s), which cannot be widened: not tuned again",
+                        method, "; ".join(notes))
+            continue
+        log.info("%s: best setting at an edge of its search; tuning again with %d trials over the widened space (%s)",
+                 method, n_trials, "; ".join(notes))
+        extended = _run_optimization(config, [method], n_trials, storage_url, {method: space}, ctx.output_dir, ctx,
+                                     search="extended")[method]
+        decided = deciding_search(summary, extended)
+        log.info("%s: the %s search decides (best validation %s of the first search, %s of the widened one)", method,
+                 "widened" if decided is extended else "first", summary["best_value"], extended["best_value"])
+        out[method] = decided
+    return out
+
+
 def _run_optimization(config: Config, methods: list[str], n_trials: int, storage_url: str | None,
-                      spaces: dict[str, dict], output_dir: Path, ctx: RunContext | None) -> dict[str, dict]:
+                      spaces: dict[str, dict], output_dir: Path, ctx: RunContext | None,
+                      search: str | None = None) -> dict[str, dict]:
     import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # we log failures ourselves, in one line
     storage = make_storage(storage_url or config.search.hpo_storage, output_dir)  # one per command, after --overwrite
-    studies = {m: create_study(config.search, config.experiment.seed, m, output_dir, storage_url, spaces[m], storage)
+    # a later search gets a sampler seed of its own, so its first (random) draws do not repeat the first search's
+    seed = config.experiment.seed + (LATER_SEARCH_SEED_OFFSET if search else 0)
+    studies = {m: create_study(config.search, seed, m, output_dir, storage_url, spaces[m], storage, later_search=search)
                for m in methods}
     if n_trials == 0:
         log.info("created %s; no trials requested", ", ".join(s.study_name for s in studies.values()))
     summaries = {}
-    on_ray = bool(n_trials) and config.execution.execution_backend == "ray" and config.search.hpo_workers > 1
+    on_ray = (bool(n_trials) and not search and config.execution.execution_backend == "ray"
+              and config.search.hpo_workers > 1)
     if on_ray:  # every method's trial workers side by side (each fails its study's orphans), then the outputs below
         from .ray_trials import run_trial_workers
 
         run_trial_workers(ctx, studies, spaces, storage_url, n_trials)
     for method, study in studies.items():
         fail_orphaned_trials(study, storage)
-        study_dir = Layout(output_dir).study_dir(method)
+        study_dir = Layout(output_dir).study_dir(method, search)
         if not n_trials:
-            summaries[method] = _write_outputs(study, method, spaces[method], output_dir)
+            summaries[method] = _write_outputs(study, method, spaces[method], output_dir, search)
             continue
         done = counted_trials(study)
         log.info("%s: %d of %d trials finished; running the rest", study.study_name, min(done, n_trials), n_trials)
@@ -223,11 +269,19 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int, storage
                                              {"kind": "study", "method": method})
         with tracked(start, ctx.hub.end_parent) as outcome:
             if not on_ray:
-                optimize_to_count(study, ctx, method, spaces[method], n_trials)
-            summaries[method] = _write_outputs(study, method, spaces[method], output_dir)
+                optimize_to_count(study, ctx, method, spaces[method], n_trials, search)
+            summaries[method] = _write_outputs(study, method, spaces[method], output_dir, search)
             outcome.metrics = {"best_value": summaries[method]["best_value"] or 0.0,
                                "steps_saved_fraction": summaries[method]["pruning"]["saved_fraction"]}
             outcome.artifacts = [study_dir]
+    if not search:  # a later search of one method: the caller writes them from every method's deciding search
+        write_tuned(config, summaries, output_dir)
+    return summaries
+
+
+def write_tuned(config: Config, summaries: dict[str, dict], output_dir: Path) -> None:
+    """tuned.yaml (each method's best settings) and the expected-validation plot, from each method's deciding
+    search (the widened one where `tune_extend` ran one)."""
     plot = plot_expected_validation({m: s["expected_validation"] for m, s in summaries.items()},
                                     config.search.hpo_metric,
                                     Layout(output_dir).expected_validation_plot)
@@ -236,4 +290,3 @@ def _run_optimization(config: Config, methods: list[str], n_trials: int, storage
     tuned = {m: s["best_params"] for m, s in summaries.items() if s["best_params"]}
     if tuned:
         write_yaml(Layout(output_dir).tuned, {"method_overrides": tuned})
-    return summaries

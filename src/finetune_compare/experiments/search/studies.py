@@ -62,7 +62,7 @@ def make_pruner(name: str):
 
 
 def create_study(search: SearchConfig, seed: int, method: str, output_dir: Path, storage_url: str | None = None,
-                 space: dict | None = None, storage=None):
+                 space: dict | None = None, storage=None, later_search: str | None = None):
     """Create the study if it does not exist (run once before starting parallel workers); `seed` seeds the
     sampler. With `space`, the study's metric and search space are recorded (new study) or checked (resumed)."""
     import optuna
@@ -72,7 +72,8 @@ def create_study(search: SearchConfig, seed: int, method: str, output_dir: Path,
     storage = storage or make_storage(storage_url or search.hpo_storage, output_dir)
     try:
         study = optuna.create_study(
-            study_name=f"{search.hpo_study_name}-{method}", storage=storage,
+            study_name=f"{search.hpo_study_name}-{method}" + (f"-{later_search}" if later_search else ""),
+            storage=storage,
             direction="maximize", sampler=sampler, pruner=make_pruner(search.hpo_pruner), load_if_exists=True,
         )
     except Exception as exc:  # SQLAlchemy / journal errors on a damaged database

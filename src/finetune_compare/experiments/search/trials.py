@@ -74,7 +74,7 @@ def _steps_budget(config: Config, n_train: int) -> int:
     return planned_steps(config.training, n_train)
 
 
-def make_objective(ctx: RunContext, method: str, space: dict):
+def make_objective(ctx: RunContext, method: str, space: dict, search: str | None = None):
     metric = ctx.config.search.hpo_metric
     n_train = len(ctx.tokenized.train.examples)
 
@@ -88,7 +88,7 @@ def make_objective(ctx: RunContext, method: str, space: dict):
             log.warning("%s trial %d: invalid parameters (recorded as failed): %s", method, trial.number, exc)
             raise
         trial.set_user_attr("steps_budget", _steps_budget(trial_config, n_train))
-        run_dir = Layout(ctx.output_dir).trial_dir(method, trial.number)
+        run_dir = Layout(ctx.output_dir).trial_dir(method, trial.number, search)
         start = time.perf_counter()
         ctx.hub.start_run(f"{method}-trial{trial.number}", trial_config, {"method": method, "trial": trial.number})
         status, final = "FAILED", {}
@@ -141,10 +141,11 @@ def make_objective(ctx: RunContext, method: str, space: dict):
     return objective
 
 
-def optimize_to_count(study, ctx: RunContext, method: str, space: dict, n_trials: int) -> None:
+def optimize_to_count(study, ctx: RunContext, method: str, space: dict, n_trials: int,
+                      search: str | None = None) -> None:
     """Run trials of `study` in this process until it counts `n_trials` (every worker's trials count: the callback
     stops it at the total, so several processes or Ray workers sharing the study stop together)."""
     left = n_trials - counted_trials(study)
     if left > 0:
-        study.optimize(make_objective(ctx, method, space), n_trials=left, catch=(Exception,), gc_after_trial=True,
+        study.optimize(make_objective(ctx, method, space, search), n_trials=left, catch=(Exception,), gc_after_trial=True,
                        callbacks=[StopAtCountedTrials(n_trials)])
