@@ -66,8 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         if mode in ("compare", "optimize", "sweep", "plan"):
             from .methods import method_names
 
-            m.add_argument("--method", choices=(*method_names(), "both"),
-                           help="one method, or both = full and lora (default: the config's methods)")
+            # no fixed choices: a peft type by its name or a config's method_variants is a method too (the config
+            # checks the name, with the same message as for `methods`)
+            m.add_argument("--method", metavar="METHOD",
+                           help=f"one method ({', '.join(method_names())}, a peft type by its name, or one of the "
+                                "config's method_variants), or both = full and lora (default: the config's methods)")
             m.add_argument("--backend", choices=("local", "ray"), dest="execution_backend",
                            help="local: in this process, one after another; ray: the runs (optimize: the trial "
                                 "workers of --workers) side by side as Ray tasks with the execution section's "

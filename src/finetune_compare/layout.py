@@ -16,7 +16,7 @@
       runs/base/                 the untrained checkpoint, evaluated as-is
       cache/tokenized-<key>/     tokenised splits, reused on resume
       optimize/                  optuna.db, tuned.yaml, expected_validation.png, <method>/summary.json,
-                                 <method>/trials/trial-<n>/
+                                 <method>/trials/trial-<n>/, <method>/extended/ (tune_extend's widened search)
       mlflow/, wandb/            the trackers' local stores
       points/<key>=<value>/      a sweep's points: each a comparison folder as above
       sweep.json, sweep_report.html, sweep_report.md   the sweep's summary and report (plots/sweep_*.png)

@@ -43,7 +43,7 @@ def test_an_edge_is_widened_once_and_the_better_search_decides(tiny_bert, tmp_pa
     monkeypatch.setattr(optimize, "optimize_to_count", stand_in_trials)
     space = {**FAST, "lora_q": FAST["lora"]}
     cfg = tiny_config(tiny_bert, tmp_path, num_runs=3, search_space=space, hpo_pruner="none", tune_trials=3,
-                      tune_extend=True, effect_of_interest=0.05, methods=["full", "lora_q"],
+                      tune_extend=True, effect_of_interest=0.05, methods=["full", "lora_q"], save_model=True,
                       method_variants={"lora_q": {"base": "lora", "lora_target_modules": ["query"]}})
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict()))
@@ -80,3 +80,15 @@ def test_an_edge_is_widened_once_and_the_better_search_decides(tiny_bert, tmp_pa
     assert main(["compare", "--config", str(path)]) == 0
     assert json.loads((out / "full" / "extended" / "summary.json").read_text())["trials"] == 3
     assert "training on" not in capsys.readouterr().err
+    # the variant exports as a method of its own, in a process that never saw the config: its run's config.yaml
+    # declares it
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "finetune_compare.cli", "export", "--run", cfg.output_dir,
+                           "--method", "lora_q", "--output", str(tmp_path / "export")],
+                          capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "",
+                                                               "MLFLOW_DISABLE_TELEMETRY": "true"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert "lora_q" in card and "query" in card

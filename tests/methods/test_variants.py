@@ -93,3 +93,18 @@ def test_a_bad_variant_from_the_cli_is_one_line_and_exit_2(tmp_path):
                           capture_output=True, text=True, cwd=ROOT, env={"HF_HUB_OFFLINE": "1", "PATH": ""})
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: ") and "Traceback" not in done.stderr
+
+
+def test_the_readme_variants_line_loads():
+    """The README's method_variants command, as written: its config resolves to the two variants."""
+    import shlex
+
+    from finetune_compare.cli import build_parser
+    from finetune_compare.config import load_config
+
+    line = next(line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+                if line.startswith("finetune-compare compare") and "method_variants=" in line)
+    args = build_parser().parse_args(shlex.split(line)[1:])
+    cfg = load_config(args.config, args.overrides)
+    assert cfg.methods == ["full", "lora_attn", "lora_all"]
+    assert cfg.for_method("lora_all").lora_target_modules[-2:] == ["intermediate.dense", "output.dense"]

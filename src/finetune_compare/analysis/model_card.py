@@ -33,6 +33,9 @@ def run_interval(rows: list[dict], metric: str, seed: int = 0) -> tuple[float, f
 
 def method_settings(method: str, run_config: dict) -> dict:
     """The method's own settings as the run used them (its flat keys in the run's config.yaml)."""
+    from ..config.method_section import register_variants
+
+    register_variants(run_config.get("method_variants"))  # a variant is a method by the run's declaration
     try:
         settings = get_method(method).settings  # a peft type by name is registered here, as the run had it
     except ModelError:

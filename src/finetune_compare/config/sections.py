@@ -248,8 +248,9 @@ class SearchConfig(Section):
     tune_extend: bool = setting(
         False, "With tune_trials: a method whose best setting lies within the outer 10% of a searched range (log scale "
         "for a log range), or at the end of three or more numeric choices, is tuned once more with the same number of "
-        "trials over that range widened by half its width on that side (choices: one more step). The second search "
-        "decides its settings; both are kept and reported. Without it the comparison only says so.")
+        "trials over that range widened by half its width on that side (choices: one more step). The better of the two "
+        "searches' best validation scores decides its settings; both are kept and reported, with the method's trials "
+        "in all. Without it the comparison only says so.")
 
 
 
