@@ -102,7 +102,7 @@ CASES = [
      "error: compare does not take --trials 5 (see: finetune-compare compare --help)"),
     ("missing-config", lambda t, m: ["--mode", "data", "--config", str(t / "nope.yaml")],
      "error: config file '{tmp}/nope.yaml' does not exist or is not a file (packaged presets, usable by name: default, "
-     "own-data, quickstart, reference-sweep, study-minilm, study-tuned)"),
+     "own-data, quickstart, reference-sweep, study-minilm, study-regret, study-tuned)"),
     ("non-utf8-config", lambda t, m: ["--mode", "data", "--config", _yaml(t, "model_name: caf\xe9\n".encode("latin-1"))],
      "error: config file '{tmp}/cfg.yaml' is not valid UTF-8 (invalid continuation byte at byte 15)"),
     ("local-without-dir", lambda t, m: ["--mode", "data", "--set", "data_source=local"],
