@@ -119,7 +119,8 @@ def _write_outputs(study, method: str, space: dict, output_dir: Path, search: st
     budget = sum(t.user_attrs.get("steps_budget", 0) for t in finished)
     run = budget - sum(t.user_attrs.get("steps_budget", 0) - t.user_attrs.get("steps_run", 0) for t in pruned)
     summary: dict = {
-        "method": method, **({"search": search} if search else {}), "study_name": study.study_name, "trials": len(trials), "states": states,
+        "method": method, **({"search": search} if search else {}), "study_name": study.study_name,
+        "trials": len(trials), "states": states,
         "metric": study.user_attrs.get("hpo_metric"), "best_value": None, "best_params": None, "search_space": space,
         "pruning": {"steps_run": run, "steps_budget_without_pruning": budget,
                     "saved_fraction": round(1 - run / budget, 4) if budget else 0.0},
