@@ -295,3 +295,94 @@ def test_the_many_methods_simulation_summary_is_its_json():
     quoted = re.findall(r"(\d+\.\d)%", block)
     assert quoted and not [q for q in quoted if f"{q}%" not in rates]
     assert all(s in sizes for s in re.findall(r"\b(\d\.\d\d) and (\d\.\d\d) of the", block)[0])
+
+
+REGRET = RESULTS / "study-regret"
+
+
+def _regret() -> dict:
+    return json.loads((REGRET / "comparison.json").read_text(encoding="utf-8"))
+
+
+def _regret_numbers(cmp: dict) -> set[str]:
+    """Every 4-decimal number the lead study's comparison.json can print as: scores, differences and their
+    intervals, what each method gives up, the searches' best values and curves, the fairness checks' gains."""
+    out = set()
+
+    def add(v):
+        if isinstance(v, float):
+            out.update({f"{v:.4f}", f"{v:+.4f}", f"{abs(v):.4f}"})
+
+    for per in cmp["per_method"].values():
+        for s in per.values():
+            for k in ("mean", "std", "ci_low", "ci_high"):
+                add(s.get(k))
+    for c in cmp["comparisons"].values():
+        p, v = c["primary"], c["primary"]["verdict"]
+        for x in (p["diff_mean"], p["diff_sd"], v["ci_low"], v["ci_high"], v.get("margin_floor"), *p["diffs"]):
+            add(x)
+        for k in ("value", "low", "high"):
+            add((v.get("detectable") or {}).get(k))
+    for rows in cmp["gives_up"]["comparisons"].values():
+        for r in rows:
+            for k in ("diff_mean", "ci_low", "ci_high"):
+                add(r[k])
+    for t in cmp["tuning"].values():
+        for search in [t, *(t.get("searches") or {}).values()]:
+            add(search["best_value"])
+            for point in search["expected_validation"] or []:
+                add(point["mean"])
+                add(point["sd"])
+    for found in (cmp.get("fairness") or {}).values():
+        add((found.get("saturation") or {}).get("last_gain"))
+    for r in (cmp.get("possibly_best") or {}).get("methods", {}).values():
+        add(r["diff_mean"])
+        add(r["upper"])
+    return out
+
+
+def test_the_lead_study_s_tables_are_generated_from_its_json():
+    assert _study_table().tables(_regret()) in (RESULTS / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_number_quoted_about_the_lead_study_is_in_its_json():
+    allowed = _regret_numbers(_regret())
+    missing = [q for q in _quoted("regret summary", [RESULTS / "README.md", ROOT / "README.md"]) if q not in allowed]
+    assert not missing, f"quoted but not in {REGRET.name}/comparison.json: {missing}"
+
+
+def test_the_readme_s_first_screen_summarises_the_lead_study_and_what_it_cannot_say():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()[:40]
+    head = "\n".join(lines)
+    assert "<!-- regret summary -->" in head and "<!-- /regret summary -->" in head
+    assert "cannot say" in head.split("<!-- regret summary -->")[1]
+
+
+def test_the_lead_study_was_declared_before_it_ran_and_ran_as_declared():
+    import datetime
+
+    import optuna
+    import yaml
+
+    cmp = _regret()
+    pre = cmp["preregistration"]
+    config = yaml.safe_load((ROOT / "configs" / "study-regret.yaml").read_text(encoding="utf-8"))
+    assert pre == json.loads((REGRET / "preregistration.json").read_text(encoding="utf-8"))
+    assert pre["primary_metric"] == cmp["primary_metric"] == config["primary_metric"] == "macro_f1_in_domain"
+    assert pre["effect_of_interest"] == config["effect_of_interest"] and pre["pairs_run"] == config["num_runs"]
+    assert pre["methods"] == config["methods"] and pre["tune_extend"] and pre["tune_trials"] == 10
+    assert pre["method_variants"]["lora_all"]["lora_target_modules"][-2:] == ["intermediate.dense", "output.dense"]
+    assert cmp["held_out_sources"] == ["tweeteval"] and cmp["reference"] == "full"
+    assert all(c["primary"]["n_pairs"] == pre["pairs_run"] for c in cmp["comparisons"].values())
+    for m in cmp["methods"]:  # one declared budget for every method
+        assert cmp["efficiency"][m]["budget"] == pre["budget"] == {"unit": "steps", "value": 200}
+        assert cmp["efficiency"][m]["steps"] == 200
+        tuning = cmp["tuning"][m]
+        searches = tuning.get("searches") or {"first": tuning}
+        assert all(s["trials"] == pre["tune_trials"] for s in searches.values())
+        assert ("searches" in tuning) == ("extension" in cmp["fairness"].get(m, {}))
+    assert not cmp["collapsed_runs"] and not cmp.get("failed_runs")
+    storage = f"sqlite:///{REGRET / 'optimize' / 'optuna.db'}"
+    first = min(t.datetime_start for s in optuna.get_all_study_summaries(storage)
+                for t in optuna.load_study(study_name=s.study_name, storage=storage).trials)
+    assert datetime.datetime.fromisoformat(pre["declared_at"]) <= first.astimezone(datetime.timezone.utc)

@@ -110,3 +110,16 @@ def test_an_edge_without_tune_extend_is_said_with_the_way_to_widen(tmp_path):
     text = fairness_clause("lora", "full", fairness_checks(tmp_path, ["full", "lora"], {}))
     assert "full's best setting lies at an edge of its search (learning_rate 9.8e-05 at the high end" in text
     assert "tune_extend: true" in text
+
+
+def test_the_recorded_decision_is_what_a_report_reads():
+    # recorded when the runs took their settings: a later rule or a rounding cannot change it
+    assert deciding_search({"best_value": 0.60, "decided_by": "first"}, {"best_value": 0.61})["best_value"] == 0.60
+    wider = {"best_value": 0.59}
+    assert deciding_search({"best_value": 0.60, "decided_by": "widened"}, wider) is wider
+
+
+def test_an_edge_value_is_said_in_three_significant_digits():
+    edges = search_edges({"lr": LR}, {"lr": 0.00097369990766817697})
+    assert "lr 0.000974 at the high end of 0.0001 to 0.001 (log)" in fairness_clause(
+        "m", None, {"m": {"edges": edges}})

@@ -87,7 +87,8 @@ def widened_space(space: dict, edges: list[dict], bounds: dict[str, tuple]) -> t
         if spec.get("type") == "categorical":
             choices = _widen_choices(_numeric_choices(spec), side, low_bound if side == "low" else high_bound)
             if choices is None:
-                notes.append(f"{key}: best {edge['value']} at the {side} end; not widened (the setting's bound)")
+                notes.append(f"{key}: best {_value(edge['value'])} at the {side} end; not widened (the setting's "
+                             "bound)")
                 continue
             notes.append(f"{key}: choices {spec['choices']} -> {choices}")
             spec["choices"] = choices
@@ -108,7 +109,8 @@ def widened_space(space: dict, edges: list[dict], bounds: dict[str, tuple]) -> t
         else:
             new_low, new_high = float(f"{new_low:.3g}"), float(f"{new_high:.3g}")
         if (new_low, new_high) == (spec["low"], spec["high"]) or (spec.get("log") and new_low <= 0):
-            notes.append(f"{key}: best {edge['value']} at the {side} end; not widened (the setting's bound)")
+            notes.append(f"{key}: best {_value(edge['value'])} at the {side} end; not widened (the setting's "
+                         "bound)")
             continue
         notes.append(f"{key}: {spec['low']:g} to {spec['high']:g} -> {new_low:g} to {new_high:g}")
         spec["low"], spec["high"] = new_low, new_high
@@ -118,7 +120,10 @@ def widened_space(space: dict, edges: list[dict], bounds: dict[str, tuple]) -> t
 def deciding_search(first: dict, extended: dict | None) -> dict:
     """Of a method's first search and its widened one (tune_extend), the one whose best validation score is higher:
     its best settings are the method's tuned settings. (The widened search starts afresh, so with few trials it can
-    end below the first; the method has then had both searches' trials, which the report states.)"""
+    end below the first; the method has then had both searches' trials, which the report states.) Once decided,
+    the first search's summary records which (`decided_by`), and that record is what a report reads."""
+    if extended and first.get("decided_by") in ("first", "widened"):
+        return extended if first["decided_by"] == "widened" else first
     if extended and extended.get("best_value") is not None and (
             first.get("best_value") is None or extended["best_value"] > first["best_value"]):
         return extended
@@ -171,8 +176,12 @@ def fairness_checks(output_dir: str | Path, methods: list[str], efficiency: dict
     return out
 
 
+def _value(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
 def _edge_text(edges: list[dict]) -> str:
-    return "; ".join(f"{e['key']} {e['value']} at the {e['side']} end of {e['searched']}" for e in edges)
+    return "; ".join(f"{e['key']} {_value(e['value'])} at the {e['side']} end of {e['searched']}" for e in edges)
 
 
 def method_findings(method: str, found: dict) -> list[str]:

@@ -233,8 +233,10 @@ def extend_at_edges(config: Config, summaries: dict[str, dict], n_trials: int, s
         extended = _run_optimization(config, [method], n_trials, storage_url, {method: space}, ctx.output_dir, ctx,
                                      search="extended")[method]
         decided = deciding_search(summary, extended)
+        decided_by = "widened" if decided is extended else "first"
+        write_json(first, {**summary, "widened": notes, "decided_by": decided_by})  # what the runs then used
         log.info("%s: the %s search decides (best validation %s of the first search, %s of the widened one)", method,
-                 "widened" if decided is extended else "first", summary["best_value"], extended["best_value"])
+                 decided_by, summary["best_value"], extended["best_value"])
         out[method] = decided
     return out
 
