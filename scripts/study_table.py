@@ -102,9 +102,13 @@ def held_out_difference_table(cmp: dict) -> str:
         for row in (cmp.get("gives_up") or {}).get("comparisons", {}).get(key, []):
             if row["kind"] == "in_domain":
                 continue  # the primary row above
+            if row["diff_mean"] is None:  # a figure no pair could measure
+                continue
+            p_text = "–" if row["p"] is None else f"{row['p']:.3g}"
+            holm_text = "–" if row["p_holm"] is None else f"{row['p_holm']:.3g}"
             rows.append(f"| {name} | {row['figure']} (95% CI) | {row['n_pairs']} | "
-                        f"{_ci(row['diff_mean'], row['ci_low'], row['ci_high'], '+')} | {row['p']:.3g} | "
-                        f"{row['p_holm']:.3g} | {'detected' if row['detected'] else 'not detected'} |")
+                        f"{_ci(row['diff_mean'], row['ci_low'], row['ci_high'], '+')} | {p_text} | {holm_text} | "
+                        f"{'detected' if row['detected'] else 'not detected'} |")
     return "\n".join(rows)
 
 
