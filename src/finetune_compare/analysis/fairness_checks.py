@@ -17,8 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..layout import Layout
-from ..utils.io import read_json
+from .run_files import read_searches
 
 EDGE_SHARE = 0.10  # the outer tenth of a range, at either end
 SHORT_BUDGET_SHARE = 0.25  # more than this share of a method's runs best at their last evaluation
@@ -150,18 +149,15 @@ def short_budget(entry: dict) -> dict | None:
 def fairness_checks(output_dir: str | Path, methods: list[str], efficiency: dict) -> dict:
     """{method: {edges?, extension?, saturation?, short_budget?}} for the methods with a finding or a search; the
     searches are read from the folder's optimize/ (its summary.json per method and per later search)."""
-    layout = Layout(output_dir)
+    searches = read_searches(output_dir)
     out: dict[str, dict[str, Any]] = {}
     for method in methods:
         found: dict[str, Any] = {}
         budget = short_budget(efficiency.get(method) or {})
         if budget:
             found["short_budget"] = budget
-        path = layout.study_summary(method)
-        if path.is_file():
-            first = read_json(path)
-            extended_path = layout.study_summary(method, "extended")
-            extended = read_json(extended_path) if extended_path.is_file() else None
+        if method in searches:
+            first, extended = searches[method]
             decided = deciding_search(first, extended)
             found["edges"] = first.get("edges") or []
             if extended is not None:

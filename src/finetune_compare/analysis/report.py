@@ -15,7 +15,7 @@ from ..labels import CLASS_NAMES
 from ..layout import RUN_CONFIG, Layout
 from ..metric_names import keys_by_name
 from ..utils.io import atomic_write_text, write_json
-from .run_files import read_json
+from .run_files import read_json, read_searches
 from .aggregate import build_comparison
 from .error_analysis import error_analysis
 from .fairness_checks import deciding_search, fairness_blocks, method_findings
@@ -270,16 +270,15 @@ def reproduce_commands(output_dir: Path, cmp: dict) -> str:
 
 
 def _search_blocks(output_dir: Path) -> list[Block]:
-    summaries = [read_json(p) for p in Layout(output_dir).study_summaries()]
+    pairs = list(read_searches(output_dir).values())  # each method's search, then its widened one
+    summaries = [first for first, _ in pairs]
+    later = [widened for _, widened in pairs if widened is not None]
     if not summaries:
         return [Block("p", "No search in this folder: the runs used the configured hyperparameters "
                            "(finetune-compare optimize, or compare --tune-trials N, tunes them).")]
     rows = [["method", "trials", "complete / pruned / failed", "best validation value", "best parameters",
              "steps saved by pruning", "expected best after n trials (± SD)"]]
-    layout = Layout(output_dir)
-    later = [read_json(layout.study_summary(s["method"], "extended")) for s in summaries
-             if layout.study_summary(s["method"], "extended").is_file()]
-    for s in sorted(summaries + later, key=lambda x: (x["method"], bool(x.get("search")))):
+    for s in (search for pair in pairs for search in pair if search is not None):
         st = s["states"]
         expected = (s.get("expected_validation") or {}).get("at") or []
         rows.append([s["method"] + (" (widened at its edges)" if s.get("search") else ""), str(s["trials"]),
@@ -309,16 +308,12 @@ def tuning_summary(output_dir: Path) -> dict | None:
                 "best_params": s["best_params"], "search_space": s["search_space"],
                 "expected_validation": (s.get("expected_validation") or {}).get("at")}
 
-    layout = Layout(output_dir)
     out = {}
-    for path in layout.study_summaries():
-        s = read_json(path)
-        out[s["method"]] = entry(s)
-        extended = layout.study_summary(s["method"], "extended")
-        if extended.is_file():  # tune_extend: the better of the two searches decided; both are recorded
-            later = read_json(extended)
+    for method, (s, later) in read_searches(output_dir).items():
+        out[method] = entry(s)
+        if later is not None:  # tune_extend: the better of the two searches decided; both are recorded
             decided = deciding_search(s, later)
-            out[s["method"]] = {**entry(decided), "searches": {"first": entry(s), "widened": entry(later)},
+            out[method] = {**entry(decided), "searches": {"first": entry(s), "widened": entry(later)},
                                 "decided_by": "widened" if decided is later else "first",
                                 "trials_in_all": s["trials"] + later["trials"], "widened": s.get("widened") or []}
     return out or None

@@ -26,6 +26,20 @@ def read_json(path: str | Path) -> Any:
         raise _corrupt(Path(path), f"{type(exc).__name__}: {str(exc)[:120]}") from None
 
 
+def read_searches(output_dir: str | Path) -> dict[str, tuple[dict, dict | None]]:
+    """{method: (its search's summary, its widened search's or None)} of a folder's optimize/, in the folder's order:
+    the one reading of the searches for the report's tables, the tuning record and the fairness checks."""
+    from ..layout import Layout
+
+    layout = Layout(output_dir)
+    out = {}
+    for path in layout.study_summaries():
+        first = read_json(path)
+        widened = layout.study_summary(first["method"], "extended")
+        out[first["method"]] = (first, read_json(widened) if widened.is_file() else None)
+    return out
+
+
 def read_jsonl(path: str | Path) -> list:
     try:
         return io.read_jsonl(path)
