@@ -47,6 +47,11 @@ def record_keys(test: dict) -> list[MetricKey]:
             + [MetricKey(m, "domain", p) for p in DOMAIN_PARTS if p in domain for m in OVERALL_METRICS])
 
 
+def recorded_key(test: dict, name: str) -> MetricKey | None:
+    """The key of the score a run's test section records under the flat `name` ('macro_f1_in_domain'), or None."""
+    return next((k for k in record_keys(test) if k.name == name), None)
+
+
 def domain_keys(metrics=SOURCE_METRICS) -> list[MetricKey]:
     return [MetricKey(m, "domain", p) for p in DOMAIN_PARTS for m in metrics]
 

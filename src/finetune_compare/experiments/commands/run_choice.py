@@ -12,7 +12,7 @@ from ...analysis.run_files import read_json, read_record
 from ...errors import UserError
 from ...evaluation.run_record import RunRecord
 from ...layout import METRICS, Layout, seed_of
-from ...metric_names import record_keys
+from ...metric_names import recorded_key
 
 DEFAULT_PRIMARY = "macro_f1"
 
@@ -38,7 +38,7 @@ def median_seed(records: dict[int, RunRecord], metric: str) -> tuple[int, float,
     lower seed). The median run stands for the method better than the best one, which is the luckiest draw."""
     values = {}
     for seed, record in records.items():
-        key = {k.name: k for k in record_keys(record.test)}.get(metric)
+        key = recorded_key(record.test, metric)
         if key is None:
             raise UserError(f"runs of {record.method} do not record {metric!r}; cannot pick the median run")
         values[seed] = key.value(record.test)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from ...evaluation.run_record import RunRecord
-from ...metric_names import record_keys
+from ...metric_names import recorded_key
 from ...training.progress import format_seconds
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,8 @@ def score_text(config, record: RunRecord) -> str:
     """What a finished run's line shows: its test score on the primary metric."""
     metric = config.experiment.primary_metric
     # an in-domain, out-of-domain or per-source metric is nested in the test section: read it by its flat name
-    value = {k.name: k.value(record.test) for k in record_keys(record.test)}.get(metric)
+    key = recorded_key(record.test, metric)
+    value = key.value(record.test) if key else None
     return f"test {metric} {value:.4f}" if value is not None else f"test macro_f1 {record.test['macro_f1']:.4f}"
 
 
