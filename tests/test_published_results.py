@@ -70,34 +70,37 @@ def _tuned() -> dict:
     return json.loads((TUNED / "comparison.json").read_text(encoding="utf-8"))
 
 
-def _tuned_numbers(cmp: dict) -> set[str]:
-    """Every 4-decimal number the tuned study's comparison.json can print as."""
+def _printed(*values) -> set[str]:
+    """The 4-decimal forms a quoted float can take (signed, unsigned, absolute); non-floats give none."""
+    return {f for v in values if isinstance(v, float) for f in (f"{v:.4f}", f"{v:+.4f}", f"{abs(v):.4f}")}
+
+
+def _scores_and_verdicts(cmp: dict) -> set[str]:
+    """What a comparison.json's per-method scores and primary verdicts can print as: means, SDs, intervals, the
+    paired differences and what the pairs could detect."""
     out = set()
-
-    def add(v):
-        if isinstance(v, float):
-            out.update({f"{v:.4f}", f"{v:+.4f}", f"{abs(v):.4f}"})
-
     for per in cmp["per_method"].values():
         for s in per.values():
-            for k in ("mean", "std", "ci_low", "ci_high"):
-                add(s.get(k))
-            for v in s.get("values") or []:
-                add(v)
+            out |= _printed(*(s.get(k) for k in ("mean", "std", "ci_low", "ci_high")))
     for c in cmp["comparisons"].values():
         p, v = c["primary"], c["primary"]["verdict"]
-        for x in (p["diff_mean"], p["diff_sd"], v["ci_low"], v["ci_high"], v.get("margin_floor"), *p["diffs"]):
-            add(x)
-        for k in ("value", "low", "high"):
-            add((v.get("detectable") or {}).get(k))
+        out |= _printed(p["diff_mean"], p["diff_sd"], v["ci_low"], v["ci_high"], v.get("margin_floor"), *p["diffs"])
+        out |= _printed(*((v.get("detectable") or {}).get(k) for k in ("value", "low", "high")))
+    return out
+
+
+def _tuned_numbers(cmp: dict) -> set[str]:
+    """Every 4-decimal number the tuned study's comparison.json can print as."""
+    out = _scores_and_verdicts(cmp)
+    for per in cmp["per_method"].values():
+        for s in per.values():
+            out |= _printed(*(s.get("values") or []))
+    for c in cmp["comparisons"].values():
         for s in c["secondary"].values():
-            for k in ("diff_mean", "t_ci_low", "t_ci_high"):
-                add(s[k])
+            out |= _printed(s["diff_mean"], s["t_ci_low"], s["t_ci_high"])
     for t in cmp["tuning"].values():
-        add(t["best_value"])
-        for point in t["expected_validation"]:
-            add(point["mean"])
-            add(point["sd"])
+        out |= _printed(t["best_value"], *(x for point in t["expected_validation"]
+                                           for x in (point["mean"], point["sd"])))
     return out
 
 
@@ -307,38 +310,20 @@ def _regret() -> dict:
 def _regret_numbers(cmp: dict) -> set[str]:
     """Every 4-decimal number the lead study's comparison.json can print as: scores, differences and their
     intervals, what each method gives up, the searches' best values and curves, the fairness checks' gains."""
-    out = set()
-
-    def add(v):
-        if isinstance(v, float):
-            out.update({f"{v:.4f}", f"{v:+.4f}", f"{abs(v):.4f}"})
-
-    for per in cmp["per_method"].values():
-        for s in per.values():
-            for k in ("mean", "std", "ci_low", "ci_high"):
-                add(s.get(k))
+    out = _scores_and_verdicts(cmp)
     for c in cmp["comparisons"].values():
-        p, v = c["primary"], c["primary"]["verdict"]
-        for x in (p["diff_mean"], p["diff_sd"], v["ci_low"], v["ci_high"], v.get("margin_floor"), *p["diffs"],
-                  v["p"], v.get("p_adjusted")):
-            add(x)
-        for k in ("value", "low", "high"):
-            add((v.get("detectable") or {}).get(k))
+        out |= _printed(c["primary"]["verdict"]["p"], c["primary"]["verdict"].get("p_adjusted"))
     for rows in cmp["gives_up"]["comparisons"].values():
         for r in rows:
-            for k in ("diff_mean", "ci_low", "ci_high", "p", "p_holm"):
-                add(r[k])
+            out |= _printed(*(r[k] for k in ("diff_mean", "ci_low", "ci_high", "p", "p_holm")))
     for t in cmp["tuning"].values():
         for search in [t, *(t.get("searches") or {}).values()]:
-            add(search["best_value"])
-            for point in search["expected_validation"] or []:
-                add(point["mean"])
-                add(point["sd"])
+            out |= _printed(search["best_value"], *(x for point in search["expected_validation"] or []
+                                                    for x in (point["mean"], point["sd"])))
     for found in (cmp.get("fairness") or {}).values():
-        add((found.get("saturation") or {}).get("last_gain"))
+        out |= _printed((found.get("saturation") or {}).get("last_gain"))
     for r in (cmp.get("possibly_best") or {}).get("methods", {}).values():
-        add(r["diff_mean"])
-        add(r["upper"])
+        out |= _printed(r["diff_mean"], r["upper"])
     return out
 
 
